@@ -1,0 +1,215 @@
+"""Attacks: thin adapters over torchattacks, one small class per attack.
+
+Every attack works on pixels in [0, 1] (normalization lives inside the model), returns
+a new tensor inside the L-inf ball of radius ``eps`` intersected with [0, 1], never
+mutates its inputs, runs the model in eval mode and restores every module's mode.
+
+``PGD`` re-implements torchattacks' loop (same update, same projection) because the
+harness needs three things torchattacks' ``PGD`` lacks: a random start drawn *per
+example* from (seed, example id, restart) so that a batch and its slices give the same
+result; per-example first-success semantics with early stopping; and restarts. The test
+suite checks it against ``torchattacks.PGD`` and an independent reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchattacks
+from torchattacks.attack import Attack as _TorchattacksAttack
+
+from .errors import HfcError
+
+__all__ = ["FGSM", "PGD", "ATTACKS", "AttackSpec", "attack_loss", "example_seed", "eval_mode", "list_attacks"]
+
+LOSSES = ("ce", "margin")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode, then restore each one's own flag."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    """Summed per-example loss to *maximise*: cross-entropy or the Carlini-Wagner margin
+    ``max_{j != y} z_j - z_y`` on logits (positive once the example is misclassified)."""
+    if loss == "ce":
+        return F.cross_entropy(logits, labels, reduction="sum")
+    if loss == "margin":
+        true = logits.gather(1, labels[:, None]).squeeze(1)
+        others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
+        return (others.max(1).values - true).sum()
+    raise HfcError(f"unknown loss {loss!r}", f"use one of {', '.join(LOSSES)}")
+
+
+def example_seed(seed: int, example_id: int, restart: int) -> int:
+    """A stable 63-bit seed for one example's random start."""
+    digest = hashlib.sha256(f"{seed}:{example_id}:{restart}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _check_eps(eps: float) -> float:
+    if not (0.0 <= float(eps) <= 1.0):
+        raise HfcError(f"eps must lie in [0, 1] on the pixel scale, got {eps}", "write it as 8/255 or 0.031")
+    return float(eps)
+
+
+class _AdapterMixin:
+    """Mode handling shared by the adapters: torchattacks' own ``__call__`` restores only
+    ``model.train()`` wholesale, which would lose a mixed train/eval state."""
+
+    model: nn.Module
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        with eval_mode(self.model):
+            with torch.enable_grad():
+                return self.forward(images, labels, *args, **kwargs).detach()  # type: ignore[attr-defined]
+
+
+class FGSM(_AdapterMixin, torchattacks.FGSM):
+    """One signed-gradient step: ``clip(x + eps * sign(grad_x loss), 0, 1)``. eps on the [0, 1] scale."""
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, loss: str = "ce") -> None:
+        super().__init__(model, eps=_check_eps(eps))
+        attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # validate early
+        self.loss = loss
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if self.loss == "ce":
+            return super().forward(images, labels)  # torchattacks' own FGSM
+        x = images.clone().detach().requires_grad_(True)
+        grad, = torch.autograd.grad(attack_loss(self.get_logits(x), labels, self.loss), x)
+        return (images + self.eps * grad.sign()).clamp(0, 1).detach()
+
+
+class PGD(_AdapterMixin, _TorchattacksAttack):
+    """L-inf PGD (Madry et al. 2018) with per-example first success and restarts.
+
+    Args:
+        eps: radius of the L-inf ball on the [0, 1] pixel scale (default 8/255).
+        alpha: step size on the same scale; default ``eps / 4`` (2/255 at eps = 8/255).
+        steps: gradient steps per restart (default 10).
+        random_start: start uniformly inside the ball (default True).
+        restarts: random starts; later restarts only attack examples still standing.
+        loss: ``ce`` or ``margin`` (Carlini-Wagner margin on logits).
+        seed: base seed; example ``i`` on restart ``r`` draws its start from
+            ``example_seed(seed, i, r)``, so results do not depend on batching.
+        early_stop: stop updating an example at its first misclassified iterate and return
+            that iterate (its outcome is final; this changes no success).
+    """
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
+                 random_start: bool = True, restarts: int = 1, loss: str = "ce", seed: int = 0,
+                 early_stop: bool = True) -> None:
+        super().__init__("PGD", model)
+        self.eps = _check_eps(eps)
+        self.alpha = float(alpha) if alpha is not None else self.eps / 4
+        if steps < 1 or restarts < 1:
+            raise HfcError(f"PGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "pass --steps 10 --restarts 1")
+        if restarts > 1 and not random_start:
+            raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
+        attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)
+        self.steps, self.random_start, self.restarts = int(steps), bool(random_start), int(restarts)
+        self.loss, self.seed, self.early_stop = loss, int(seed), bool(early_stop)
+        self.supported_mode = ["default"]
+
+    def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int) -> torch.Tensor:
+        noise = torch.empty_like(images)
+        for row, example_id in enumerate(example_ids.tolist()):
+            generator = torch.Generator().manual_seed(example_seed(self.seed, int(example_id), restart))
+            noise[row] = torch.rand(images.shape[1:], generator=generator, dtype=images.dtype) * 2 - 1
+        return (images + self.eps * noise).clamp(0, 1)
+
+    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One restart. Returns (adversarial images, success mask)."""
+        adv = start.clone()
+        success = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
+        active = torch.arange(len(labels), device=images.device)
+        for step in range(self.steps + 1):
+            x = adv[active].clone().requires_grad_(step < self.steps)
+            with torch.set_grad_enabled(step < self.steps):
+                logits = self.get_logits(x)
+            if self.early_stop:
+                fooled = logits.argmax(1) != labels[active]
+                success[active[fooled]] = True
+                active = active[~fooled]
+                x_active = x[~fooled]
+                logits = logits[~fooled]
+            else:
+                x_active = x
+            if step == self.steps or len(active) == 0:
+                break
+            grad, = torch.autograd.grad(attack_loss(logits, labels[active], self.loss), x)
+            if self.early_stop:
+                grad = grad[~fooled]
+            moved = x_active.detach() + self.alpha * grad.sign()
+            delta = (moved - images[active]).clamp(-self.eps, self.eps)
+            adv[active] = (images[active] + delta).clamp(0, 1)
+        if not self.early_stop:
+            with torch.no_grad():
+                success = self.get_logits(adv).argmax(1) != labels
+        return adv, success
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+        images = images.clone().detach()
+        labels = labels.clone().detach()
+        if example_ids is None:
+            example_ids = torch.arange(len(labels))
+        result = images.clone()
+        standing = torch.arange(len(labels))
+        for restart in range(self.restarts):
+            sub_images, sub_labels = images[standing], labels[standing]
+            start = self.random_starts(sub_images, example_ids[standing], restart) if self.random_start else sub_images
+            adv, success = self._run(sub_images, sub_labels, start)
+            result[standing] = adv
+            standing = standing[~success]
+            if len(standing) == 0:
+                break
+        return result
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A registry entry: ``build(model, eps, **options)`` returns a callable attack."""
+
+    name: str
+    description: str
+    bpda: bool = False
+
+    def build(self, model: nn.Module, eps: float, steps: int = 10, alpha: float | None = None, restarts: int = 1,
+              loss: str = "ce", seed: int = 0, random_start: bool = True) -> FGSM | PGD:
+        if self.name == "fgsm":
+            return FGSM(model, eps=eps, loss=loss)
+        return PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, restarts=restarts,
+                   loss=loss, seed=seed)
+
+
+ATTACKS: dict[str, AttackSpec] = {
+    "fgsm": AttackSpec("fgsm", "FGSM (Goodfellow et al. 2015), one signed-gradient step, via torchattacks"),
+    "pgd": AttackSpec("pgd", "L-inf PGD (Madry et al. 2018), random start, first success per example, restarts"),
+    "bpda-pgd": AttackSpec("bpda-pgd", "PGD through the input filter with identity gradients (BPDA, Athalye et al. 2018); "
+                                       "exact forward pass. Only for input-transform defenses", bpda=True),
+}
+
+
+def list_attacks() -> dict[str, AttackSpec]:
+    return dict(ATTACKS)
+
+
+def get_attack(name: str) -> AttackSpec:
+    if name not in ATTACKS:
+        raise HfcError(f"unknown attack {name!r}", f"choose from {', '.join(ATTACKS)}")
+    return ATTACKS[name]

@@ -1,0 +1,140 @@
+"""Automatic sanity checks on every bench result (Carlini et al. 2019; AutoAttack's runtime checks).
+
+Each check returns a :class:`Check` with a status (``pass``, ``warn`` or ``fail``) and
+a one-line explanation. They read the results table, so they also work on a
+re-loaded ``results.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+__all__ = ["Check", "run_checks", "checks_failed", "CLEAN_DROP_WARN_POINTS"]
+
+CLEAN_DROP_WARN_POINTS = 5.0
+TOLERANCE = 1e-12
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # pass | warn | fail
+    detail: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _config_label(row: pd.Series) -> str:
+    label = str(row["defense"])
+    if pd.notna(row.get("radius")):
+        label += f" r={row['radius']:g}"
+    if pd.notna(row.get("rho")):
+        label += f" rho={row['rho']:g}"
+    return label
+
+
+def _defense_cols(table: pd.DataFrame) -> list[str]:
+    return ["defense", "radius", "rho"]
+
+
+def check_monotone_eps(table: pd.DataFrame) -> Check:
+    attacked = table[table["threat_model"] != "clean"]
+    bad = []
+    for _, group in attacked.groupby(_defense_cols(table) + ["threat_model", "attack"], dropna=False):
+        accuracy = group.sort_values("eps")["accuracy"].to_numpy()
+        if (accuracy[1:] > accuracy[:-1] + TOLERANCE).any():
+            row = group.iloc[0]
+            bad.append(f"{_config_label(row)} {row['threat_model']} {row['attack']}")
+    if bad:
+        return Check("accuracy-monotone-in-eps", "fail", f"accuracy rises with eps for {len(bad)} series: {'; '.join(bad[:3])}")
+    return Check("accuracy-monotone-in-eps", "pass", "accuracy never rises with eps")
+
+
+def _compare(table: pd.DataFrame, name: str, key: str, weaker: str, stronger: str, explanation: str) -> Check:
+    """``stronger`` rows must have accuracy <= ``weaker`` rows with the same other columns."""
+    columns = [c for c in _defense_cols(table) + ["threat_model", "attack", "eps"] if c != key]
+    lhs = table[table[key] == stronger].set_index(columns)["accuracy"]
+    rhs = table[table[key] == weaker].set_index(columns)["accuracy"]
+    joined = pd.concat([lhs.rename("strong"), rhs.rename("weak")], axis=1, join="inner")
+    if joined.empty:
+        return Check(name, "pass", f"not applicable (no {stronger} and {weaker} rows to compare)")
+    worse = joined[joined["strong"] > joined["weak"] + TOLERANCE]
+    if len(worse):
+        idx, row = next(iter(worse.iterrows()))
+        return Check(name, "fail", f"{stronger} beats {weaker} in {len(worse)} of {len(joined)} rows "
+                                   f"(e.g. {idx}: {row['strong']:.3f} > {row['weak']:.3f}); {explanation}")
+    return Check(name, "pass", f"{stronger} <= {weaker} in all {len(joined)} rows")
+
+
+def check_pgd_vs_fgsm(table: pd.DataFrame) -> Check:
+    # Only where the attack sees the model it is scored on: PGD examples crafted on the bare
+    # model are known to transfer *worse* than FGSM ones, so oblivious rows may legitimately
+    # show PGD above FGSM.
+    table = table[table["threat_model"].isin(["whitebox", "adaptive"])]
+    return _compare(table, "pgd-not-above-fgsm", "attack", "fgsm", "pgd", "PGD is weaker than one FGSM step: it has not converged "
+                    "or the gradient is masked; raise --steps or --restarts")
+
+
+def check_adaptive_vs_oblivious(table: pd.DataFrame) -> Check:
+    return _compare(table, "adaptive-not-above-oblivious", "threat_model", "oblivious", "adaptive",
+                    "the end-to-end attack is weaker than a transfer attack: gradients through the defense are masked")
+
+
+def check_bpda(table: pd.DataFrame) -> Check:
+    sub = table[table["threat_model"] == "adaptive"]
+    columns = _defense_cols(table) + ["eps"]
+    exact = sub[sub["attack"] == "pgd"].set_index(columns)["accuracy"]
+    bpda = sub[sub["attack"] == "bpda-pgd"].set_index(columns)["accuracy"]
+    joined = pd.concat([exact.rename("exact"), bpda.rename("bpda")], axis=1, join="inner")
+    if joined.empty:
+        return Check("bpda-not-below-exact", "pass", "not applicable (run --attack pgd,bpda-pgd with --radius to check)")
+    beaten = joined[joined["bpda"] < joined["exact"] - TOLERANCE]
+    if len(beaten):
+        idx, row = next(iter(beaten.iterrows()))
+        return Check("bpda-not-below-exact", "fail", f"BPDA beats the exact-gradient attack in {len(beaten)} of {len(joined)} "
+                     f"rows (e.g. {idx}: {row['bpda']:.3f} < {row['exact']:.3f}); the defense's gradient is masked")
+    return Check("bpda-not-below-exact", "pass", f"exact-gradient PGD is at least as strong as BPDA in all {len(joined)} rows")
+
+
+def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
+    if not gradient_checks:
+        return Check("nonzero-input-gradient", "pass", "not applicable (no gradient records)")
+    dead = {k: v for k, v in gradient_checks.items() if v.get("zero_gradient", 0) > 0}
+    checked = sum(v.get("checked", 0) for v in gradient_checks.values())
+    if dead:
+        parts = [f"{k}: {v['zero_gradient']}/{v['checked']}" for k, v in dead.items()]
+        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient for {'; '.join(parts)} attacked "
+                     "examples: the defense masks gradients, so its white-box numbers are not trustworthy")
+    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero for all {checked} attacked examples "
+                 f"across {len(gradient_checks)} models")
+
+
+def check_clean_drop(table: pd.DataFrame) -> Check:
+    clean = table[table["threat_model"] == "clean"]
+    base = clean[clean["defense"] == "none"]["accuracy"]
+    if base.empty:
+        return Check("clean-accuracy-kept", "pass", "not applicable (no undefended clean row)")
+    base_acc = float(base.iloc[0])
+    drops = []
+    for _, row in clean[clean["defense"] != "none"].iterrows():
+        drop = 100 * (base_acc - row["accuracy"])
+        if drop > CLEAN_DROP_WARN_POINTS:
+            drops.append(f"{_config_label(row)} -{drop:.1f} pts")
+    if drops:
+        return Check("clean-accuracy-kept", "warn", f"defense costs more than {CLEAN_DROP_WARN_POINTS:g} points of clean "
+                     f"accuracy: {'; '.join(drops[:4])}; robustness bought this way is not free")
+    return Check("clean-accuracy-kept", "pass", f"every defense keeps clean accuracy within {CLEAN_DROP_WARN_POINTS:g} points")
+
+
+def run_checks(table: pd.DataFrame, gradient_checks: dict | None = None, extra: list[Check] | None = None) -> list[Check]:
+    """All table checks, plus gradient records and any extra (convergence, unbounded) checks."""
+    checks = [check_monotone_eps(table), check_pgd_vs_fgsm(table), check_adaptive_vs_oblivious(table),
+              check_bpda(table), check_gradients(gradient_checks or {}), check_clean_drop(table)]
+    return checks + list(extra or [])
+
+
+def checks_failed(checks: list[Check]) -> bool:
+    return any(check.status == "fail" for check in checks)

@@ -1,0 +1,199 @@
+"""Dataset registry: ``fmnist`` (embedded), ``cifar10`` (torchvision layout) and ``npz:PATH``.
+
+Images are kept as compact uint8 (or the given float) arrays and converted to float
+batches in [0, 1] on the fly, so evaluation memory does not grow with n beyond the
+stored images themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import HfcError
+
+__all__ = ["ImageDataset", "load_dataset", "list_datasets", "read_idx", "DATASETS"]
+
+FMNIST_DIR = Path(__file__).parent / "data" / "fashion_mnist"
+FMNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass
+class ImageDataset:
+    """An in-order image classification set.
+
+    ``images`` is uint8 N x C x H x W (scaled by 1/255 on the fly) or float N x C x H x W
+    already in [0, 1]; ``labels`` is int64 N. ``indices`` are the positions in the
+    source set, recorded in every result so that the sample is identifiable.
+    """
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+    source: str = ""
+    indices: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+
+    def __post_init__(self) -> None:
+        if self.indices.numel() == 0:
+            self.indices = torch.arange(len(self.labels))
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def take(self, n: int | None) -> "ImageDataset":
+        """The first ``n`` examples (all when ``n`` is None)."""
+        if n is None or n >= len(self):
+            return self
+        return ImageDataset(self.name, self.images[:n], self.labels[:n], self.num_classes, self.class_names,
+                            self.source, self.indices[:n])
+
+    def to_float(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            return images.to(torch.float32) / 255.0
+        return images.to(torch.float32)
+
+    def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(indices, images in [0, 1], labels)`` batches in order."""
+        for lo in range(start, len(self), batch_size):
+            hi = min(lo + batch_size, len(self))
+            yield self.indices[lo:hi], self.to_float(self.images[lo:hi]), self.labels[lo:hi]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the stored images and labels (the sample's identity)."""
+        digest = hashlib.sha256()
+        digest.update(self.images.contiguous().numpy().tobytes())
+        digest.update(self.labels.contiguous().numpy().astype(np.int64).tobytes())
+        return digest.hexdigest()
+
+
+def read_idx(path: Path | str) -> np.ndarray:
+    """Read a (gzipped) IDX file as used by MNIST and Fashion-MNIST."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise HfcError(f"{path} is not an unsigned-byte IDX file", "use the original Fashion-MNIST .gz files")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(dims)):
+        raise HfcError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {array.size}",
+                       "re-install the data files")
+    return array.reshape(dims)
+
+
+def _fashion_mnist(split: str = "test", root: Path | str | None = None) -> ImageDataset:
+    prefix = "t10k" if split == "test" else "train"
+    folder = Path(root) if root is not None else FMNIST_DIR
+    images_path = folder / f"{prefix}-images-idx3-ubyte.gz"
+    labels_path = folder / f"{prefix}-labels-idx1-ubyte.gz"
+    for path in (images_path, labels_path):
+        if not path.is_file():
+            raise HfcError(f"Fashion-MNIST file {path} is missing",
+                           "re-install hfc-robust, or for the training set run `apt-get install dataset-fashion-mnist`")
+    images = torch.from_numpy(read_idx(images_path).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+    return ImageDataset("fmnist", images, labels, 10, FMNIST_CLASSES, f"Fashion-MNIST {split} ({images_path.name})")
+
+
+def _cifar10(data_dir: str | None, download: bool = True) -> ImageDataset:
+    import torchvision
+
+    root = Path(data_dir or os.environ.get("HFC_ROBUST_DATA", "~/.cache/hfc_robust/data")).expanduser()
+    try:
+        # torchvision verifies the MD5 of every batch file before it unpickles it.
+        dataset = torchvision.datasets.CIFAR10(str(root), train=False, download=False)
+    except RuntimeError:
+        if not download:
+            raise HfcError(f"CIFAR-10 is not under {root}", "pass --data-dir to a folder holding cifar-10-batches-py") from None
+        try:
+            dataset = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
+        except Exception as exc:  # URLError, OSError, integrity failures
+            raise HfcError(f"CIFAR-10 is not under {root} and could not be downloaded ({type(exc).__name__}: {exc})",
+                           "connect to the internet, pass --data-dir to a folder holding cifar-10-batches-py, "
+                           "or use --dataset npz:PATH") from None
+    images = torch.from_numpy(np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2)))
+    labels = torch.tensor(dataset.targets, dtype=torch.long)
+    return ImageDataset("cifar10", images, labels, 10, CIFAR10_CLASSES, f"CIFAR-10 test set ({root})")
+
+
+def _npz(path_text: str) -> ImageDataset:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise HfcError(f"data file {path} does not exist", "check the path after npz:")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files or "y" not in archive.files:
+                raise HfcError(f"{path} has arrays {sorted(archive.files)}, expected 'x' and 'y'",
+                               "save the images as x and the labels as y")
+            x, y = archive["x"], archive["y"]
+    except HfcError:
+        raise
+    except Exception as exc:
+        raise HfcError(f"{path} is not a readable .npz file ({type(exc).__name__})",
+                       "write it with numpy.savez(path, x=images, y=labels)") from None
+    if x.ndim != 4:
+        raise HfcError(f"{path}: x has shape {x.shape}, expected 4 dimensions",
+                       "store uint8 N x H x W x C or float N x C x H x W")
+    if x.dtype == np.uint8:
+        images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    elif np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise HfcError(f"{path}: float x must lie in [0, 1]", "divide uint8 pixels by 255 or store them as uint8")
+        images = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    else:
+        raise HfcError(f"{path}: x has dtype {x.dtype}", "store uint8 N x H x W x C or float N x C x H x W in [0, 1]")
+    if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer):
+        raise HfcError(f"{path}: y must be N integer labels for N={x.shape[0]} images, got {y.dtype} {y.shape}",
+                       "store class indices as y")
+    if y.min() < 0:
+        raise HfcError(f"{path}: labels must be >= 0", "store class indices 0..C-1 as y")
+    num_classes = int(y.max()) + 1
+    class_names: tuple[str, ...] = ()
+    if images.shape[1:] == (3, 32, 32) and num_classes <= 10:
+        num_classes, class_names = 10, CIFAR10_CLASSES
+    elif images.shape[1:] == (1, 28, 28) and num_classes <= 10:
+        num_classes, class_names = 10, FMNIST_CLASSES
+    return ImageDataset(f"npz:{path.name}", images, torch.from_numpy(y.astype(np.int64)), num_classes, class_names,
+                        f"npz file {path}")
+
+
+DATASETS = {
+    "fmnist": "Fashion-MNIST test set, 10,000 images, embedded (MIT licence, Zalando SE)",
+    "cifar10": "CIFAR-10 test set, torchvision layout under --data-dir (downloaded when online)",
+    "npz:PATH": "arrays x (uint8 NHWC or float NCHW in [0,1]) and y (int labels)",
+}
+
+
+def list_datasets() -> dict[str, str]:
+    return dict(DATASETS)
+
+
+def load_dataset(name: str, n: int | None = None, data_dir: str | None = None, download: bool = True) -> ImageDataset:
+    """Load a dataset by registry name and keep its first ``n`` examples (all when None)."""
+    if n is not None and n < 1:
+        raise HfcError(f"n must be a positive number of images, got {n}", "pass --n 1000 or --n all")
+    if name == "fmnist":
+        dataset = _fashion_mnist("test")
+    elif name == "cifar10":
+        dataset = _cifar10(data_dir, download)
+    elif name.startswith("npz:"):
+        dataset = _npz(name[4:])
+    else:
+        raise HfcError(f"unknown dataset {name!r}", f"choose one of {', '.join(DATASETS)}")
+    return dataset.take(n)

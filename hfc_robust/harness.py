@@ -1,0 +1,407 @@
+"""The benchmark harness: runs grid cells and returns pandas frames.
+
+A *cell* is one (dataset, model, defense, threat model, attack, eps) combination with a
+stable key (:func:`cell_key`). The harness streams the data batch by batch and, inside a
+batch, shares work between cells without changing any outcome:
+
+* clean predictions are computed once per defended model (``torch.inference_mode``);
+* adversarial examples crafted once against the bare model serve the white-box row and
+  every defense's *oblivious* row;
+* an example misclassified clean, or already broken at a smaller eps in the same
+  (defense, threat model, attack) ladder, is not attacked again: its outcome and its
+  adversarial example (which lies inside every larger ball) are kept;
+* PGD stops early per example at its first success.
+
+So "robust at eps" means: classified correctly clean and not broken by the attack at
+any eps' <= eps of the run's grid, a valid upper bound on true robust accuracy.
+``tests/test_harness.py`` checks the optimised harness against a naive loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attacks import ATTACKS, eval_mode, get_attack
+from .datasets import ImageDataset, load_dataset
+from .defenses import NO_DEFENSE, DefenseSpec
+from .errors import HfcError
+from .stats import wilson_interval
+from .zoo import LoadedModel, load_model
+
+__all__ = ["BenchConfig", "BenchResult", "run_bench", "bench", "cell_key", "plan_cells", "TABLE_COLUMNS"]
+
+TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "eps_255", "threat_model", "n",
+                 "correct", "accuracy", "ci_low", "ci_high", "cell"]
+THREAT_ORDER = {"clean": 0, "whitebox": 1, "oblivious": 2, "adaptive": 3}
+
+
+@dataclass
+class BenchConfig:
+    """Everything that determines a bench table. eps/alpha on the [0, 1] pixel scale;
+    radii in frequency bins; rhos are the Eq. 3 smoothing strengths."""
+
+    dataset: str = "fmnist"
+    model: str = "fmnist-cnn"
+    weights: str | None = None
+    n: int | None = 1000
+    attacks: tuple[str, ...] = ("pgd",)
+    eps: tuple[float, ...] = (8 / 255,)
+    radii: tuple[float, ...] = ()
+    rhos: tuple[float, ...] = ()
+    smooth_normalize: bool = False
+    inclusive: bool = True
+    steps: int = 10
+    alpha: float | None = None
+    restarts: int = 1
+    loss: str = "ce"
+    seed: int = 0
+    batch_size: int = 250
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        self.attacks = tuple(self.attacks)
+        self.eps = tuple(sorted({float(e) for e in self.eps}))
+        self.radii = tuple(float(r) for r in self.radii)
+        self.rhos = tuple(float(r) for r in self.rhos)
+        for name in self.attacks:
+            get_attack(name)
+        for eps in self.eps:
+            if not 0.0 <= eps <= 1.0:
+                raise HfcError(f"eps {eps} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
+        for radius in self.radii:
+            if not radius >= 0:
+                raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
+        for rho in self.rhos:
+            if not rho >= 0:
+                raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
+        if self.steps < 1 or self.restarts < 1 or self.batch_size < 1:
+            raise HfcError("steps, restarts and batch size must be >= 1", "pass positive integers")
+        if self.alpha is not None and not 0 < self.alpha <= 1:
+            raise HfcError(f"step size {self.alpha} is outside (0, 1]", "pass e.g. --step-size 2/255")
+
+    def defenses(self) -> list[DefenseSpec]:
+        specs = [NO_DEFENSE]
+        specs += [DefenseSpec("lowpass", radius=r, inclusive=self.inclusive) for r in self.radii]
+        specs += [DefenseSpec("smooth", rho=r, normalize=self.smooth_normalize) for r in self.rhos]
+        return specs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cell_key(dataset: str, model: str, defense: str, threat: str, attack: str, eps: float) -> str:
+    """Stable identifier of one grid cell, e.g. ``fmnist/fmnist-cnn/lowpass-r8/adaptive/pgd/eps=0.0313725``."""
+    return f"{dataset}/{model}/{defense}/{threat}/{attack}/eps={eps:.7f}"
+
+
+def _threats(defense: DefenseSpec) -> tuple[str, ...]:
+    return ("whitebox",) if defense.kind == "none" else ("oblivious", "adaptive")
+
+
+def _runs_attack(defense: DefenseSpec, threat: str, attack: str) -> bool:
+    if ATTACKS[attack].bpda:  # BPDA only means something for a non-differentiated input transform
+        return threat == "adaptive" and not defense.differentiable_everywhere
+    return True
+
+
+def plan_cells(config: BenchConfig, dataset_name: str | None = None,
+               defenses: Sequence[DefenseSpec] | None = None) -> list[dict]:
+    """All cells of a grid, in table order, each with its stable ``cell`` key."""
+    dataset_name = dataset_name or config.dataset
+    cells = []
+    for defense in (config.defenses() if defenses is None else defenses):
+        cells.append(dict(defense=defense, threat="clean", attack="none", eps=0.0))
+        for threat in _threats(defense):
+            attacks = [a for a in config.attacks if _runs_attack(defense, threat, a)]
+            for attack in attacks + (["worst-case"] if len(attacks) > 1 else []):
+                for eps in config.eps:
+                    cells.append(dict(defense=defense, threat=threat, attack=attack, eps=eps))
+    for cell in cells:
+        cell["cell"] = cell_key(dataset_name, config.model, cell["defense"].key, cell["threat"], cell["attack"], cell["eps"])
+    return cells
+
+
+@dataclass
+class BenchResult:
+    """What a run produces: the table, per-example records, gradient checks and provenance."""
+
+    table: pd.DataFrame
+    examples: pd.DataFrame
+    gradient_checks: dict[str, dict[str, int]]
+    config: BenchConfig
+    provenance: dict = field(default_factory=dict)
+
+
+class _Ladder:
+    """Per-example state of one (defense, threat, attack) ladder across increasing eps."""
+
+    def __init__(self, clean_pred: torch.Tensor, labels: torch.Tensor) -> None:
+        self.adv_pred = clean_pred.clone()
+        self.broken = clean_pred != labels
+
+    def update(self, rows: torch.Tensor, pred: torch.Tensor, labels: torch.Tensor) -> None:
+        self.adv_pred[rows] = pred
+        self.broken[rows] = pred != labels[rows]
+
+
+def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    if len(images) == 0:
+        return torch.empty(0, dtype=torch.long)
+    with torch.inference_mode():
+        return model(images).argmax(1)
+
+
+def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> int:
+    """Examples whose input gradient of the CE loss is exactly zero or not finite."""
+    if len(images) == 0:
+        return 0
+    x = images.clone().requires_grad_(True)
+    with torch.enable_grad():
+        grad, = torch.autograd.grad(F.cross_entropy(model(x), labels, reduction="sum"), x)
+    flat = grad.flatten(1)
+    dead = (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
+    return int(dead.sum())
+
+
+def _atomic_torch_save(obj: object, path: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".partial")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Module | None = None,
+              dataset: ImageDataset | None = None, extra_defenses: Sequence[DefenseSpec] = (),
+              progress: Callable[[int, int], None] | None = None, checkpoint: str | None = None,
+              **overrides) -> BenchResult:
+    """Run a bench grid.
+
+    Args:
+        config: a :class:`BenchConfig`; keyword ``overrides`` replace its fields.
+        model: an already loaded model (``LoadedModel`` or a bare module taking [0, 1] pixels).
+        dataset: an already loaded :class:`ImageDataset`.
+        extra_defenses: more :class:`DefenseSpec` entries (e.g. custom input transforms).
+        progress: called as ``progress(done, total)`` after every batch.
+        checkpoint: a file where finished batches are saved after every batch; a run with
+            the same configuration resumes from it, so interrupted work is never lost.
+    """
+    config = BenchConfig(**{**(config.to_dict() if config else {}), **overrides})
+    start_time = time.time()
+    if dataset is None:
+        dataset = load_dataset(config.dataset, config.n, config.data_dir)
+    else:
+        dataset = dataset.take(config.n)
+    if model is None:
+        model = load_model(config.model, config.weights, num_classes=dataset.num_classes, progress=False)
+    loaded = model if isinstance(model, LoadedModel) else None
+    bare = loaded.module if loaded else model
+    assert isinstance(bare, nn.Module)
+    if loaded is not None and tuple(loaded.spec.input_shape) != tuple(dataset.shape):
+        raise HfcError(f"model {loaded.name} expects images of shape {loaded.spec.input_shape}, "
+                       f"dataset {dataset.name} has {tuple(dataset.shape)}", "choose a model trained for this dataset")
+
+    defenses = config.defenses() + list(extra_defenses)
+    cells = plan_cells(config, dataset.name, defenses)
+
+    with eval_mode(bare):
+        modules = {d.key: d.apply(bare) for d in defenses}
+        bpda_modules = {d.key: d.apply(bare, bpda=True) for d in defenses if not d.differentiable_everywhere}
+        for module in list(modules.values()) + list(bpda_modules.values()):
+            module.eval()
+        records, grad_counts, start_row = _resume(checkpoint, config, cells)
+        attack_options = dict(steps=config.steps, alpha=config.alpha, restarts=config.restarts, loss=config.loss,
+                              seed=config.seed)
+        total, done_rows = len(dataset), start_row
+        for indices, images, labels in dataset.batches(config.batch_size, start=start_row):
+            if int(labels.max()) >= _num_outputs(modules["none"], images[:1]):
+                raise HfcError(f"dataset {dataset.name} has label {int(labels.max())} but the model has "
+                               f"{_num_outputs(modules['none'], images[:1])} outputs", "choose a model trained for this dataset")
+            batch = _run_batch(config, defenses, modules, bpda_modules, indices, images, labels, attack_options,
+                               grad_counts)
+            for key, (adv_pred, robust, clean_pred) in batch.items():
+                records.setdefault(key, []).append((indices, labels, clean_pred, adv_pred, robust))
+            done_rows += len(labels)
+            if checkpoint:
+                _atomic_torch_save({"fingerprint": config.fingerprint(), "rows": done_rows, "records": records,
+                                    "grad_counts": grad_counts}, checkpoint)
+            if progress:
+                progress(done_rows, total)
+
+    table, examples = _tables(config, dataset, cells, records)
+    if checkpoint and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    provenance = {"wall_time_s": round(time.time() - start_time, 3)}
+    if loaded is not None:
+        provenance.update(model_sha256=loaded.sha256, weights=loaded.weights)
+    return BenchResult(table, examples, grad_counts, config, provenance)
+
+
+def _num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
+    with torch.inference_mode():
+        return int(model(sample).shape[1])
+
+
+def _resume(checkpoint: str | None, config: BenchConfig, cells: list[dict]) -> tuple[dict, dict, int]:
+    if checkpoint and os.path.exists(checkpoint):
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except Exception:
+            state = None
+        if isinstance(state, dict) and state.get("fingerprint") == config.fingerprint():
+            return state["records"], state["grad_counts"], int(state["rows"])
+    return {}, {}, 0
+
+
+def _run_batch(config: BenchConfig, defenses: list[DefenseSpec], modules: dict[str, nn.Module],
+               bpda_modules: dict[str, nn.Module], indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+               attack_options: dict, grad_counts: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """All cells for one batch: ``{(defense key, threat, attack, eps): (adv_pred, robust, clean_pred)}``."""
+    out: dict = {}
+    clean_pred = {d.key: _predict(modules[d.key], images) for d in defenses}
+
+    for d in defenses:
+        correct = clean_pred[d.key] == labels
+        out[(d.key, "clean", "none", 0.0)] = (clean_pred[d.key], correct, clean_pred[d.key])
+        counts = grad_counts.setdefault(d.key, {"checked": 0, "zero_gradient": 0})
+        counts["checked"] += int(correct.sum())
+        counts["zero_gradient"] += _zero_gradient_count(modules[d.key], images[correct], labels[correct])
+
+    bare = modules["none"]
+    worst: dict[tuple, torch.Tensor] = {}
+    for attack_name in config.attacks:
+        spec = get_attack(attack_name)
+        ladders = {(d.key, t): _Ladder(clean_pred[d.key], labels) for d in defenses for t in _threats(d)
+                   if _runs_attack(d, t, attack_name)}
+        bare_adv = images.clone()
+        for eps in config.eps:
+            changed = torch.empty(0, dtype=torch.long)
+            if ("none", "whitebox") in ladders:
+                ladder = ladders[("none", "whitebox")]
+                rows = (~ladder.broken).nonzero().flatten()
+                if len(rows):
+                    attack = spec.build(bare, eps, **attack_options)
+                    bare_adv[rows] = attack(images[rows], labels[rows], indices[rows])
+                    ladder.update(rows, _predict(bare, bare_adv[rows]), labels)
+                changed = rows
+            for d in defenses:
+                if d.kind == "none":
+                    continue
+                if (d.key, "oblivious") in ladders:
+                    ladder = ladders[(d.key, "oblivious")]
+                    # only examples whose bare-model adversarial changed at this eps can change outcome
+                    mask = torch.zeros(len(labels), dtype=torch.bool)
+                    mask[changed] = True
+                    rows = (mask & ~ladder.broken).nonzero().flatten()
+                    if len(rows):
+                        ladder.update(rows, _predict(modules[d.key], bare_adv[rows]), labels)
+                if (d.key, "adaptive") in ladders:
+                    ladder = ladders[(d.key, "adaptive")]
+                    rows = (~ladder.broken).nonzero().flatten()
+                    if len(rows):
+                        target = bpda_modules[d.key] if spec.bpda else modules[d.key]
+                        attack = spec.build(target, eps, **attack_options)
+                        adv = attack(images[rows], labels[rows], indices[rows])
+                        ladder.update(rows, _predict(modules[d.key], adv), labels)
+            for (dkey, threat), ladder in ladders.items():
+                robust = ~ladder.broken
+                out[(dkey, threat, attack_name, eps)] = (ladder.adv_pred.clone(), robust.clone(), clean_pred[dkey])
+                key = (dkey, threat, eps)
+                worst[key] = worst[key] & robust if key in worst else robust.clone()
+
+    for d in defenses:
+        for threat in _threats(d):
+            attacks = [a for a in config.attacks if _runs_attack(d, threat, a)]
+            if len(attacks) > 1:
+                for eps in config.eps:
+                    robust = worst[(d.key, threat, eps)]
+                    adv_pred = torch.full_like(labels, -1)  # no single adversarial prediction
+                    out[(d.key, threat, "worst-case", eps)] = (adv_pred, robust, clean_pred[d.key])
+    return out
+
+
+def _tables(config: BenchConfig, dataset: ImageDataset, cells: list[dict], records: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, example_frames = [], []
+    for cell in cells:
+        d: DefenseSpec = cell["defense"]
+        parts = records[(d.key, cell["threat"], cell["attack"], cell["eps"])]
+        index = torch.cat([p[0] for p in parts])
+        label = torch.cat([p[1] for p in parts])
+        clean = torch.cat([p[2] for p in parts])
+        adv = torch.cat([p[3] for p in parts])
+        robust = torch.cat([p[4] for p in parts])
+        n, correct = len(robust), int(robust.sum())
+        low, high = wilson_interval(correct, n)
+        rows.append(dict(dataset=dataset.name, model=config.model, defense=d.kind if d.kind != "custom" else d.key,
+                         radius=d.radius if d.radius is not None else np.nan,
+                         rho=d.rho if d.rho is not None else np.nan, attack=cell["attack"], eps=cell["eps"],
+                         eps_255=round(cell["eps"] * 255, 4), threat_model=cell["threat"], n=n, correct=correct,
+                         accuracy=correct / n, ci_low=low, ci_high=high, cell=cell["cell"]))
+        example_frames.append(pd.DataFrame({"cell": cell["cell"], "index": index.numpy(), "label": label.numpy(),
+                                            "clean_pred": clean.numpy(), "adv_pred": adv.numpy(),
+                                            "robust": robust.numpy().astype(np.int8)}))
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    examples = pd.concat(example_frames, ignore_index=True) if example_frames else pd.DataFrame()
+    return table, examples
+
+
+def bench(dataset: str = "fmnist", model: str = "fmnist-cnn", **options) -> pd.DataFrame:
+    """Run a grid and return the results table (see :class:`BenchConfig` for options)."""
+    return run_bench(BenchConfig(dataset=dataset, model=model, **options)).table
+
+
+def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset):
+    """Re-run PGD at the largest eps with twice the steps and more restarts; accuracy must not
+    drop by more than 1 point, else the reported attack had not converged."""
+    from .checks import Check
+
+    config = result.config
+    if "pgd" not in config.attacks or not config.eps:
+        return Check("pgd-converged", "pass", "not applicable (no PGD rows)")
+    eps = max(config.eps)
+    strong = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,),
+                       steps=2 * config.steps, restarts=max(2, 2 * config.restarts), seed=config.seed + 1).table
+    base = result.table[(result.table["attack"] == "pgd") & (result.table["eps"] == eps)]
+    merged = base.merge(strong[strong["attack"] == "pgd"], on=["cell"], suffixes=("", "_strong"))
+    merged["drop"] = 100 * (merged["accuracy"] - merged["accuracy_strong"])
+    worst = merged.sort_values("drop", ascending=False).iloc[0]
+    detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at eps {eps:.4f} lower accuracy "
+              f"by at most {worst['drop']:.1f} points ({worst['defense']} {worst['threat_model']})")
+    return Check("pgd-converged", "fail" if worst["drop"] > 1.0 else "pass", detail)
+
+
+def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset, eps: float = 0.5):
+    """PGD at a huge eps must take accuracy to chance or below, for every defense."""
+    from .checks import Check
+
+    config = result.config
+    big = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
+                    steps=max(config.steps, 10)).table
+    chance = 1.0 / dataset.num_classes
+    rows = big[(big["threat_model"] != "clean")]
+    above = rows[rows["accuracy"] > chance]
+    if len(above):
+        row = above.iloc[0]
+        return Check("unbounded-attack-reaches-chance", "fail", f"at eps={eps} accuracy stays {100 * row['accuracy']:.1f}% "
+                     f"> chance {100 * chance:.0f}% for {row['defense']} {row['threat_model']}: the attack cannot "
+                     "even break an unbounded threat model, so gradients are masked or the attack is broken")
+    return Check("unbounded-attack-reaches-chance", "pass", f"at eps={eps} every row falls to <= chance "
+                 f"({100 * chance:.0f}%), max {100 * rows['accuracy'].max():.1f}%")
