@@ -107,7 +107,8 @@ def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
     if dead:
         parts = [f"{k}: {v['zero_gradient']}/{v['checked']}" for k, v in dead.items()]
         return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient for {'; '.join(parts)} attacked "
-                     "examples: the defense masks gradients, so its white-box numbers are not trustworthy")
+                     "examples: gradients are masked (or the loss saturates), so these white-box numbers are not trustworthy; "
+                     "try --loss margin, which does not saturate on huge logits, or a BPDA attack")
     return Check("nonzero-input-gradient", "pass", f"input gradient non-zero for all {checked} attacked examples "
                  f"across {len(gradient_checks)} models")
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attacks import ATTACKS, eval_mode, get_attack
+from .attacks import ATTACKS, attack_loss, eval_mode, get_attack
 from .datasets import ImageDataset, load_dataset
 from .defenses import NO_DEFENSE, DefenseSpec
 from .errors import HfcError
@@ -166,13 +166,16 @@ def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return model(images).argmax(1)
 
 
-def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> int:
-    """Examples whose input gradient of the CE loss is exactly zero or not finite."""
+def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
+    """Examples whose input gradient of the attack loss is exactly zero or not finite.
+
+    Cross-entropy saturates to an exactly-zero gradient in float32 when logits are huge,
+    a real form of gradient masking that this check exposes."""
     if len(images) == 0:
         return 0
     x = images.clone().requires_grad_(True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(F.cross_entropy(model(x), labels, reduction="sum"), x)
+        grad, = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
     flat = grad.flatten(1)
     dead = (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
     return int(dead.sum())
@@ -283,7 +286,7 @@ def _run_batch(config: BenchConfig, defenses: list[DefenseSpec], modules: dict[s
         out[(d.key, "clean", "none", 0.0)] = (clean_pred[d.key], correct, clean_pred[d.key])
         counts = grad_counts.setdefault(d.key, {"checked": 0, "zero_gradient": 0})
         counts["checked"] += int(correct.sum())
-        counts["zero_gradient"] += _zero_gradient_count(modules[d.key], images[correct], labels[correct])
+        counts["zero_gradient"] += _zero_gradient_count(modules[d.key], images[correct], labels[correct], config.loss)
 
     bare = modules["none"]
     worst: dict[tuple, torch.Tensor] = {}

@@ -192,6 +192,11 @@ def _load_into(spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor]
     net = model.net  # type: ignore[union-attr]
     own = net.state_dict()
     state = {k[len("net."):] if k.startswith("net.") else k: v for k, v in state.items() if k not in ("mean", "std")}
+    # Checkpoints saved before PyTorch 0.4.1 have no BatchNorm step counters; they do not
+    # affect evaluation, so the freshly initialised counters are kept.
+    for key in set(own) - set(state):
+        if key.endswith("num_batches_tracked"):
+            state[key] = own[key]
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
