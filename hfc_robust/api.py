@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ class BenchRun:
     checks: list[Check]
     run: dict
     out: Path | None
+    files: list[Path] = field(default_factory=list)  # everything written into ``out``
 
     @property
     def failed(self) -> bool:
@@ -63,6 +64,10 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                      extra={"gradient_checks": result.gradient_checks,
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"])})
+    files: list[Path] = []
     if out is not None:
-        write_run(out, result.table, run, result.examples, checks)
-    return BenchRun(result.table, checks, run, Path(out) if out is not None else None)
+        files = write_run(out, result.table, run, result.examples, checks)
+        from .plots import write_plots  # matplotlib is imported only when a run directory is written
+
+        files += write_plots(result.table, out)
+    return BenchRun(result.table, checks, run, Path(out) if out is not None else None, files)

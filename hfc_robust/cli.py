@@ -126,12 +126,19 @@ def bench(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radi
 
         print_table(run.table, Console(), title=f"{model} on {run.dataset_name}: first {run.n} images",
                     checks=run.checks)
-    click.echo(f"wrote {out}/results.csv, results.md, run.json, examples.csv.gz, checks.json "
+    click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
         click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
         return EXIT_FAILED_CHECKS
     return 0
+
+
+from .cli_results import compare_command, report_command, rerun_command  # noqa: E402  (issue 5)
+
+main.add_command(compare_command)
+main.add_command(report_command)
+main.add_command(rerun_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

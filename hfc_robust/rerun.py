@@ -1,0 +1,57 @@
+"""``hfc-robust rerun RUN_DIR``: repeat a run from its run.json and compare with the original."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .errors import HfcError
+from .harness import BenchConfig
+
+__all__ = ["load_run_json", "rerun_config", "rerun_checks"]
+
+
+def load_run_json(run_dir: Path | str) -> dict:
+    """The run directory's run.json; HfcError when it is missing, unreadable or lacks ``config``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HfcError(f"no run directory at {run_dir}", "pass a directory written by `hfc-robust bench --out DIR`")
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise HfcError(f"{run_dir} has no run.json, so the run cannot be repeated",
+                       "pass a directory written by `hfc-robust bench --out DIR`")
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HfcError(f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run") from None
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        raise HfcError(f"{path} has no 'config' record, so the run cannot be repeated",
+                       "re-create the run with `hfc-robust bench`, which records it")
+    return run
+
+
+def rerun_config(run: dict) -> BenchConfig:
+    """The BenchConfig recorded in ``run['config']``.
+
+    Unknown keys are refused rather than dropped: silently ignoring a setting written by a
+    newer hfc-robust would repeat a different run. A relative ``weights`` path is resolved
+    against the current directory (as ``bench`` did when it was given).
+    """
+    config = dict(run["config"])
+    known = {f.name for f in dataclasses.fields(BenchConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise HfcError(f"run.json config has settings this hfc-robust does not know: {', '.join(unknown)}",
+                       "rerun with the hfc-robust version recorded in run.json versions")
+    weights = config.get("weights")
+    if weights and "://" not in str(weights) and not Path(weights).is_absolute():
+        config["weights"] = str(Path(weights).resolve())
+    return BenchConfig(**config)
+
+
+def rerun_checks(run: dict) -> dict[str, bool]:
+    """The optional sanity checks the original run made, to repeat them too."""
+    checks = run.get("checks") or {}
+    return {"check_convergence": "pgd-converged" in checks,
+            "check_unbounded": "unbounded-attack-reaches-chance" in checks}
