@@ -237,3 +237,31 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     fresh = run_bench(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
     assert not (tmp_path / "partial.pt").exists()
+
+
+def test_convergence_check_flags_a_weak_attack():
+    from hfc_robust.harness import convergence_check
+
+    model, dataset = make_dataset(60)
+    weak = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
+                     model=model, dataset=dataset)
+    check = convergence_check(weak, model, dataset)
+    assert check.status == "fail" and "points" in check.detail
+    strong = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
+                       model=model, dataset=dataset)
+    assert strong.table["accuracy"].iloc[-1] == 0.0  # nothing left to find: a converged attack passes
+    assert convergence_check(strong, model, dataset).status == "pass"
+
+
+def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
+    from hfc_robust.harness import unbounded_check
+
+    model, dataset = make_dataset()
+    honest = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
+                                   steps=5), model=model, dataset=dataset)
+    assert unbounded_check(honest, model, dataset).status == "pass"
+    masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
+    masked = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
+                       model=model, dataset=dataset, extra_defenses=[masking])
+    check = unbounded_check(masked, model, dataset)
+    assert check.status == "fail" and "custom" in check.detail
