@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Normalized", "CifarResNet", "FashionCNN", "cifar_resnet"]
+__all__ = ["Normalized", "CifarResNet", "FashionCNN", "SmallCifarNet", "cifar_resnet"]
 
 
 class Normalized(nn.Module):
@@ -114,5 +114,31 @@ class FashionCNN(nn.Module):
         out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # 14 x 14
         out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2)  # 7 x 7
         out = F.relu(self.bn3(self.conv3(out)))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+class SmallCifarNet(nn.Module):
+    """Small CIFAR-10 CNN for CPU training (about 0.24 M parameters): four 3x3 conv + BN
+    layers (32/64/128/128 channels, max-pool after the first three), global average pool.
+    Its first layer is a 3x3 conv, so kernel smoothing (paper Eq. 3) applies."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(2 * width)
+        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * width)
+        self.conv4 = nn.Conv2d(4 * width, 4 * width, 3, padding=1, bias=False)
+        self.bn4 = nn.BatchNorm2d(4 * width)
+        self.linear = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # 16 x 16
+        out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2)  # 8 x 8
+        out = F.max_pool2d(F.relu(self.bn3(self.conv3(out))), 2)  # 4 x 4
+        out = F.relu(self.bn4(self.conv4(out)))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.linear(out)

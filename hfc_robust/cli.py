@@ -141,5 +141,11 @@ main.add_command(report_command)
 main.add_command(rerun_command)
 
 
+from .cli_paper import spectrum_command, train_command  # noqa: E402  (issue 4: paper reproduction)
+
+main.add_command(spectrum_command)
+main.add_command(train_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

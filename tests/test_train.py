@@ -1,0 +1,100 @@
+"""Training (`hfc-robust train`, hfc_robust.fit) and the zoo entries trained for results/paper/."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hfc_robust.cli import main
+from hfc_robust.datasets import ImageDataset, load_dataset
+from hfc_robust.fit import fit_model, save_weights, split_holdout
+from hfc_robust.training import TrainConfig, evaluate_accuracy
+from hfc_robust.zoo import MODELS, WEIGHTS_DIR, load_model
+
+from .conftest import SHARED
+
+CIFAR_TRAIN = SHARED / "data" / "cifar10" / "cifar10_train.npz"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def _small_fmnist(n: int = 256) -> ImageDataset:
+    return load_dataset("fmnist", n)
+
+
+def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("config", [
+    TrainConfig(epochs=1, batch_size=32, seed=3, augment="flip"),
+    TrainConfig(epochs=1, batch_size=32, seed=3, input="high", radius=8, adversarial="fgsm-rs", eps=0.1),
+])
+def test_tiny_training_is_deterministic_for_a_fixed_seed(config):
+    data = _small_fmnist()
+    first = fit_model("fmnist-cnn", data, config, threads=1)
+    second = fit_model("fmnist-cnn", data, config, threads=1)
+    assert _states_equal(first.model, second.model)
+    other = fit_model("fmnist-cnn", data, TrainConfig(**{**config.__dict__, "seed": 4}), threads=1)
+    assert not _states_equal(first.model, other.model)
+
+
+def test_saved_weights_load_through_the_zoo(tmp_path):
+    data = _small_fmnist(128)
+    train, test = split_holdout(data, 28)
+    result = fit_model("fmnist-cnn", train, TrainConfig(epochs=1, batch_size=10, augment="none"), test, threads=1)
+    path = save_weights(result, tmp_path / "w.pt")
+    loaded = load_model("fmnist-cnn", path)
+    images = test.to_float(test.images)
+    with torch.no_grad():
+        assert torch.equal(loaded.module(images), result.model.eval()(images))
+    payload = torch.load(path, weights_only=True)
+    assert payload["train_n"] == 100 and payload["test_n"] == 28 and payload["train_indices"] == "0..99"
+    assert payload["test_accuracy"] == evaluate_accuracy(loaded.module, test.images, test.labels)
+
+
+def test_holdout_is_the_last_n_images():
+    data = _small_fmnist(50)
+    train, test = split_holdout(data, 10)
+    assert train.indices.tolist() == list(range(40)) and test.indices.tolist() == list(range(40, 50))
+    assert torch.equal(test.images, data.images[40:])
+
+
+def test_cli_train_writes_loadable_weights(tmp_path):
+    data = _small_fmnist(200)
+    npz = tmp_path / "train.npz"
+    np.savez(npz, x=data.images.permute(0, 2, 3, 1).numpy(), y=data.labels.numpy())
+    out = tmp_path / "m.pt"
+    result = invoke("train", "--model", "fmnist-cnn", "--dataset", f"npz:{npz}", "--input", "low", "--radius", "6",
+                    "--epochs", "1", "--holdout", "50", "--batch-size", "16", "--threads", "1", "--out", str(out),
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output and "50 original images" in result.output
+    payload = torch.load(out, weights_only=True)
+    assert payload["config"]["input"] == "low" and payload["config"]["radius"] == 6.0 and payload["train_n"] == 150
+    load_model("fmnist-cnn", out)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model", "nope"], "unknown model"),
+    (["--dataset", "npz:/nonexistent.npz"], "does not exist"),
+    (["--dataset", "cifar10"], "unknown training dataset"),
+    (["--epochs", "0"], "epochs"),
+    (["--eps", "2"], "eps"),
+    (["--dataset", "npz:TINY", "--epochs", "1"], "training steps"),
+])
+def test_cli_train_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    out = tmp_path / "m.pt"
+    tiny = tmp_path / "tiny.npz"
+    np.savez(tiny, x=np.zeros((20, 28, 28, 1), np.uint8), y=np.arange(20) % 10)
+    args = [a.replace("TINY", str(tiny)) for a in args]
+    result = invoke("train", *args, "--out", str(out), "--quiet")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
+    assert not out.exists()
