@@ -122,8 +122,9 @@ def check_comparable(base: RunSide, new: RunSide) -> None:
             raise HfcError(f"the runs are on different {what}: {', '.join(a)} vs {', '.join(b)}",
                            f"compare runs of the same {column}; a new {column} needs a new baseline")
     d_a, d_b = base.run.get("dataset") or {}, new.run.get("dataset") or {}
-    for key, what in (("sha256", "dataset contents (sha256)"), ("n", "sample size n"),
-                      ("sample", "sample"), ("indices", "sample indices")):
+    # n first: it is the most readable reason when the sample sets differ
+    for key, what in (("n", "sample size n"), ("sample", "sample"), ("indices", "sample indices"),
+                      ("sha256", "dataset contents (sha256)")):
         if key in d_a and key in d_b and d_a[key] != d_b[key]:
             raise HfcError(f"the runs use different {what}: {_short(d_a[key])} vs {_short(d_b[key])}",
                            "compare runs made on the same images (same --dataset and --n)")

@@ -15,6 +15,7 @@ from scipy import stats
 
 from hfc_robust.cli import main
 from hfc_robust.compare import compare_runs, load_side
+from hfc_robust.parsing import parse_eps_list
 
 from .conftest import ROOT
 
@@ -241,9 +242,15 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
     grid = re.search(r"hfc-robust bench (.*) --out", script)
     assert grid, "the CI script must regenerate the grid with hfc-robust bench"
     args = grid.group(1).split()
-    assert args[args.index("--n") + 1] == str(run["dataset"]["n"])
-    assert args[args.index("--attack") + 1] == ",".join(run["config"]["attacks"])
+    value = {name: args[args.index(name) + 1] for name in ("--n", "--attack", "--eps", "--radius", "--seed")}
+    assert int(value["--n"]) == run["dataset"]["n"] == run["config"]["n"]
+    assert value["--attack"].split(",") == run["config"]["attacks"]
+    assert list(parse_eps_list(value["--eps"])) == pytest.approx(run["config"]["eps"])
+    assert [float(r) for r in value["--radius"].split(",")] == run["config"]["radii"]
+    assert int(value["--seed"]) == run["config"]["seed"]
     assert "hfc-robust compare results/baseline" in script
+    # the README's one update command uses the same grid
+    assert f"hfc-robust bench {grid.group(1)} --out results/baseline" in (ROOT / "README.md").read_text()
 
 
 def test_committed_baseline_compares_clean_with_itself():
