@@ -133,35 +133,45 @@ class PGD(_AdapterMixin, _TorchattacksAttack):
             noise[row] = torch.rand(images.shape[1:], generator=generator, dtype=images.dtype) * 2 - 1
         return (images + self.eps * noise).clamp(0, 1)
 
-    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One restart. Returns (adversarial images, success mask)."""
-        adv = start.clone()
+    def _run(self, images: torch.Tensor, labels: torch.Tensor,
+             start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One restart. Returns (adversarial images, success mask, predicted class at the returned iterate).
+
+        The examples still being attacked are kept in compact tensors (``active`` maps them
+        back), so finished examples cost nothing in later steps.
+        """
+        adv, pred = start.clone(), torch.zeros_like(labels)
         success = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
         active = torch.arange(len(labels), device=images.device)
+        orig, target, cur = images, labels, start
         for step in range(self.steps + 1):
-            x = adv[active].clone().requires_grad_(step < self.steps)
-            with torch.set_grad_enabled(step < self.steps):
+            last = step == self.steps
+            x = cur.clone().requires_grad_(not last)
+            with torch.set_grad_enabled(not last):
                 logits = self.get_logits(x)
+            step_pred = logits.detach().argmax(1)
+            keep = None
             if self.early_stop:
-                fooled = logits.argmax(1) != labels[active]
-                success[active[fooled]] = True
-                active = active[~fooled]
-                x_active = x[~fooled]
-                logits = logits[~fooled]
-            else:
-                x_active = x
-            if step == self.steps or len(active) == 0:
+                fooled = step_pred != target
+                if bool(fooled.any()):
+                    done = active[fooled]
+                    success[done], adv[done], pred[done] = True, cur[fooled], step_pred[fooled]
+                    keep = ~fooled
+            if last:
+                rest = keep if keep is not None else torch.ones_like(target, dtype=torch.bool)
+                adv[active[rest]], pred[active[rest]] = cur[rest], step_pred[rest]
                 break
-            grad, = torch.autograd.grad(attack_loss(logits, labels[active], self.loss), x)
-            if self.early_stop:
-                grad = grad[~fooled]
-            moved = x_active.detach() + self.alpha * grad.sign()
-            delta = (moved - images[active]).clamp(-self.eps, self.eps)
-            adv[active] = (images[active] + delta).clamp(0, 1)
+            if keep is not None and not bool(keep.any()):
+                break
+            selected = logits if keep is None else logits[keep]
+            grad, = torch.autograd.grad(attack_loss(selected, target if keep is None else target[keep], self.loss), x)
+            if keep is not None:
+                active, orig, target, cur, grad = active[keep], orig[keep], target[keep], cur[keep], grad[keep]
+            delta = (cur + self.alpha * grad.sign() - orig).clamp(-self.eps, self.eps)
+            cur = (orig + delta).clamp(0, 1)
         if not self.early_stop:
-            with torch.no_grad():
-                success = self.get_logits(adv).argmax(1) != labels
-        return adv, success
+            success = pred != labels
+        return adv, success, pred
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
         images = images.clone().detach()
@@ -169,12 +179,15 @@ class PGD(_AdapterMixin, _TorchattacksAttack):
         if example_ids is None:
             example_ids = torch.arange(len(labels))
         result = images.clone()
+        # The model's prediction at each returned example, so callers need no extra forward pass.
+        self.last_predictions = torch.zeros_like(labels)
         standing = torch.arange(len(labels))
         for restart in range(self.restarts):
             sub_images, sub_labels = images[standing], labels[standing]
             start = self.random_starts(sub_images, example_ids[standing], restart) if self.random_start else sub_images
-            adv, success = self._run(sub_images, sub_labels, start)
+            adv, success, pred = self._run(sub_images, sub_labels, start)
             result[standing] = adv
+            self.last_predictions[standing] = pred
             standing = standing[~success]
             if len(standing) == 0:
                 break

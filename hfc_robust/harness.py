@@ -167,6 +167,15 @@ def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return model(images).argmax(1)
 
 
+def _scored_predictions(attack, model: nn.Module, adv: torch.Tensor) -> torch.Tensor:
+    """The attack's own final predictions on ``adv`` (made by ``model`` in eval mode) when it
+    records them, else one forward pass."""
+    predictions = getattr(attack, "last_predictions", None)
+    if predictions is not None and len(predictions) == len(adv):
+        return predictions
+    return _predict(model, adv)
+
+
 def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
     """Examples whose input gradient of the attack loss is exactly zero or not finite.
 
@@ -304,7 +313,7 @@ def _run_batch(config: BenchConfig, defenses: list[DefenseSpec], modules: dict[s
                 if len(rows):
                     attack = spec.build(bare, eps, **attack_options)
                     bare_adv[rows] = attack(images[rows], labels[rows], indices[rows])
-                    ladder.update(rows, _predict(bare, bare_adv[rows]), labels)
+                    ladder.update(rows, _scored_predictions(attack, bare, bare_adv[rows]), labels)
                 changed = rows
             for d in defenses:
                 if d.kind == "none":
@@ -324,7 +333,9 @@ def _run_batch(config: BenchConfig, defenses: list[DefenseSpec], modules: dict[s
                         target = bpda_modules[d.key] if spec.bpda else modules[d.key]
                         attack = spec.build(target, eps, **attack_options)
                         adv = attack(images[rows], labels[rows], indices[rows])
-                        ladder.update(rows, _predict(modules[d.key], adv), labels)
+                        # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it.
+                        scored = _predict(modules[d.key], adv) if spec.bpda else _scored_predictions(attack, target, adv)
+                        ladder.update(rows, scored, labels)
             for (dkey, threat), ladder in ladders.items():
                 robust = ~ladder.broken
                 out[(dkey, threat, attack_name, eps)] = (ladder.adv_pred.clone(), robust.clone(), clean_pred[dkey])
