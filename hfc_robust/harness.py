@@ -240,7 +240,11 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
         bpda_modules = {d.key: d.apply(bare, bpda=True) for d in defenses if not d.differentiable_everywhere}
         for module in list(modules.values()) + list(bpda_modules.values()):
             module.eval()
-        records, grad_counts, start_row = _resume(checkpoint, config, cells)
+        # A checkpoint is only reused for the same grid, the same weights and the same images.
+        model_id = loaded.sha256 if loaded is not None else hashlib.sha256(
+            b"".join(t.detach().cpu().numpy().tobytes() for t in bare.state_dict().values())).hexdigest()
+        resume_key = f"{config.fingerprint()}:{model_id}:{dataset.fingerprint()}:{[d.key for d in defenses]}"
+        records, grad_counts, start_row = _resume(checkpoint, resume_key)
         attack_options = dict(steps=config.steps, alpha=config.alpha, restarts=config.restarts, loss=config.loss,
                               seed=config.seed)
         total, done_rows = len(dataset), start_row
@@ -254,7 +258,7 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
                 records.setdefault(key, []).append((indices, labels, clean_pred, adv_pred, robust))
             done_rows += len(labels)
             if checkpoint:
-                _atomic_torch_save({"fingerprint": config.fingerprint(), "rows": done_rows, "records": records,
+                _atomic_torch_save({"fingerprint": resume_key, "rows": done_rows, "records": records,
                                     "grad_counts": grad_counts}, checkpoint)
             if progress:
                 progress(done_rows, total)
@@ -273,13 +277,14 @@ def _num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
         return int(model(sample).shape[1])
 
 
-def _resume(checkpoint: str | None, config: BenchConfig, cells: list[dict]) -> tuple[dict, dict, int]:
+def _resume(checkpoint: str | None, resume_key: str) -> tuple[dict, dict, int]:
+    """Finished batches from an earlier run of exactly this configuration, model and data."""
     if checkpoint and os.path.exists(checkpoint):
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception:
             state = None
-        if isinstance(state, dict) and state.get("fingerprint") == config.fingerprint():
+        if isinstance(state, dict) and state.get("fingerprint") == resume_key:
             return state["records"], state["grad_counts"], int(state["rows"])
     return {}, {}, 0
 

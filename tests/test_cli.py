@@ -45,6 +45,7 @@ def test_default_bench_writes_all_rows(tmp_path):
     assert "adaptive" in (out / "results.md").read_text()
     assert json.loads((out / "checks.json").read_text())
     assert "lowpass r=8" in result.output  # the rich table is printed
+    assert "Sanity checks" in result.output and "nonzero-input-gradient" in result.output
 
 
 def test_same_seed_gives_byte_identical_results(tmp_path):

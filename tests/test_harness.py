@@ -233,6 +233,16 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
         run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint, progress=interrupt)
     state = torch.load(checkpoint, weights_only=True)
     assert state["rows"] == 20
+    # a checkpoint of another model's run is not reused
+    other = DoubleCNN().eval()
+    with torch.no_grad():
+        other.fc.bias += 5.0
+    seen = []
+    run_bench(config, model=other, dataset=dataset, checkpoint=checkpoint, progress=lambda d, t: seen.append(d))
+    assert seen[0] == 10  # started from the first batch
+    with pytest.raises(KeyboardInterrupt):
+        calls.clear()
+        run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint, progress=interrupt)
     resumed = run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint)
     fresh = run_bench(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
