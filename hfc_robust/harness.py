@@ -248,10 +248,11 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
         attack_options = dict(steps=config.steps, alpha=config.alpha, restarts=config.restarts, loss=config.loss,
                               seed=config.seed)
         total, done_rows = len(dataset), start_row
+        outputs = _num_outputs(bare, dataset.to_float(dataset.images[:1]))
+        if int(dataset.labels.max()) >= outputs:
+            raise HfcError(f"dataset {dataset.name} has label {int(dataset.labels.max())} but the model has {outputs} "
+                           "outputs", "choose a model trained for this dataset")
         for indices, images, labels in dataset.batches(config.batch_size, start=start_row):
-            if int(labels.max()) >= _num_outputs(modules["none"], images[:1]):
-                raise HfcError(f"dataset {dataset.name} has label {int(labels.max())} but the model has "
-                               f"{_num_outputs(modules['none'], images[:1])} outputs", "choose a model trained for this dataset")
             batch = _run_batch(config, defenses, modules, bpda_modules, indices, images, labels, attack_options,
                                grad_counts)
             for key, (adv_pred, robust, clean_pred) in batch.items():
