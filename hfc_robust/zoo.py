@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .architectures import FashionCNN, Normalized, cifar_resnet
+from .architectures import FashionCNN, Normalized, SmallCifarNet, cifar_resnet
 from .errors import HfcError
 
 __all__ = ["ModelSpec", "MODELS", "list_models", "create_model", "load_model", "file_sha256", "LoadedModel"]
@@ -29,6 +29,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 AKAMASTER_URL = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/{}"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,21 @@ MODELS: dict[str, ModelSpec] = {
         name="fmnist-cnn", builder=lambda: FashionCNN(10), dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
         mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn.pt",
         description="reference 3-conv CNN trained on the 60,000 Fashion-MNIST training images (scripts/train_fmnist_cnn.py)",
+    ),
+    "fmnist-cnn-at": ModelSpec(
+        name="fmnist-cnn-at", builder=lambda: FashionCNN(10), dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
+        mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn-at.pt",
+        description="fmnist-cnn, FGSM-RS adversarially trained at eps=0.1 (scripts/train_paper_models.py)",
+    ),
+    "cifar10-small": ModelSpec(
+        name="cifar10-small", builder=lambda: SmallCifarNet(10), dataset="cifar10", input_shape=(3, 32, 32),
+        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small.pt",
+        description="small 4-conv CIFAR-10 CNN trained on CIFAR-10 training images 0..44999 (scripts/train_paper_models.py)",
+    ),
+    "cifar10-small-at": ModelSpec(
+        name="cifar10-small-at", builder=lambda: SmallCifarNet(10), dataset="cifar10", input_shape=(3, 32, 32),
+        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small-at.pt",
+        description="cifar10-small, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
     ),
     "resnet20": _resnet(20, "resnet20-12fca82f.th"),
     "resnet32": _resnet(32, "resnet32-d509ac18.th"),

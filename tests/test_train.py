@@ -98,3 +98,29 @@ def test_cli_train_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
     assert not out.exists()
+
+
+def _recorded(name: str) -> dict:
+    return torch.load(WEIGHTS_DIR / MODELS[name].packaged, weights_only=True)
+
+
+def test_fmnist_cnn_at_achieves_its_recorded_accuracy():
+    loaded = load_model("fmnist-cnn-at")
+    record = _recorded("fmnist-cnn-at")
+    assert record["config"]["adversarial"] == "fgsm-rs" and record["config"]["eps"] == pytest.approx(0.1)
+    test = load_dataset("fmnist", 1000)
+    accuracy = evaluate_accuracy(loaded.module, test.images, test.labels)
+    assert accuracy == pytest.approx(record["test_first1000_accuracy"], abs=0.003)
+
+
+@pytest.mark.skipif(not CIFAR_TRAIN.is_file(), reason=f"shared CIFAR-10 training set not found at {CIFAR_TRAIN}")
+@pytest.mark.parametrize("name, adversarial", [("cifar10-small", "none"), ("cifar10-small-at", "fgsm-rs")])
+def test_cifar10_small_models_achieve_their_recorded_held_out_accuracy(name, adversarial):
+    with np.load(CIFAR_TRAIN) as archive:
+        x, y = archive["x"][45000:46000], archive["y"][45000:46000]
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    record = _recorded(name)
+    assert record["config"]["adversarial"] == adversarial and record["train_indices"] == "0..44999"
+    accuracy = evaluate_accuracy(load_model(name).module, images, torch.from_numpy(y))
+    assert accuracy == pytest.approx(record["test_first1000_accuracy"], abs=0.003)
+    assert accuracy > 0.4  # far above chance (10%)
