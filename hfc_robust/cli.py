@@ -92,10 +92,12 @@ def list_command() -> None:
 @click.option("--check-convergence", is_flag=True, help="re-run PGD with 2x steps and restarts; must not drop > 1 point")
 @click.option("--check-unbounded", is_flag=True, help="PGD at eps=0.5 must reach chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: torch's choice); use 1 on a busy machine")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 def bench(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radius_text, rho_text, smooth_normalize,
           mask, steps, step_text, restarts, loss, seed, batch_size, out, check_convergence, check_unbounded,
-          allow_failed_checks, quiet) -> int:
+          allow_failed_checks, threads, quiet) -> int:
     """Accuracy under FGSM/PGD with and without low-pass defenses (clean, oblivious, adaptive)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,6 +107,12 @@ def bench(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radi
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list
 
     started = time.time()
+    if threads:
+        import torch
+
+        # Results do not depend on the thread count; on a loaded machine fewer threads avoid
+        # OpenMP threads waiting on each other.
+        torch.set_num_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),

@@ -252,6 +252,8 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
         if int(dataset.labels.max()) >= outputs:
             raise HfcError(f"dataset {dataset.name} has label {int(dataset.labels.max())} but the model has {outputs} "
                            "outputs", "choose a model trained for this dataset")
+        if progress:
+            progress(done_rows, total)
         for indices, images, labels in dataset.batches(config.batch_size, start=start_row):
             batch = _run_batch(config, defenses, modules, bpda_modules, indices, images, labels, attack_options,
                                grad_counts)
