@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from .harness import defense_label
+
 __all__ = ["Check", "run_checks", "checks_failed", "CLEAN_DROP_WARN_POINTS"]
 
 CLEAN_DROP_WARN_POINTS = 5.0
@@ -27,13 +29,6 @@ class Check:
         return asdict(self)
 
 
-def _config_label(row: pd.Series) -> str:
-    label = str(row["defense"])
-    if pd.notna(row.get("radius")):
-        label += f" r={row['radius']:g}"
-    if pd.notna(row.get("rho")):
-        label += f" rho={row['rho']:g}"
-    return label
 
 
 def _defense_cols(table: pd.DataFrame) -> list[str]:
@@ -47,7 +42,7 @@ def check_monotone_eps(table: pd.DataFrame) -> Check:
         accuracy = group.sort_values("eps")["accuracy"].to_numpy()
         if (accuracy[1:] > accuracy[:-1] + TOLERANCE).any():
             row = group.iloc[0]
-            bad.append(f"{_config_label(row)} {row['threat_model']} {row['attack']}")
+            bad.append(f"{defense_label(row)} {row['threat_model']} {row['attack']}")
     if bad:
         return Check("accuracy-monotone-in-eps", "fail", f"accuracy rises with eps for {len(bad)} series: {'; '.join(bad[:3])}")
     return Check("accuracy-monotone-in-eps", "pass", "accuracy never rises with eps")
@@ -123,7 +118,7 @@ def check_clean_drop(table: pd.DataFrame) -> Check:
     for _, row in clean[clean["defense"] != "none"].iterrows():
         drop = 100 * (base_acc - row["accuracy"])
         if drop > CLEAN_DROP_WARN_POINTS:
-            drops.append(f"{_config_label(row)} -{drop:.1f} pts")
+            drops.append(f"{defense_label(row)} -{drop:.1f} pts")
     if drops:
         return Check("clean-accuracy-kept", "warn", f"defense costs more than {CLEAN_DROP_WARN_POINTS:g} points of clean "
                      f"accuracy: {'; '.join(drops[:4])}; robustness bought this way is not free")

@@ -104,6 +104,16 @@ class BenchConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def defense_label(row) -> str:
+    """``lowpass r=8``, ``smooth rho=1``, ``none``: one results row's defense, for humans."""
+    label = str(row["defense"])
+    if pd.notna(row.get("radius")):
+        label += f" r={row['radius']:g}"
+    if pd.notna(row.get("rho")):
+        label += f" rho={row['rho']:g}"
+    return label
+
+
 def cell_key(dataset: str, model: str, defense: str, threat: str, attack: str, eps: float) -> str:
     """Stable identifier of one grid cell, e.g. ``fmnist/fmnist-cnn/lowpass-r8/adaptive/pgd/eps=0.0313725``."""
     return f"{dataset}/{model}/{defense}/{threat}/{attack}/eps={eps:.7f}"

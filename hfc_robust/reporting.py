@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .harness import defense_label
 from .parsing import format_eps
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "markdown_table", "write_run", "provenance", "versions",
@@ -93,16 +94,6 @@ def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command:
     }
     record.update(extra or {})
     return record
-
-
-def defense_label(row) -> str:
-    """``lowpass r=8``, ``smooth rho=1``, ``none``."""
-    label = str(row["defense"])
-    if pd.notna(row.get("radius")):
-        label += f" r={row['radius']:g}"
-    if pd.notna(row.get("rho")):
-        label += f" rho={row['rho']:g}"
-    return label
 
 
 def display_frame(table: pd.DataFrame) -> pd.DataFrame:
