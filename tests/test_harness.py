@@ -226,7 +226,7 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
 
     def interrupt(done, total):
         calls.append(done)
-        if len(calls) == 2:
+        if done == 20:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -239,11 +239,14 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
         other.fc.bias += 5.0
     seen = []
     run_bench(config, model=other, dataset=dataset, checkpoint=checkpoint, progress=lambda d, t: seen.append(d))
-    assert seen[0] == 10  # started from the first batch
+    assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
     with pytest.raises(KeyboardInterrupt):
         calls.clear()
         run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint, progress=interrupt)
-    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint)
+    seen.clear()
+    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint,
+                        progress=lambda d, t: seen.append(d))
+    assert seen[0] == 20  # resumed after the two finished batches
     fresh = run_bench(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
     assert not (tmp_path / "partial.pt").exists()
