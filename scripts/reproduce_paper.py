@@ -1,0 +1,282 @@
+"""Regenerate results/paper/ (tables, figures, REPRODUCTION.md) from the committed weights.
+
+    python scripts/reproduce_paper.py            # everything, from the packaged weights
+    python scripts/reproduce_paper.py --retrain  # retrain the models first (~40 min on 2 CPU cores)
+
+Experiments (all seeded; the CIFAR-10 ones need ../shared and are skipped without it):
+
+1. spectrum (paper Sec. 3): `fmnist-cnn` on the first 1,000 Fashion-MNIST test images,
+   ResNet-20 and ResNet-32 (../shared checkpoints) on the first 1,000 CIFAR-10 test images,
+   plus two sensitivity runs for ResNet-20 (official `< r` mask; per-image max rescaling).
+2. Table 2 analogue: kernel smoothing rho in {0, 0.1, 0.25, 0.5, 1.0} x FGSM/PGD x eps in
+   {0, 1, 2, 4, 8, 16}/255 and 0.09, adaptive threat model, unnormalised and normalised
+   smoothing, for `fmnist-cnn`, `fmnist-cnn-at` (first 1,000 Fashion-MNIST test images)
+   and `cifar10-small`, `cifar10-small-at` (first 1,000 CIFAR-10 test images).
+3. Table 1 analogue: read results/paper/table1_training.json, written by
+   `scripts/train_paper_models.py table1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hfc_robust import paper  # noqa: E402
+from hfc_robust.api import bench_run  # noqa: E402
+from hfc_robust.harness import BenchConfig  # noqa: E402
+from hfc_robust.reporting import atomic_write_bytes, atomic_write_text  # noqa: E402
+from hfc_robust.spectrum import _png_bytes, spectrum_run  # noqa: E402
+
+SHARED = Path(os.environ.get("HFC_ROBUST_SHARED", ROOT.parent / "shared"))
+CIFAR_TEST = SHARED / "data" / "cifar10" / "cifar10_test_first1000.npz"
+RESNETS = SHARED / "models" / "cifar10-resnet"
+OUT = ROOT / "results" / "paper"
+COMMAND = "python scripts/reproduce_paper.py"
+FMNIST_SAMPLE = "first {n:,} Fashion-MNIST test images (indices 0..{last})"
+CIFAR_SAMPLE = "first {n:,} CIFAR-10 test images (indices 0..{last})"
+
+
+def sample(template: str, n: int) -> str:
+    return template.format(n=n, last=n - 1)
+
+
+def run_spectrum(n: int, have_cifar: bool, reuse: bool = False) -> tuple[dict, list]:
+    cifar = f"npz:{CIFAR_TEST}"
+    r20, r32 = RESNETS / "resnet20-12fca82f.th", RESNETS / "resnet32-d509ac18.th"
+    # (label, folder, dataset, model, weights, options, sample, note)
+    jobs = [("fmnist-cnn", "fmnist-cnn", "fmnist", "fmnist-cnn", None, {}, sample(FMNIST_SAMPLE, n), "")]
+    if have_cifar:
+        jobs += [
+            ("resnet20", "resnet20", cifar, "resnet20", r20, {}, sample(CIFAR_SAMPLE, n), ""),
+            ("resnet32", "resnet32", cifar, "resnet32", r32, {}, sample(CIFAR_SAMPLE, n), ""),
+            ("resnet20, mask < r", "resnet20-lt", cifar, "resnet20", r20, {"inclusive": False}, sample(CIFAR_SAMPLE, n),
+             " (official code's < r mask)"),
+            ("resnet20, rescaled inputs", "resnet20-rescale", cifar, "resnet20", r20, {"rescale": True}, sample(CIFAR_SAMPLE, n),
+             " (x_l, x_h max-rescaled per image, official code)"),
+        ]
+    results, verdicts = {}, []
+    for label, folder_name, dataset, model, weights, options, text, note in jobs:
+        folder = OUT / "spectrum" / folder_name
+        command = ["hfc-robust", "spectrum", "--dataset", dataset.replace(str(SHARED), "../shared"), "--model", model,
+                   "--n", str(n)] + (["--weights", str(weights).replace(str(SHARED), "../shared")] if weights else []) \
+            + (["--mask", "lt"] if options.get("inclusive") is False else []) + (["--rescale"] if options.get("rescale") else []) \
+            + ["--out", str(folder.relative_to(ROOT))]
+        config = dict(dataset=dataset, model=model, weights=str(weights) if weights else None, n=n,
+                      radii=[4.0, 8.0, 12.0, 16.0], inclusive=options.get("inclusive", True),
+                      rescale=options.get("rescale", False))
+        if reuse and (folder / "run.json").is_file() and all(
+                json.loads((folder / "run.json").read_text())["config"].get(k) == v for k, v in config.items()):
+            print(f"[spectrum] reusing {folder.relative_to(ROOT)}", flush=True)
+            table, flips = pd.read_csv(folder / "spectrum.csv"), pd.read_csv(folder / "flips.csv")
+            classes = 10
+        else:
+            print(f"[spectrum] {label}: {' '.join(command)}", flush=True)
+            result, _ = spectrum_run(dataset, model, str(weights) if weights else None, n=n, out=folder,
+                                     command=command, **options)
+            table, flips, classes = result.table, result.flips, result.dataset.num_classes
+        results[label] = (table, flips, f"{model}, {text}")
+        verdicts.append(paper.spectrum_verdict(f"{model}, {text}{note}", table, flips, classes))
+    atomic_write_text(OUT / "spectrum.md", "# Predictions on x, x_l and x_h (paper Sec. 3)\n\n"
+                      + "Accuracy with Wilson 95% CI and correct/n; x_l, x_h classified unrescaled and mask <= r unless "
+                        "the label says otherwise. Per-model folders under spectrum/ hold the full tables, per-example "
+                        "predictions, provenance and figures.\n\n" + paper.spectrum_summary_markdown(results))
+    fig = paper.spectrum_summary_figure(results)
+    atomic_write_bytes(OUT / "spectrum.png", _png_bytes(fig))
+    plt.close(fig)
+    return results, verdicts
+
+
+KEEP_EXAMPLES = False
+
+
+def _drop_examples(folder: Path) -> None:
+    """Per-example outcomes are ~0.8 MB per run; results/paper keeps them only with --keep-examples."""
+    if not KEEP_EXAMPLES and (folder / "examples.csv.gz").is_file():
+        (folder / "examples.csv.gz").unlink()
+
+
+def _same_run(run_json: Path, config: BenchConfig) -> bool:
+    """A stored run with the same configuration and the same weights file (SHA-256)."""
+    from hfc_robust.zoo import MODELS, WEIGHTS_DIR, file_sha256
+
+    run = json.loads(run_json.read_text())
+    spec = MODELS[config.model]
+    sha = file_sha256(WEIGHTS_DIR / spec.packaged) if spec.packaged else None
+    return run["config"] == json.loads(json.dumps(config.to_dict())) and run["model"]["sha256"] == sha
+
+
+def _bench(model: str, dataset: str, normalize: bool, n: int, reuse: bool) -> pd.DataFrame:
+    folder = OUT / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}"
+    config = BenchConfig(dataset=dataset, model=model, n=n, attacks=("fgsm", "pgd"), eps=paper.TABLE2_EPS,
+                         rhos=paper.TABLE2_RHOS, smooth_normalize=normalize, seed=0)
+    if reuse and (folder / "results.csv").is_file() and _same_run(folder / "run.json", config):
+        print(f"[table2] reusing {folder.relative_to(ROOT)}", flush=True)
+        _drop_examples(folder)
+        return pd.read_csv(folder / "results.csv")
+    started = time.time()
+    command = ["hfc-robust", "bench", "--dataset", dataset.replace(str(SHARED), "../shared"), "--model", model,
+               "--n", str(n), "--attack", "fgsm,pgd", "--eps", "0,1/255,2/255,4/255,8/255,16/255,0.09",
+               "--rho", "0.1,0.25,0.5,1.0"] + (["--smooth-normalize"] if normalize else []) \
+        + ["--out", str(folder.relative_to(ROOT))]
+    print(f"[table2] {' '.join(command)}", flush=True)
+    table = bench_run(config, out=folder, command=command).table
+    _drop_examples(folder)
+    print(f"[table2] {model} {'normalised' if normalize else 'unnormalised'}: {time.time() - started:.0f}s", flush=True)
+    return table
+
+
+def run_table2(n: int, have_cifar: bool, reuse: bool, only_models: list[str] | None = None) -> tuple[dict, list]:
+    groups = {"fmnist": [("fmnist-cnn", "fmnist"), ("fmnist-cnn-at", "fmnist")]}
+    if have_cifar:
+        groups["cifar10"] = [("cifar10-small", f"npz:{CIFAR_TEST}"), ("cifar10-small-at", f"npz:{CIFAR_TEST}")]
+    if only_models:  # compute just these bench runs (e.g. while other models still train); no tables written
+        for models in groups.values():
+            for model, dataset in models:
+                if model in only_models:
+                    for normalize in (False, True):
+                        _bench(model, dataset, normalize, n, reuse)
+        return {}, []
+    tables: dict[str, dict[str, pd.DataFrame]] = {}
+    verdicts = []
+    for group, models in groups.items():
+        runs, checks = {}, {}
+        for model, dataset in models:
+            for normalize in (False, True):
+                variant = "normalised" if normalize else "unnormalised (paper)"
+                table = _bench(model, dataset, normalize, n, reuse)
+                label = f"{model}, {variant} smoothing"
+                runs[label] = table
+                checks_path = OUT / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}" / "checks.json"
+                checks[label] = json.loads(checks_path.read_text()) if checks_path.is_file() else []
+                text = sample(FMNIST_SAMPLE if group == "fmnist" else CIFAR_SAMPLE, n)
+                verdicts.append(paper.smoothing_verdicts(f"{model} ({'adv. trained' if model.endswith('-at') else 'natural'}), "
+                                                         f"{variant} smoothing, {text}", table))
+        natural = runs[f"{models[0][0]}, unnormalised (paper) smoothing"]
+        robust = runs[f"{models[1][0]}, unnormalised (paper) smoothing"]
+        text = sample(FMNIST_SAMPLE if group == "fmnist" else CIFAR_SAMPLE, n)
+        verdicts.append(paper.at_verdict(f"{models[0][0]} vs {models[1][0]}, {text}", natural, robust))
+        tables[group] = runs
+        title = "Fashion-MNIST" if group == "fmnist" else "CIFAR-10"
+        atomic_write_text(OUT / f"table2_{group}.md", f"# Kernel smoothing vs adversarial training, {title} "
+                          f"(paper Table 2 analogue)\n\n" + paper.table2_markdown(runs, text, checks))
+        fig = paper.table2_figure(runs, f"{title}: PGD accuracy vs eps, adaptive attack ({text})")
+        atomic_write_bytes(OUT / f"table2_{group}.png", _png_bytes(fig))
+        plt.close(fig)
+    return tables, verdicts
+
+
+def run_table1() -> tuple[dict | None, list]:
+    path = OUT / "table1_training.json"
+    if not path.is_file():
+        print(f"[table1] {path} missing: run scripts/train_paper_models.py table1", flush=True)
+        return None, []
+    record = paper.load_json(path)
+    atomic_write_text(OUT / "table1.md", "# Training on LFC or HFC only (paper Table 1 analogue)\n\n"
+                      + paper.table1_markdown(record))
+    fig = paper.table1_figure(record)
+    atomic_write_bytes(OUT / "table1.png", _png_bytes(fig))
+    plt.close(fig)
+    return record, paper.table1_verdicts(record)
+
+
+def trained_model_lines() -> list[str]:
+    import torch
+
+    from hfc_robust.zoo import MODELS, WEIGHTS_DIR
+
+    lines = []
+    for name in ("fmnist-cnn-at", "cifar10-small", "cifar10-small-at"):
+        path = WEIGHTS_DIR / MODELS[name].packaged
+        if not path.is_file():
+            continue
+        meta = torch.load(path, weights_only=True)
+        config = meta["config"]
+        how = ("natural training" if config["adversarial"] == "none" else
+               f"{config['adversarial'].upper()} adversarial training at eps = {paper.format_eps(config['eps'])}, "
+               f"step {paper.format_eps(config['alpha'])}")
+        correct = round(meta["test_accuracy"] * meta["test_n"])
+        lines.append(f"  * `{name}`: {how}, {config['epochs']} epochs, {meta['train_n']:,} training images "
+                     f"({meta['train_indices']}); clean accuracy {paper._pct(correct, meta['test_n'])} on "
+                     f"{str(meta['test_source']).replace(str(SHARED), '../shared')}; {meta['wall_time_s']:.0f} s of training on {meta['threads']} CPU thread(s).")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--retrain", action="store_true", help="run scripts/train_paper_models.py all first")
+    parser.add_argument("--n", type=int, default=1000, help="test images per experiment (default 1000)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep spectrum and Table 2 runs already in results/paper/ (same configuration and weights)")
+    parser.add_argument("--keep-examples", action="store_true",
+                        help="keep each Table 2 run's examples.csv.gz (per-example outcomes, ~0.8 MB each)")
+    parser.add_argument("--spectrum-only", action="store_true", help="only compute the spectrum runs")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--table2-only", default="", help="comma list of models: only compute their Table 2 runs")
+    args = parser.parse_args()
+    global KEEP_EXAMPLES
+    KEEP_EXAMPLES = args.keep_examples
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.retrain:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "train_paper_models.py"), "all"]
+                       + (["--threads", str(args.threads)] if args.threads else []), check=True)
+    have_cifar = CIFAR_TEST.is_file() and (RESNETS / "resnet20-12fca82f.th").is_file()
+    if not have_cifar:
+        print(f"note: {SHARED} not found; CIFAR-10 experiments are skipped", flush=True)
+    started = time.time()
+    if args.spectrum_only:
+        run_spectrum(args.n, have_cifar, args.reuse)
+        return
+    if args.table2_only:
+        run_table2(args.n, have_cifar, args.reuse, args.table2_only.split(","))
+        return
+    spectra, spectrum_verdicts = run_spectrum(args.n, have_cifar, args.reuse)
+    _, table2_verdicts = run_table2(args.n, have_cifar, args.reuse)
+    record, table1_verdicts = run_table1()
+    sections = [
+        "## 1. Predictions on x_l and x_h (Sec. 3, Fig. 1/2)", "",
+        "Summary: [spectrum.md](spectrum.md), figure [spectrum.png](spectrum.png); per model: `spectrum/<model>/` "
+        "(tables, `predictions.csv`, `run.json`, `spectrum_examples.png`, `accuracy_vs_radius.png`).", "",
+        "![spectrum](spectrum.png)", "",
+        "## 2. Kernel smoothing vs adversarial training (Table 2)", "",
+        "Full grids: [table2_fmnist.md](table2_fmnist.md)" + (", [table2_cifar10.md](table2_cifar10.md)" if have_cifar else "")
+        + "; raw bench runs (results.csv, results.md, checks.json with the sanity checks, run.json with the provenance) "
+        "under `table2/` (per-example outcomes are dropped to keep the repository small; `--keep-examples` keeps them). "
+        "Failed or warning sanity checks are listed under each grid.", "",
+        "![table2 fmnist](table2_fmnist.png)", "",
+    ] + (["![table2 cifar10](table2_cifar10.png)", ""] if have_cifar else []) + [
+        "## 3. Training on LFC or HFC only (Table 1)", "",
+    ] + ([paper.table1_markdown(record), "![table1](table1.png)", ""] if record else ["(not run)", ""]) + [
+        "## Models", "",
+        "* `fmnist-cnn` — packaged reference model (scripts/train_fmnist_cnn.py).",
+        "* `fmnist-cnn-at`, `cifar10-small`, `cifar10-small-at` — trained by `scripts/train_paper_models.py` (seed 0), "
+        "weights packaged in `hfc_robust/weights/`; their training configuration and held-out accuracy are stored in "
+        "each weights file:",
+    ] + trained_model_lines() + [
+        "* ResNet-20/32 — public akamaster checkpoints from ../shared (SHA-256 in each run.json).",
+        "", f"Generated by `{COMMAND}{' --reuse' if args.reuse else ''}`" + (
+            " (stored spectrum and Table 2 runs with the same configuration and weights were reused)." if args.reuse else "."),
+    ]
+    verdicts = spectrum_verdicts + table2_verdicts + table1_verdicts
+    atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND))
+    print(f"wrote {OUT / 'REPRODUCTION.md'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
