@@ -56,16 +56,18 @@ def list_command() -> None:
     from .datasets import list_datasets
     from .zoo import list_models
 
+    models, datasets, attacks = list_models(), list_datasets(), list_attacks()
+    width = max(len(name) for name in [*models, *datasets, *attacks]) + 2
     click.echo("models:")
-    for name, spec in list_models().items():
-        weights = "packaged" if spec.packaged else (f"download, sha256 {spec.sha256_prefix}..." if spec.url else "none")
-        click.echo(f"  {name:<12} {spec.dataset:<8} weights: {weights}. {spec.description}")
+    for name, spec in models.items():
+        weights = "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
+        click.echo(f"  {name:<{width}}{spec.dataset:<9}weights: {weights}. {spec.description}")
     click.echo("datasets:")
-    for name, text in list_datasets().items():
-        click.echo(f"  {name:<12} {text}")
+    for name, text in datasets.items():
+        click.echo(f"  {name:<{width}}{text}")
     click.echo("attacks:")
-    for name, spec in list_attacks().items():
-        click.echo(f"  {name:<12} {spec.description}")
+    for name, spec in attacks.items():
+        click.echo(f"  {name:<{width}}{spec.description}")
 
 
 @main.command()

@@ -22,6 +22,7 @@ __all__ = ["TABLE2_RHOS", "TABLE2_EPS", "Verdict", "table2_markdown", "table2_fi
            "table1_figure", "spectrum_summary_markdown", "spectrum_summary_figure", "spectrum_verdict",
            "smoothing_verdicts", "at_verdict", "table1_verdicts", "reproduction_markdown", "VERDICT_RULES"]
 
+SPECTRUM_MIN_SHARE = 0.05  # "often": at least one image in twenty, by the Wilson lower bound
 TABLE2_RHOS = (0.1, 0.25, 0.5, 1.0)
 TABLE2_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.09)
 HEADLINE_EPS = 8 / 255
@@ -29,8 +30,9 @@ ALPHA = 0.05
 
 VERDICT_RULES = {
     "spectrum": "reproduces if, at some radius, both (a) accuracy on x_h is above chance (Wilson 95% CI above 1/K) "
-                "and (b) the share of images with x_h right and x_l wrong has a Wilson 95% CI lower bound >= 1%; "
-                "partially if only one of (a), (b) holds; does not otherwise.",
+                "and (b) the share of images with x_h right and x_l wrong has a Wilson 95% CI lower bound >= 5% "
+                "(raised from 1% after the first run, where 1.9% of Fashion-MNIST images passed a rule meant to test "
+                "'often'); partially if only one of (a), (b) holds; does not otherwise.",
     "smoothing": "compares adaptive (white-box through the smoothed kernels) accuracy at rho = 1.0 with the undefended "
                  "white-box accuracy (rho = 0) under the same attack and eps, Fisher's exact test at 5%: reproduces if "
                  "smoothing is significantly better under PGD at eps = 8/255; partially if it is significantly better "
@@ -328,7 +330,7 @@ def spectrum_verdict(label: str, table: pd.DataFrame, flips: pd.DataFrame, num_c
     n = int(table["n"].iloc[0])
     best = flips.sort_values("high_correct_low_wrong", ascending=False).iloc[0]
     above_chance = table[(table["view"] == "x_h") & (table["ci_low"] > 1 / num_classes)]
-    share = [f for f in flips.itertuples(index=False) if f.hclw_ci_low >= 0.01]
+    share = [f for f in flips.itertuples(index=False) if f.hclw_ci_low >= SPECTRUM_MIN_SHARE]
     both = [f.radius for f in share if any(np.isclose(above_chance["radius"], f.radius))]
     number = (f"x_h right & x_l wrong: at most {_pct(int(best['high_correct_low_wrong']), n)} (r={best['radius']:g}); "
               f"reverse at that radius {_pct(int(best['low_correct_high_wrong']), n)}; best x_h accuracy "

@@ -82,4 +82,7 @@ def _spectrum(high_acc, hclw, n=1000):
 def test_spectrum_verdicts():
     assert paper.spectrum_verdict("s", *_spectrum(0.4, 200)).verdict == "reproduces"
     assert paper.spectrum_verdict("s", *_spectrum(0.2, 2)).verdict == "partially"
+    # 3% of images is not "often": the share must clear 5% by its Wilson lower bound
+    assert paper.spectrum_verdict("s", *_spectrum(0.4, 30)).verdict == "partially"
+    assert paper.spectrum_verdict("s", *_spectrum(0.4, 80)).verdict == "reproduces"
     assert paper.spectrum_verdict("s", *_spectrum(0.09, 1)).verdict == "does not"
