@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .cli_options import mask_option, model_and_data_options
 from .errors import HfcError
 
 EXIT_BAD_INPUT = 2
@@ -71,18 +72,13 @@ def list_command() -> None:
 
 
 @main.command()
-@click.option("--dataset", default="fmnist", show_default=True, help="fmnist, cifar10 or npz:PATH")
-@click.option("--model", default="fmnist-cnn", show_default=True, help="registry name, see `hfc-robust list`")
-@click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)")
-@click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)")
-@click.option("--n", "n_text", default="1000", show_default=True, help="evaluate the first N images, or 'all'")
+@model_and_data_options
 @click.option("--attack", "attack_text", default="pgd", show_default=True, help="comma list of fgsm, pgd, bpda-pgd")
 @click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
 @click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
 @click.option("--smooth-normalize", is_flag=True, help="divide smoothed kernels by 1+8*rho (paper: off)")
-@click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
-              help="le: keep bins at distance <= r (paper); lt: < r (official code)")
+@mask_option
 @click.option("--steps", default=10, show_default=True, help="PGD steps")
 @click.option("--step-size", "step_text", default=None, help="PGD step size (default eps/4, i.e. 2/255 at 8/255)")
 @click.option("--restarts", default=1, show_default=True, help="PGD random restarts (first success per example)")

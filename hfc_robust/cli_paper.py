@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import mask_option, model_and_data_options
+
 
 def _progress_bar(quiet: bool, description: str):
     from rich.console import Console
@@ -19,14 +21,9 @@ def _progress_bar(quiet: bool, description: str):
 
 
 @click.command("spectrum")
-@click.option("--dataset", default="fmnist", show_default=True, help="fmnist, cifar10 or npz:PATH")
-@click.option("--model", default="fmnist-cnn", show_default=True, help="registry name, see `hfc-robust list`")
-@click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)")
-@click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)")
-@click.option("--n", "n_text", default="1000", show_default=True, help="the first N images, or 'all'")
+@model_and_data_options
 @click.option("--radius", "radius_text", default="4,8,12,16", show_default=True, help="radii in frequency bins")
-@click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
-              help="le: keep bins at distance <= r (paper); lt: < r (official code)")
+@mask_option
 @click.option("--rescale", is_flag=True,
               help="divide x_l and x_h by their per-image max |value| before classifying (the official code's behaviour)")
 @click.option("--example-radius", default=None, type=float, help="radius of the example figure (default: middle radius)")
