@@ -97,48 +97,40 @@ def cifar_resnet(depth: int, num_classes: int = 10) -> CifarResNet:
     return CifarResNet(depth, num_classes)
 
 
-class FashionCNN(nn.Module):
-    """Small reference CNN for 1 x 28 x 28 inputs (about 0.1 M parameters)."""
+class _ConvBNStack(nn.Module):
+    """3x3 conv + BN + ReLU layers named ``conv{i}``/``bn{i}``, a 2x2 max-pool after each of the
+    first ``pooled`` layers, global average pool, then ``linear``."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 32) -> None:
+    def __init__(self, channels: Sequence[int], pooled: int, num_classes: int, in_channels: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(2 * width)
-        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * width)
-        self.linear = nn.Linear(4 * width, num_classes)
+        self.depth, self.pooled = len(channels), pooled
+        for i, (cin, cout) in enumerate(zip([in_channels, *channels[:-1]], channels), start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, 3, padding=1, bias=False))
+            setattr(self, f"bn{i}", nn.BatchNorm2d(cout))
+        self.linear = nn.Linear(channels[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # 14 x 14
-        out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2)  # 7 x 7
-        out = F.relu(self.bn3(self.conv3(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+        out = x
+        for i in range(1, self.depth + 1):
+            out = F.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(out)))
+            if i <= self.pooled:
+                out = F.max_pool2d(out, 2)
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-class SmallCifarNet(nn.Module):
+class FashionCNN(_ConvBNStack):
+    """Small reference CNN for 1 x 28 x 28 inputs (about 0.1 M parameters): 32/64/128 channels,
+    max-pool after the first two layers (28 -> 14 -> 7)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 32) -> None:
+        super().__init__((width, 2 * width, 4 * width), pooled=2, num_classes=num_classes, in_channels=in_channels)
+
+
+class SmallCifarNet(_ConvBNStack):
     """Small CIFAR-10 CNN for CPU training (about 0.24 M parameters): four 3x3 conv + BN
     layers (32/64/128/128 channels, max-pool after the first three), global average pool.
     Its first layer is a 3x3 conv, so kernel smoothing (paper Eq. 3) applies."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(2 * width)
-        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * width)
-        self.conv4 = nn.Conv2d(4 * width, 4 * width, 3, padding=1, bias=False)
-        self.bn4 = nn.BatchNorm2d(4 * width)
-        self.linear = nn.Linear(4 * width, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # 16 x 16
-        out = F.max_pool2d(F.relu(self.bn2(self.conv2(out))), 2)  # 8 x 8
-        out = F.max_pool2d(F.relu(self.bn3(self.conv3(out))), 2)  # 4 x 4
-        out = F.relu(self.bn4(self.conv4(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+        super().__init__((width, 2 * width, 4 * width, 4 * width), pooled=3, num_classes=num_classes,
+                         in_channels=in_channels)
