@@ -48,7 +48,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     started = started if started is not None else time.time()
     config = config if isinstance(config, BenchConfig) else BenchConfig(**config)
     dataset = load_dataset(config.dataset, config.n, config.data_dir)
-    model = load_model(config.model, config.weights, num_classes=dataset.num_classes)
+    model = load_model(config.model, config.weights, num_classes=dataset.num_classes, input_shape=dataset.shape)
     checkpoint = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

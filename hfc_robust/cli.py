@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import mask_option, model_and_data_options
+from .cli_options import mask_option, model_and_data_options, progress_bar
 from .errors import HfcError
 
 EXIT_BAD_INPUT = 2
@@ -98,7 +98,6 @@ def bench(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radi
           allow_failed_checks, threads, quiet) -> int:
     """Accuracy under FGSM/PGD with and without low-pass defenses (clean, oblivious, adaptive)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .api import bench_run
     from .attacks import ATTACKS
@@ -117,14 +116,7 @@ def bench(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radi
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
                   alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size)
-    console = Console(stderr=True, quiet=quiet)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True, disable=quiet) as progress:
-        task = progress.add_task("attacking", total=None)
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with progress_bar("attacking", quiet) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started)
     if not quiet:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option"]
+__all__ = ["model_and_data_options", "mask_option", "progress_bar"]
 
 
 def model_and_data_options(func: Callable) -> Callable:
@@ -25,3 +26,32 @@ def model_and_data_options(func: Callable) -> Callable:
 
 mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
                            help="le: keep bins at distance <= r (paper); lt: < r (official code)")
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """Yield a ``report(done, total)`` callback drawing a rich progress bar on stderr.
+
+    The bar appears at the first report, so an error raised while loading the model or
+    the data is printed as a single line with nothing drawn before it.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True, quiet=quiet),
+                        transient=True, disable=quiet)
+    task = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(description, total=total)
+        progress.update(task, completed=done, total=total)
+
+    try:
+        yield report
+    finally:
+        if task is not None:
+            progress.stop()

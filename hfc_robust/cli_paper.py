@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import mask_option, model_and_data_options
+from .cli_options import mask_option, model_and_data_options, progress_bar
 
 
 def _progress_bar(quiet: bool, description: str):
@@ -43,11 +43,9 @@ def spectrum_command(dataset, model, weights, data_dir, n_text, radius_text, mas
     radii = parse_float_list(radius_text, "radius")
     if not radii:
         raise HfcError("--radius is empty", "pass e.g. --radius 4,8,12,16")
-    with _progress_bar(quiet, "classifying x, x_l, x_h") as progress:
-        task = progress.add_task("classifying x, x_l, x_h", total=None)
+    with progress_bar("classifying x, x_l, x_h", quiet) as report:
         result, _ = spectrum_run(dataset, model, weights, data_dir, parse_n(n_text), radii, mask == "le", rescale,
-                                 batch_size, Path(out), example_radius, examples,
-                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+                                 batch_size, Path(out), example_radius, examples, progress=report)
     if not quiet:
         click.echo(Path(out, "spectrum.md").read_text())
     click.echo(f"wrote {out}/spectrum.csv, spectrum.md, flips.csv, predictions.csv, run.json, spectrum_examples.png, "

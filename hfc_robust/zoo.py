@@ -230,15 +230,20 @@ def _load_into(spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor]
 
 
 def load_model(name: str, weights: str | os.PathLike | None = None, num_classes: int | None = None,
-               progress: bool = True) -> LoadedModel:
+               progress: bool = True, input_shape: tuple[int, ...] | None = None) -> LoadedModel:
     """Build a registry model and load weights.
 
     Args:
         name: registry name (see :data:`MODELS`).
         weights: a local path or a URL; ``None`` uses the entry's packaged or public weights.
         num_classes: when given, must match the model's output classes.
+        input_shape: when given (C x H x W), must match the model's input; checked before
+            anything is downloaded.
     """
     spec = _spec(name)
+    if input_shape is not None and tuple(input_shape) != tuple(spec.input_shape):
+        raise HfcError(f"model {name} expects images of shape {spec.input_shape}, the dataset has {tuple(input_shape)}",
+                       "choose a model trained for this dataset")
     if num_classes is not None and num_classes != spec.num_classes:
         raise HfcError(f"model {name} predicts {spec.num_classes} classes but the dataset has {num_classes}",
                        "choose a model trained for this dataset")
