@@ -146,6 +146,9 @@ def test_dataset_model_mismatch(tmp_path):
                             y=np.arange(20) % 10)
     result = invoke("bench", "--dataset", cifar_like, "--out", str(tmp_path / "o"), *FAST)
     assert result.exit_code == 2 and "shape" in result.output
+    # checked before the ResNet's weights would be downloaded
+    result = invoke("bench", "--model", "resnet20", "--out", str(tmp_path / "o"), *FAST)
+    assert result.exit_code == 2 and "shape" in result.output and "download" not in result.output
     bad_keys = tmp_path / "e.npz"
     np.savez(bad_keys, images=np.zeros((2, 28, 28, 1), np.uint8))
     result = invoke("bench", "--dataset", f"npz:{bad_keys}", "--out", str(tmp_path / "o"), *FAST)
