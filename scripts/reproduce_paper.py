@@ -78,8 +78,7 @@ def run_spectrum(n: int, have_cifar: bool, reuse: bool = False) -> tuple[dict, l
         config = dict(dataset=dataset, model=model, weights=str(weights) if weights else None, n=n,
                       radii=[4.0, 8.0, 12.0, 16.0], inclusive=options.get("inclusive", True),
                       rescale=options.get("rescale", False))
-        if reuse and (folder / "run.json").is_file() and all(
-                json.loads((folder / "run.json").read_text())["config"].get(k) == v for k, v in config.items()):
+        if reuse and _same_run(folder / "run.json", config, model, weights):
             print(f"[spectrum] reusing {folder.relative_to(ROOT)}", flush=True)
             table, flips = pd.read_csv(folder / "spectrum.csv"), pd.read_csv(folder / "flips.csv")
             classes = 10
@@ -109,21 +108,26 @@ def _drop_examples(folder: Path) -> None:
         (folder / "examples.csv.gz").unlink()
 
 
-def _same_run(run_json: Path, config: BenchConfig) -> bool:
-    """A stored run with the same configuration and the same weights file (SHA-256)."""
+def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | None = None) -> bool:
+    """A stored run with the same configuration (the keys of ``config``) made with the same
+    weights file (SHA-256): the packaged one, or ``weights``."""
     from hfc_robust.zoo import MODELS, WEIGHTS_DIR, file_sha256
 
+    if not run_json.is_file():
+        return False
     run = json.loads(run_json.read_text())
-    spec = MODELS[config.model]
-    sha = file_sha256(WEIGHTS_DIR / spec.packaged) if spec.packaged else None
-    return run["config"] == json.loads(json.dumps(config.to_dict())) and run["model"]["sha256"] == sha
+    path = Path(weights) if weights else (WEIGHTS_DIR / MODELS[model].packaged if MODELS[model].packaged else None)
+    sha = file_sha256(path) if path is not None and path.is_file() else None
+    stored = json.loads(json.dumps(run.get("config", {})))
+    same_config = all(stored.get(key) == value for key, value in json.loads(json.dumps(config)).items())
+    return same_config and sha is not None and run.get("model", {}).get("sha256") == sha
 
 
 def _bench(model: str, dataset: str, normalize: bool, n: int, reuse: bool) -> pd.DataFrame:
     folder = OUT / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}"
     config = BenchConfig(dataset=dataset, model=model, n=n, attacks=("fgsm", "pgd"), eps=paper.TABLE2_EPS,
                          rhos=paper.TABLE2_RHOS, smooth_normalize=normalize, seed=0)
-    if reuse and (folder / "results.csv").is_file() and _same_run(folder / "run.json", config):
+    if reuse and (folder / "results.csv").is_file() and _same_run(folder / "run.json", config.to_dict(), model):
         print(f"[table2] reusing {folder.relative_to(ROOT)}", flush=True)
         _drop_examples(folder)
         return pd.read_csv(folder / "results.csv")
