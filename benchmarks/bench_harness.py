@@ -44,8 +44,11 @@ def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
         return torch.cat([attack(images[i:i + batch_size], labels[i:i + batch_size])
                           for i in range(0, len(images), batch_size)])
 
+    model.eval()
     for defense in config.defenses():
-        net = defense.apply(model)
+        # A new wrapper module starts in train mode; torchattacks restores "train" on the whole
+        # wrapper after attacking it, which would put the BatchNorm layers inside in train mode.
+        net = defense.apply(model).eval()
         clean = evaluate(net, images) == labels
         accuracy[(defense.key, "clean")] = clean.float().mean().item()
         for name in config.attacks:
@@ -90,9 +93,12 @@ def main() -> None:
     harness_s, harness_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     torch.manual_seed(0)
+    before = {k: v.clone() for k, v in loaded.module.state_dict().items()}
     start, cpu_start = time.perf_counter(), time.process_time()
     naive = naive_loop(loaded.module, images, labels, config, args.batch_size)
     naive_s, naive_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    unchanged = all(torch.equal(v, before[k]) for k, v in loaded.module.state_dict().items())
+    assert unchanged, "the naive loop changed the model (a module ran in train mode)"
 
     table = result.table
     cells = len(table[table["attack"] != "worst-case"])

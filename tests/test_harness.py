@@ -278,3 +278,38 @@ def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
                        model=model, dataset=dataset, extra_defenses=[masking])
     check = unbounded_check(masked, model, dataset)
     assert check.status == "fail" and "custom" in check.detail
+
+
+class BNNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.conv1 = nn.Conv2d(1, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.fc = nn.Linear(6 * 12 * 12, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.bn1(self.conv1(x))).flatten(1))
+
+
+def test_bench_leaves_a_train_mode_model_untouched():
+    """A model handed over in train mode is evaluated in eval mode (BatchNorm running
+    statistics) and given back with the same weights, statistics and mode."""
+    _, dataset = make_dataset()
+    model = BNNet()
+    with torch.no_grad():  # give BatchNorm running statistics that differ from batch statistics
+        model.bn1.running_mean.fill_(0.3)
+        model.bn1.running_var.fill_(2.0)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,),
+                         rhos=(0.5,), steps=3)
+    table = run_bench(config, model=model, dataset=dataset).table
+    assert model.training and model.bn1.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    model.eval()
+    with torch.no_grad():
+        expected = (model(dataset.to_float(dataset.images)).argmax(1) == dataset.labels).float().mean().item()
+    clean = table[(table["defense"] == "none") & (table["threat_model"] == "clean")]["accuracy"].iloc[0]
+    assert clean == pytest.approx(expected)
