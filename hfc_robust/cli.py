@@ -32,6 +32,10 @@ class _OneLineErrors(click.Group):
         except HfcError as exc:
             click.echo(f"error: {exc}", err=True)
             code = EXIT_BAD_INPUT
+        except OSError as exc:  # an output folder that cannot be created, a full disk, no permission
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where} — check the path and its permissions", err=True)
+            code = EXIT_BAD_INPUT
         except click.Abort:
             click.echo("aborted", err=True)
             code = 1

@@ -43,12 +43,12 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
                         transient=True, disable=quiet)
     task = None
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, text: str | None = None) -> None:
         nonlocal task
         if task is None:
             progress.start()
             task = progress.add_task(description, total=total)
-        progress.update(task, completed=done, total=total)
+        progress.update(task, completed=done, total=total, description=text or description)
 
     try:
         yield report

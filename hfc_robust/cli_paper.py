@@ -11,15 +11,6 @@ import click
 from .cli_options import mask_option, model_and_data_options, progress_bar
 
 
-def _progress_bar(quiet: bool, description: str):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True, quiet=quiet),
-                    transient=True, disable=quiet)
-
-
 @click.command("spectrum")
 @model_and_data_options
 @click.option("--radius", "radius_text", default="4,8,12,16", show_default=True, help="radii in frequency bins")
@@ -100,12 +91,10 @@ def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text
                          inclusive=(mask == "le"), adversarial=adversarial, eps=eps, augment=augment)
     n = min(train_n, len(train)) if train_n else len(train)
     steps = -(-n // batch_size)
-    with _progress_bar(quiet, "training") as progress:
-        task = progress.add_task(f"training {arch}", total=epochs * steps)
+    with progress_bar(f"training {arch}", quiet) as bar:
 
         def report(epoch: int, step: int, loss: float) -> None:
-            progress.update(task, completed=epoch * steps + step + 1,
-                            description=f"training {arch} epoch {epoch + 1}/{epochs} loss {loss:.3f}")
+            bar(epoch * steps + step + 1, epochs * steps, f"training {arch} epoch {epoch + 1}/{epochs} loss {loss:.3f}")
 
         result = fit_model(arch, train, config, test, train_n=train_n, progress=report, threads=threads)
     path = save_weights(result, out)

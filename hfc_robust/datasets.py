@@ -43,6 +43,7 @@ class ImageDataset:
     class_names: tuple[str, ...] = ()
     source: str = ""
     indices: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.indices.numel() == 0:
@@ -74,11 +75,13 @@ class ImageDataset:
             yield self.indices[lo:hi], self.to_float(self.images[lo:hi]), self.labels[lo:hi]
 
     def fingerprint(self) -> str:
-        """SHA-256 of the stored images and labels (the sample's identity)."""
-        digest = hashlib.sha256()
-        digest.update(self.images.contiguous().numpy().tobytes())
-        digest.update(self.labels.contiguous().numpy().astype(np.int64).tobytes())
-        return digest.hexdigest()
+        """SHA-256 of the stored images and labels (the sample's identity), computed once."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            digest.update(self.images.contiguous().numpy().tobytes())
+            digest.update(self.labels.contiguous().numpy().astype(np.int64).tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
 
 def read_idx(path: Path | str) -> np.ndarray:
@@ -133,6 +136,8 @@ def _cifar10(data_dir: str | None, download: bool = True) -> ImageDataset:
 
 
 def _npz(path_text: str) -> ImageDataset:
+    if not path_text.strip():
+        raise HfcError("npz: needs a file path", "write --dataset npz:path/to/data.npz")
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise HfcError(f"data file {path} does not exist", "check the path after npz:")

@@ -36,6 +36,9 @@ def parse_eps_list(text: str) -> tuple[float, ...]:
     return tuple(values)
 
 
+EXAMPLES = {"radius": "4,8", "rho": "0.5,1.0"}
+
+
 def parse_float_list(text: str | None, what: str, minimum: float = 0.0) -> tuple[float, ...]:
     if text is None or str(text).strip() == "":
         return ()
@@ -44,9 +47,9 @@ def parse_float_list(text: str | None, what: str, minimum: float = 0.0) -> tuple
         try:
             value = float(Fraction(part)) if "/" in part else float(part)
         except (ValueError, ZeroDivisionError):
-            raise HfcError(f"cannot read {what} {part!r}", f"pass numbers separated by commas, e.g. --{what} 4,8") from None
+            raise HfcError(f"cannot read {what} {part!r}", f"pass numbers separated by commas, e.g. --{what} {EXAMPLES.get(what, '4,8')}") from None
         if not math.isfinite(value) or value < minimum:
-            raise HfcError(f"{what} must be >= {minimum:g}, got {part}", f"pass e.g. --{what} 4,8")
+            raise HfcError(f"{what} must be >= {minimum:g}, got {part}", f"pass e.g. --{what} {EXAMPLES.get(what, '4,8')}")
         values.append(value)
     return tuple(dict.fromkeys(values))
 

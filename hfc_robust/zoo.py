@@ -184,8 +184,10 @@ class LoadedModel:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
+    if not path.exists():
         raise HfcError(f"weights file {path} does not exist", "check the --weights path")
+    if not path.is_file():
+        raise HfcError(f"weights path {path} is not a file", "pass the checkpoint file itself, not its folder")
     with open(path, "rb") as handle:
         head = handle.read(512).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"{")):

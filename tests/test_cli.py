@@ -84,6 +84,9 @@ BAD_INPUTS = {
     "missing weights": (["--weights", "/nonexistent/w.pt"], "does not exist"),
     "missing data file": (["--dataset", "npz:/nonexistent/data.npz"], "does not exist"),
     "bad n": (["--n", "0"], "n"),
+    "weights is a folder": (["--weights", "/"], "not a file"),
+    "npz without a path": (["--dataset", "npz:"], "needs a file path"),
+    "negative rho": (["--rho", "-0.5"], "--rho 0.5,1.0"),
 }
 
 
@@ -98,6 +101,15 @@ def test_bad_input_one_line_exit_2_nothing_written(case, tmp_path):
     assert lines[0].startswith("error:") and needle in lines[0]
     assert "Traceback" not in result.output
     assert not (out / "results.csv").exists()
+
+
+def test_output_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke("bench", "--out", str(blocker / "run"), *FAST)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert str(blocker) in lines[0]
 
 
 def _bad_weight_files(tmp_path: Path) -> dict[str, tuple[Path, str, str]]:
