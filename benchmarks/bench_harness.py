@@ -22,10 +22,10 @@ import time
 import torch
 import torchattacks
 
-from hfc_robust.datasets import load_dataset
-from hfc_robust.harness import BenchConfig, run_bench
-from hfc_robust.parsing import parse_eps_list, parse_float_list
-from hfc_robust.zoo import load_model
+from hfc_robust.data.datasets import load_dataset
+from hfc_robust.bench.engine import BenchConfig, run_bench
+from hfc_robust.cli.parsing import parse_eps_list, parse_float_list
+from hfc_robust.models.zoo import load_model
 
 
 def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: BenchConfig,

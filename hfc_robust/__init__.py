@@ -3,31 +3,55 @@
 Public API::
 
     from hfc_robust import split_frequencies, LowPass, smooth_first_conv, load_model, load_dataset, bench
+
+The names are imported lazily (PEP 562), so ``import hfc_robust`` and ``hfc-robust --help``
+do not pay for torch until a name that needs it is used.
+
+Subpackages, from the bottom up (imports point down only): ``ops`` (frequency maths) →
+``defenses``, ``attacks``, ``models``, ``data`` → ``results`` (tables, plots, compare; no
+torch) → ``bench`` (engine, checks) → ``paper`` → ``cli``.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .attacks import FGSM, PGD, list_attacks  # noqa: E402
-from .datasets import load_dataset, list_datasets  # noqa: E402
-from .defenses import DefenseSpec, LowPass, LowPassFilter, smooth_first_conv  # noqa: E402
-from .errors import HfcError  # noqa: E402
-from .frequency import frequency_mask, high_pass, low_pass, smooth_kernels, split_frequencies  # noqa: E402
-from .harness import BenchConfig, bench, run_bench  # noqa: E402
-from .zoo import create_model, list_models, load_model as _load_model  # noqa: E402
+_EXPORTS = {
+    "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",
+    "frequency_mask": "ops.frequency", "smooth_kernels": "ops.kernels",
+    "LowPass": "defenses.lowpass", "LowPassFilter": "defenses.lowpass", "InputTransform": "defenses.lowpass",
+    "smooth_first_conv": "defenses.smoothing", "DefenseSpec": "defenses.spec",
+    "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
+    "create_model": "models.zoo", "list_models": "models.zoo",
+    "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
+    "bench": "bench.engine", "run_bench": "bench.engine", "BenchConfig": "bench.config",
+    "HfcError": "errors",
+}
 
 
 def load_model(name: str, weights=None):
     """A registry model (``nn.Module`` in eval mode, taking pixels in [0, 1]) with its weights.
 
     ``weights`` is a path or URL; ``None`` uses the zoo's packaged or public checkpoint.
-    Use :func:`hfc_robust.zoo.load_model` for the provenance (path, SHA-256) as well.
+    Use :func:`hfc_robust.models.zoo.load_model` for the provenance (path, SHA-256) as well.
     """
-    return _load_model(name, weights).module
+    from .models.zoo import load_model as load_with_provenance
+
+    return load_with_provenance(name, weights).module
 
 
-__all__ = [
-    "__version__", "split_frequencies", "low_pass", "high_pass", "frequency_mask", "smooth_kernels",
-    "LowPass", "LowPassFilter", "smooth_first_conv", "DefenseSpec", "FGSM", "PGD", "list_attacks",
-    "load_model", "create_model", "list_models", "load_dataset", "list_datasets", "bench", "run_bench",
-    "BenchConfig", "HfcError",
-]
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hfc_robust' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = ["__version__", "load_model", *_EXPORTS]

@@ -35,11 +35,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hfc_robust import paper  # noqa: E402
-from hfc_robust.api import bench_run  # noqa: E402
-from hfc_robust.harness import BenchConfig  # noqa: E402
-from hfc_robust.reporting import atomic_write_bytes, atomic_write_text  # noqa: E402
-from hfc_robust.spectrum import _png_bytes, spectrum_run  # noqa: E402
+from hfc_robust.paper import verdicts as paper  # noqa: E402
+from hfc_robust.bench.api import bench_run  # noqa: E402
+from hfc_robust.bench.config import BenchConfig  # noqa: E402
+from hfc_robust.results.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from hfc_robust.paper.spectrum import spectrum_run  # noqa
+from hfc_robust.results.plots import png_bytes  # noqa: E402
 
 SHARED = Path(os.environ.get("HFC_ROBUST_SHARED", ROOT.parent / "shared"))
 CIFAR_TEST = SHARED / "data" / "cifar10" / "cifar10_test_first1000.npz"
@@ -94,7 +95,7 @@ def run_spectrum(n: int, have_cifar: bool, reuse: bool = False) -> tuple[dict, l
                         "the label says otherwise. Per-model folders under spectrum/ hold the full tables, per-example "
                         "predictions, provenance and figures.\n\n" + paper.spectrum_summary_markdown(results))
     fig = paper.spectrum_summary_figure(results)
-    atomic_write_bytes(OUT / "spectrum.png", _png_bytes(fig))
+    atomic_write_bytes(OUT / "spectrum.png", png_bytes(fig))
     plt.close(fig)
     return results, verdicts
 
@@ -111,7 +112,7 @@ def _drop_examples(folder: Path) -> None:
 def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | None = None) -> bool:
     """A stored run with the same configuration (the keys of ``config``) made with the same
     weights file (SHA-256): the packaged one, or ``weights``."""
-    from hfc_robust.zoo import MODELS, WEIGHTS_DIR, file_sha256
+    from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR, file_sha256
 
     if not run_json.is_file():
         return False
@@ -178,7 +179,7 @@ def run_table2(n: int, have_cifar: bool, reuse: bool, only_models: list[str] | N
         atomic_write_text(OUT / f"table2_{group}.md", f"# Kernel smoothing vs adversarial training, {title} "
                           f"(paper Table 2 analogue)\n\n" + paper.table2_markdown(runs, text, checks))
         fig = paper.table2_figure(runs, f"{title}: PGD accuracy vs eps, adaptive attack ({text})")
-        atomic_write_bytes(OUT / f"table2_{group}.png", _png_bytes(fig))
+        atomic_write_bytes(OUT / f"table2_{group}.png", png_bytes(fig))
         plt.close(fig)
     return tables, verdicts
 
@@ -192,7 +193,7 @@ def run_table1() -> tuple[dict | None, list]:
     atomic_write_text(OUT / "table1.md", "# Training on LFC or HFC only (paper Table 1 analogue)\n\n"
                       + paper.table1_markdown(record))
     fig = paper.table1_figure(record)
-    atomic_write_bytes(OUT / "table1.png", _png_bytes(fig))
+    atomic_write_bytes(OUT / "table1.png", png_bytes(fig))
     plt.close(fig)
     return record, paper.table1_verdicts(record)
 
@@ -200,7 +201,7 @@ def run_table1() -> tuple[dict | None, list]:
 def trained_model_lines() -> list[str]:
     import torch
 
-    from hfc_robust.zoo import MODELS, WEIGHTS_DIR
+    from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR
 
     lines = []
     for name in ("fmnist-cnn-at", "cifar10-small", "cifar10-small-at"):

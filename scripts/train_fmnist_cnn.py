@@ -2,7 +2,7 @@
 
 Seeded and deterministic on the CPU: ``python scripts/train_fmnist_cnn.py --seed 0``. The
 seed fixes the initial weights as well as the data order and augmentation (through
-:func:`hfc_robust.fit.fit_model`). Reads the 60,000 Fashion-MNIST training images from
+:func:`hfc_robust.paper.fit.fit_model`). Reads the 60,000 Fashion-MNIST training images from
 Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`) or
 ``$HFC_ROBUST_FMNIST_TRAIN``; the packaged test set is only used to report the final
 accuracy, never for model selection.
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from hfc_robust.datasets import load_dataset
-from hfc_robust.fit import fit_model, load_training_data, save_weights
-from hfc_robust.training import TrainConfig
-from hfc_robust.zoo import WEIGHTS_DIR
+from hfc_robust.data.datasets import load_dataset
+from hfc_robust.paper.fit import fit_model, load_training_data, save_weights
+from hfc_robust.paper.training import TrainConfig
+from hfc_robust.models.zoo import WEIGHTS_DIR
 
 
 def main() -> None:

@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hfc_robust.datasets import load_dataset  # noqa: E402
-from hfc_robust.fit import fit_model, load_training_data, save_weights, split_holdout  # noqa: E402
-from hfc_robust.reporting import atomic_write_text  # noqa: E402
-from hfc_robust.training import TrainConfig, evaluate_accuracy  # noqa: E402
-from hfc_robust.frequency import split_frequencies  # noqa: E402
-from hfc_robust.zoo import WEIGHTS_DIR  # noqa: E402
+from hfc_robust.data.datasets import load_dataset  # noqa: E402
+from hfc_robust.paper.fit import fit_model, load_training_data, save_weights, split_holdout  # noqa: E402
+from hfc_robust.results.io import atomic_write_text  # noqa: E402
+from hfc_robust.paper.training import TrainConfig, evaluate_accuracy  # noqa: E402
+from hfc_robust.ops.frequency import split_frequencies  # noqa: E402
+from hfc_robust.models.zoo import WEIGHTS_DIR  # noqa: E402
 
 CIFAR_TRAIN = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
 HOLDOUT = 5000

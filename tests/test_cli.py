@@ -113,7 +113,7 @@ def test_output_folder_that_cannot_be_created(tmp_path):
 
 
 def _bad_weight_files(tmp_path: Path) -> dict[str, tuple[Path, str, str]]:
-    from hfc_robust.architectures import CifarResNet, FashionCNN
+    from hfc_robust.models.architectures import CifarResNet, FashionCNN
 
     html = tmp_path / "page.pt"
     html.write_text("<!DOCTYPE html>\n<html><body>GitHub</body></html>")

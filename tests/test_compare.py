@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from hfc_robust.cli import main
-from hfc_robust.compare import compare_runs, load_side
-from hfc_robust.parsing import parse_eps_list
+from hfc_robust.results.compare import compare_runs, load_side
+from hfc_robust.cli.parsing import parse_eps_list
 
 from .conftest import ROOT
 

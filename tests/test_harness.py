@@ -9,10 +9,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hfc_robust.attacks import attack_loss, example_seed
-from hfc_robust.checks import run_checks
-from hfc_robust.datasets import ImageDataset
+from hfc_robust.bench.checks import run_checks
+from hfc_robust.data.dataset import ImageDataset
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
-from hfc_robust.harness import BenchConfig, run_bench
+from hfc_robust.bench.engine import BenchConfig, run_bench
 
 
 class DoubleCNN(nn.Module):
@@ -253,7 +253,7 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
 
 
 def test_convergence_check_flags_a_weak_attack():
-    from hfc_robust.harness import convergence_check
+    from hfc_robust.bench.checks import convergence_check
 
     model, dataset = make_dataset(60)
     weak = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
@@ -267,7 +267,7 @@ def test_convergence_check_flags_a_weak_attack():
 
 
 def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
-    from hfc_robust.harness import unbounded_check
+    from hfc_robust.bench.checks import unbounded_check
 
     model, dataset = make_dataset()
     honest = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hfc_robust import paper
-from hfc_robust.stats import wilson_interval
+from hfc_robust.paper import verdicts as paper
+from hfc_robust.results.stats import wilson_interval
 
 
 def _row(defense, rho, threat, attack, eps, correct, n=1000):

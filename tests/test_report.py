@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from hfc_robust.cli import main
-from hfc_robust.render import latex_document, latex_escape, latex_table
+from hfc_robust.results.render import latex_document, latex_escape, latex_table
 
 N = 60
 GRID = ["--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4", "--n", str(N), "--quiet"]
@@ -68,12 +68,12 @@ def test_run_json_has_everything_to_rerun(run_dir):
 
 def test_report_md_and_csv_rerender_the_stored_files(run_dir, monkeypatch):
     out, _ = run_dir
-    import hfc_robust.harness
+    import hfc_robust.bench.engine
 
     def no_compute(*args, **kwargs):
         raise AssertionError("report must not recompute")
 
-    monkeypatch.setattr(hfc_robust.harness, "run_bench", no_compute)
+    monkeypatch.setattr(hfc_robust.bench.engine, "run_bench", no_compute)
     md = invoke("report", out, "--format", "md", "--no-plots")
     assert md.exit_code == 0, md.output
     assert md.output == (out / "results.md").read_text()

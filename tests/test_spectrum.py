@@ -1,4 +1,4 @@
-"""`hfc-robust spectrum` and hfc_robust.spectrum: accuracies on x, x_l, x_h and the x_h/x_l disagreement counts."""
+"""`hfc-robust spectrum` and hfc_robust.paper.spectrum: accuracies on x, x_l, x_h and the x_h/x_l disagreement counts."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from hfc_robust.cli import main
-from hfc_robust.datasets import ImageDataset, load_dataset
-from hfc_robust.harness import BenchConfig, run_bench
-from hfc_robust.spectrum import rescale_per_image, spectrum_analysis, spectrum_run
-from hfc_robust.zoo import load_model
+from hfc_robust.data import ImageDataset, load_dataset
+from hfc_robust.bench.engine import BenchConfig, run_bench
+from hfc_robust.paper.spectrum import rescale_per_image, spectrum_analysis, spectrum_run
+from hfc_robust.models.zoo import load_model
 
 from .conftest import CIFAR_NPZ, RESNET20, TinyCNN, needs_shared
 
@@ -89,7 +89,7 @@ def test_radius_beyond_corner_keeps_everything_in_x_l():
     table = result.table.set_index("view")
     assert table.loc["x_l", "correct"] == table.loc["x", "correct"]
     assert (result.predictions[f"pred_low_r{corner + 0.5:g}"] == result.predictions["pred_x"]).all()
-    from hfc_robust.frequency import split_frequencies
+    from hfc_robust.ops.frequency import split_frequencies
 
     _, high = split_frequencies(dataset.to_float(dataset.images), corner + 0.5)
     assert float(high.abs().max()) < 1e-5  # x_h is all zero
@@ -110,7 +110,7 @@ def test_rescale_changes_what_is_fed_to_the_model():
     scaled = spectrum_analysis(model, dataset, radii=(3,), rescale=True)
     assert plain.table["rescale"].eq(False).all() and scaled.table["rescale"].eq(True).all()
     images = dataset.to_float(dataset.images)
-    from hfc_robust.frequency import split_frequencies
+    from hfc_robust.ops.frequency import split_frequencies
 
     _, high = split_frequencies(images, 3)
     with torch.no_grad():

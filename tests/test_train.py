@@ -1,4 +1,4 @@
-"""Training (`hfc-robust train`, hfc_robust.fit) and the zoo entries trained for results/paper/."""
+"""Training (`hfc-robust train`, hfc_robust.paper.fit) and the zoo entries trained for results/paper/."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 from click.testing import CliRunner
 
 from hfc_robust.cli import main
-from hfc_robust.datasets import ImageDataset, load_dataset
-from hfc_robust.fit import fit_model, save_weights, split_holdout
-from hfc_robust.training import TrainConfig, evaluate_accuracy
-from hfc_robust.zoo import MODELS, WEIGHTS_DIR, load_model
+from hfc_robust.data import ImageDataset, load_dataset
+from hfc_robust.paper.fit import fit_model, save_weights, split_holdout
+from hfc_robust.paper.training import TrainConfig, evaluate_accuracy
+from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR, load_model
 
 from .conftest import SHARED
 

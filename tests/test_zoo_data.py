@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from hfc_robust.architectures import CifarResNet
-from hfc_robust.datasets import load_dataset, read_idx
+from hfc_robust.models.architectures import CifarResNet
+from hfc_robust.data import load_dataset, read_idx
 from hfc_robust.errors import HfcError
-from hfc_robust.zoo import MODELS, download_weights, file_sha256, load_model
+from hfc_robust.models.zoo import MODELS, download_weights, file_sha256, load_model
 
 from .conftest import RESNET20, needs_shared
 

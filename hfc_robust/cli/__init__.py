@@ -1,0 +1,80 @@
+"""``hfc-robust`` command line: parses options and calls the library, nothing more.
+
+Bad input exits 2 with one line on stderr; failed sanity checks exit 3 (results are
+still written) unless ``--allow-failed-checks``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import HfcError
+from .exit_codes import EXIT_BAD_INPUT
+
+
+class _OneLineErrors(click.Group):
+    """Turn usage errors and :class:`HfcError` into one line and exit code 2, without a traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "hfc-robust"
+            click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+            code = EXIT_BAD_INPUT
+        except HfcError as exc:
+            click.echo(f"error: {exc}", err=True)
+            code = EXIT_BAD_INPUT
+        except OSError as exc:  # an output folder that cannot be created, a full disk, no permission
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where} — check the path and its permissions", err=True)
+            code = EXIT_BAD_INPUT
+        except click.Abort:
+            click.echo("aborted", err=True)
+            code = 1
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished batches are kept; run the same command again to resume", err=True)
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hfc-robust")
+def main() -> None:
+    """Adversarial robustness of CNNs with the training-free low-pass defenses of
+    Wang et al., "High-Frequency Component Helps Explain the Generalization of CNNs" (CVPR 2020)."""
+
+
+@main.command("list")
+def list_command() -> None:
+    """List the registered models, datasets and attacks."""
+    from ..attacks.registry import list_attacks
+    from ..data.datasets import list_datasets
+    from ..models.zoo import list_models
+
+    models, datasets, attacks = list_models(), list_datasets(), list_attacks()
+    width = max(len(name) for name in [*models, *datasets, *attacks]) + 2
+    click.echo("models:")
+    for name, spec in models.items():
+        weights = "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
+        click.echo(f"  {name:<{width}}{spec.dataset:<9}weights: {weights}. {spec.description}")
+    click.echo("datasets:")
+    for name, text in datasets.items():
+        click.echo(f"  {name:<{width}}{text}")
+    click.echo("attacks:")
+    for name, spec in attacks.items():
+        click.echo(f"  {name:<{width}}{spec.description}")
+
+
+from .bench import bench_command  # noqa: E402
+from .paper import spectrum_command, train_command  # noqa: E402
+from .results import compare_command, report_command, rerun_command  # noqa: E402
+
+for _command in (bench_command, compare_command, report_command, rerun_command, spectrum_command, train_command):
+    main.add_command(_command)
+
+

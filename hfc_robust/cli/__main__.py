@@ -1,0 +1,5 @@
+"""``python -m hfc_robust.cli``: the same as the ``hfc-robust`` command."""
+
+from . import main
+
+main()

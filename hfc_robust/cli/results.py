@@ -1,0 +1,128 @@
+"""``hfc-robust compare``, ``report`` and ``rerun``: thin commands over :mod:`hfc_robust.results` and :mod:`hfc_robust.bench.rerun`.
+
+Exit codes: 0 no regression; 1 a row moved by more than ``--tol`` points (or a configuration
+is missing without ``--allow-missing``); 2 bad input, including runs on different datasets,
+models or sample sets (one line on stderr, via HfcError).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..results.formats import FORMATS
+from .exit_codes import EXIT_REGRESSION
+
+_COMPARE_OPTIONS = [
+    click.option("--tol", default=0.5, show_default=True, type=float,
+                 help="fail when a row's accuracy moves by more than this many percentage points, either way"),
+    click.option("--alpha", default=None, type=float,
+                 help="also require p < ALPHA to fail (runs with different seeds or hardware)"),
+    click.option("--allow-missing", is_flag=True, help="a configuration present on one side only is not a failure"),
+    click.option("--markdown", "markdown_path", default=None, type=click.Path(dir_okay=False),
+                 help="also write the comparison as Markdown to FILE (for CI comments)"),
+]
+
+
+def _compare_options(func):
+    for option in reversed(_COMPARE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _console():
+    from rich.console import Console
+
+    # CI logs are not terminals; rich would squeeze the table into 80 columns
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def _compare(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
+    from ..results.compare import compare_paths
+
+    comparison = compare_paths(baseline, new, tol=tol, alpha=alpha, allow_missing=allow_missing,
+                               markdown=markdown_path, console=_console())
+    if markdown_path:
+        click.echo(f"wrote {markdown_path}", err=True)
+    return EXIT_REGRESSION if comparison.failed else 0
+
+
+@click.command("compare")
+@click.argument("baseline", type=click.Path())
+@click.argument("new", type=click.Path())
+@_compare_options
+def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
+    """Compare two runs (run directories or results.csv files); exit 1 on a regression.
+
+    Rows are joined on their configuration. Each accuracy delta (points) comes with a
+    p-value: McNemar's exact test on paired per-example outcomes when both sides have
+    examples.csv.gz, otherwise Fisher's exact two-proportion test.
+    """
+    return _compare(baseline, new, tol, alpha, allow_missing, markdown_path)
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="write the table to FILE, not stdout")
+@click.option("--standalone", is_flag=True, help="latex: a complete document that compiles on its own")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="re-render accuracy_vs_eps.png / accuracy_vs_radius.png")
+@click.option("--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)")
+def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
+    """Re-render a run's table (md, latex, csv) and plots from its files, recomputing nothing."""
+    from ..errors import HfcError
+    from ..results.io import atomic_write_text, read_results
+    from ..results.render import render_table
+
+    table, run, directory = read_results(run_dir)
+    text = render_table(table, run, fmt, standalone=standalone)
+    if output:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if plots:
+        from ..results.plots import write_plots
+
+        target = Path(plots_dir) if plots_dir else directory
+        try:
+            written = write_plots(table, target)
+        except OSError as exc:
+            raise HfcError(f"cannot write plots into {target} ({exc.strerror or exc})",
+                           "pass --plots-dir DIR or --no-plots") from None
+        if written:
+            click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    return 0
+
+
+@click.command("rerun")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="directory for the new run (default RUN_DIR/rerun)")
+@_compare_options
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, quiet) -> int:
+    """Repeat a run from its run.json and compare the result with the original (exit codes as compare)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..bench.api import bench_run
+    from ..bench.rerun import load_run_json, rerun_checks, rerun_config
+
+    started = time.time()
+    run = load_run_json(run_dir)
+    config = rerun_config(run)
+    out_dir = Path(out) if out else Path(run_dir) / "rerun"
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True, quiet=quiet), transient=True,
+                  disable=quiet) as progress:
+        task = progress.add_task("re-running", total=None)
+        new = bench_run(config, out=out_dir, progress=lambda done, total: progress.update(task, completed=done, total=total),
+                        started=started, **rerun_checks(run))
+    click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
+    if new.failed:
+        click.echo("note: a sanity check failed in the re-run (see its checks.json)", err=True)
+    return _compare(run_dir, out_dir, tol, alpha, allow_missing, markdown_path)

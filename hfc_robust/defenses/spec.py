@@ -1,0 +1,61 @@
+"""``DefenseSpec``: a named, hashable description from which the harness builds the defended
+model (and its BPDA twin) from a bare one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from ..errors import HfcError
+from .lowpass import InputTransform, LowPass
+from .smoothing import smooth_first_conv
+
+__all__ = ["DefenseSpec", "NO_DEFENSE"]
+
+
+@dataclass(frozen=True)
+class DefenseSpec:
+    """One defended configuration. ``radius`` in frequency bins; ``rho`` the Eq. 3 strength.
+
+    ``kind`` is ``none``, ``lowpass``, ``smooth`` or ``custom`` (a user transform, used e.g.
+    to test that gradient masking is caught).
+    """
+
+    kind: str = "none"
+    radius: float | None = None
+    rho: float | None = None
+    normalize: bool = False
+    inclusive: bool = True
+    name: str | None = None
+    transform: Callable[[], nn.Module] | None = None
+
+    @property
+    def key(self) -> str:
+        if self.kind == "none":
+            return "none"
+        if self.kind == "lowpass":
+            return f"lowpass-r{self.radius:g}" + ("" if self.inclusive else "-lt")
+        if self.kind == "smooth":
+            return f"smooth-rho{self.rho:g}" + ("-norm" if self.normalize else "")
+        return f"custom-{self.name}"
+
+    @property
+    def differentiable_everywhere(self) -> bool:
+        """False for input transforms, for which a BPDA attack is meaningful."""
+        return self.kind in ("none", "smooth")
+
+    def apply(self, model: nn.Module, bpda: bool = False) -> nn.Module:
+        if self.kind == "none":
+            return model
+        if self.kind == "lowpass":
+            return LowPass(model, float(self.radius), self.inclusive, bpda=bpda)  # type: ignore[arg-type]
+        if self.kind == "smooth":
+            return smooth_first_conv(model, float(self.rho), self.normalize)  # type: ignore[arg-type]
+        if self.kind == "custom" and self.transform is not None:
+            return InputTransform(model, self.transform(), bpda=bpda)
+        raise HfcError(f"unknown defense {self.kind!r}", "use none, lowpass or smooth")
+
+
+NO_DEFENSE = DefenseSpec("none")

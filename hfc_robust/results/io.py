@@ -1,0 +1,119 @@
+"""Files of a run directory: atomic writes, writing and reading results, run.json.
+
+Every file is written atomically (temporary file, fsync, then ``os.replace``), so a crash or
+Ctrl-C never leaves a half-written result. Files get mode 0666 less the process umask
+(0644 under the usual umask 022), like any file the user creates.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import HfcError
+from .render import FLOAT_FORMAT, markdown_table, sample_note
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_run", "read_results", "load_run_json", "FLOAT_FORMAT"]
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp creates 0600; a result file is as readable as any other
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _examples_gzip(examples: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    # mtime=0 keeps the archive byte-identical across runs with the same seed
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as handle:
+        handle.write(examples.to_csv(index=False, lineterminator="\n").encode())
+    return buffer.getvalue()
+
+
+def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict, examples: pd.DataFrame | None = None,
+              checks: Iterable | None = None) -> list[Path]:
+    """Write results.csv, results.md, run.json (and examples.csv.gz, checks.json) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    csv_text = table.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    atomic_write_text(out / "results.csv", csv_text)
+    written.append(out / "results.csv")
+    title = f"hfc-robust: {run.get('model', {}).get('name')} on {run.get('dataset', {}).get('name')}"
+    atomic_write_text(out / "results.md", markdown_table(table, title, sample_note(run)))
+    written.append(out / "results.md")
+    if examples is not None and len(examples):
+        atomic_write_bytes(out / "examples.csv.gz", _examples_gzip(examples))
+        written.append(out / "examples.csv.gz")
+    if checks is not None:
+        checks_list = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in checks]
+        atomic_write_text(out / "checks.json", json.dumps(checks_list, indent=2) + "\n")
+        written.append(out / "checks.json")
+    atomic_write_text(out / "run.json", json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
+    written.append(out / "run.json")
+    return written
+
+
+def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path | None]:
+    """Load ``results.csv`` (and ``run.json`` beside it) from a run directory or a CSV path."""
+
+    path = Path(path)
+    csv_path = path / "results.csv" if path.is_dir() else path
+    if not csv_path.is_file():
+        raise HfcError(f"no results.csv at {path}", "pass a run directory written by `hfc-robust bench` or a results.csv")
+    try:
+        table = pd.read_csv(csv_path)
+    except Exception as exc:
+        raise HfcError(f"{csv_path} is not a readable CSV ({type(exc).__name__})", "pass a results.csv written by hfc-robust") from None
+    missing = {"dataset", "model", "defense", "attack", "eps", "threat_model", "n", "correct", "accuracy"} - set(table.columns)
+    if missing:
+        raise HfcError(f"{csv_path} lacks columns {sorted(missing)}", "pass a results.csv written by hfc-robust")
+    run_path = csv_path.parent / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.is_file() else {}
+    return table, run, csv_path.parent
+
+
+def load_run_json(run_dir: Path | str) -> dict:
+    """The run directory's run.json; HfcError when it is missing, unreadable or lacks ``config``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HfcError(f"no run directory at {run_dir}", "pass a directory written by `hfc-robust bench --out DIR`")
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise HfcError(f"{run_dir} has no run.json, so the run cannot be repeated",
+                       "pass a directory written by `hfc-robust bench --out DIR`")
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HfcError(f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run") from None
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        raise HfcError(f"{path} has no 'config' record, so the run cannot be repeated",
+                       "re-create the run with `hfc-robust bench`, which records it")
+    return run

@@ -1,0 +1,167 @@
+"""Accuracy-vs-eps and accuracy-vs-radius plots of a bench table (matplotlib, Agg backend).
+
+* ``accuracy_vs_eps.png``: one panel per defense configuration; x = eps in 1/255 steps
+  (0 = clean accuracy of that configuration), a line per threat model. The adaptive
+  (headline) line is drawn thick and red.
+* ``accuracy_vs_radius.png`` (only when the grid has low-pass radii): one panel per
+  attacked eps; x = radius in frequency bins, a line per threat model (plus the defended
+  clean accuracy), and the undefended model's value as a dashed horizontal reference.
+
+When several attacks were run, each line shows the ``worst-case`` row (an example counts
+as robust only if every attack failed), the number a reader should cite.
+Images are written atomically, so a crash never leaves a truncated PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display in CI or on servers; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .io import atomic_write_bytes  # noqa: E402
+from .labels import defense_label, format_eps  # noqa: E402
+from .render import precise_eps  # noqa: E402
+
+__all__ = ["write_plots", "png_bytes", "EPS_PLOT", "RADIUS_PLOT"]
+
+EPS_PLOT = "accuracy_vs_eps.png"
+RADIUS_PLOT = "accuracy_vs_radius.png"
+
+_STYLE = {
+    "clean": dict(color="0.45", linestyle=":", linewidth=1.2, marker="s"),
+    "whitebox": dict(color="tab:blue", linestyle="-", linewidth=1.6, marker="o"),
+    "oblivious": dict(color="tab:green", linestyle="--", linewidth=1.4, marker="^"),
+    "adaptive": dict(color="tab:red", linestyle="-", linewidth=2.8, marker="o", zorder=5),
+}
+
+
+def _attack_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows to draw for one threat model: worst-case if present, else the one attack (or the minimum)."""
+    attacks = sorted(set(rows["attack"]))
+    if "worst-case" in attacks:
+        return rows[rows["attack"] == "worst-case"], "worst case of " + ", ".join(a for a in attacks if a != "worst-case")
+    if len(attacks) == 1:
+        return rows, attacks[0]
+    grouped = rows.groupby("eps", as_index=False)["accuracy"].min()
+    return grouped, "min over " + ", ".join(attacks)
+
+
+def _panel_key(row) -> str:
+    cell = row.get("cell")
+    if isinstance(cell, str) and cell.count("/") >= 5:
+        return cell.split("/")[2]  # the defense segment keeps -lt / -norm variants apart
+    return defense_label(row)
+
+
+def png_bytes(fig) -> bytes:
+    buffer = io.BytesIO()
+    # no timestamp/software metadata: the bytes depend only on the data and matplotlib
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
+    """PNG bytes: accuracy (%) vs eps (in 1/255), one panel per defense configuration."""
+    table = table.copy()
+    table["_panel"] = [_panel_key(row) for _, row in table.iterrows()]
+    panels = list(dict.fromkeys(table["_panel"]))
+    cols = min(len(panels), 3)
+    rows_n = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
+    for ax, panel in zip(axes.flat, panels):
+        sub = table[table["_panel"] == panel]
+        clean = sub[sub["threat_model"] == "clean"]["accuracy"]
+        clean_acc = float(clean.iloc[0]) if len(clean) else None
+        for threat in ("whitebox", "oblivious", "adaptive"):
+            rows = sub[sub["threat_model"] == threat]
+            if rows.empty:
+                continue
+            drawn, what = _attack_rows(rows)
+            drawn = drawn.sort_values("eps")
+            xs = [255 * float(e) for e in drawn["eps"]]
+            ys = [100 * float(a) for a in drawn["accuracy"]]
+            if clean_acc is not None:  # every curve starts at the configuration's clean accuracy
+                xs, ys = [0.0] + xs, [100 * clean_acc] + ys
+            label = f"{threat}{' (headline)' if threat == 'adaptive' else ''}: {what}"
+            ax.plot(xs, ys, label=label, **_STYLE[threat])
+        ax.set_title(defense_label(sub.iloc[0]) if len(sub) else panel)
+        ax.set_xlabel("eps (x/255)")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy (%)")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    title = f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])})"
+    fig.suptitle(title)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def plot_accuracy_vs_radius(table: pd.DataFrame) -> bytes | None:
+    """PNG bytes: accuracy (%) vs low-pass radius, one panel per attacked eps; None without radii."""
+    lowpass = table[(table["defense"] == "lowpass") & table["radius"].notna()]
+    if lowpass.empty:
+        return None
+    undefended = table[table["defense"] == "none"]
+    eps_values = sorted(e for e in set(lowpass["eps"]) if e > 0)
+    panels = eps_values or [0.0]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, sharey=True)
+    clean = lowpass[lowpass["threat_model"] == "clean"].sort_values("radius")
+    for ax, eps in zip(axes.flat, panels):
+        if len(clean):
+            ax.plot(clean["radius"], 100 * clean["accuracy"], label="clean (defended)", **_STYLE["clean"])
+        for threat in ("oblivious", "adaptive"):
+            rows = lowpass[(lowpass["threat_model"] == threat) & ((lowpass["eps"] - eps).abs() < 1e-9)]
+            if rows.empty:
+                continue
+            per_radius = []
+            for radius, group in rows.groupby("radius"):
+                drawn, what = _attack_rows(group)
+                per_radius.append((float(radius), 100 * float(drawn["accuracy"].iloc[0])))
+            xs, ys = zip(*sorted(per_radius))
+            label = f"{threat}{' (headline)' if threat == 'adaptive' else ''}: {what}"
+            ax.plot(xs, ys, label=label, **_STYLE[threat])
+        reference = undefended[(undefended["threat_model"] == "whitebox") & ((undefended["eps"] - eps).abs() < 1e-9)]
+        if len(reference):
+            drawn, what = _attack_rows(reference)
+            ax.axhline(100 * float(drawn["accuracy"].iloc[0]), color="tab:blue", linestyle="--", linewidth=1.2,
+                       label=f"undefended whitebox: {what}")
+        undefended_clean = undefended[undefended["threat_model"] == "clean"]
+        if len(undefended_clean):
+            ax.axhline(100 * float(undefended_clean["accuracy"].iloc[0]), color="0.45", linestyle="-.", linewidth=1,
+                       label="undefended clean")
+        ax.set_title(f"eps = {format_eps(eps)}" if eps > 0 else "clean")
+        ax.set_xlabel("low-pass radius r (frequency bins)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    # one legend below the panels: the lines are the same in every panel and would hide data
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])})")
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) + 2) // 3), 1, 1))
+    return png_bytes(fig)
+
+
+def write_plots(table: pd.DataFrame, out_dir: Path | str) -> list[Path]:
+    """Write the plots of ``table`` into ``out_dir`` (atomically); returns the paths written."""
+    out = Path(out_dir)
+    written: list[Path] = []
+    if table.empty:
+        return written
+    table = precise_eps(table)
+    atomic_write_bytes(out / EPS_PLOT, plot_accuracy_vs_eps(table))
+    written.append(out / EPS_PLOT)
+    radius_png = plot_accuracy_vs_radius(table)
+    if radius_png is not None:
+        atomic_write_bytes(out / RADIUS_PLOT, radius_png)
+        written.append(out / RADIUS_PLOT)
+    return written

@@ -1,0 +1,185 @@
+"""Re-rendering a run directory's table as Markdown, LaTeX or CSV, without recomputing anything.
+
+The LaTeX table is plain ``tabular`` (no packages needed) inside a ``table`` float; it
+carries n, the Wilson 95% intervals and a footnote with the configuration (dataset and
+sample, model SHA-256 prefix, attack settings, seed, versions), so a cited table can be
+regenerated and checked from its ``run.json``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..errors import HfcError
+from .formats import FORMATS
+from .labels import defense_label, format_eps
+
+__all__ = ["FORMATS", "render_table", "latex_table", "latex_escape", "latex_document", "precise_eps", "display_frame",
+           "markdown_table", "sample_note", "print_table", "FLOAT_FORMAT"]
+
+FLOAT_FORMAT = "%.6f"
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def precise_eps(table: pd.DataFrame) -> pd.DataFrame:
+    """Recover eps exactly from ``eps_255`` (results.csv rounds eps to 6 decimals, which would turn
+    2/255 into 0.007843 in every rendering)."""
+    if "eps_255" not in table.columns or "eps" not in table.columns:
+        return table
+    table = table.copy()
+    table["eps"] = table["eps_255"].astype(float) / 255.0
+    return table
+
+
+def display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable view: eps as k/255, accuracy and CI in percent."""
+    view = pd.DataFrame({
+        "defense": [defense_label(row) for _, row in table.iterrows()],
+        "threat": table["threat_model"],
+        "attack": table["attack"],
+        "eps": table["eps"].map(format_eps),
+        "correct/n": [f"{c}/{n}" for c, n in zip(table["correct"], table["n"])],
+        "acc %": table["accuracy"].map(lambda v: f"{100 * v:.1f}"),
+        "95% CI": [f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in zip(table["ci_low"], table["ci_high"])],
+    })
+    return view
+
+
+def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | None = None) -> str:
+    view = display_frame(table)
+    lines = []
+    if title:
+        lines += [f"# {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines.append("| " + " | ".join(view.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in view.columns) + "|")
+    for row in view.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sample_note(run: dict) -> str:
+    dataset = run.get("dataset", {})
+    config = run.get("config", {})
+    steps = config.get("steps")
+    alpha = config.get("alpha")
+    step_text = f"{format_eps(alpha)}" if alpha else "eps/4"
+    return (f"Dataset {dataset.get('name')} ({dataset.get('source')}), {dataset.get('sample')}, n = {dataset.get('n')}. "
+            f"Model {run.get('model', {}).get('name')} (sha256 {str(run.get('model', {}).get('sha256'))[:12]}). "
+            f"PGD: {steps} steps of {step_text}, {config.get('restarts')} restart(s), {config.get('loss')} loss, "
+            f"seed {config.get('seed')}. Headline = adaptive (attack crafted through the defense); oblivious = crafted "
+            f"on the bare model. Accuracy with Wilson 95% CI.")
+
+
+def latex_escape(text: object) -> str:
+    """Escape LaTeX's special characters so that arbitrary names (``fmnist_cnn``, paths) compile."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _latex_eps(eps: float) -> str:
+    text = format_eps(eps)
+    return f"${text}$" if "/" in text else latex_escape(text)
+
+
+def _config_footnote(run: dict) -> str:
+    """One paragraph: sample, model identity, attack settings, seed, versions."""
+    config = run.get("config") or {}
+    versions = run.get("versions") or {}
+    parts = [sample_note(run)] if run else []
+    if config:
+        parts.append(f"Grid: attacks {', '.join(config.get('attacks') or [])}; eps "
+                     f"{', '.join(format_eps(e) for e in config.get('eps') or [])}; radii "
+                     f"{', '.join(f'{r:g}' for r in config.get('radii') or []) or 'none'}; rho "
+                     f"{', '.join(f'{r:g}' for r in config.get('rhos') or []) or 'none'}; mask "
+                     f"{'<= r' if config.get('inclusive', True) else '< r'}.")
+    if versions:
+        parts.append("Versions: " + ", ".join(f"{k} {versions[k]}" for k in ("hfc_robust", "torch", "torchattacks")
+                                             if k in versions) + ".")
+    if run.get("git_commit"):
+        parts.append(f"Commit {str(run['git_commit'])[:12]}.")
+    return " ".join(parts) if parts else "No run.json: configuration unknown."
+
+
+def latex_table(table: pd.DataFrame, run: dict | None = None, label: str = "tab:hfc-robust") -> str:
+    """A ``table`` float with a plain ``tabular``: defense, threat, attack, eps, correct/n,
+    accuracy (%) and the Wilson 95% CI (%); headline adaptive rows in bold; configuration footnote."""
+    run = run or {}
+    model = (run.get("model") or {}).get("name") or ", ".join(sorted(set(map(str, table["model"]))))
+    dataset = (run.get("dataset") or {}).get("name") or ", ".join(sorted(set(map(str, table["dataset"]))))
+    ns = sorted(set(int(n) for n in table["n"]))
+    n_text = ", ".join(str(n) for n in ns)
+    lines = [
+        "% generated by `hfc-robust report --format latex`; needs no LaTeX packages",
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{Robust accuracy of {latex_escape(model)} on {latex_escape(dataset)} ($n = {n_text}$), "
+        r"with Wilson 95\% confidence intervals. Bold: adaptive attack (the headline).}",
+        rf"\label{{{latex_escape(label)}}}",
+        r"\begin{tabular}{lllrrrr}",
+        r"\hline",
+        r"Defense & Threat & Attack & $\epsilon$ & Correct/$n$ & Acc.\ (\%) & 95\% CI (\%) \\",
+        r"\hline",
+    ]
+    for _, row in table.iterrows():
+        cells = [latex_escape(defense_label(row)), latex_escape(row["threat_model"]), latex_escape(row["attack"]),
+                 _latex_eps(float(row["eps"])), f"{int(row['correct'])}/{int(row['n'])}",
+                 f"{100 * float(row['accuracy']):.1f}"]
+        if "ci_low" in row.index and pd.notna(row.get("ci_low")):
+            cells.append(f"[{100 * float(row['ci_low']):.1f}, {100 * float(row['ci_high']):.1f}]")
+        else:
+            cells.append("--")
+        if row["threat_model"] == "adaptive":
+            cells = [rf"\textbf{{{c}}}" for c in cells]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [
+        r"\hline",
+        r"\end{tabular}",
+        r"\par\smallskip",
+        rf"\parbox{{\linewidth}}{{\footnotesize\textit{{Note.}} {latex_escape(_config_footnote(run))}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def latex_document(body: str) -> str:
+    """Wrap a table in a minimal article, for checking that it compiles."""
+    return "\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n"
+
+
+def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = False) -> str:
+    """The run's table as ``md``, ``latex`` (``standalone``: a complete document) or ``csv``."""
+    if fmt in ("md", "latex"):
+        table = precise_eps(table)
+    if fmt == "md":
+        title = f"hfc-robust: {(run.get('model') or {}).get('name')} on {(run.get('dataset') or {}).get('name')}"
+        return markdown_table(table, title, sample_note(run) if run else None)
+    if fmt == "latex":
+        body = latex_table(table, run)
+        return latex_document(body) if standalone else body
+    if fmt == "csv":
+        return table.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    raise HfcError(f"unknown format {fmt!r}", f"choose from {', '.join(FORMATS)}")
+
+
+def print_table(table: pd.DataFrame, console=None, title: str | None = None, checks: Iterable | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    view = display_frame(table)
+    rich_table = Table(title=title, show_lines=False)
+    for column in view.columns:
+        rich_table.add_column(column, justify="right" if column in ("acc %", "correct/n", "eps") else "left", no_wrap=True)
+    for row, threat in zip(view.itertuples(index=False), table["threat_model"]):
+        style = "bold" if threat == "adaptive" else None
+        rich_table.add_row(*[str(v) for v in row], style=style)
+    console.print(rich_table)
+    if checks is not None:
+        marks = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
+        console.print("[bold]Sanity checks[/]")
+        for check in checks:
+            console.print(f"  {marks.get(check.status, check.status)} {check.name}: {check.detail}", highlight=False)
