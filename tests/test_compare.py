@@ -20,7 +20,7 @@ from hfc_robust.cli.parsing import parse_eps_list
 from .conftest import ROOT
 
 N = 100  # 3 points = 3 examples, so an edit of exactly 3 points is possible
-GRID = ["--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4", "--n", str(N), "--quiet"]
+GRID = ["--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4", "--n", str(N), "--quiet", "--no-spot-check"]
 EDITED = ("lowpass", 4.0, "adaptive", "pgd", 8)  # defense, radius, threat, attack, eps in 1/255
 
 

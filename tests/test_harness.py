@@ -1,4 +1,6 @@
-"""The survivor-only, reuse-everything harness against a plain, unoptimised loop."""
+"""Harness behaviour: eps 0, worst case, gradient masking, BPDA, resume, convergence and unbounded checks.
+
+The comparison with an independent naive loop is in test_grid.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hfc_robust.attacks import attack_loss, example_seed
 from hfc_robust.bench.checks import run_checks
 from hfc_robust.data.dataset import ImageDataset
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
@@ -42,109 +43,6 @@ def make_dataset(n: int = 40) -> tuple[DoubleCNN, ImageDataset]:
     return model, ImageDataset("toy", images, labels, 4)
 
 
-def naive_pgd(model, x, y, ids, eps, steps, alpha, restarts, seed, loss):
-    """Every example, every step, every restart; first-success semantics per example."""
-    result, done = x.clone(), torch.zeros(len(y), dtype=torch.bool)
-    for restart in range(restarts):
-        noise = torch.stack([torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(
-            example_seed(seed, int(i), restart))) * 2 - 1 for i in ids])
-        adv = (x + eps * noise).clamp(0, 1)
-        first = adv.clone()
-        hit = torch.zeros(len(y), dtype=torch.bool)
-        for step in range(steps + 1):
-            a = adv.clone().requires_grad_(True)
-            logits = model(a)
-            new = (logits.argmax(1) != y) & ~hit
-            first[new] = adv[new]
-            hit |= new
-            if step == steps:
-                break
-            grad, = torch.autograd.grad(attack_loss(logits, y, loss), a)
-            adv = (x + (adv + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1).detach()
-        final = torch.where(hit[:, None, None, None], first, adv)
-        take = ~done
-        result[take] = final[take]
-        done |= hit
-    return result
-
-
-def naive_fgsm(model, x, y, eps, loss):
-    a = x.clone().requires_grad_(True)
-    grad, = torch.autograd.grad(attack_loss(model(a), y, loss), a)
-    return (x + eps * grad.sign()).clamp(0, 1).detach()
-
-
-def naive_outcomes(model, dataset, config, defenses):
-    """{(defense, threat, attack, eps): robust bool array} by brute force."""
-    x, y, ids = dataset.to_float(dataset.images), dataset.labels, dataset.indices
-    modules = {d.key: d.apply(model) for d in defenses}
-    bpda = {d.key: d.apply(model, bpda=True) for d in defenses if d.kind == "lowpass"}
-    with torch.no_grad():
-        clean = {k: m(x).argmax(1) for k, m in modules.items()}
-
-    def attack(name, target, eps):
-        if name == "fgsm":
-            return naive_fgsm(target, x, y, eps, config.loss)
-        return naive_pgd(target, x, y, ids, eps, config.steps, config.alpha or eps / 4, config.restarts, config.seed,
-                         config.loss)
-
-    def predict(m, images):
-        with torch.no_grad():
-            return m(images).argmax(1)
-
-    out = {}
-    for name in config.attacks:
-        if name != "bpda-pgd":
-            # bare model: adversarial examples, frozen once broken at a smaller eps
-            effective = x.clone()
-            broken = clean["none"] != y
-            robust = ~broken
-            for eps in config.eps:
-                adv = attack(name, model, eps)
-                effective = torch.where(broken[:, None, None, None], effective, adv)
-                broken = broken | (predict(model, adv) != y)
-                robust = robust & (predict(model, adv) == y)
-                out[("none", "whitebox", name, eps)] = robust.clone()
-                for d in defenses[1:]:
-                    key = (d.key, "oblivious", name, eps)
-                    previous = out.get((d.key, "oblivious", name, config.eps[config.eps.index(eps) - 1])) \
-                        if config.eps.index(eps) > 0 else (clean[d.key] == y)
-                    out[key] = previous & (predict(modules[d.key], effective) == y)
-        for d in defenses[1:]:
-            if name == "bpda-pgd" and d.kind != "lowpass":
-                continue
-            robust = clean[d.key] == y
-            for eps in config.eps:
-                target = bpda[d.key] if name == "bpda-pgd" else modules[d.key]
-                adv = attack("pgd" if name == "bpda-pgd" else name, target, eps)
-                robust = robust & (predict(modules[d.key], adv) == y)
-                out[(d.key, "adaptive", name, eps)] = robust.clone()
-    return out
-
-
-@pytest.mark.parametrize("restarts,loss", [(1, "ce"), (2, "margin")])
-def test_optimised_harness_matches_naive_loop(restarts, loss):
-    model, dataset = make_dataset()
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
-                         eps=(2 / 255, 6 / 255, 12 / 255), radii=(3,), rhos=(0.5,), steps=4, restarts=restarts,
-                         loss=loss, seed=11, batch_size=16)
-    result = run_bench(config, model=model, dataset=dataset)
-    naive = naive_outcomes(model, dataset, config, config.defenses())
-    examples = result.examples
-    compared = 0
-    for (dkey, threat, attack, eps), robust in naive.items():
-        cell = f"toy/toy/{dkey}/{threat}/{attack}/eps={eps:.7f}"
-        ours = examples[examples["cell"] == cell].sort_values("index")["robust"].to_numpy().astype(bool)
-        assert len(ours) == len(dataset), cell
-        np.testing.assert_array_equal(ours, robust.numpy(), err_msg=cell)
-        compared += 1
-    assert compared >= 20
-    # The table is the per-example records aggregated.
-    for _, row in result.table.iterrows():
-        sub = examples[examples["cell"] == row["cell"]]
-        assert row["correct"] == int(sub["robust"].sum()) and row["n"] == len(dataset)
-
-
 def test_eps_zero_equals_clean_and_worst_case_is_the_minimum():
     model, dataset = make_dataset()
     table = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
@@ -171,7 +69,7 @@ def test_gradient_masking_fixture_is_caught():
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
     result = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
                                    steps=5), model=model, dataset=dataset, extra_defenses=[masking])
-    checks = {c.name: c for c in run_checks(result.table, result.gradient_checks)}
+    checks = {c.name: c for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"].status == "fail"
     assert "custom-uint8" in checks["nonzero-input-gradient"].detail
     assert checks["bpda-not-below-exact"].status == "fail"
@@ -182,7 +80,7 @@ def test_checks_pass_for_a_genuine_lowpass_defense():
     model, dataset = make_dataset()
     result = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
                                    eps=(2 / 255, 8 / 255), radii=(4,), steps=10), model=model, dataset=dataset)
-    checks = {c.name: c.status for c in run_checks(result.table, result.gradient_checks)}
+    checks = {c.name: c.status for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"] == "pass"
     assert checks["accuracy-monotone-in-eps"] == "pass"
 
@@ -221,35 +119,40 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     model, dataset = make_dataset()
     config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3,
                          batch_size=10)
-    checkpoint = str(tmp_path / "partial.pt")
-    calls = []
+    checkpoint = tmp_path / "partial"
 
-    def interrupt(done, total):
-        calls.append(done)
+    def interrupt(done, total, text=None):
         if done == 20:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint, progress=interrupt)
-    state = torch.load(checkpoint, weights_only=True)
-    assert state["rows"] == 20
+        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    chunks = sorted(checkpoint.glob("chunk-*.npz"))
+    assert [p.name for p in chunks] == ["chunk-0000000000.npz", "chunk-0000000010.npz"]  # one file per finished batch
+    written = {p: p.stat().st_mtime_ns for p in chunks}
     # a checkpoint of another model's run is not reused
     other = DoubleCNN().eval()
     with torch.no_grad():
         other.fc.bias += 5.0
     seen = []
-    run_bench(config, model=other, dataset=dataset, checkpoint=checkpoint, progress=lambda d, t: seen.append(d))
+    run_bench(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
     assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
     with pytest.raises(KeyboardInterrupt):
-        calls.clear()
-        run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint, progress=interrupt)
+        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    written = {p: p.stat().st_mtime_ns for p in sorted(checkpoint.glob("chunk-*.npz"))}
     seen.clear()
-    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=checkpoint,
-                        progress=lambda d, t: seen.append(d))
-    assert seen[0] == 20  # resumed after the two finished batches
+    messages = []
+    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+                        progress=lambda d, t, x=None: seen.append(d), notify=messages.append)
+    assert seen[0] == 20 and resumed.resumed_rows == 20  # resumed after the two finished batches
+    assert messages == [f"resuming from 20 of 40 images (finished batches in {checkpoint})"]
+    for path, stamp in written.items():  # append-only: finished chunks are never rewritten
+        assert path.stat().st_mtime_ns == stamp
     fresh = run_bench(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
-    assert not (tmp_path / "partial.pt").exists()
+    assert resumed.examples.equals(fresh.examples)
+    resumed.store.remove()  # the caller removes it once the results are written
+    assert not checkpoint.exists()
 
 
 def test_convergence_check_flags_a_weak_attack():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import HfcError
 
-__all__ = ["AdapterMixin", "attack_loss", "check_eps", "example_seed", "eval_mode", "LOSSES"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "example_seed", "eval_mode", "seeded_global_rng", "LOSSES"]
 
 LOSSES = ("ce", "margin")
 
@@ -53,6 +54,35 @@ def check_eps(eps: float) -> float:
     return float(eps)
 
 
+@dataclass
+class AttackOutput:
+    """What one attack run on a batch returns.
+
+    ``adversarial``: per example, an input that fooled the attacked model when one was found,
+    else the attack's final candidate. ``predictions``: the attacked model's class at
+    ``adversarial`` as the attack itself computed it (None when it did not), so the caller
+    scores exactly what the attack saw. ``transfers``: full-budget candidates to classify
+    through *other* models (oblivious rows); an example is robust to the transfer attack only
+    if every candidate is classified correctly. ``stages``: for a cascade, ``(component,
+    adversarial, predictions)`` after each component, cumulative.
+    """
+
+    adversarial: torch.Tensor
+    predictions: torch.Tensor | None = None
+    transfers: list[torch.Tensor] = field(default_factory=list)
+    stages: list[tuple[str, torch.Tensor, torch.Tensor | None]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's global generators for an attack that draws from them (torchattacks' APGD,
+    FAB, Square), and restore the caller's generator state afterwards."""
+    devices = [device] if device is not None and torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed % (1 << 63))
+        yield
+
+
 class AdapterMixin:
     """Mode handling shared by the adapters: torchattacks' own ``__call__`` restores only
     ``model.train()`` wholesale, which would lose a mixed train/eval state."""
@@ -63,3 +93,16 @@ class AdapterMixin:
         with eval_mode(self.model):
             with torch.enable_grad():
                 return self.forward(images, labels, *args, **kwargs).detach()  # type: ignore[attr-defined]
+
+    def run(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None,
+            full_budget: bool = False) -> AttackOutput:
+        """Attack a batch in eval mode. ``full_budget=True`` asks for transfer candidates that used
+        the whole budget (no early stop), for oblivious rows."""
+        with eval_mode(self.model):
+            with torch.enable_grad():
+                return self.attack_batch(images.detach(), labels.detach(), example_ids, full_budget)
+
+    def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
+                     full_budget: bool) -> AttackOutput:
+        adversarial = self.forward(images, labels, example_ids).detach()  # type: ignore[attr-defined]
+        return AttackOutput(adversarial, None, [adversarial])

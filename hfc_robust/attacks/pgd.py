@@ -14,7 +14,7 @@ import torch.nn as nn
 from torchattacks.attack import Attack as _TorchattacksAttack
 
 from ..errors import HfcError
-from .base import AdapterMixin, attack_loss, check_eps, example_seed
+from .base import AdapterMixin, AttackOutput, attack_loss, check_eps, example_seed
 
 __all__ = ["PGD"]
 
@@ -32,7 +32,8 @@ class PGD(AdapterMixin, _TorchattacksAttack):
         seed: base seed; example ``i`` on restart ``r`` draws its start from
             ``example_seed(seed, i, r)``, so results do not depend on batching.
         early_stop: stop updating an example at its first misclassified iterate and return
-            that iterate (its outcome is final; this changes no success).
+            that iterate (its outcome is final; this changes no success). A ``full_budget`` run
+            (:meth:`run`) never stops early, so that its last iterates can be transferred.
     """
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
@@ -51,22 +52,28 @@ class PGD(AdapterMixin, _TorchattacksAttack):
         self.supported_mode = ["default"]
 
     def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int) -> torch.Tensor:
-        noise = torch.empty_like(images)
+        """``clip(x + eps * u, 0, 1)`` with ``u`` uniform in [-1, 1], drawn on the CPU from
+        ``example_seed(seed, id, restart)``: the same start for an example whatever its batch or device."""
+        noise = torch.empty(images.shape, dtype=images.dtype)
         for row, example_id in enumerate(example_ids.tolist()):
             generator = torch.Generator().manual_seed(example_seed(self.seed, int(example_id), restart))
             noise[row] = torch.rand(images.shape[1:], generator=generator, dtype=images.dtype) * 2 - 1
-        return (images + self.eps * noise).clamp(0, 1)
+        return (images + self.eps * noise.to(images.device)).clamp(0, 1)
 
-    def _run(self, images: torch.Tensor, labels: torch.Tensor,
-             start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One restart. Returns (adversarial images, success mask, predicted class at the returned iterate).
+    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor,
+             early_stop: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One restart: ``(adversarial, fooled, predictions, final)``.
 
-        The examples still being attacked are kept in compact tensors (``active`` maps them
-        back), so finished examples cost nothing in later steps.
+        ``adversarial`` is each example's first misclassified iterate, or its last iterate when
+        none was; ``predictions`` the model's class there; ``final`` the last iterate of the whole
+        budget (equal to ``adversarial`` under early stop, where fooled examples stop moving).
+        With early stop, examples still being attacked are kept in compact tensors (``active``
+        maps them back), so finished examples cost nothing in later steps.
         """
-        adv, pred = start.clone(), torch.zeros_like(labels)
-        success = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
-        active = torch.arange(len(labels), device=images.device)
+        n = len(labels)
+        adv, pred, final = start.clone(), torch.zeros_like(labels), start.clone()
+        fooled = torch.zeros(n, dtype=torch.bool, device=images.device)
+        active = torch.arange(n, device=images.device)
         orig, target, cur = images, labels, start
         for step in range(self.steps + 1):
             last = step == self.steps
@@ -74,45 +81,61 @@ class PGD(AdapterMixin, _TorchattacksAttack):
             with torch.set_grad_enabled(not last):
                 logits = self.get_logits(x)
             step_pred = logits.detach().argmax(1)
-            keep = None
-            if self.early_stop:
-                fooled = step_pred != target
-                if bool(fooled.any()):
-                    done = active[fooled]
-                    success[done], adv[done], pred[done] = True, cur[fooled], step_pred[fooled]
-                    keep = ~fooled
+            newly = (step_pred != target) & ~fooled[active]
+            if bool(newly.any()):
+                rows = active[newly]
+                fooled[rows], adv[rows], pred[rows] = True, cur[newly], step_pred[newly]
+            keep = ~(step_pred != target) if early_stop else None
             if last:
-                rest = keep if keep is not None else torch.ones_like(target, dtype=torch.bool)
-                adv[active[rest]], pred[active[rest]] = cur[rest], step_pred[rest]
+                rest = active[~fooled[active]]
+                adv[rest], pred[rest] = cur[~fooled[active]], step_pred[~fooled[active]]
+                final[active] = cur
                 break
             if keep is not None and not bool(keep.any()):
+                final[active] = cur
                 break
             selected = logits if keep is None else logits[keep]
             grad, = torch.autograd.grad(attack_loss(selected, target if keep is None else target[keep], self.loss), x)
             if keep is not None:
+                final[active[~keep]] = cur[~keep]
                 active, orig, target, cur, grad = active[keep], orig[keep], target[keep], cur[keep], grad[keep]
             delta = (cur + self.alpha * grad.sign() - orig).clamp(-self.eps, self.eps)
             cur = (orig + delta).clamp(0, 1)
-        if not self.early_stop:
-            success = pred != labels
-        return adv, success, pred
+        return adv, fooled, pred, final
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
-        images = images.clone().detach()
-        labels = labels.clone().detach()
+    def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
+                     full_budget: bool) -> AttackOutput:
+        """Restarts after the first attack only the examples still standing, unless ``full_budget``,
+        where every restart runs every example for its whole budget and each restart's last
+        iterate is a transfer candidate."""
         if example_ids is None:
             example_ids = torch.arange(len(labels))
-        result = images.clone()
-        # The model's prediction at each returned example, so callers need no extra forward pass.
-        self.last_predictions = torch.zeros_like(labels)
-        standing = torch.arange(len(labels))
+        early_stop = self.early_stop and not full_budget
+        adversarial, predictions = images.clone(), torch.zeros_like(labels)
+        fooled = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
+        transfers = []
         for restart in range(self.restarts):
-            sub_images, sub_labels = images[standing], labels[standing]
-            start = self.random_starts(sub_images, example_ids[standing], restart) if self.random_start else sub_images
-            adv, success, pred = self._run(sub_images, sub_labels, start)
-            result[standing] = adv
-            self.last_predictions[standing] = pred
-            standing = standing[~success]
-            if len(standing) == 0:
+            rows = torch.arange(len(labels), device=images.device) if full_budget else (~fooled).nonzero().flatten()
+            if len(rows) == 0:
                 break
-        return result
+            sub_images, sub_labels = images[rows], labels[rows]
+            start = self.random_starts(sub_images, example_ids[rows.cpu()], restart) if self.random_start else sub_images
+            adv, hit, pred, final = self._run(sub_images, sub_labels, start, early_stop)
+            update = ~fooled[rows]  # an example keeps the first restart that fooled it
+            adversarial[rows[update]], predictions[rows[update]] = adv[update], pred[update]
+            fooled[rows] |= hit
+            if full_budget:
+                transfers.append(final)
+        return AttackOutput(adversarial, predictions, transfers or [adversarial])
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """torchattacks' interface: with early stop, each example's first misclassified iterate (or
+        its last one); without, the last iterate of the whole budget, as ``torchattacks.PGD`` returns."""
+        if not self.early_stop and self.restarts == 1:
+            output = self.attack_batch(images.clone().detach(), labels.clone().detach(), example_ids, full_budget=True)
+            self.last_predictions = None
+            return output.transfers[0]
+        output = self.attack_batch(images.clone().detach(), labels.clone().detach(), example_ids, full_budget=False)
+        # The model's prediction at each returned example, so callers need no extra forward pass.
+        self.last_predictions = output.predictions
+        return output.adversarial

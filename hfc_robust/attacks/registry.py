@@ -7,26 +7,64 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from ..errors import HfcError
+from .apgd import APGD, APGDT
+from .autoattack import COMPONENTS, AutoAttack
+from .fab import FABT
 from .fgsm import FGSM
 from .pgd import PGD
+from .square import DEFAULT_QUERIES, Square
 
-__all__ = ["AttackSpec", "ATTACKS", "list_attacks", "get_attack"]
+__all__ = ["AttackOptions", "AttackSpec", "ATTACKS", "list_attacks", "get_attack"]
+
+
+@dataclass(frozen=True)
+class AttackOptions:
+    """Attack settings from the grid. ``steps``, ``alpha``, ``restarts``, ``loss`` and
+    ``random_start`` are PGD's (and FGSM's loss); APGD, FAB-T and AutoAttack use AutoAttack's
+    standard budget; ``queries`` is Square's. ``alpha`` on the [0, 1] pixel scale."""
+
+    steps: int = 10
+    alpha: float | None = None
+    restarts: int = 1
+    loss: str = "ce"
+    seed: int = 0
+    random_start: bool = True
+    queries: int = DEFAULT_QUERIES
+    num_classes: int = 10
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """A registry entry: ``build(model, eps, **options)`` returns a callable attack."""
+    """A registry entry: ``build(model, eps, options)`` returns an attack with ``run(images, labels, ids)``.
+
+    ``bpda``: runs through the defense's BPDA twin (input transforms only). ``gradient_free``:
+    needs no gradient (a check for gradient masking). ``stages``: the cascade's components.
+    """
 
     name: str
     description: str
     bpda: bool = False
+    gradient_free: bool = False
+    stages: tuple[str, ...] = ()
 
-    def build(self, model: nn.Module, eps: float, steps: int = 10, alpha: float | None = None, restarts: int = 1,
-              loss: str = "ce", seed: int = 0, random_start: bool = True) -> FGSM | PGD:
+    def build(self, model: nn.Module, eps: float, options: AttackOptions = AttackOptions()):
+        o = options
         if self.name == "fgsm":
-            return FGSM(model, eps=eps, loss=loss)
-        return PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, restarts=restarts,
-                   loss=loss, seed=seed)
+            return FGSM(model, eps=eps, loss=o.loss)
+        if self.name in ("pgd", "bpda-pgd"):
+            return PGD(model, eps=eps, alpha=o.alpha, steps=o.steps, random_start=o.random_start, restarts=o.restarts,
+                       loss=o.loss, seed=o.seed)
+        if self.name == "apgd-ce":
+            return APGD(model, eps, seed=o.seed)
+        if self.name == "apgd-t":
+            return APGDT(model, eps, seed=o.seed, num_classes=o.num_classes)
+        if self.name == "fab-t":
+            return FABT(model, eps, seed=o.seed, num_classes=o.num_classes)
+        if self.name == "square":
+            return Square(model, eps, queries=o.queries, seed=o.seed)
+        if self.name == "autoattack":
+            return AutoAttack(model, eps, seed=o.seed, num_classes=o.num_classes, queries=o.queries)
+        raise HfcError(f"attack {self.name!r} has no builder", "this is a bug in the attack registry")
 
 
 ATTACKS: dict[str, AttackSpec] = {
@@ -34,6 +72,13 @@ ATTACKS: dict[str, AttackSpec] = {
     "pgd": AttackSpec("pgd", "L-inf PGD (Madry et al. 2018), random start, first success per example, restarts"),
     "bpda-pgd": AttackSpec("bpda-pgd", "PGD through the input filter with identity gradients (BPDA, Athalye et al. 2018); "
                                        "exact forward pass. Only for input-transform defenses", bpda=True),
+    "apgd-ce": AttackSpec("apgd-ce", "APGD with cross-entropy (Croce & Hein 2020), 100 steps, via torchattacks"),
+    "apgd-t": AttackSpec("apgd-t", "APGD-T, targeted DLR loss against the 9 likeliest wrong classes, 100 steps, via torchattacks"),
+    "fab-t": AttackSpec("fab-t", "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), via torchattacks"),
+    "square": AttackSpec("square", "Square (Andriushchenko et al. 2020), gradient-free, --queries (default 5,000), via "
+                                   "torchattacks", gradient_free=True),
+    "autoattack": AttackSpec("autoattack", "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square as a cascade; per-example "
+                                           "worst case (the number to cite)", stages=COMPONENTS),
 }
 
 

@@ -1,33 +1,101 @@
-"""Resumable runs: finished batches saved to a checkpoint file, reused only for the same run."""
+"""Per-example outcomes of every cell, one chunk per batch: held in memory, or appended to a
+folder that doubles as the run's checkpoint.
+
+A folder store writes ``meta.json`` (what run the chunks belong to) and one
+``chunk-<first row>.npz`` per finished batch, each atomically; nothing already written is
+ever rewritten, so a checkpoint costs O(batch) bytes per batch and a crash loses at most
+the batch in flight. A run with the same key resumes after the last contiguous chunk; a
+folder written by a different run is cleared. Columns are read back one at a time, so the
+memory needed to write tables and ``examples.csv.gz`` does not grow with the grid.
+Chunks hold plain integer arrays (``numpy.load(allow_pickle=False)``): no code is ever
+loaded from a checkpoint.
+"""
 
 from __future__ import annotations
 
 import io
-import os
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
-import torch
+import numpy as np
 
-from ..results.io import atomic_write_bytes
+from ..results.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["OutcomeStore", "Chunk"]
 
-
-def save_checkpoint(state: dict, path: str) -> None:
-    """Write ``state`` to ``path`` atomically (torch.save format, tensors only)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+Chunk = dict[str, np.ndarray]
 
 
-def load_checkpoint(checkpoint: str | None, resume_key: str) -> tuple[dict, dict, int]:
-    """Finished batches from an earlier run of exactly this configuration, model and data."""
-    if checkpoint and os.path.exists(checkpoint):
+class OutcomeStore:
+    """Chunks of per-example arrays, keyed by the position of their first row in the dataset."""
+
+    def __init__(self, folder: Path | str | None = None, key: str = "") -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.key = key
+        self._memory: dict[int, Chunk] = {}
+        self._starts: list[int] = []
+        if self.folder is not None:
+            self._open()
+
+    def _open(self) -> None:
+        assert self.folder is not None
+        meta = self.folder / "meta.json"
         try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception:
-            state = None
-        if isinstance(state, dict) and state.get("fingerprint") == resume_key:
-            return state["records"], state["grad_counts"], int(state["rows"])
-    return {}, {}, 0
+            same = json.loads(meta.read_text()).get("key") == self.key
+        except (OSError, ValueError):
+            same = False
+        if not same and self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not same:
+            atomic_write_text(meta, json.dumps({"key": self.key}) + "\n")
+        self._starts = sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz"))
 
+    def _path(self, start: int) -> Path:
+        assert self.folder is not None
+        return self.folder / f"chunk-{start:010d}.npz"
 
+    @property
+    def starts(self) -> list[int]:
+        return list(self._starts)
+
+    def done_rows(self, first: int = 0) -> int:
+        """Rows finished contiguously from ``first`` (where a resumed run continues)."""
+        position = first
+        for start in self._starts:
+            if start != position:
+                break
+            position += len(self.read(start, "index"))
+        return position - first
+
+    def append(self, start: int, chunk: Chunk) -> None:
+        if self.folder is None:
+            self._memory[start] = {name: np.asarray(array) for name, array in chunk.items()}
+        else:
+            buffer = io.BytesIO()
+            np.savez(buffer, **chunk)
+            atomic_write_bytes(self._path(start), buffer.getvalue())
+        if start not in self._starts:
+            self._starts = sorted(self._starts + [start])
+
+    def read(self, start: int, name: str) -> np.ndarray:
+        if self.folder is None:
+            return self._memory[start][name]
+        with np.load(self._path(start), allow_pickle=False) as archive:
+            return archive[name]
+
+    def column(self, name: str) -> np.ndarray:
+        """One array, concatenated over every chunk in row order."""
+        parts = [self.read(start, name) for start in self._starts]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def columns(self, names: list[str]) -> Iterator[np.ndarray]:
+        for name in names:
+            yield self.column(name)
+
+    def remove(self) -> None:
+        """Delete the folder: only once the results it holds have been written elsewhere."""
+        if self.folder is not None and self.folder.exists():
+            shutil.rmtree(self.folder)

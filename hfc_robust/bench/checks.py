@@ -1,103 +1,207 @@
 """Automatic sanity checks on every bench result (Carlini et al. 2019; AutoAttack's runtime checks).
 
-Each check returns a :class:`Check` with a status (``pass``, ``warn`` or ``fail``) and
-a one-line explanation. They read the results table, so they also work on a
-re-loaded ``results.csv``.
+Each check returns a :class:`Check` with a status (``pass``, ``warn``, ``fail`` or
+``skipped`` when it does not apply) and a one-line explanation.
+
+A check that compares two rows uses their paired per-example outcomes on the same images.
+Of the examples where the two rows disagree, ``b`` are robust only in the row that should be
+*lower* (the "impossible" direction) and ``c`` only in the other. The check fails only when
+``b`` is significantly larger than expected by chance: a one-sided exact binomial
+(McNemar) test, ``P(X >= b | b + c, 1/2) < 0.01``. A difference in the impossible direction
+that is not significant is a ``warn`` with the counts, never a failure: attacks are random,
+and one example is not evidence.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch.nn as nn
+from scipy import stats as _stats
 
 from ..data.dataset import ImageDataset
 from ..models.zoo import LoadedModel
-from ..results.labels import defense_label
+from ..results.labels import defense_label, format_eps
 from .engine import BenchResult, run_bench
 
-__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "CLEAN_DROP_WARN_POINTS"]
+__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "paired_violation",
+           "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE"]
 
 CLEAN_DROP_WARN_POINTS = 5.0
-TOLERANCE = 1e-12
+SIGNIFICANCE = 0.01
+GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-t", "fab-t", "bpda-pgd")
+
+Outcomes = Callable[[str], "tuple[np.ndarray, np.ndarray]"]
 
 
 @dataclass
 class Check:
     name: str
-    status: str  # pass | warn | fail
+    status: str  # pass | warn | fail | skipped
     detail: str
+    data: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
-
-def _defense_cols(table: pd.DataFrame) -> list[str]:
-    return ["defense", "radius", "rho"]
-
-
-def check_monotone_eps(table: pd.DataFrame) -> Check:
-    attacked = table[table["threat_model"] != "clean"]
-    bad = []
-    for _, group in attacked.groupby(_defense_cols(table) + ["threat_model", "attack"], dropna=False):
-        accuracy = group.sort_values("eps")["accuracy"].to_numpy()
-        if (accuracy[1:] > accuracy[:-1] + TOLERANCE).any():
-            row = group.iloc[0]
-            bad.append(f"{defense_label(row)} {row['threat_model']} {row['attack']}")
-    if bad:
-        return Check("accuracy-monotone-in-eps", "fail", f"accuracy rises with eps for {len(bad)} series: {'; '.join(bad[:3])}")
-    return Check("accuracy-monotone-in-eps", "pass", "accuracy never rises with eps")
+        record = asdict(self)
+        if not record["data"]:
+            del record["data"]
+        return record
 
 
-def _compare(table: pd.DataFrame, name: str, key: str, weaker: str, stronger: str, explanation: str) -> Check:
-    """``stronger`` rows must have accuracy <= ``weaker`` rows with the same other columns."""
-    columns = [c for c in _defense_cols(table) + ["threat_model", "attack", "eps"] if c != key]
-    lhs = table[table[key] == stronger].set_index(columns)["accuracy"]
-    rhs = table[table[key] == weaker].set_index(columns)["accuracy"]
-    joined = pd.concat([lhs.rename("strong"), rhs.rename("weak")], axis=1, join="inner")
-    if joined.empty:
-        return Check(name, "pass", f"not applicable (no {stronger} and {weaker} rows to compare)")
-    worse = joined[joined["strong"] > joined["weak"] + TOLERANCE]
-    if len(worse):
-        idx, row = next(iter(worse.iterrows()))
-        return Check(name, "fail", f"{stronger} beats {weaker} in {len(worse)} of {len(joined)} rows "
-                                   f"(e.g. {idx}: {row['strong']:.3f} > {row['weak']:.3f}); {explanation}")
-    return Check(name, "pass", f"{stronger} <= {weaker} in all {len(joined)} rows")
+def paired_violation(should_be_lower: np.ndarray, should_be_higher: np.ndarray) -> tuple[int, int, float]:
+    """``(b, c, p)`` for two paired boolean robust vectors: ``b`` examples robust only where
+    robustness should be lower, ``c`` the other way, ``p`` the one-sided exact binomial p-value of b."""
+    lower, higher = np.asarray(should_be_lower, bool), np.asarray(should_be_higher, bool)
+    b, c = int((lower & ~higher).sum()), int((higher & ~lower).sum())
+    p = float(_stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0
+    return b, c, p
 
 
-def check_pgd_vs_fgsm(table: pd.DataFrame) -> Check:
+def _row_name(row: pd.Series) -> str:
+    return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={format_eps(float(row['eps']))}"
+
+
+def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes: Outcomes | None,
+                   explanation: str, what: str) -> Check:
+    """``pairs`` of (row that should be lower or equal, row that should be higher or equal)."""
+    if not pairs:
+        return Check(name, "skipped", f"not applicable ({what})")
+    failures, warnings = [], []
+    for lower, higher in pairs:
+        if outcomes is not None:
+            index_l, robust_l = outcomes(lower["cell"])
+            index_h, robust_h = outcomes(higher["cell"])
+            if not np.array_equal(index_l, index_h):
+                continue
+            b, c, p = paired_violation(robust_l, robust_h)
+        else:  # no per-example outcomes: an unpaired one-sided Fisher test on the counts
+            b, c = int(lower["correct"]), int(higher["correct"])
+            n_l, n_h = int(lower["n"]), int(higher["n"])
+            p = float(_stats.fisher_exact([[b, n_l - b], [c, n_h - c]], alternative="greater").pvalue) if b > c else 1.0
+        if b <= c:
+            continue
+        text = f"{_row_name(lower)} vs {_row_name(higher)}: {b} vs {c} discordant examples, p = {p:.2g}"
+        (failures if p < SIGNIFICANCE else warnings).append(text)
+    if failures:
+        return Check(name, "fail", f"{len(failures)} of {len(pairs)} pairs significantly violate it (p < {SIGNIFICANCE:g}), "
+                                   f"e.g. {failures[0]}; {explanation}", {"violations": failures + warnings})
+    if warnings:
+        return Check(name, "warn", f"{len(warnings)} of {len(pairs)} pairs differ in the unexpected direction, not "
+                                   f"significantly (p >= {SIGNIFICANCE:g}): {'; '.join(warnings[:3])}",
+                     {"violations": warnings})
+    return Check(name, "pass", f"holds in all {len(pairs)} pairs")
+
+
+def _defense_key(row: pd.Series) -> str:
+    """The defense segment of the cell key (keeps ``-lt``/``-norm`` variants apart), else its label."""
+    cell = str(row.get("cell", ""))
+    return cell.split("/")[2] if cell.count("/") >= 5 else defense_label(row)
+
+
+def _index(table: pd.DataFrame) -> dict[tuple, pd.Series]:
+    return {(_defense_key(row), row["threat_model"], row["attack"], round(float(row["eps"]), 9)): row
+            for _, row in table.iterrows()}
+
+
+def check_monotone_eps(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
+    series: dict[tuple, list[tuple[float, pd.Series]]] = {}
+    for (defense, threat, attack, eps), row in _index(table).items():
+        if threat != "clean":
+            series.setdefault((defense, threat, attack), []).append((eps, row))
+    pairs = []
+    for rows in series.values():
+        ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
+        pairs += [(larger, smaller) for smaller, larger in zip(ordered, ordered[1:])]
+    return _compare_pairs("accuracy-monotone-in-eps", pairs, outcomes,
+                          "a larger eps must not leave more examples robust: the attack is not converging",
+                          "one eps per series")
+
+
+def _pairs(table: pd.DataFrame, threats: tuple[str, ...], lower: str, higher: str) -> list:
+    """(row of attack ``lower``, row of attack ``higher``) at the same defense, threat model and eps."""
+    index = _index(table)
+    return [(row, index[(d, t, higher, e)]) for (d, t, a, e), row in index.items()
+            if t in threats and a == lower and (d, t, higher, e) in index]
+
+
+def check_pgd_vs_fgsm(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
     # Only where the attack sees the model it is scored on: PGD examples crafted on the bare
     # model are known to transfer *worse* than FGSM ones, so oblivious rows may legitimately
     # show PGD above FGSM.
-    table = table[table["threat_model"].isin(["whitebox", "adaptive"])]
-    return _compare(table, "pgd-not-above-fgsm", "attack", "fgsm", "pgd", "PGD is weaker than one FGSM step: it has not converged "
-                    "or the gradient is masked; raise --steps or --restarts")
+    return _compare_pairs("pgd-not-above-fgsm", _pairs(table, ("whitebox", "adaptive"), "pgd", "fgsm"), outcomes,
+                          "PGD is weaker than one FGSM step: it has not converged or the gradient is masked; raise "
+                          "--steps or --restarts", "run --attack fgsm,pgd")
 
 
-def check_adaptive_vs_oblivious(table: pd.DataFrame) -> Check:
-    return _compare(table, "adaptive-not-above-oblivious", "threat_model", "oblivious", "adaptive",
-                    "the end-to-end attack is weaker than a transfer attack: gradients through the defense are masked")
+def check_adaptive_vs_oblivious(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
+    index = _index(table)
+    pairs = [(row, index[(d, "oblivious", a, e)]) for (d, t, a, e), row in index.items()
+             if t == "adaptive" and (d, "oblivious", a, e) in index and a != "worst-case"]
+    return _compare_pairs("adaptive-not-above-oblivious", pairs, outcomes, "the end-to-end attack is weaker than a "
+                          "transfer attack: gradients through the defense are masked", "no defended rows")
 
 
-def check_bpda(table: pd.DataFrame) -> Check:
-    sub = table[table["threat_model"] == "adaptive"]
-    columns = _defense_cols(table) + ["eps"]
-    exact = sub[sub["attack"] == "pgd"].set_index(columns)["accuracy"]
-    bpda = sub[sub["attack"] == "bpda-pgd"].set_index(columns)["accuracy"]
-    joined = pd.concat([exact.rename("exact"), bpda.rename("bpda")], axis=1, join="inner")
-    if joined.empty:
-        return Check("bpda-not-below-exact", "pass", "not applicable (run --attack pgd,bpda-pgd with --radius to check)")
-    beaten = joined[joined["bpda"] < joined["exact"] - TOLERANCE]
-    if len(beaten):
-        idx, row = next(iter(beaten.iterrows()))
-        return Check("bpda-not-below-exact", "fail", f"BPDA beats the exact-gradient attack in {len(beaten)} of {len(joined)} "
-                     f"rows (e.g. {idx}: {row['bpda']:.3f} < {row['exact']:.3f}); the defense's gradient is masked")
-    return Check("bpda-not-below-exact", "pass", f"exact-gradient PGD is at least as strong as BPDA in all {len(joined)} rows")
+def check_bpda(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
+    return _compare_pairs("bpda-not-below-exact", _pairs(table, ("adaptive",), "pgd", "bpda-pgd"), outcomes,
+                          "BPDA beats the exact-gradient attack: the defense's gradient is masked",
+                          "run --attack pgd,bpda-pgd with --radius")
+
+
+def check_gradient_free(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
+    """Square (no gradients) must not break significantly more examples than the gradient attacks together."""
+    index = _index(table)
+    pairs = []
+    for (d, t, a, e), square in index.items():
+        if a != "square" or t not in ("whitebox", "adaptive"):
+            continue
+        gradient = [index[(d, t, g, e)] for g in GRADIENT_ATTACKS if (d, t, g, e) in index]
+        if gradient:
+            pairs.append((gradient, square))
+    if not pairs:
+        return Check("gradient-free-not-below-gradient", "skipped", "not applicable (run --attack square with a "
+                     "gradient attack such as pgd)")
+    merged = []
+    for gradient, square in pairs:
+        if outcomes is None:
+            best = min(gradient, key=lambda r: r["correct"])
+            merged.append((best, square))
+            continue
+        union_robust = None
+        for row in gradient:
+            _, robust = outcomes(row["cell"])
+            union_robust = robust if union_robust is None else union_robust & robust
+        merged.append(((gradient[0], union_robust), square))
+    return _compare_union(merged, outcomes)
+
+
+def _compare_union(pairs: list, outcomes: Outcomes | None) -> Check:
+    name = "gradient-free-not-below-gradient"
+    explanation = ("the gradient-free Square attack breaks more than every gradient attack: the gradients are masked, "
+                   "so the gradient rows overstate robustness")
+    if outcomes is None:
+        return _compare_pairs(name, pairs, None, explanation, "no square rows")
+    failures, warnings = [], []
+    for (row, union_robust), square in pairs:
+        _, square_robust = outcomes(square["cell"])
+        b, c, p = paired_violation(union_robust, square_robust)
+        if b <= c:
+            continue
+        text = f"{_row_name(square)}: gradient attacks leave {b} examples robust that Square breaks, {c} the other way, " \
+               f"p = {p:.2g}"
+        (failures if p < SIGNIFICANCE else warnings).append(text)
+    if failures:
+        return Check(name, "fail", f"{failures[0]}; {explanation}", {"violations": failures + warnings})
+    if warnings:
+        return Check(name, "warn", f"not significant: {'; '.join(warnings[:3])}", {"violations": warnings})
+    return Check(name, "pass", f"Square breaks no more than the gradient attacks in all {len(pairs)} rows")
 
 
 def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
     if not gradient_checks:
-        return Check("nonzero-input-gradient", "pass", "not applicable (no gradient records)")
+        return Check("nonzero-input-gradient", "skipped", "not applicable (no gradient records)")
     dead = {k: v for k, v in gradient_checks.items() if v.get("zero_gradient", 0) > 0}
     checked = sum(v.get("checked", 0) for v in gradient_checks.values())
     if dead:
@@ -112,24 +216,27 @@ def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
 def check_clean_drop(table: pd.DataFrame) -> Check:
     clean = table[table["threat_model"] == "clean"]
     base = clean[clean["defense"] == "none"]["accuracy"]
-    if base.empty:
-        return Check("clean-accuracy-kept", "pass", "not applicable (no undefended clean row)")
+    if base.empty or len(clean) < 2:
+        return Check("clean-accuracy-kept", "skipped", "not applicable (no defended clean row)")
     base_acc = float(base.iloc[0])
-    drops = []
-    for _, row in clean[clean["defense"] != "none"].iterrows():
-        drop = 100 * (base_acc - row["accuracy"])
-        if drop > CLEAN_DROP_WARN_POINTS:
-            drops.append(f"{defense_label(row)} -{drop:.1f} pts")
-    if drops:
+    drops = sorted(((100 * (base_acc - row["accuracy"]), defense_label(row))
+                    for _, row in clean[clean["defense"] != "none"].iterrows()), reverse=True)
+    costly = [f"{label} -{drop:.1f} pts" for drop, label in drops if drop > CLEAN_DROP_WARN_POINTS]
+    if costly:
         return Check("clean-accuracy-kept", "warn", f"defense costs more than {CLEAN_DROP_WARN_POINTS:g} points of clean "
-                     f"accuracy: {'; '.join(drops[:4])}; robustness bought this way is not free")
+                     f"accuracy: {'; '.join(costly)}; robustness bought this way is not free")
     return Check("clean-accuracy-kept", "pass", f"every defense keeps clean accuracy within {CLEAN_DROP_WARN_POINTS:g} points")
 
 
-def run_checks(table: pd.DataFrame, gradient_checks: dict | None = None, extra: list[Check] | None = None) -> list[Check]:
-    """All table checks, plus gradient records and any extra (convergence, unbounded) checks."""
-    checks = [check_monotone_eps(table), check_pgd_vs_fgsm(table), check_adaptive_vs_oblivious(table),
-              check_bpda(table), check_gradients(gradient_checks or {}), check_clean_drop(table)]
+def run_checks(table: pd.DataFrame, gradient_checks: dict | None = None, extra: list[Check] | None = None,
+               outcomes: Outcomes | None = None) -> list[Check]:
+    """All table checks, plus gradient records and any extra (convergence, unbounded, spot) checks.
+
+    ``outcomes(cell) -> (indices, robust)`` gives the paired per-example outcomes; without it
+    the comparisons fall back to an unpaired one-sided Fisher test on the counts."""
+    checks = [check_monotone_eps(table, outcomes), check_pgd_vs_fgsm(table, outcomes),
+              check_adaptive_vs_oblivious(table, outcomes), check_bpda(table, outcomes),
+              check_gradient_free(table, outcomes), check_gradients(gradient_checks or {}), check_clean_drop(table)]
     return checks + list(extra or [])
 
 
@@ -142,9 +249,9 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
     drop by more than 1 point, else the reported attack had not converged."""
     config = result.config
     if "pgd" not in config.attacks or not config.eps:
-        return Check("pgd-converged", "pass", "not applicable (no PGD rows)")
+        return Check("pgd-converged", "skipped", "not applicable (no PGD rows)")
     eps = max(config.eps)
-    strong = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), extra_defenses=result.extra_defenses,
+    strong = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), extra_defenses=result.extra_defenses, device=result.provenance.get("device", "cpu"),
                        steps=2 * config.steps, restarts=max(2, 2 * config.restarts), seed=config.seed + 1).table
     base = result.table[(result.table["attack"] == "pgd") & (result.table["eps"] == eps)]
     merged = base.merge(strong[strong["attack"] == "pgd"], on=["cell"], suffixes=("", "_strong"))
@@ -159,7 +266,8 @@ def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset
     """PGD at a huge eps must take accuracy to chance or below, for every defense."""
     config = result.config
     big = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
-                    steps=max(config.steps, 10), extra_defenses=result.extra_defenses).table
+                    steps=max(config.steps, 10), extra_defenses=result.extra_defenses,
+                    device=result.provenance.get("device", "cpu")).table
     chance = 1.0 / dataset.num_classes
     # Transfer (oblivious) attacks need not reach chance; the attacks that see the scored model must.
     rows = big[big["threat_model"].isin(["whitebox", "adaptive"])]

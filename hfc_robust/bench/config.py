@@ -7,11 +7,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from ..attacks.registry import ATTACKS, get_attack
+from ..attacks.registry import ATTACKS, AttackOptions, get_attack
+from ..attacks.square import DEFAULT_QUERIES
 from ..defenses.spec import NO_DEFENSE, DefenseSpec
 from ..errors import HfcError
 
-__all__ = ["BenchConfig", "cell_key", "plan_cells", "threats", "runs_attack", "TABLE_COLUMNS", "THREAT_ORDER"]
+__all__ = ["BenchConfig", "cell_key", "plan_cells", "threats", "runs_attack", "attack_rows", "TABLE_COLUMNS", "THREAT_ORDER",
+           "DEFAULT_SPOT_CHECK", "WORST_CASE"]
+
+# Examples per row re-attacked by APGD-CE/APGD-T/Square after the grid (see bench.spotcheck).
+DEFAULT_SPOT_CHECK = 10
+WORST_CASE = "worst-case"
 
 TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "eps_255", "threat_model", "n",
                  "correct", "accuracy", "ci_low", "ci_high", "cell"]
@@ -40,6 +46,9 @@ class BenchConfig:
     seed: int = 0
     batch_size: int = 250
     data_dir: str | None = None
+    random_start: bool = True
+    queries: int = DEFAULT_QUERIES
+    spot_check: int = DEFAULT_SPOT_CHECK
 
     def __post_init__(self) -> None:
         self.attacks = tuple(self.attacks)
@@ -59,6 +68,10 @@ class BenchConfig:
                 raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
         if self.steps < 1 or self.restarts < 1 or self.batch_size < 1:
             raise HfcError("steps, restarts and batch size must be >= 1", "pass positive integers")
+        if self.restarts > 1 and not self.random_start:
+            raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
+        if self.queries < 1 or self.spot_check < 0:
+            raise HfcError("--queries must be >= 1 and --spot-check >= 0", "pass e.g. --queries 5000 --spot-check 100")
         if self.alpha is not None and not 0 < self.alpha <= 1:
             raise HfcError(f"step size {self.alpha} is outside (0, 1]", "pass e.g. --step-size 2/255")
 
@@ -70,6 +83,10 @@ class BenchConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def attack_options(self, num_classes: int) -> AttackOptions:
+        return AttackOptions(steps=self.steps, alpha=self.alpha, restarts=self.restarts, loss=self.loss, seed=self.seed,
+                             random_start=self.random_start, queries=self.queries, num_classes=num_classes)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
@@ -90,20 +107,31 @@ def runs_attack(defense: DefenseSpec, threat: str, attack: str) -> bool:
     return True
 
 
+def attack_rows(attack: str) -> list[str]:
+    """The table rows one attack produces: its own, preceded by one per cascade stage
+    (``autoattack:apgd-ce``, ... robust after that stage, cumulatively)."""
+    stages = ATTACKS[attack].stages
+    return [f"{attack}:{stage}" for stage in stages] + [attack]
+
+
 def plan_cells(config: BenchConfig, dataset_name: str | None = None,
                defenses: Sequence[DefenseSpec] | None = None) -> list[dict]:
-    """All cells of a grid, in table order, each with its stable ``cell`` key."""
+    """All cells of a grid, in table order, each with its stable ``cell`` key.
+
+    ``worst-case`` rows (an example is robust only if every attack of the grid failed) are
+    added when a threat model has more than one attack; they are the only rows that depend on
+    which other attacks are in the grid, and their name says so.
+    """
     dataset_name = dataset_name or config.dataset
     cells = []
     for defense in (config.defenses() if defenses is None else defenses):
         cells.append(dict(defense=defense, threat="clean", attack="none", eps=0.0))
         for threat in threats(defense):
             attacks = [a for a in config.attacks if runs_attack(defense, threat, a)]
-            for attack in attacks + (["worst-case"] if len(attacks) > 1 else []):
+            rows = [row for attack in attacks for row in attack_rows(attack)]
+            for attack in rows + ([WORST_CASE] if len(attacks) > 1 else []):
                 for eps in config.eps:
                     cells.append(dict(defense=defense, threat=threat, attack=attack, eps=eps))
     for cell in cells:
         cell["cell"] = cell_key(dataset_name, config.model, cell["defense"].key, cell["threat"], cell["attack"], cell["eps"])
     return cells
-
-

@@ -1,26 +1,28 @@
 """The benchmark harness: runs grid cells and returns pandas frames.
 
 A *cell* is one (dataset, model, defense, threat model, attack, eps) combination with a
-stable key (:func:`cell_key`). The harness streams the data batch by batch and, inside a
-batch, shares work between cells without changing any outcome:
+stable key (:func:`~hfc_robust.bench.config.cell_key`). The harness streams the data batch by
+batch. Every row's per-example outcomes are a function of (the row's own settings, the
+batch) alone: a row is identical whether it runs alone or inside any larger grid. Inside a
+batch it shares only work that provably changes no outcome:
 
 * clean predictions are computed once per defended model (``torch.inference_mode``);
-* adversarial examples crafted once against the bare model serve the white-box row and
-  every defense's *oblivious* row;
-* an example misclassified clean, or already broken at a smaller eps in the same
-  (defense, threat model, attack) ladder, is not attacked again: its outcome and its
-  adversarial example (which lies inside every larger ball) are kept;
-* PGD stops early per example at its first success.
+* an attack is crafted once per eps against the bare model, on the examples the bare model
+  classifies correctly, for its whole budget (no early stop, so that its last iterates can
+  be transferred): this one run scores the white-box row (broken if any iterate fooled the
+  model) and supplies the transfer examples that every defense's *oblivious* row classifies;
+* examples misclassified clean are not attacked (they are not robust);
+* attacks on the model they are scored on (white-box, adaptive) may stop early per example
+  at their first success, which changes no success.
 
-So "robust at eps" means: classified correctly clean and not broken by the attack at
-any eps' <= eps of the run's grid, a valid upper bound on true robust accuracy.
-``tests/test_harness.py`` checks the optimised harness against a naive loop.
+Each eps is attacked independently: an example broken at a smaller eps is attacked again
+at a larger one (a ladder across eps would make a row depend on the other eps in the grid).
+``tests/test_harness.py`` checks the harness against an independent naive loop.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..attacks.base import attack_loss, eval_mode
+from ..attacks.base import AttackOutput, attack_loss, eval_mode
 from ..attacks.registry import get_attack
 from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
@@ -38,50 +40,91 @@ from ..defenses.spec import DefenseSpec
 from ..errors import HfcError
 from ..models.zoo import LoadedModel, check_input_shape, load_model
 from ..results.stats import wilson_interval
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TABLE_COLUMNS, BenchConfig, plan_cells, runs_attack, threats
+from .checkpoint import OutcomeStore
+from .config import TABLE_COLUMNS, WORST_CASE, BenchConfig, attack_rows, plan_cells, runs_attack, threats
 
-__all__ = ["BenchResult", "run_bench", "bench"]
+__all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "module_sha256", "predict_classes", "num_outputs",
+           "EXAMPLE_COLUMNS"]
+
+EXAMPLE_COLUMNS = ["cell", "index", "label", "clean_pred", "adv_pred", "robust"]
+Progress = Callable[..., None]
 
 
 @dataclass
 class BenchResult:
-    """What a run produces: the table, per-example records, gradient checks and provenance."""
+    """What a run produces: the table, per-example outcomes, gradient checks and provenance.
+
+    Per-example outcomes live in ``store`` (memory, or the run's checkpoint folder) and are
+    read one cell at a time: :meth:`outcomes` for one cell, :meth:`example_frames` to stream
+    all of them, :attr:`examples` for one DataFrame (convenient for small runs).
+    """
 
     table: pd.DataFrame
-    examples: pd.DataFrame
     gradient_checks: dict[str, dict[str, int]]
     config: BenchConfig
+    cells: list[dict]
+    store: OutcomeStore
     provenance: dict = field(default_factory=dict)
     extra_defenses: tuple[DefenseSpec, ...] = ()
+    resumed_rows: int = 0
+    modules: dict[str, nn.Module] = field(default_factory=dict, repr=False)  # the scored model per defense key
+
+    def outcomes(self, cell: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(example indices, robust as bool)`` of one cell, in dataset order."""
+        position = next(i for i, c in enumerate(self.cells) if c["cell"] == cell)
+        return self.store.column("index"), self.store.column(f"robust{position}").astype(bool)
+
+    def example_frames(self):
+        """One DataFrame (columns :data:`EXAMPLE_COLUMNS`) per cell, in table order."""
+        index, label = self.store.column("index"), self.store.column("label")
+        defense_position = {key: j for j, key in enumerate(dict.fromkeys(c["defense"].key for c in self.cells))}
+        for i, cell in enumerate(self.cells):
+            yield pd.DataFrame({"cell": cell["cell"], "index": index, "label": label,
+                                "clean_pred": self.store.column(f"clean{defense_position[cell['defense'].key]}"),
+                                "adv_pred": self.store.column(f"adv{i}"),
+                                "robust": self.store.column(f"robust{i}").astype(np.int8)})
+
+    @property
+    def examples(self) -> pd.DataFrame:
+        frames = list(self.example_frames())
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EXAMPLE_COLUMNS)
 
 
-class _Ladder:
-    """Per-example state of one (defense, threat, attack) ladder across increasing eps."""
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` (CUDA when present, else MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    text = "auto" if device is None else str(device)
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(text)
+    except RuntimeError:
+        raise HfcError(f"unknown device {text!r}", "use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and (not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count()):
+        raise HfcError(f"device {text} is not available on this machine", "use --device cpu or --device auto")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise HfcError("device mps is not available on this machine", "use --device cpu or --device auto")
+    return resolved
 
-    def __init__(self, clean_pred: torch.Tensor, labels: torch.Tensor) -> None:
-        self.adv_pred = clean_pred.clone()
-        self.broken = clean_pred != labels
 
-    def update(self, rows: torch.Tensor, pred: torch.Tensor, labels: torch.Tensor) -> None:
-        self.adv_pred[rows] = pred
-        self.broken[rows] = pred != labels[rows]
+def module_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state_dict (names, dtypes, shapes and values, in order)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        array = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{array.dtype}:{tuple(array.shape)};".encode())
+        digest.update(array.numpy().tobytes() if array.dtype != torch.bfloat16 else array.float().numpy().tobytes())
+    return digest.hexdigest()
 
 
-def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     if len(images) == 0:
-        return torch.empty(0, dtype=torch.long)
+        return torch.empty(0, dtype=torch.long, device=images.device)
     with torch.inference_mode():
         return model(images).argmax(1)
-
-
-def _scored_predictions(attack, model: nn.Module, adv: torch.Tensor) -> torch.Tensor:
-    """The attack's own final predictions on ``adv`` (made by ``model`` in eval mode) when it
-    records them, else one forward pass."""
-    predictions = getattr(attack, "last_predictions", None)
-    if predictions is not None and len(predictions) == len(adv):
-        return predictions
-    return _predict(model, adv)
 
 
 def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
@@ -99,23 +142,57 @@ def _zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.T
     return int(dead.sum())
 
 
+@dataclass
+class _Grid:
+    """What every batch needs: the grid, the models per defense and where each cell's outcome goes."""
+
+    config: BenchConfig
+    defenses: list[DefenseSpec]
+    modules: dict[str, nn.Module]
+    bpda_modules: dict[str, nn.Module]
+    cells: list[dict]
+    num_classes: int
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        self.position = {(c["defense"].key, c["threat"], c["attack"], c["eps"]): i for i, c in enumerate(self.cells)}
+        self.defense_position = {d.key: j for j, d in enumerate(self.defenses)}
+        self.options = self.config.attack_options(self.num_classes)
+
+    def units(self) -> int:
+        """Attack runs per batch, for the progress bar."""
+        count = 0
+        for attack in self.config.attacks:
+            bare_needed = any(runs_attack(d, t, attack) for d in self.defenses for t in threats(d) if t != "adaptive")
+            count += len(self.config.eps) * (int(bare_needed) + sum(
+                runs_attack(d, "adaptive", attack) for d in self.defenses if d.kind != "none"))
+        return max(count, 1)
+
+
 def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Module | None = None,
               dataset: ImageDataset | None = None, extra_defenses: Sequence[DefenseSpec] = (),
-              progress: Callable[[int, int], None] | None = None, checkpoint: str | None = None,
+              progress: Progress | None = None, checkpoint: str | None = None, device: str | torch.device | None = "cpu",
+              rows: tuple[int, int] | None = None, notify: Callable[[str], None] | None = None,
               **overrides) -> BenchResult:
     """Run a bench grid.
 
     Args:
         config: a :class:`BenchConfig`; keyword ``overrides`` replace its fields.
         model: an already loaded model (``LoadedModel`` or a bare module taking [0, 1] pixels).
-        dataset: an already loaded :class:`ImageDataset`.
+        dataset: an already loaded :class:`ImageDataset` (or any object with its interface).
         extra_defenses: more :class:`DefenseSpec` entries (e.g. custom input transforms).
-        progress: called as ``progress(done, total)`` after every batch.
-        checkpoint: a file where finished batches are saved after every batch; a run with
-            the same configuration resumes from it, so interrupted work is never lost.
+        progress: called as ``progress(done, total, text)`` (done in images, fractional
+            inside a batch) while the grid runs.
+        checkpoint: a folder where each finished batch is appended; a run with the same
+            configuration, weights and images resumes from it, so finished work is never lost.
+        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        rows: ``(first, stop)`` positions in the dataset to evaluate (a shard); ``first`` must
+            be a multiple of the batch size so that every batch is the one a full run makes.
+        notify: called with one-line messages (e.g. that the run resumed).
     """
     config = BenchConfig(**{**(config.to_dict() if config else {}), **overrides})
     start_time = time.time()
+    target = resolve_device(device)
     if dataset is None:
         dataset = load_dataset(config.dataset, config.n, config.data_dir)
     else:
@@ -124,154 +201,216 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
         model = load_model(config.model, config.weights, num_classes=dataset.num_classes, progress=False)
     loaded = model if isinstance(model, LoadedModel) else None
     bare = loaded.module if loaded else model
-    assert isinstance(bare, nn.Module)
+    if not isinstance(bare, nn.Module):
+        raise HfcError(f"model must be a torch.nn.Module, got {type(bare).__name__}", "pass an nn.Module taking [0, 1] pixels")
     if loaded is not None:
         check_input_shape(loaded.name, loaded.spec.input_shape, dataset.shape, f"dataset {dataset.name}")
+    first, stop = rows if rows is not None else (0, len(dataset))
+    if first % config.batch_size or not 0 <= first <= stop <= len(dataset):
+        raise HfcError(f"rows {first}..{stop} do not start on a batch boundary inside the {len(dataset)} images",
+                       f"start shards at multiples of the batch size ({config.batch_size})")
 
     defenses = config.defenses() + list(extra_defenses)
     cells = plan_cells(config, dataset.name, defenses)
-
+    bare = bare.to(target)
     with eval_mode(bare):
-        modules = {d.key: d.apply(bare) for d in defenses}
-        bpda_modules = {d.key: d.apply(bare, bpda=True) for d in defenses if not d.differentiable_everywhere}
+        modules = {d.key: d.apply(bare).to(target) for d in defenses}
+        bpda_modules = {d.key: d.apply(bare, bpda=True).to(target) for d in defenses if not d.differentiable_everywhere}
         for module in list(modules.values()) + list(bpda_modules.values()):
             module.eval()
-        # A checkpoint is only reused for the same grid, the same weights and the same images.
-        model_id = loaded.sha256 if loaded is not None else hashlib.sha256(
-            b"".join(t.detach().cpu().numpy().tobytes() for t in bare.state_dict().values())).hexdigest()
-        resume_key = f"{config.fingerprint()}:{model_id}:{dataset.fingerprint()}:{[d.key for d in defenses]}"
-        records, grad_counts, start_row = load_checkpoint(checkpoint, resume_key)
-        attack_options = dict(steps=config.steps, alpha=config.alpha, restarts=config.restarts, loss=config.loss,
-                              seed=config.seed)
-        total, done_rows = len(dataset), start_row
-        outputs = _num_outputs(bare, dataset.to_float(dataset.images[:1]))
+        model_id = loaded.sha256 if loaded is not None else module_sha256(bare)
+        # Chunks are only reused for the same grid, the same weights, the same images and rows.
+        resume_key = (f"{config.fingerprint()}:{model_id}:{dataset.fingerprint()}:{[d.key for d in defenses]}:"
+                      f"{first}-{stop}")
+        store = OutcomeStore(checkpoint, resume_key)
+        done = resumed = store.done_rows(first)
+        total = stop - first
+        if done and notify:
+            notify(f"resuming from {done} of {total} images (finished batches in {checkpoint})")
+        sample = next(dataset.batches(1))[1].to(target)
+        outputs = num_outputs(bare, sample)
         if int(dataset.labels.max()) >= outputs:
             raise HfcError(f"dataset {dataset.name} has label {int(dataset.labels.max())} but the model has {outputs} "
                            "outputs", "choose a model trained for this dataset")
+        grid = _Grid(config, defenses, modules, bpda_modules, cells, outputs, target)
         if progress:
-            progress(done_rows, total)
-        for indices, images, labels in dataset.batches(config.batch_size, start=start_row):
-            batch = _run_batch(config, defenses, modules, bpda_modules, indices, images, labels, attack_options,
-                               grad_counts)
-            for key, (adv_pred, robust, clean_pred) in batch.items():
-                records.setdefault(key, []).append((indices, labels, clean_pred, adv_pred, robust))
-            done_rows += len(labels)
-            if checkpoint:
-                save_checkpoint({"fingerprint": resume_key, "rows": done_rows, "records": records,
-                                    "grad_counts": grad_counts}, checkpoint)
-            if progress:
-                progress(done_rows, total)
+            progress(done, total, None)
+        for indices, images, labels in dataset.batches(config.batch_size, start=first + done, stop=stop):
+            base = done
 
-    table, examples = _tables(config, dataset, cells, records)
-    if checkpoint and os.path.exists(checkpoint):
-        os.remove(checkpoint)
-    provenance = {"wall_time_s": round(time.time() - start_time, 3)}
+            def step(fraction: float, text: str, base: int = base, size: int = len(labels)) -> None:
+                if progress:
+                    progress(base + fraction * size, total, text)
+
+            chunk = _run_batch(grid, indices, images.to(target), labels.to(target), step)
+            store.append(int(first + done), chunk)
+            done += len(labels)
+            if progress:
+                progress(done, total, None)
+
+    table = _table(grid, dataset, store)
+    provenance = {"wall_time_s": round(time.time() - start_time, 3), "device": str(target)}
     if loaded is not None:
         provenance.update(model_sha256=loaded.sha256, weights=loaded.weights)
-    return BenchResult(table, examples, grad_counts, config, provenance, tuple(extra_defenses))
+    else:
+        provenance.update(model_sha256=model_id)
+    grad_counts = _gradient_totals(grid, store)
+    return BenchResult(table, grad_counts, config, cells, store, provenance, tuple(extra_defenses), resumed, modules)
 
 
-def _num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
+def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
     with torch.inference_mode():
         return int(model(sample).shape[1])
 
 
-def _run_batch(config: BenchConfig, defenses: list[DefenseSpec], modules: dict[str, nn.Module],
-               bpda_modules: dict[str, nn.Module], indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
-               attack_options: dict, grad_counts: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """All cells for one batch: ``{(defense key, threat, attack, eps): (adv_pred, robust, clean_pred)}``."""
-    out: dict = {}
-    clean_pred = {d.key: _predict(modules[d.key], images) for d in defenses}
+def _stage_results(output: AttackOutput, attack: str, model: nn.Module,
+                   scorer: nn.Module | None) -> list[tuple[str, torch.Tensor]]:
+    """``[(row name, predictions at that row's adversarial examples)]`` for one attack run:
+    the cascade's stages (cumulative) and the attack's own row."""
+    names = attack_rows(attack)
+    if output.stages:
+        results = []
+        for (stage, adversarial, predictions), name in zip(output.stages, names):
+            results.append((name, predictions if scorer is None and predictions is not None
+                            else predict_classes(scorer or model, adversarial)))
+        results.append((names[-1], results[-1][1]))
+        return results
+    predictions = output.predictions if scorer is None and output.predictions is not None else \
+        predict_classes(scorer or model, output.adversarial)
+    return [(names[-1], predictions)]
 
-    for d in defenses:
-        correct = clean_pred[d.key] == labels
-        out[(d.key, "clean", "none", 0.0)] = (clean_pred[d.key], correct, clean_pred[d.key])
-        counts = grad_counts.setdefault(d.key, {"checked": 0, "zero_gradient": 0})
-        counts["checked"] += int(correct.sum())
-        counts["zero_gradient"] += _zero_gradient_count(modules[d.key], images[correct], labels[correct], config.loss)
 
-    bare = modules["none"]
-    worst: dict[tuple, torch.Tensor] = {}
+def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+               step: Callable[[float, str], None]) -> dict[str, np.ndarray]:
+    """Every cell's outcome for one batch, as the arrays of one checkpoint chunk."""
+    config, cells = grid.config, grid.cells
+    n = len(labels)
+    adv_pred: dict[int, torch.Tensor] = {}
+    robust: dict[int, torch.Tensor] = {}
+    clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+    correct = {key: pred == labels for key, pred in clean_pred.items()}
+    grad = np.zeros((len(grid.defenses), 2), dtype=np.int64)
+    for j, d in enumerate(grid.defenses):
+        i = grid.position[(d.key, "clean", "none", 0.0)]
+        adv_pred[i], robust[i] = clean_pred[d.key], correct[d.key]
+        rows = correct[d.key]
+        grad[j] = (int(rows.sum()), _zero_gradient_count(grid.modules[d.key], images[rows], labels[rows], config.loss))
+
+    def record(defense: str, threat: str, name: str, eps: float, rows: torch.Tensor, pred: torch.Tensor) -> None:
+        """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred`` there."""
+        i = grid.position[(defense, threat, name, eps)]
+        full = clean_pred[defense].clone()
+        full[rows] = pred
+        adv_pred[i], robust[i] = full, full == labels
+
+    units, unit = grid.units(), 0
+    bare = grid.modules["none"]
+    defended = [d for d in grid.defenses if d.kind != "none"]
     for attack_name in config.attacks:
         spec = get_attack(attack_name)
-        ladders = {(d.key, t): _Ladder(clean_pred[d.key], labels) for d in defenses for t in threats(d)
-                   if runs_attack(d, t, attack_name)}
-        bare_adv = images.clone()
         for eps in config.eps:
-            changed = torch.empty(0, dtype=torch.long)
-            if ("none", "whitebox") in ladders:
-                ladder = ladders[("none", "whitebox")]
-                rows = (~ladder.broken).nonzero().flatten()
-                if len(rows):
-                    attack = spec.build(bare, eps, **attack_options)
-                    bare_adv[rows] = attack(images[rows], labels[rows], indices[rows])
-                    ladder.update(rows, _scored_predictions(attack, bare, bare_adv[rows]), labels)
-                changed = rows
-            for d in defenses:
-                if d.kind == "none":
+            whitebox = any(d.kind == "none" and runs_attack(d, "whitebox", attack_name) for d in grid.defenses)
+            oblivious = [d for d in defended if runs_attack(d, "oblivious", attack_name)]
+            if whitebox or oblivious:
+                step(unit / units, f"{attack_name} eps={eps * 255:.3g}/255 on the bare model")
+                rows = correct["none"].nonzero().flatten()
+                output = spec.build(bare, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()],
+                                                                  full_budget=bool(oblivious))
+                if whitebox:
+                    for name, pred in _stage_results(output, attack_name, bare, None):
+                        record("none", "whitebox", name, eps, rows, pred)
+                for d in oblivious:
+                    _record_oblivious(grid, d, attack_name, eps, output, images, labels, rows, clean_pred, correct,
+                                      adv_pred, robust)
+                unit += 1
+            for d in defended:
+                if not runs_attack(d, "adaptive", attack_name):
                     continue
-                if (d.key, "oblivious") in ladders:
-                    ladder = ladders[(d.key, "oblivious")]
-                    # only examples whose bare-model adversarial changed at this eps can change outcome
-                    mask = torch.zeros(len(labels), dtype=torch.bool)
-                    mask[changed] = True
-                    rows = (mask & ~ladder.broken).nonzero().flatten()
-                    if len(rows):
-                        ladder.update(rows, _predict(modules[d.key], bare_adv[rows]), labels)
-                if (d.key, "adaptive") in ladders:
-                    ladder = ladders[(d.key, "adaptive")]
-                    rows = (~ladder.broken).nonzero().flatten()
-                    if len(rows):
-                        target = bpda_modules[d.key] if spec.bpda else modules[d.key]
-                        attack = spec.build(target, eps, **attack_options)
-                        adv = attack(images[rows], labels[rows], indices[rows])
-                        # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it.
-                        scored = _predict(modules[d.key], adv) if spec.bpda else _scored_predictions(attack, target, adv)
-                        ladder.update(rows, scored, labels)
-            for (dkey, threat), ladder in ladders.items():
-                robust = ~ladder.broken
-                out[(dkey, threat, attack_name, eps)] = (ladder.adv_pred.clone(), robust.clone(), clean_pred[dkey])
-                key = (dkey, threat, eps)
-                worst[key] = worst[key] & robust if key in worst else robust.clone()
+                step(unit / units, f"{attack_name} eps={eps * 255:.3g}/255 through {d.key}")
+                rows = correct[d.key].nonzero().flatten()
+                target = grid.bpda_modules[d.key] if spec.bpda else grid.modules[d.key]
+                output = spec.build(target, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()])
+                # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
+                scorer = grid.modules[d.key] if spec.bpda else None
+                for name, pred in _stage_results(output, attack_name, target, scorer):
+                    record(d.key, "adaptive", name, eps, rows, pred)
+                unit += 1
 
-    for d in defenses:
+    for d in grid.defenses:
         for threat in threats(d):
             attacks = [a for a in config.attacks if runs_attack(d, threat, a)]
             if len(attacks) > 1:
                 for eps in config.eps:
-                    robust = worst[(d.key, threat, eps)]
-                    adv_pred = torch.full_like(labels, -1)  # no single adversarial prediction
-                    out[(d.key, threat, "worst-case", eps)] = (adv_pred, robust, clean_pred[d.key])
-    return out
+                    both = torch.ones(n, dtype=torch.bool, device=labels.device)
+                    for attack in attacks:
+                        both &= robust[grid.position[(d.key, threat, attack, eps)]]
+                    i = grid.position[(d.key, threat, WORST_CASE, eps)]
+                    adv_pred[i], robust[i] = torch.full_like(labels, -1), both  # no single adversarial prediction
+
+    chunk = {"index": indices.cpu().numpy().astype(np.int64), "label": labels.cpu().numpy().astype(np.int64), "grad": grad}
+    for d in grid.defenses:
+        chunk[f"clean{grid.defense_position[d.key]}"] = clean_pred[d.key].cpu().numpy().astype(np.int64)
+    for i in range(len(cells)):
+        chunk[f"adv{i}"] = adv_pred[i].cpu().numpy().astype(np.int64)
+        chunk[f"robust{i}"] = robust[i].cpu().numpy().astype(np.int8)
+    return chunk
 
 
-def _tables(config: BenchConfig, dataset: ImageDataset, cells: list[dict], records: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, example_frames = [], []
-    for cell in cells:
+def _record_oblivious(grid: _Grid, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput,
+                      images: torch.Tensor, labels: torch.Tensor, attacked: torch.Tensor, clean_pred: dict,
+                      correct: dict, adv_pred: dict, robust: dict) -> None:
+    """Oblivious rows: the bare model's full-budget candidates, classified through the defense.
+
+    An example is robust only if the defense classifies every candidate correctly; examples
+    the bare model already misclassifies clean keep the clean image as their candidate (it
+    fools the bare model with no perturbation). ``adv_pred`` is the defense's class at the
+    first candidate that fooled it, else at the last one."""
+    module = grid.modules[defense.key]
+    names = attack_rows(attack)
+    # cascade stage k transfers the candidates of stages 0..k; a single attack, all of its candidates
+    groups = [output.transfers[: k + 1] for k in range(len(output.stages))] + [output.transfers] if output.stages \
+        else [output.transfers]
+    position_in_batch = torch.full((len(labels),), -1, dtype=torch.long, device=labels.device)
+    position_in_batch[attacked] = torch.arange(len(attacked), device=labels.device)
+    rows = (correct[defense.key] & (position_in_batch >= 0)).nonzero().flatten()
+    for name, candidates in zip(names, groups):
+        full = clean_pred[defense.key].clone()
+        decided = torch.zeros(len(rows), dtype=torch.bool, device=labels.device)
+        for candidate in candidates:
+            pred = predict_classes(module, candidate[position_in_batch[rows]])
+            fooled = (pred != labels[rows]) & ~decided
+            full[rows[fooled | ~decided]] = pred[fooled | ~decided]
+            decided |= fooled
+        i = grid.position[(defense.key, "oblivious", name, eps)]
+        adv_pred[i], robust[i] = full, full == labels
+
+
+def _gradient_totals(grid: _Grid, store: OutcomeStore) -> dict[str, dict[str, int]]:
+    totals = {d.key: {"checked": 0, "zero_gradient": 0} for d in grid.defenses}
+    for start in store.starts:
+        counts = store.read(start, "grad")
+        for d in grid.defenses:
+            checked, zero = counts[grid.defense_position[d.key]]
+            totals[d.key]["checked"] += int(checked)
+            totals[d.key]["zero_gradient"] += int(zero)
+    return totals
+
+
+def _table(grid: _Grid, dataset: ImageDataset, store: OutcomeStore) -> pd.DataFrame:
+    rows = []
+    for i, cell in enumerate(grid.cells):
         d: DefenseSpec = cell["defense"]
-        parts = records[(d.key, cell["threat"], cell["attack"], cell["eps"])]
-        index = torch.cat([p[0] for p in parts])
-        label = torch.cat([p[1] for p in parts])
-        clean = torch.cat([p[2] for p in parts])
-        adv = torch.cat([p[3] for p in parts])
-        robust = torch.cat([p[4] for p in parts])
-        n, correct = len(robust), int(robust.sum())
+        outcome = store.column(f"robust{i}")
+        n, correct = len(outcome), int(outcome.sum())
         low, high = wilson_interval(correct, n)
-        rows.append(dict(dataset=dataset.name, model=config.model, defense=d.kind if d.kind != "custom" else d.key,
+        rows.append(dict(dataset=dataset.name, model=grid.config.model, defense=d.kind if d.kind != "custom" else d.key,
                          radius=d.radius if d.radius is not None else np.nan,
                          rho=d.rho if d.rho is not None else np.nan, attack=cell["attack"], eps=cell["eps"],
                          eps_255=round(cell["eps"] * 255, 4), threat_model=cell["threat"], n=n, correct=correct,
-                         accuracy=correct / n, ci_low=low, ci_high=high, cell=cell["cell"]))
-        example_frames.append(pd.DataFrame({"cell": cell["cell"], "index": index.numpy(), "label": label.numpy(),
-                                            "clean_pred": clean.numpy(), "adv_pred": adv.numpy(),
-                                            "robust": robust.numpy().astype(np.int8)}))
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    examples = pd.concat(example_frames, ignore_index=True) if example_frames else pd.DataFrame()
-    return table, examples
+                         accuracy=correct / n if n else np.nan, ci_low=low, ci_high=high, cell=cell["cell"]))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def bench(dataset: str = "fmnist", model: str = "fmnist-cnn", **options) -> pd.DataFrame:
     """Run a grid and return the results table (see :class:`BenchConfig` for options)."""
     return run_bench(BenchConfig(dataset=dataset, model=model, **options)).table
-
-

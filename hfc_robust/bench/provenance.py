@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["provenance", "versions", "git_commit"]
+__all__ = ["provenance", "versions", "git_commit", "device_record"]
 
 
 def versions() -> dict[str, str]:
@@ -61,3 +61,27 @@ def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command:
     return record
 
 
+
+
+def device_record(device: str) -> dict:
+    """The device a run used and what it is: the GPU's name, driver and CUDA version where there is one."""
+    import torch
+
+    record = {"device": str(device)}
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        index = resolved.index if resolved.index is not None else torch.cuda.current_device()
+        record.update(name=torch.cuda.get_device_name(index), cuda=torch.version.cuda,
+                      capability=".".join(map(str, torch.cuda.get_device_capability(index))), driver=_nvidia_driver())
+    else:
+        record.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+    return record
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        return None

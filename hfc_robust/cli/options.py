@@ -43,12 +43,16 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
                         transient=True, disable=quiet)
     task = None
 
-    def report(done: int, total: int, text: str | None = None) -> None:
+    def report(done: float | None, total: int | None, text: str | None = None) -> None:
+        """``done`` None keeps the bar where it is (a text-only update, e.g. the spot check)."""
         nonlocal task
         if task is None:
             progress.start()
             task = progress.add_task(description, total=total)
-        progress.update(task, completed=done, total=total, description=text or description)
+        if done is None:
+            progress.update(task, description=text or description)
+        else:
+            progress.update(task, completed=done, total=total, description=text or description)
 
     try:
         yield report

@@ -61,10 +61,12 @@ class ImageDataset:
             return images.to(torch.float32) / 255.0
         return images.to(torch.float32)
 
-    def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Yield ``(indices, images in [0, 1], labels)`` batches in order."""
-        for lo in range(start, len(self), batch_size):
-            hi = min(lo + batch_size, len(self))
+    def batches(self, batch_size: int, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(indices, images in [0, 1], labels)`` batches of rows ``start..stop-1`` in order."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for lo in range(start, stop, batch_size):
+            hi = min(lo + batch_size, stop)
             yield self.indices[lo:hi], self.to_float(self.images[lo:hi]), self.labels[lo:hi]
 
     def fingerprint(self) -> str:

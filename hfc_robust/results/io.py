@@ -7,20 +7,21 @@ Ctrl-C never leaves a half-written result. Files get mode 0666 less the process 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
 from ..errors import HfcError
 from .render import FLOAT_FORMAT, markdown_table, sample_note
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_run", "read_results", "load_run_json", "FLOAT_FORMAT"]
+__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "write_examples", "write_run", "read_results", "load_run_json", "FLOAT_FORMAT"]
 
 
 def _file_mode() -> int:
@@ -29,13 +30,17 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_writer(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary file handle whose content appears at ``path`` only when the block ends without
+    an error: written to a temporary file beside it, fsynced, given mode 0666 less the umask,
+    then renamed over ``path``. Nothing is left behind on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _file_mode())  # mkstemp creates 0600; a result file is as readable as any other
@@ -45,21 +50,35 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.remove(tmp)
 
 
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _examples_gzip(examples: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    # mtime=0 keeps the archive byte-identical across runs with the same seed
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as handle:
-        handle.write(examples.to_csv(index=False, lineterminator="\n").encode())
-    return buffer.getvalue()
+def write_examples(path: Path | str, frames: Iterable[pd.DataFrame]) -> bool:
+    """Stream per-example frames (one per cell) into a gzipped CSV, atomically; False when empty.
+
+    ``mtime=0`` and no file name in the header keep the archive byte-identical across runs."""
+    wrote = False
+    with atomic_writer(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as handle:
+        for frame in frames:
+            if len(frame):
+                handle.write(frame.to_csv(index=False, header=not wrote, lineterminator="\n").encode())
+                wrote = True
+    if not wrote:
+        Path(path).unlink()
+    return wrote
 
 
-def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict, examples: pd.DataFrame | None = None,
-              checks: Iterable | None = None) -> list[Path]:
-    """Write results.csv, results.md, run.json (and examples.csv.gz, checks.json) into ``out_dir``."""
+def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict,
+              examples: pd.DataFrame | Iterable[pd.DataFrame] | None = None, checks: Iterable | None = None) -> list[Path]:
+    """Write results.csv, results.md, run.json (and examples.csv.gz, checks.json) into ``out_dir``.
+
+    ``examples`` is one DataFrame or an iterable of them (one per cell, streamed to disk)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -69,9 +88,10 @@ def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict, examples: pd.
     title = f"hfc-robust: {run.get('model', {}).get('name')} on {run.get('dataset', {}).get('name')}"
     atomic_write_text(out / "results.md", markdown_table(table, title, sample_note(run)))
     written.append(out / "results.md")
-    if examples is not None and len(examples):
-        atomic_write_bytes(out / "examples.csv.gz", _examples_gzip(examples))
-        written.append(out / "examples.csv.gz")
+    if examples is not None:
+        frames = [examples] if isinstance(examples, pd.DataFrame) else examples
+        if write_examples(out / "examples.csv.gz", frames):
+            written.append(out / "examples.csv.gz")
     if checks is not None:
         checks_list = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in checks]
         atomic_write_text(out / "checks.json", json.dumps(checks_list, indent=2) + "\n")

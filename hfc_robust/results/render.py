@@ -179,7 +179,7 @@ def print_table(table: pd.DataFrame, console=None, title: str | None = None, che
         rich_table.add_row(*[str(v) for v in row], style=style)
     console.print(rich_table)
     if checks is not None:
-        marks = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]"}
+        marks = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]", "skipped": "[dim]SKIP[/]"}
         console.print("[bold]Sanity checks[/]")
         for check in checks:
             console.print(f"  {marks.get(check.status, check.status)} {check.name}: {check.detail}", highlight=False)

@@ -1,0 +1,158 @@
+"""Strong-attack spot check: is a reported robust accuracy an overestimate?
+
+After the grid, for every white-box and adaptive row at the largest eps (the worst case
+over the grid's attacks when there are several), a seeded random subsample of the examples
+that the reported attack left robust is attacked again with APGD-CE and then APGD-T
+(AutoAttack's gradient attacks, 100 steps, APGD-T against the 3 likeliest wrong classes)
+and with Square (gradient-free, 500 queries). If they break k of the m sampled examples, the row overstates robust
+accuracy by about ``100 * R / n * k / m`` points (R of n examples were reported robust),
+with a Wilson interval on k / m. The check warns when the interval's lower bound exceeds
+1 point and fails above 5 points. Square breaking significantly more of the sample than
+both gradient attacks together (one-sided exact McNemar test, p < 0.01) is the signature
+of gradient masking, and fails too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..attacks.apgd import APGD, APGDT
+from ..attacks.base import eval_mode
+from ..attacks.square import Square
+from ..data.dataset import ImageDataset
+from ..results.stats import wilson_interval
+from .checks import SIGNIFICANCE, Check, paired_violation
+from .engine import BenchResult, num_outputs, predict_classes
+
+__all__ = ["spot_check", "WARN_POINTS", "FAIL_POINTS", "SPOT_CHECK_QUERIES"]
+
+WARN_POINTS, FAIL_POINTS = 1.0, 5.0
+# Budgets here, cheaper than AutoAttack's (5,000 queries, 9 targets) so that the check costs at
+# most about half of a default run; `--attack autoattack` runs the full ensemble.
+SPOT_CHECK_QUERIES = 250
+SPOT_CHECK_TARGETS = 1
+
+
+def _reported_rows(table, eps: float):
+    """Per (defense, threat model) at ``eps``: the row a reader would quote, i.e. ``worst-case``
+    when the grid has several attacks, else the single attack's row. Groups that ran
+    AutoAttack are skipped: it already includes APGD-CE, APGD-T and Square."""
+    rows = table[table["threat_model"].isin(["whitebox", "adaptive"]) & (table["eps"] == eps)]
+    chosen = []
+    for _, group in rows.groupby(rows["cell"].str.split("/").str[2] + "/" + rows["threat_model"], sort=False):
+        attacks = set(group["attack"])
+        if any(a.startswith("autoattack") for a in attacks):
+            continue
+        pick = group[group["attack"] == "worst-case"] if "worst-case" in attacks else group
+        if len(pick) == 1:
+            chosen.append(pick.iloc[0])
+    return rows.loc[[row.name for row in chosen]] if chosen else rows.iloc[0:0]
+
+
+def _sample(cell: str, seed: int, indices: np.ndarray, size: int) -> np.ndarray:
+    """A seeded subsample of ``indices`` that depends only on (seed, cell)."""
+    digest = hashlib.sha256(f"spot-check:{seed}:{cell}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    if len(indices) <= size:
+        return np.sort(indices)
+    return np.sort(rng.choice(indices, size=size, replace=False))
+
+
+def _images(dataset: ImageDataset, wanted: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The sampled examples, read batch by batch (the dataset may stream from disk)."""
+    keep = set(int(i) for i in wanted)
+    parts = []
+    for indices, images, labels in dataset.batches(batch_size):
+        mask = torch.tensor([int(i) in keep for i in indices], dtype=torch.bool)
+        if bool(mask.any()):
+            parts.append((indices[mask], images[mask], labels[mask]))
+    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]))
+
+
+def _broken(attack, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor,
+            batch_size: int) -> np.ndarray:
+    broken = []
+    for lo in range(0, len(labels), batch_size):
+        x, y = images[lo:lo + batch_size], labels[lo:lo + batch_size]
+        out = attack.run(x, y, ids[lo:lo + batch_size])
+        with eval_mode(model):
+            broken.append((predict_classes(model, out.adversarial) != y).cpu().numpy())
+    return np.concatenate(broken) if broken else np.zeros(0, dtype=bool)
+
+
+def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: ImageDataset, size: int,
+               device: torch.device | str = "cpu", progress: Callable[[str], None] | None = None) -> Check:
+    """Re-attack up to ``size`` robust examples of each white-box/adaptive row at the largest eps.
+
+    ``modules`` maps each defense key (``none``, ``lowpass-r8``, ...) to the model its rows are scored on.
+    """
+    config, table = result.config, result.table
+    name = "strong-attack-spot-check"
+    if size <= 0:
+        return Check(name, "skipped", "disabled (--no-spot-check)")
+    eps = max(config.eps)
+    if eps == 0:
+        return Check(name, "skipped", "not applicable (eps = 0: there is no perturbation to look for)")
+    rows = _reported_rows(table, eps)
+    if rows.empty:
+        return Check(name, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
+    records, statuses = [], []
+    for _, row in rows.iterrows():
+        defense = row["cell"].split("/")[2]
+        index, robust = result.outcomes(row["cell"])
+        robust_count, n = int(robust.sum()), len(robust)
+        sample = _sample(row["cell"], config.seed, index[robust], size)
+        record = {"cell": row["cell"], "robust": robust_count, "n": n, "sampled": len(sample)}
+        if len(sample) == 0:
+            records.append({**record, "broken_by_apgd": 0, "broken_by_square": 0, "overestimate_points": 0.0,
+                            "ci_points": [0.0, 0.0]})
+            statuses.append("pass")
+            continue
+        if progress:
+            progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {defense} "
+                     f"{row['threat_model']} {row['attack']}")
+        ids, images, labels = _images(dataset, sample, config.batch_size)
+        images, labels = images.to(device), labels.to(device)
+        model = modules[defense]
+        num_classes = num_outputs(model, images[:1])
+        # APGD-T runs only where APGD-CE failed: their union is all that is reported.
+        gradient = _broken(APGD(model, eps, seed=config.seed), model, images, labels, ids, config.batch_size)
+        standing = np.flatnonzero(~gradient)
+        if len(standing):
+            targeted = APGDT(model, eps, seed=config.seed, num_classes=min(num_classes, SPOT_CHECK_TARGETS + 1))
+            keep = torch.as_tensor(standing)
+            gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
+                                         ids[keep], config.batch_size)
+        square = _broken(Square(model, eps, queries=min(config.queries, SPOT_CHECK_QUERIES), seed=config.seed), model,
+                         images, labels, ids, config.batch_size)
+        k, m = int(gradient.sum()), len(labels)
+        scale = 100.0 * robust_count / n
+        low, high = wilson_interval(k, m)
+        # Robustness to the gradient attacks should be the lower one; Square-only breaks violate that.
+        square_only, apgd_only, p = paired_violation(~gradient, ~square)
+        masking = square_only > apgd_only and p < SIGNIFICANCE
+        record.update(broken_by_apgd=k, broken_by_square=int(square.sum()), square_only=square_only,
+                      overestimate_points=round(scale * k / m, 3), ci_points=[round(scale * low, 3), round(scale * high, 3)],
+                      gradient_masking=bool(masking))
+        records.append(record)
+        status = "fail" if scale * low > FAIL_POINTS or masking else "warn" if scale * low > WARN_POINTS else "pass"
+        statuses.append(status)
+    worst = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
+    top = max(records, key=lambda r: r["overestimate_points"])
+    detail = (f"APGD-CE + APGD-T broke {top['broken_by_apgd']} of {top['sampled']} sampled robust examples of "
+              f"{top['cell'].split('/')[2]} {top['cell'].split('/')[3]} {top['cell'].split('/')[4]}: the row overstates "
+              f"robust accuracy by about {top['overestimate_points']:.1f} points "
+              f"(95% CI {top['ci_points'][0]:.1f}-{top['ci_points'][1]:.1f}); {len(records)} rows checked at eps "
+              f"{eps * 255:.3g}/255")
+    masked = [r for r in records if r.get("gradient_masking")]
+    if masked:
+        detail = (f"Square broke {masked[0]['square_only']} sampled examples that APGD could not "
+                  f"({masked[0]['cell'].split('/')[2]}): gradients are masked; " + detail)
+    if worst != "pass":
+        detail += "; for a number to cite, rerun with --attack autoattack, or at least --steps 100 --restarts 5"
+    return Check(name, worst, detail, {"rows": records, "size": size, "eps": eps})
