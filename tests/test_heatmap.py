@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from click.testing import CliRunner
 
-from hfc_robust.analysis.heatmap import example_signs, fourier_heatmap
+from hfc_robust.analysis.heatmap import example_signs, fourier_heatmap, heatmap_summary
 from hfc_robust.cli import main
 from hfc_robust.data.dataset import ImageDataset
 from hfc_robust.data.datasets import load_dataset
@@ -195,3 +195,23 @@ def test_default_norm_by_image_size_and_bad_input(tmp_path):
     odd = invoke("heatmap", "--dataset", f"npz:{npz}", "--out", tmp_path / "odd")
     assert odd.exit_code == 2 and "no default --norm for 30x30" in odd.output and "Traceback" not in odd.output
     assert not (tmp_path / "odd").exists()
+
+
+def test_summary_splits_the_map_at_the_radius():
+    generator = np.random.default_rng(0)
+    rows = [(key, i, j, float(generator.random())) for key in ("none", "lowpass-r2") for i in range(-3, 3)
+            for j in range(-3, 3)]
+    table = pd.DataFrame(rows, columns=["defense", "i", "j", "error"])
+    summary = heatmap_summary(table, {"none": 0.1, "lowpass-r2": 0.3}, radius=2.0).set_index("defense")
+    for key in ("none", "lowpass-r2"):
+        part = [(i, j, e) for k, i, j, e in rows if k == key]
+        inside = [e for i, j, e in part if i * i + j * j <= 4]
+        outside = [e for i, j, e in part if i * i + j * j > 4]
+        top = max(part, key=lambda r: r[2])
+        assert summary.loc[key, "within_mean"] == pytest.approx(sum(inside) / len(inside))
+        assert summary.loc[key, "beyond_mean"] == pytest.approx(sum(outside) / len(outside))
+        assert summary.loc[key, "beyond_std"] == pytest.approx(float(np.std(outside)))  # over all of them: ddof 0
+        assert (summary.loc[key, "max_i"], summary.loc[key, "max_j"]) == top[:2]
+    strict = heatmap_summary(table, {}, radius=2.0, inclusive=False).set_index("defense")
+    assert strict.loc["none", "within_mean"] == pytest.approx(
+        np.mean([e for k, i, j, e in rows if k == "none" and i * i + j * j < 4]))

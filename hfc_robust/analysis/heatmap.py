@@ -41,7 +41,7 @@ from ..results.io import atomic_write_bytes, atomic_write_text
 from ..results.plots import png_bytes
 
 __all__ = ["DEFAULT_NORMS", "HEATMAP_CSV", "HEATMAP_PNG", "HeatmapResult", "default_norm", "example_signs",
-           "fourier_heatmap", "band_errors", "plot_heatmap", "write_heatmap", "heatmap_run"]
+           "fourier_heatmap", "heatmap_summary", "plot_heatmap", "write_heatmap", "heatmap_run"]
 
 #: eps_F per image size (H, W): Yin et al.'s 4.0 for CIFAR-10; 1.5 for 28 x 28 Fashion-MNIST,
 #: where 4.0 would be about a fifth of the image's own norm and break the model everywhere.
@@ -180,15 +180,27 @@ def fourier_heatmap(models: dict[DefenseSpec, nn.Module], dataset: ImageDataset,
                          extra={"frequencies_evaluated": len(pairs), "frequencies": height * width})
 
 
-def band_errors(result: HeatmapResult, key: str, radius: float, inclusive: bool = True) -> tuple[float, float]:
-    """Mean error of one defense's heat map over the bins a low-pass mask keeps (distance from
-    the centre <= ``radius`` frequency bins, or < with ``inclusive=False``) and over the rest."""
-    rows = np.arange(result.height)[:, None] - result.height // 2
-    cols = np.arange(result.width)[None, :] - result.width // 2
-    distance = np.sqrt(rows ** 2 + cols ** 2)
-    inside = distance <= radius if inclusive else distance < radius
-    error = result.error(key)
-    return float(error[inside].mean()), float(error[~inside].mean()) if (~inside).any() else math.nan
+def heatmap_summary(table: pd.DataFrame, clean_error: dict[str, float], radius: float | None = None,
+                    inclusive: bool = True) -> pd.DataFrame:
+    """Per defense of a heatmap.csv table: clean error, mean and largest error (with its first
+    frequency in (i, j) order), and, given a ``radius`` (frequency bins), the mean error over the
+    bins a low-pass mask keeps (distance <= radius, or < with ``inclusive=False``) and the mean
+    and (population) standard deviation over the rest. Errors are fractions of the n images."""
+    rows = []
+    for key, part in table.groupby("defense", sort=False):
+        part = part.sort_values(["i", "j"], kind="stable")
+        top = part.loc[part["error"].idxmax()]
+        row = dict(defense=key, clean_error=clean_error.get(key, math.nan), mean_error=float(part["error"].mean()),
+                   max_error=float(top["error"]), max_i=int(top["i"]), max_j=int(top["j"]))
+        if radius is not None:
+            distance = np.hypot(part["i"].to_numpy(), part["j"].to_numpy())
+            inside = distance <= radius if inclusive else distance < radius
+            errors = part["error"].to_numpy()
+            row.update(within_mean=float(errors[inside].mean()) if inside.any() else math.nan,
+                       beyond_mean=float(errors[~inside].mean()) if (~inside).any() else math.nan,
+                       beyond_std=float(errors[~inside].std()) if (~inside).any() else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _label(spec: DefenseSpec) -> str:

@@ -31,7 +31,7 @@ def heatmap_command(dataset, model, weights, data_dir, n_text, norm, radius_text
                     batch_size, threads, out, quiet) -> int:
     """Fourier heat map (Yin et al. 2019): error rate when every image is perturbed by the
     real Fourier basis image U_ij of each frequency, with a random sign per image."""
-    from ..analysis.heatmap import band_errors, heatmap_run
+    from ..analysis.heatmap import heatmap_run, heatmap_summary
     from .parsing import parse_float_list, parse_n
 
     started = time.time()
@@ -45,14 +45,15 @@ def heatmap_command(dataset, model, weights, data_dir, n_text, norm, radius_text
                                 mask == "le", seed, batch_size, Path(out), progress=report)
     if not quiet:
         click.echo(f"{model} on {result.dataset_name}, n = {result.n}, eps_F = {result.norm:g}: error rate (%)")
+        table = result.table
+        clean = {spec.key: result.clean_error(spec.key) for spec in result.defenses}
         for spec in result.defenses:
-            error = result.error(spec.key)
-            row, col = divmod(int(error.argmax()), result.width)
-            line = (f"  {spec.key:<20} clean {100 * result.clean_error(spec.key):5.1f}  mean {100 * error.mean():5.1f}  "
-                    f"max {100 * error.max():5.1f} at (i, j) = ({row - result.height // 2}, {col - result.width // 2})")
-            if spec.kind == "lowpass":
-                inside, outside = band_errors(result, spec.key, float(spec.radius), spec.inclusive)
-                line += f"  within r {100 * inside:5.1f}, beyond r {100 * outside:5.1f}"
+            radius = float(spec.radius) if spec.kind == "lowpass" else None
+            row = heatmap_summary(table[table["defense"] == spec.key], clean, radius, spec.inclusive).iloc[0]
+            line = (f"  {spec.key:<20} clean {100 * row.clean_error:5.1f}  mean {100 * row.mean_error:5.1f}  "
+                    f"max {100 * row.max_error:5.1f} at (i, j) = ({row.max_i}, {row.max_j})")
+            if radius is not None:
+                line += f"  within r {100 * row.within_mean:5.1f}, beyond r {100 * row.beyond_mean:5.1f}"
             click.echo(line)
     click.echo(f"wrote {out}/heatmap.csv, heatmap.png, run.json ({time.time() - started:.1f}s)", err=True)
     return 0
