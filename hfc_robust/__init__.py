@@ -9,7 +9,7 @@ do not pay for torch until a name that needs it is used.
 
 Subpackages, from the bottom up (imports point down only): ``ops`` (frequency maths) →
 ``defenses``, ``attacks``, ``models``, ``data`` → ``results`` (tables, plots, compare; no
-torch) → ``bench`` (engine, checks) → ``paper`` → ``cli``.
+torch) → ``bench`` (engine, checks) → ``paper``, ``analysis`` (Fourier heat maps) → ``cli``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",
-    "frequency_mask": "ops.frequency", "smooth_kernels": "ops.kernels",
+    "frequency_mask": "ops.frequency", "smooth_kernels": "ops.kernels", "fourier_basis": "ops.fourier",
     "LowPass": "defenses.lowpass", "LowPassFilter": "defenses.lowpass", "InputTransform": "defenses.lowpass",
     "smooth_first_conv": "defenses.smoothing", "DefenseSpec": "defenses.spec",
     "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
     "bench": "bench.engine", "run_bench": "bench.engine", "BenchConfig": "bench.config",
+    "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }
 

@@ -14,6 +14,8 @@ Experiments (all seeded; the CIFAR-10 ones need ../shared and are skipped withou
    and `cifar10-small`, `cifar10-small-at` (first 1,000 CIFAR-10 test images).
 3. Table 1 analogue: read results/paper/table1_training.json, written by
    `scripts/train_paper_models.py table1`.
+4. Beyond the paper: a Fourier heat map (Yin et al. 2019) of ResNet-20 (../shared checkpoint),
+   bare and with LowPass r = 8, on the first 200 CIFAR-10 test images (`hfc-robust heatmap`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from hfc_robust.analysis.heatmap import heatmap_run, heatmap_summary  # noqa: E402
 from hfc_robust.paper import verdicts as paper  # noqa: E402
 from hfc_robust.bench.api import bench_run  # noqa: E402
 from hfc_robust.bench.config import BenchConfig  # noqa: E402
@@ -198,6 +201,95 @@ def run_table1() -> tuple[dict | None, list]:
     return record, paper.table1_verdicts(record)
 
 
+HEATMAP_N, HEATMAP_RADIUS, HEATMAP_NORM = 200, 8.0, 4.0
+
+
+def _points(a: float, b: float) -> str:
+    """How ``a`` compares with ``b`` (fractions), in words and percentage points."""
+    gap = 100 * (a - b)
+    return "the same as" if abs(gap) < 0.05 else f"{abs(gap):.1f} points {'above' if gap > 0 else 'below'}"
+
+
+def run_heatmap(have_cifar: bool, reuse: bool) -> list[str]:
+    """The Fourier heat map of ResNet-20, bare and at r = 8; returns its REPRODUCTION.md section,
+    every number in it computed from the stored heatmap.csv and run.json."""
+    title = "## 4. Beyond the paper: Fourier heat map of ResNet-20 (Yin et al. 2019)"
+    if not have_cifar:
+        return [title, "", f"(not run: {SHARED} not found)", ""]
+    folder = OUT / "heatmap_resnet20"
+    weights = RESNETS / "resnet20-12fca82f.th"
+    config = dict(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=HEATMAP_N, norm=HEATMAP_NORM,
+                  radii=[HEATMAP_RADIUS], rhos=[], smooth_normalize=False, inclusive=True, seed=0)
+    command = ["hfc-robust", "heatmap", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
+               "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"),
+               "--n", str(HEATMAP_N), "--radius", f"{HEATMAP_RADIUS:g}", "--out", str(folder.relative_to(ROOT))]
+    if reuse and (folder / "heatmap.csv").is_file() and _same_run(folder / "run.json", config, "resnet20", weights):
+        print(f"[heatmap] reusing {folder.relative_to(ROOT)}", flush=True)
+    else:
+        print(f"[heatmap] {' '.join(command)}", flush=True)
+        heatmap_run(config["dataset"], "resnet20", str(weights), n=HEATMAP_N, norm=HEATMAP_NORM, radii=[HEATMAP_RADIUS],
+                    seed=0, out=folder, command=command)
+    run = paper.load_json(folder / "run.json")
+    table = pd.read_csv(folder / "heatmap.csv")
+    summary = heatmap_summary(table, run["clean_error"], HEATMAP_RADIUS).set_index("defense")
+    bare, low = summary.loc["none"], summary.loc[f"lowpass-r{HEATMAP_RADIUS:g}"]
+    r = f"{HEATMAP_RADIUS:g}"
+    rings = _ring_errors(table, HEATMAP_RINGS)
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}%"
+
+    bare_rings = rings["none"]
+    rising = all(a < b for a, b in zip(bare_rings, bare_rings[1:]))
+    flat = abs(low.beyond_mean - low.clean_error) < 0.02 and low.beyond_std < 0.25 * bare.beyond_std
+    paragraph = [
+        f"Every one of the first {HEATMAP_N} CIFAR-10 test images is perturbed by the unit-norm Fourier basis image "
+        f"U_ij of one frequency, scaled to eps_F = {HEATMAP_NORM:g} (L2 per channel, [0, 1] scale), with a random sign, "
+        f"and clipped to [0, 1]; the map is the error rate at each of the 32 x 32 frequencies (table: mean error per "
+        f"ring of distance from the centre, in frequency bins).",
+        f"**Bare ResNet-20** (clean error {pct(bare.clean_error)}): mean error {pct(bare.within_mean)} within "
+        f"r = {r} of the centre and {pct(bare.beyond_mean)} beyond it; highest {pct(bare.max_error)} at (i, j) = "
+        f"({int(bare.max_i)}, {int(bare.max_j)}). " + (
+            "The ring means rise from each ring to the next outward: on this sample the model is more sensitive to "
+            "perturbations of the same L2 norm the higher their frequency." if rising else
+            "The ring means do not rise steadily outward."),
+        f"**LowPass r = {r}** (clean error {pct(low.clean_error)}, {_points(low.clean_error, bare.clean_error)} the bare "
+        f"model's): beyond the radius its mean error is {pct(low.beyond_mean)}, {_points(low.beyond_mean, low.clean_error)} "
+        f"its clean error, with a standard deviation of {100 * low.beyond_std:.1f} points across those frequencies "
+        f"against {100 * bare.beyond_std:.1f} for the bare model" + (
+            ": there the map is flat at the clean error, as it should be for a filter that removes those "
+            "frequencies." if flat else ".")
+        + f" Within the radius its mean error is {pct(low.within_mean)} ({_points(low.within_mean, low.clean_error)} "
+        f"its clean error; highest {pct(low.max_error)} at ({int(low.max_i)}, {int(low.max_j)}))" + (
+            ": the frequencies the filter keeps still raise its error." if low.within_mean - low.clean_error > 0.02
+            else "."),
+        f"One seed and n = {HEATMAP_N}: a single frequency's error has a binomial standard error of up to "
+        f"{100 * (0.25 / HEATMAP_N) ** 0.5:.1f} points; ring means average many frequencies but the same images.",
+    ]
+    labels = [f"{lo:g}-{hi:g}" if lo != hi else f"{lo:g} (DC)" for lo, hi in HEATMAP_RINGS]
+    ring_table = ["| defense | clean | " + " | ".join(labels) + " |", "|---|---:|" + "---:|" * len(labels)]
+    for key in rings:
+        ring_table.append(f"| {key} | {pct(run['clean_error'][key])} | " + " | ".join(pct(v) for v in rings[key]) + " |")
+    return [title, "",
+            f"`{' '.join(command)}` (folder `heatmap_resnet20/`: `heatmap.csv`, `heatmap.png`, `run.json`).", "",
+            " ".join(paragraph), "", *ring_table, "", "![heatmap resnet20](heatmap_resnet20/heatmap.png)", ""]
+
+
+#: rings of distance sqrt(i^2 + j^2) from the centre, in frequency bins (lower bound exclusive but for DC)
+HEATMAP_RINGS = [(0, 0), (0, 2), (2, 4), (4, 8), (8, 12), (12, 16), (16, 23)]
+
+
+def _ring_errors(table: pd.DataFrame, rings: list[tuple[float, float]]) -> dict[str, list[float]]:
+    """Mean heat-map error per defense and ring of distance from the centre (frequency bins)."""
+    distance = (table["i"] ** 2 + table["j"] ** 2) ** 0.5
+    out = {}
+    for key in dict.fromkeys(table["defense"]):
+        mine = table["defense"] == key
+        out[key] = [float(table.loc[mine & ((distance == 0) if hi == 0 else (distance > lo) & (distance <= hi)),
+                                    "error"].mean()) for lo, hi in rings]
+    return out
+
+
 def trained_model_lines() -> list[str]:
     import torch
 
@@ -231,6 +323,7 @@ def main() -> None:
     parser.add_argument("--spectrum-only", action="store_true", help="only compute the spectrum runs")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table2-only", default="", help="comma list of models: only compute their Table 2 runs")
+    parser.add_argument("--heatmap-only", action="store_true", help="only compute the ResNet-20 Fourier heat map")
     args = parser.parse_args()
     global KEEP_EXAMPLES
     KEEP_EXAMPLES = args.keep_examples
@@ -248,12 +341,16 @@ def main() -> None:
     if args.spectrum_only:
         run_spectrum(args.n, have_cifar, args.reuse)
         return
+    if args.heatmap_only:
+        run_heatmap(have_cifar, args.reuse)
+        return
     if args.table2_only:
         run_table2(args.n, have_cifar, args.reuse, args.table2_only.split(","))
         return
     spectra, spectrum_verdicts = run_spectrum(args.n, have_cifar, args.reuse)
     _, table2_verdicts = run_table2(args.n, have_cifar, args.reuse)
     record, table1_verdicts = run_table1()
+    heatmap_section = run_heatmap(have_cifar, args.reuse)
     sections = [
         "## 1. Predictions on x_l and x_h (Sec. 3, Fig. 1/2)", "",
         "Summary: [spectrum.md](spectrum.md), figure [spectrum.png](spectrum.png); per model: `spectrum/<model>/` "
@@ -267,7 +364,8 @@ def main() -> None:
         "![table2 fmnist](table2_fmnist.png)", "",
     ] + (["![table2 cifar10](table2_cifar10.png)", ""] if have_cifar else []) + [
         "## 3. Training on LFC or HFC only (Table 1)", "",
-    ] + ([paper.table1_markdown(record), "![table1](table1.png)", ""] if record else ["(not run)", ""]) + [
+    ] + ([paper.table1_markdown(record), "![table1](table1.png)", ""] if record else ["(not run)", ""]) \
+        + heatmap_section + [
         "## Models", "",
         "* `fmnist-cnn` — packaged reference model (scripts/train_fmnist_cnn.py).",
         "* `fmnist-cnn-at`, `cifar10-small`, `cifar10-small-at` — trained by `scripts/train_paper_models.py` (seed 0), "
@@ -276,7 +374,7 @@ def main() -> None:
     ] + trained_model_lines() + [
         "* ResNet-20/32 — public akamaster checkpoints from ../shared (SHA-256 in each run.json).",
         "", f"Generated by `{COMMAND}{' --reuse' if args.reuse else ''}`" + (
-            " (stored spectrum and Table 2 runs with the same configuration and weights were reused)." if args.reuse else "."),
+            " (stored spectrum, Table 2 and heat-map runs with the same configuration and weights were reused)." if args.reuse else "."),
     ]
     verdicts = spectrum_verdicts + table2_verdicts + table1_verdicts
     atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND))

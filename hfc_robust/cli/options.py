@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 
 import click
@@ -10,14 +11,19 @@ import click
 __all__ = ["model_and_data_options", "mask_option", "progress_bar"]
 
 
-def model_and_data_options(func: Callable) -> Callable:
-    """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``)."""
+def model_and_data_options(func: Callable | None = None, *, n_default: str = "1000") -> Callable:
+    """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``).
+
+    Use as ``@model_and_data_options`` or ``@model_and_data_options(n_default="200")``.
+    """
+    if func is None:
+        return functools.partial(model_and_data_options, n_default=n_default)
     options = [
         click.option("--dataset", default="fmnist", show_default=True, help="fmnist, cifar10 or npz:PATH"),
         click.option("--model", default="fmnist-cnn", show_default=True, help="registry name, see `hfc-robust list`"),
         click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"),
         click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)"),
-        click.option("--n", "n_text", default="1000", show_default=True, help="the first N images, or 'all'"),
+        click.option("--n", "n_text", default=n_default, show_default=True, help="the first N images, or 'all'"),
     ]
     for option in reversed(options):
         func = option(func)

@@ -66,19 +66,29 @@ def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> 
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
-@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="write the table to FILE, not stdout")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True,
+              help="html: one self-contained page (table, checks, plots, provenance, rerun command)")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="write the table to FILE, not stdout (html: default RUN_DIR/report.html)")
 @click.option("--standalone", is_flag=True, help="latex: a complete document that compiles on its own")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="re-render accuracy_vs_eps.png / accuracy_vs_radius.png")
 @click.option("--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)")
 def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
-    """Re-render a run's table (md, latex, csv) and plots from its files, recomputing nothing."""
-    from ..errors import HfcError
+    """Re-render a run's table (md, latex, csv) or its HTML page, and its plots, from its files, recomputing nothing."""
     from ..results.io import atomic_write_text, read_results
     from ..results.render import render_table
 
     table, run, directory = read_results(run_dir)
+    if fmt == "html":
+        from ..results.html import REPORT_HTML, render_report_html
+
+        if plots:  # first, so that the page inlines the fresh plots
+            _write_plots(table, Path(plots_dir) if plots_dir else directory)
+        target = Path(output) if output else directory / REPORT_HTML
+        atomic_write_text(target, render_report_html(run_dir, [Path(plots_dir)] if plots_dir else None))
+        click.echo(f"wrote {target}", err=True)
+        return 0
     text = render_table(table, run, fmt, standalone=standalone)
     if output:
         atomic_write_text(output, text)
@@ -86,16 +96,56 @@ def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
     else:
         click.echo(text, nl=False)
     if plots:
-        from ..results.plots import write_plots
+        _write_plots(table, Path(plots_dir) if plots_dir else directory)
+    return 0
 
-        target = Path(plots_dir) if plots_dir else directory
-        try:
-            written = write_plots(table, target)
-        except OSError as exc:
-            raise HfcError(f"cannot write plots into {target} ({exc.strerror or exc})",
-                           "pass --plots-dir DIR or --no-plots") from None
-        if written:
-            click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+
+def _write_plots(table, target: Path) -> None:
+    from ..errors import HfcError
+    from ..results.plots import write_plots
+
+    try:
+        written = write_plots(table, target)
+    except OSError as exc:
+        raise HfcError(f"cannot write plots into {target} ({exc.strerror or exc})",
+                       "pass --plots-dir DIR or --no-plots") from None
+    if written:
+        click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+
+
+@click.command("leaderboard")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--eps", "eps_text", default=None,
+              help="rank at this eps, e.g. 8/255 [default: the largest attacked eps every run has]")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="file to write [default: leaderboard.html, or leaderboard.md with --format md]")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
+              help="page format [default: from --out's suffix (.md), else html]")
+@click.option("--group", is_flag=True, help="rank runs on different samples in one table per sample instead of refusing")
+@click.option("--reports/--no-reports", default=True, show_default=True,
+              help="write RUN/report.html for every ranked run that lacks one, so that every link works")
+def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
+    """Rank (model, defense) pairs across runs by their citable robust accuracy at one eps.
+
+    Citable: a defense's adaptive row (autoattack, else worst-case, else the single attack);
+    the undefended model's whitebox row. Runs on different samples, or without the eps,
+    are refused (exit 2) unless --group.
+    """
+    from .. import __version__
+    from ..results.io import atomic_write_text
+    from ..results.leaderboard import build_leaderboard, render_leaderboard, write_missing_reports
+    from .parsing import parse_eps
+
+    if fmt is None:
+        fmt = "md" if out and Path(out).suffix.lower() == ".md" else "html"
+    target = Path(out) if out else Path(f"leaderboard.{fmt}")
+    board = build_leaderboard(list(runs), target, parse_eps(eps_text) if eps_text else None, group=group)
+    written = write_missing_reports(board) if reports else []
+    atomic_write_text(target, render_leaderboard(board, fmt, __version__))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    rows = sum(len(g.rows) for g in board.groups)
+    click.echo(f"wrote {target} ({rows} rows at eps = {board.eps_text})", err=True)
     return 0
 
 

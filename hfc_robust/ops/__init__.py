@@ -1,6 +1,8 @@
-"""Pure frequency and kernel maths: no models, no state but a mask cache."""
+"""Pure frequency and kernel maths (low-pass split, Fourier basis, Eq. 3): no models, no state but a mask cache."""
 
+from .fourier import centred_offsets, conjugate, conjugate_pairs, fourier_basis
 from .frequency import check_images, frequency_mask, high_pass, low_pass, split_frequencies
 from .kernels import smooth_kernels
 
-__all__ = ["check_images", "frequency_mask", "high_pass", "low_pass", "split_frequencies", "smooth_kernels"]
+__all__ = ["centred_offsets", "conjugate", "conjugate_pairs", "fourier_basis", "check_images", "frequency_mask",
+           "high_pass", "low_pass", "split_frequencies", "smooth_kernels"]

@@ -1,10 +1,10 @@
-"""Human-readable labels for results rows: a row's defense, and eps as k/255."""
+"""Labels for results rows: a row's defense (for humans, and as the configuration key of its cell), and eps as k/255."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["defense_label", "format_eps"]
+__all__ = ["defense_label", "defense_key", "format_eps"]
 
 
 def defense_label(row) -> str:
@@ -15,6 +15,16 @@ def defense_label(row) -> str:
     if pd.notna(row.get("rho")):
         label += f" rho={row['rho']:g}"
     return label
+
+
+def defense_key(row) -> str:
+    """A row's defense configuration: the defense segment of its ``cell`` key (``lowpass-r8-lt``,
+    ``smooth-rho1-norm``: it keeps settings that have no column), else :func:`defense_label`."""
+    cell = row.get("cell")
+    if isinstance(cell, str) and cell.count("/") >= 5:
+        # dataset/model/defense/threat/attack/eps=...; split from the right, as a dataset name may hold '/'
+        return cell.rsplit("/", 3)[0].rsplit("/", 1)[1]
+    return defense_label(row)
 
 
 def format_eps(eps: float) -> str:
