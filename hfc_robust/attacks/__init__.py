@@ -2,11 +2,23 @@
 
 Every attack returns a new tensor inside the L-inf ball of radius ``eps`` intersected with
 [0, 1], never mutates its inputs, runs the model in eval mode and restores every module's mode.
+
+Names are imported lazily (PEP 562): the registry's names and descriptions load without
+torch or torchattacks, so ``hfc-robust list`` starts fast.
 """
 
-from .base import attack_loss, eval_mode, example_seed
-from .fgsm import FGSM
-from .pgd import PGD
-from .registry import ATTACKS, AttackSpec, get_attack, list_attacks
+from __future__ import annotations
 
-__all__ = ["FGSM", "PGD", "ATTACKS", "AttackSpec", "attack_loss", "example_seed", "eval_mode", "get_attack", "list_attacks"]
+import importlib
+
+_EXPORTS = {"FGSM": "fgsm", "PGD": "pgd", "ATTACKS": "registry", "AttackSpec": "registry", "get_attack": "registry",
+            "list_attacks": "registry", "attack_loss": "base", "example_seed": "base", "eval_mode": "base"}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_EXPORTS)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from ..errors import HfcError
-from .fgsm import FGSM
-from .pgd import PGD
+
+if TYPE_CHECKING:  # torch and torchattacks load only when an attack is built, so listing them is fast
+    import torch.nn as nn
+
+    from .fgsm import FGSM
+    from .pgd import PGD
 
 __all__ = ["AttackSpec", "ATTACKS", "list_attacks", "get_attack"]
 
@@ -23,6 +26,9 @@ class AttackSpec:
 
     def build(self, model: nn.Module, eps: float, steps: int = 10, alpha: float | None = None, restarts: int = 1,
               loss: str = "ce", seed: int = 0, random_start: bool = True) -> FGSM | PGD:
+        from .fgsm import FGSM
+        from .pgd import PGD
+
         if self.name == "fgsm":
             return FGSM(model, eps=eps, loss=loss)
         return PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, restarts=restarts,

@@ -54,7 +54,7 @@ def list_command() -> None:
     """List the registered models, datasets and attacks."""
     from ..attacks.registry import list_attacks
     from ..data.datasets import list_datasets
-    from ..models.zoo import list_models
+    from ..models.registry import list_models
 
     models, datasets, attacks = list_models(), list_datasets(), list_attacks()
     width = max(len(name) for name in [*models, *datasets, *attacks]) + 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import HfcError
-from .dataset import ImageDataset
-from .readers import read_cifar10, read_fashion_mnist, read_npz
+
+if TYPE_CHECKING:  # the readers (and torch) load only when data is, so listing the registry is fast
+    from .dataset import ImageDataset
 
 __all__ = ["load_dataset", "list_datasets", "DATASETS"]
 
@@ -22,6 +25,8 @@ def list_datasets() -> dict[str, str]:
 
 def load_dataset(name: str, n: int | None = None, data_dir: str | None = None, download: bool = True) -> ImageDataset:
     """Load a dataset by registry name and keep its first ``n`` examples (all when None)."""
+    from .readers import read_cifar10, read_fashion_mnist, read_npz
+
     if n is not None and n < 1:
         raise HfcError(f"n must be a positive number of images, got {n}", "pass --n 1000 or --n all")
     if name == "fmnist":

@@ -1,5 +1,21 @@
-"""Networks and the model registry (checksummed downloads, ``weights_only=True`` loading)."""
+"""Networks and the model registry (checksummed downloads, ``weights_only=True`` loading).
 
-from .zoo import MODELS, LoadedModel, ModelSpec, create_model, list_models, load_model, register_model
+Names are imported lazily (PEP 562): ``hfc_robust.models.registry`` is torch-free, so
+``hfc-robust list`` does not pay for torch.
+"""
 
-__all__ = ["MODELS", "LoadedModel", "ModelSpec", "create_model", "list_models", "load_model", "register_model"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {"MODELS": "registry", "ModelSpec": "registry", "list_models": "registry", "register_model": "registry",
+            "LoadedModel": "zoo", "create_model": "zoo", "load_model": "zoo"}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_EXPORTS)
