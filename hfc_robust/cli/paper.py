@@ -71,10 +71,12 @@ def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text
     """Train a registry model (seeded, deterministic) and write its weights."""
     from ..data.datasets import load_dataset
     from ..errors import HfcError
+    from ..models.registry import get_spec
     from ..paper.fit import fit_model, load_training_data, save_weights, split_holdout
     from ..paper.training import TrainConfig
     from .parsing import parse_eps
 
+    get_spec(arch)  # an unknown name is reported before any data is loaded
     if epochs < 1 or batch_size < 1:
         raise HfcError("--epochs and --batch-size must be >= 1", "pass positive integers")
     if not radius >= 0:
