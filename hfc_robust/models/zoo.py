@@ -23,7 +23,7 @@ from ..errors import HfcError
 from .registry import MODELS, ModelSpec, get_spec as _spec, list_models, register_model
 
 __all__ = ["ModelSpec", "MODELS", "list_models", "create_model", "load_model", "file_sha256", "LoadedModel", "register_model",
-           "check_input_shape"]
+           "check_input_shape", "read_state_dict"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -87,7 +87,7 @@ def download_weights(url: str, spec: ModelSpec | None = None, progress: bool = T
         raise HfcError(f"checksum mismatch for {url} ({exc})", "the download is corrupt or not the expected file; retry or check the URL") from None
     except Exception as exc:
         raise HfcError(f"could not download {url} ({type(exc).__name__}: {exc})",
-                       "check the network, or download the file and pass its path with --weights") from None
+                       "check the network, or download the file and pass its path as the weights") from None
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
@@ -105,9 +105,12 @@ class LoadedModel:
     sha256: str | None
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state_dict, read with ``weights_only=True`` (``{'state_dict': ...}`` and
+    ``module.`` prefixes from DataParallel are unwrapped); HfcError for anything else."""
     if not path.exists():
-        raise HfcError(f"weights file {path} does not exist", "check the --weights path")
+        raise HfcError(f"weights file {path} does not exist",
+                       f"check the path (relative paths start at the working directory, {Path.cwd()})")
     if not path.is_file():
         raise HfcError(f"weights path {path} is not a file", "pass the checkpoint file itself, not its folder")
     with open(path, "rb") as handle:
@@ -187,10 +190,10 @@ def load_model(name: str, weights: str | os.PathLike | None = None, num_classes:
         elif spec.url is not None:
             path = download_weights(spec.url, spec, progress)
         else:
-            raise HfcError(f"model {name} has no default weights", "pass --weights PATH|URL")
+            raise HfcError(f"model {name} has no default weights", "pass a weights PATH or URL (--weights, weights=)")
     else:
         text = os.fspath(weights)
         path = download_weights(text, spec, progress) if _is_url(text) else Path(text).expanduser()
-    _load_into(spec, model, _read_state_dict(path), str(path))
+    _load_into(spec, model, read_state_dict(path), str(path))
     model.eval()
     return LoadedModel(name, model, spec, str(path), file_sha256(path))
