@@ -26,6 +26,7 @@ from ..data.adapters import as_dataset
 from ..errors import HfcError, HfcWarning
 from ..models.custom import PY_PREFIX, ModuleModel, describe_module, load_factory_model
 from ..models.zoo import LoadedModel, load_model
+from ..ops.frequency import frequency_mask
 from ..results.io import RUN_FILES, write_run
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
 from .config import BenchConfig
@@ -121,7 +122,8 @@ def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
         notes.append(f"{', '.join(bpda)} runs only through an input low-pass filter; without --radius it adds no rows")
     corner = corner_distance(shape)
     for radius in config.radii:
-        if radius > corner or (config.inclusive and radius >= corner):
+        # Ask the mask itself: its float64 distances may differ from `corner` in the last bit.
+        if bool(frequency_mask(shape[-2], shape[-1], radius, inclusive=config.inclusive).all()):
             notes.append(f"radius {radius:g} is at or beyond the corner distance {corner:.2f} of "
                          f"{shape[-2]}x{shape[-1]} images, so the low-pass filter keeps every frequency (the identity)")
     return notes
@@ -216,6 +218,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                            f"pass n = {len(data)} or fewer (--n all for every image)")
         config = dataclasses.replace(config, n=len(data))
     data = data.take(config.n)
+    data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
 
     if model is None:
         if config.model.startswith(PY_PREFIX):

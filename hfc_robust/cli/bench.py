@@ -8,11 +8,14 @@ from pathlib import Path
 import click
 
 from .exit_codes import EXIT_FAILED_CHECKS
-from .options import mask_option, model_and_data_options, progress_bar
+from .interrupts import interrupted_run
+from .options import mask_option, model_and_data_options, progress_bar, set_threads, stdout_console
 
 
 @click.command("bench")
-@model_and_data_options
+@model_and_data_options(custom=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None,
+              help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True, help="comma list of fgsm, pgd, bpda-pgd")
 @click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
@@ -22,51 +25,53 @@ from .options import mask_option, model_and_data_options, progress_bar
 @click.option("--steps", default=10, show_default=True, help="PGD steps")
 @click.option("--step-size", "step_text", default=None, help="PGD step size (default eps/4, i.e. 2/255 at 8/255)")
 @click.option("--restarts", default=1, show_default=True, help="PGD random restarts (first success per example)")
-@click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--batch-size", default=250, show_default=True)
+@click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True,
+              help="attack loss: cross-entropy, or the Carlini-Wagner margin (does not saturate on huge logits)")
+@click.option("--seed", default=0, show_default=True, help="fixes every random choice (PGD starts are drawn per example)")
+@click.option("--batch-size", default=250, show_default=True,
+              help="images evaluated together; a checkpoint is saved after each batch (results do not depend on it)")
 @click.option("--out", default="hfc-robust-results", show_default=True, type=click.Path(file_okay=False),
               help="run directory for results.csv, results.md, run.json, examples.csv.gz, checks.json")
+@click.option("--overwrite", is_flag=True, help="replace a different run already in --out (the same run is resumed or "
+                                                 "rewritten without it)")
 @click.option("--check-convergence", is_flag=True, help="re-run PGD with 2x steps and restarts; must not drop > 1 point")
 @click.option("--check-unbounded", is_flag=True, help="PGD at eps=0.5 must reach chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: torch's choice); use 1 on a busy machine")
+              help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
+                   "not depend on it")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
-def bench_command(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radius_text, rho_text, smooth_normalize,
-          mask, steps, step_text, restarts, loss, seed, batch_size, out, check_convergence, check_unbounded,
-          allow_failed_checks, threads, quiet) -> int:
+@click.pass_context
+def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
+                  rho_text, smooth_normalize, mask, steps, step_text, restarts, loss, seed, batch_size, out, overwrite,
+                  check_convergence, check_unbounded, allow_failed_checks, threads, quiet) -> int:
     """Accuracy under FGSM/PGD with and without low-pass defenses (clean, oblivious, adaptive)."""
-    from rich.console import Console
-
     from ..attacks.registry import ATTACKS
     from ..bench.api import bench_run
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list
 
     started = time.time()
-    if threads:
-        import torch
-
-        # Results do not depend on the thread count; on a loaded machine fewer threads avoid
-        # OpenMP threads waiting on each other.
-        torch.set_num_threads(threads)
+    threads_record = set_threads(threads, quiet)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
                   alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size)
-    with progress_bar("attacking", quiet) as report:
+    explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
+    with interrupted_run(Path(out)), progress_bar("attacking", quiet) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
-                        check_unbounded=check_unbounded, started=started)
+                        check_unbounded=check_unbounded, started=started, image_size=image_size,
+                        clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record})
     if not quiet:
         from ..results.render import print_table
 
-        print_table(run.table, Console(), title=f"{model} on {run.dataset_name}: first {run.n} images",
-                    checks=run.checks)
+        print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
+                    f"{run.run['dataset']['sample']}", checks=run.checks)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
         click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
         return EXIT_FAILED_CHECKS
     return 0
+

@@ -7,21 +7,46 @@ from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "progress_bar"]
+__all__ = ["model_and_data_options", "mask_option", "progress_bar", "stdout_console", "set_threads"]
 
 
-def model_and_data_options(func: Callable) -> Callable:
-    """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``)."""
+def model_and_data_options(func: Callable | None = None, *, custom: bool = False) -> Callable:
+    """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``).
+
+    ``custom=True`` (``bench``) also accepts ``--model py:module:factory`` and
+    ``--dataset imagefolder:PATH`` and says so in the help.
+    """
+    datasets = "fmnist, cifar10, npz:PATH" + (" or imagefolder:PATH (a torchvision ImageFolder tree, streamed from "
+                                              "disk)" if custom else "")
+    models = "registry name, see `hfc-robust list`" + (", or py:package.module:factory (a function returning your "
+                                                         "nn.Module on [0,1] pixels)" if custom else "")
     options = [
-        click.option("--dataset", default="fmnist", show_default=True, help="fmnist, cifar10 or npz:PATH"),
-        click.option("--model", default="fmnist-cnn", show_default=True, help="registry name, see `hfc-robust list`"),
-        click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"),
+        click.option("--dataset", default="fmnist", show_default=True, help=datasets),
+        click.option("--model", default="fmnist-cnn", show_default=True, help=models),
+        click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"
+                     + ("; loaded into a py: model with torch.load(weights_only=True)" if custom else "")),
         click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)"),
-        click.option("--n", "n_text", default="1000", show_default=True, help="the first N images, or 'all'"),
+        click.option("--n", "n_text", default="1000", show_default=True,
+                     help="the first N images, or 'all'" + (" (the default 1000 is cut to a smaller dataset's size; "
+                                                            "an explicit N beyond it is an error)" if custom else "")),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(target: Callable) -> Callable:
+        for option in reversed(options):
+            target = option(target)
+        return target
+
+    return decorate(func) if func is not None else decorate
+
+
+def stdout_console():
+    """A rich console for stdout: the terminal's width, or wide enough for any table when piped
+    (rich would otherwise cut tables to 80 columns, e.g. ``worst-ca…``)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=400)
 
 
 mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
@@ -55,3 +80,22 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
     finally:
         if task is not None:
             progress.stop()
+
+
+def set_threads(threads: int | None, quiet: bool) -> dict:
+    """Set torch's CPU threads (``threads``, or one per idle physical core) and say so on stderr;
+    returns run.json's record of the choice."""
+    import torch
+
+    from ..bench.threads import choose_threads
+
+    if threads:
+        reason = "--threads"
+    else:
+        # Measured in benchmarks/bench_threads.py: torch's default (every core) is several times
+        # slower when other processes keep cores busy; results do not depend on the count.
+        threads, reason = choose_threads()
+    torch.set_num_threads(threads)
+    if not quiet:
+        click.echo(f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})", err=True)
+    return {"count": threads, "chosen_by": reason}
