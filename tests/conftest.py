@@ -27,12 +27,23 @@ CIFAR_NPZ = SHARED / "data" / "cifar10" / "cifar10_test_first1000.npz"
 RESNET20 = SHARED / "models" / "cifar10-resnet" / "resnet20-12fca82f.th"
 FMNIST_TRAIN = Path(os.environ.get("HFC_ROBUST_FMNIST_TRAIN", "/usr/share/datasets/fashion-mnist"))
 
-needs_shared = pytest.mark.skipif(not (CIFAR_NPZ.is_file() and RESNET20.is_file()),
-                                  reason=f"shared CIFAR-10 data/models not found under {SHARED}")
-needs_fmnist_train = pytest.mark.skipif(
+_shared_absent = pytest.mark.skipif(not (CIFAR_NPZ.is_file() and RESNET20.is_file()),
+                                    reason=f"shared CIFAR-10 data/models not found under {SHARED}")
+_fmnist_train_absent = pytest.mark.skipif(
     not (FMNIST_TRAIN / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"Fashion-MNIST training set not found under {FMNIST_TRAIN} (apt-get install dataset-fashion-mnist, "
            "or set HFC_ROBUST_FMNIST_TRAIN)")
+
+
+def needs_shared(test):
+    """Needs ../shared (CIFAR-10, ResNets): skipped without it, and run with the slow tests
+    (`python -m pytest -m slow`), since real models on real data take seconds."""
+    return pytest.mark.slow(_shared_absent(test))
+
+
+def needs_fmnist_train(test):
+    """Needs Debian's Fashion-MNIST training set: skipped without it, run with the slow tests."""
+    return pytest.mark.slow(_fmnist_train_absent(test))
 
 
 class TinyCNN(nn.Module):

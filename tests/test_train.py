@@ -133,6 +133,7 @@ def test_fmnist_cnn_at_achieves_its_recorded_accuracy():
     assert accuracy == pytest.approx(record["test_first1000_accuracy"], abs=0.003)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CIFAR_TRAIN.is_file(), reason=f"shared CIFAR-10 training set not found at {CIFAR_TRAIN}")
 @pytest.mark.parametrize("name, adversarial", [("cifar10-small", "none"), ("cifar10-small-at", "fgsm-rs")])
 def test_cifar10_small_models_achieve_their_recorded_held_out_accuracy(name, adversarial):
