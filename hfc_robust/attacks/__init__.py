@@ -9,16 +9,13 @@ torch or torchattacks, so ``hfc-robust list`` starts fast.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {"FGSM": "fgsm", "PGD": "pgd", "ATTACKS": "registry", "AttackSpec": "registry", "get_attack": "registry",
             "list_attacks": "registry", "attack_loss": "base", "example_seed": "base", "eval_mode": "base"}
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = list(_EXPORTS)

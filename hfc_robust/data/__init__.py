@@ -6,16 +6,14 @@ without torch, so ``hfc-robust list`` starts fast.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {"ImageDataset": "dataset", "DATASETS": "datasets", "list_datasets": "datasets", "load_dataset": "datasets",
-            "read_cifar10": "readers", "read_fashion_mnist": "readers", "read_idx": "readers", "read_npz": "readers"}
+            "read_cifar10": "readers", "read_fashion_mnist": "readers", "read_idx": "readers", "read_npz": "readers",
+            "as_dataset": "adapters", "FolderDataset": "folder", "StreamingDataset": "streaming"}
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = list(_EXPORTS)

@@ -6,16 +6,13 @@ Names are imported lazily (PEP 562): ``hfc_robust.models.registry`` is torch-fre
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {"MODELS": "registry", "ModelSpec": "registry", "list_models": "registry", "register_model": "registry",
             "LoadedModel": "zoo", "create_model": "zoo", "load_model": "zoo"}
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = list(_EXPORTS)
