@@ -162,6 +162,12 @@ def test_bench_says_and_records_its_thread_count(tmp_path):
     assert f"using {threads['count']} torch thread" in result.output
 
 
+def test_bad_input_without_quiet_is_still_one_line(tmp_path):
+    for args in (["--eps", "9"], ["--weights", str(tmp_path / "none.pt")]):
+        result = invoke("bench", *args, "--out", tmp_path / "run")
+        assert result.exit_code == 2 and one_line(result).startswith("error:")
+
+
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "hfc_robust.cli", "bench", "--n", "all", "--batch-size", "50", "--steps", "20",

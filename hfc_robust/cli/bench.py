@@ -51,7 +51,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list
 
     started = time.time()
-    threads_record = set_threads(threads, quiet)
+    threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
@@ -59,7 +59,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
                   alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size)
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
-    with interrupted_run(Path(out)), progress_bar("attacking", quiet) as report:
+    with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started, image_size=image_size,
                         clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record})

@@ -54,11 +54,13 @@ mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="l
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, quiet: bool = False,
+                 announce: str | None = None) -> Iterator[Callable[[int, int], None]]:
     """Yield a ``report(done, total)`` callback drawing a rich progress bar on stderr.
 
     The bar appears at the first report, so an error raised while loading the model or
-    the data is printed as a single line with nothing drawn before it.
+    the data is printed as a single line with nothing drawn before it; ``announce`` is a line
+    printed on stderr just before the bar (unless ``quiet``).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -71,6 +73,8 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
     def report(done: int, total: int, text: str | None = None) -> None:
         nonlocal task
         if task is None:
+            if announce and not quiet:
+                click.echo(announce, err=True)
             progress.start()
             task = progress.add_task(description, total=total)
         progress.update(task, completed=done, total=total, description=text or description)
@@ -82,9 +86,9 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
             progress.stop()
 
 
-def set_threads(threads: int | None, quiet: bool) -> dict:
-    """Set torch's CPU threads (``threads``, or one per idle physical core) and say so on stderr;
-    returns run.json's record of the choice."""
+def set_threads(threads: int | None) -> tuple[dict, str]:
+    """Set torch's CPU threads (``threads``, or one per idle physical core); returns run.json's
+    record of the choice and the line that tells the user."""
     import torch
 
     from ..bench.threads import choose_threads
@@ -96,6 +100,4 @@ def set_threads(threads: int | None, quiet: bool) -> dict:
         # slower when other processes keep cores busy; results do not depend on the count.
         threads, reason = choose_threads()
     torch.set_num_threads(threads)
-    if not quiet:
-        click.echo(f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})", err=True)
-    return {"count": threads, "chosen_by": reason}
+    return {"count": threads, "chosen_by": reason}, f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})"

@@ -114,8 +114,8 @@ def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, thread
     config = rerun_config(run, run_dir)
     options = rerun_options(run, run_dir)
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
-    threads_record = set_threads(threads, quiet)
-    with interrupted_run(out_dir), progress_bar("re-running", quiet) as report:
+    threads_record, threads_line = set_threads(threads)
+    with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
         new = bench_run(config, out=out_dir, progress=report, started=started, run_extra={"threads": threads_record},
                         **options, **rerun_checks(run))
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
