@@ -59,7 +59,8 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
             a pair ``(images, labels)`` (images float in [0, 1] or uint8, N x C x H x W; labels N
             class indices), a ``torch.utils.data.Dataset`` of ``(image, label)`` items or a
             non-shuffling ``DataLoader`` over one.
-        name: the ``model`` column of every row (default: the module's class name).
+        name: the ``model`` column of every row for an ``nn.Module`` (default: its class name);
+            registry and ``py:`` models keep their own names.
         attacks, eps, radii, rhos: the grid; eps on the [0, 1] pixel scale, radii in frequency
             bins, rhos the Eq. 3 smoothing strengths.
         n: the first ``n`` images; default all of them. More than the data holds is an HfcError.
