@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 import hfc_robust as hr
@@ -93,7 +94,7 @@ def test_rows_carry_the_class_name_without_a_name(data):
 
 
 @pytest.mark.parametrize("form", ["uint8 pair", "numpy pair", "TensorDataset", "DataLoader", "ImageDataset",
-                                  "list of pairs"])
+                                  "list of pairs", "PIL items"])
 def test_every_data_form_gives_the_same_clean_accuracy(form):
     dataset = hr.load_dataset("fmnist", 64)
     uint8, labels = dataset.images, dataset.labels
@@ -105,6 +106,7 @@ def test_every_data_form_gives_the_same_clean_accuracy(form):
         "DataLoader": lambda: DataLoader(TensorDataset(floats, labels), batch_size=7),
         "ImageDataset": lambda: dataset,
         "list of pairs": lambda: [(floats[i], int(labels[i])) for i in range(64)],
+        "PIL items": lambda: [(Image.fromarray(uint8[i, 0].numpy()), labels[i]) for i in range(64)],
     }
     net = SmallNet()
     table = hr.benchmark(net, forms[form](), attacks=("fgsm",)).table
