@@ -2,7 +2,10 @@
 
 Public API::
 
-    from hfc_robust import split_frequencies, LowPass, smooth_first_conv, load_model, load_dataset, bench
+    from hfc_robust import split_frequencies, LowPass, smooth_first_conv, load_model, load_dataset, bench, benchmark
+
+``benchmark(model, data, name=..., out=...)`` benchmarks any ``nn.Module`` on any data and
+writes the same run folder as ``hfc-robust bench``.
 
 The names are imported lazily (PEP 562), so ``import hfc_robust`` and ``hfc-robust --help``
 do not pay for torch until a name that needs it is used.
@@ -26,7 +29,8 @@ _EXPORTS = {
     "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
-    "bench": "bench.engine", "run_bench": "bench.engine", "BenchConfig": "bench.config",
+    "benchmark": "bench.benchmark", "bench": "bench.benchmark", "run_bench": "bench.benchmark",
+    "BenchRun": "bench.api", "BenchConfig": "bench.config",
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }

@@ -9,3 +9,8 @@ class HfcError(Exception):
     def __init__(self, problem: str, fix: str | None = None) -> None:
         message = problem if fix is None else f"{problem} — {fix}"
         super().__init__(" ".join(message.split()))
+
+
+class HfcWarning(UserWarning):
+    """A setting that runs but does nothing useful (e.g. a low-pass radius that keeps every
+    frequency). The CLI prints it as one ``warning:`` line on stderr."""

@@ -122,8 +122,17 @@ def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | No
     run = json.loads(run_json.read_text())
     path = Path(weights) if weights else (WEIGHTS_DIR / MODELS[model].packaged if MODELS[model].packaged else None)
     sha = file_sha256(path) if path is not None and path.is_file() else None
+    from hfc_robust.bench.paths import portable_dataset, portable_path
+
     stored = json.loads(json.dumps(run.get("config", {})))
-    same_config = all(stored.get(key) == value for key, value in json.loads(json.dumps(config)).items())
+    # Runs record paths relative to their folder (older ones as they were given): accept either.
+    portable = dict(config)
+    if isinstance(portable.get("dataset"), str):
+        portable["dataset"] = portable_dataset(portable["dataset"], run_json.parent)
+    if portable.get("weights"):
+        portable["weights"] = portable_path(portable["weights"], run_json.parent)
+    same_config = any(all(stored.get(key) == value for key, value in json.loads(json.dumps(candidate)).items())
+                      for candidate in (config, portable))
     return same_config and sha is not None and run.get("model", {}).get("sha256") == sha
 
 
@@ -141,7 +150,7 @@ def _bench(model: str, dataset: str, normalize: bool, n: int, reuse: bool) -> pd
                "--rho", "0.1,0.25,0.5,1.0"] + (["--smooth-normalize"] if normalize else []) \
         + ["--out", str(folder.relative_to(ROOT))]
     print(f"[table2] {' '.join(command)}", flush=True)
-    table = bench_run(config, out=folder, command=command).table
+    table = bench_run(config, out=folder, command=command, overwrite=True).table  # regenerating replaces the stored run
     _drop_examples(folder)
     print(f"[table2] {model} {'normalised' if normalize else 'unnormalised'}: {time.time() - started:.0f}s", flush=True)
     return table

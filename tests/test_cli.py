@@ -156,18 +156,18 @@ def test_dataset_model_mismatch(tmp_path):
     rng = np.random.default_rng(0)
     many_classes = _write_npz(tmp_path / "c.npz", x=rng.integers(0, 255, (20, 28, 28, 1), dtype=np.uint8),
                               y=np.arange(20) % 15)
-    result = invoke("bench", "--dataset", many_classes, "--out", str(tmp_path / "o"), *FAST)
+    result = invoke("bench", "--dataset", many_classes, "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "15" in result.output and "classes" in result.output
     cifar_like = _write_npz(tmp_path / "d.npz", x=rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8),
                             y=np.arange(20) % 10)
-    result = invoke("bench", "--dataset", cifar_like, "--out", str(tmp_path / "o"), *FAST)
+    result = invoke("bench", "--dataset", cifar_like, "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "shape" in result.output
     # checked before the ResNet's weights would be downloaded
-    result = invoke("bench", "--model", "resnet20", "--out", str(tmp_path / "o"), *FAST)
+    result = invoke("bench", "--model", "resnet20", "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "shape" in result.output and "download" not in result.output
     bad_keys = tmp_path / "e.npz"
     np.savez(bad_keys, images=np.zeros((2, 28, 28, 1), np.uint8))
-    result = invoke("bench", "--dataset", f"npz:{bad_keys}", "--out", str(tmp_path / "o"), *FAST)
+    result = invoke("bench", "--dataset", f"npz:{bad_keys}", "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "'x' and 'y'" in result.output
 
 

@@ -133,7 +133,8 @@ def test_refuses_different_dataset_or_model(base_run, tmp_path, column, value, w
     assert words in one_error_line(result)
 
 
-@pytest.mark.parametrize("field, value, words", [("sha256", "0" * 64, "dataset contents"), ("n", N + 1, "sample size")])
+@pytest.mark.parametrize("field, value, words", [("sha256", "0" * 64, "dataset contents"), ("n", N + 1, "sample size"),
+                                                  ("indices", [[0, 49], [60, 109]], "sample indices")])
 def test_refuses_different_sample_sets(base_run, tmp_path, field, value, words):
     new = copy_run(base_run, tmp_path / "new")
     run = json.loads((new / "run.json").read_text())
@@ -142,6 +143,19 @@ def test_refuses_different_sample_sets(base_run, tmp_path, field, value, words):
     result = invoke("compare", base_run, new)
     assert result.exit_code == 2
     assert words in one_error_line(result)
+
+
+def test_run_json_records_the_sample_as_index_ranges(base_run):
+    assert json.loads((base_run / "run.json").read_text())["dataset"]["indices"] == [[0, N - 1]]
+
+
+def test_older_runs_without_indices_still_compare(base_run, tmp_path):
+    # runs written before the indices were recorded hold "indices": null for a contiguous sample
+    old = copy_run(base_run, tmp_path / "old")
+    run = json.loads((old / "run.json").read_text())
+    run["dataset"]["indices"] = None
+    (old / "run.json").write_text(json.dumps(run))
+    assert invoke("compare", old, base_run).exit_code == 0
 
 
 def test_refuses_different_n_in_bare_csvs(base_run, tmp_path):

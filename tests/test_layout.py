@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hfc_robust"
 
 # Lower number = lower layer. A module may import its own subpackage and any lower layer.
 LAYERS = {
-    "errors": 0,
+    "errors": 0, "lazy": 0,
     "ops": 1,
     "defenses": 2, "attacks": 2, "models": 2, "data": 2,
     "results": 3,
@@ -117,14 +117,14 @@ def test_results_layer_does_not_import_torch():
     assert out.strip() == "[]"
 
 
-def test_help_compare_and_report_do_not_import_torch(tmp_path):
+def test_help_list_compare_and_report_do_not_import_torch(tmp_path):
     table = ("dataset,model,defense,radius,rho,attack,eps,eps_255,threat_model,n,correct,accuracy,ci_low,ci_high,cell\n"
              "fmnist,m,none,,,none,0.0,0.0,clean,10,9,0.9,0.6,0.98,fmnist/m/none/clean/none/eps=0.0000000\n")
     (tmp_path / "results.csv").write_text(table)
     code = (
         "import sys\n"
         "from hfc_robust.cli import main\n"
-        "for args in (['--help'], ['bench', '--help'], ['compare', ARG, ARG], ['report', ARG, '--no-plots']):\n"
+        "for args in (['--help'], ['bench', '--help'], ['list'], ['compare', ARG, ARG], ['report', ARG, '--no-plots']):\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit as exc:\n"
@@ -139,6 +139,12 @@ def test_help_compare_and_report_do_not_import_torch(tmp_path):
 def test_help_is_fast():
     best = min(_timed([sys.executable, "-m", "hfc_robust.cli", "--help"]) for _ in range(3))
     assert best < 1.5, f"hfc-robust --help took {best:.2f}s"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="timing measured on the Linux CI machine")
+def test_list_is_fast():
+    best = min(_timed([sys.executable, "-m", "hfc_robust.cli", "list"]) for _ in range(3))
+    assert best < 1.5, f"hfc-robust list took {best:.2f}s"
 
 
 def _timed(command: list[str]) -> float:

@@ -13,7 +13,7 @@ from hfc_robust.paper.fit import fit_model, save_weights, split_holdout
 from hfc_robust.paper.training import TrainConfig, evaluate_accuracy
 from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR, load_model
 
-from .conftest import SHARED
+from .conftest import SHARED, needs_fmnist_train
 
 CIFAR_TRAIN = SHARED / "data" / "cifar10" / "cifar10_train.npz"
 
@@ -100,6 +100,26 @@ def test_cli_train_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert not out.exists()
 
 
+def test_cli_train_without_the_fmnist_training_set_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HFC_ROBUST_FMNIST_TRAIN", str(tmp_path))  # an empty folder
+    result = invoke("train", "--dataset", "fmnist", "--epochs", "1", "--out", str(tmp_path / "m.pt"), "--quiet")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "train-images-idx3-ubyte.gz is missing" in lines[0] and "apt-get install dataset-fashion-mnist" in lines[0]
+    assert not (tmp_path / "m.pt").exists()
+
+
+@needs_fmnist_train
+def test_cli_train_on_the_fmnist_training_set(tmp_path):
+    out = tmp_path / "m.pt"
+    result = invoke("train", "--dataset", "fmnist", "--train-n", "256", "--epochs", "1", "--batch-size", "32",
+                    "--threads", "1", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    payload = torch.load(out, weights_only=True)
+    assert payload["train_n"] == 256 and payload["train_indices"] == "0..255"
+    assert "train-images-idx3-ubyte.gz" in payload["train_source"] and payload["test_n"] == 10000
+
+
 def _recorded(name: str) -> dict:
     return torch.load(WEIGHTS_DIR / MODELS[name].packaged, weights_only=True)
 
@@ -113,6 +133,7 @@ def test_fmnist_cnn_at_achieves_its_recorded_accuracy():
     assert accuracy == pytest.approx(record["test_first1000_accuracy"], abs=0.003)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CIFAR_TRAIN.is_file(), reason=f"shared CIFAR-10 training set not found at {CIFAR_TRAIN}")
 @pytest.mark.parametrize("name, adversarial", [("cifar10-small", "none"), ("cifar10-small-at", "fgsm-rs")])
 def test_cifar10_small_models_achieve_their_recorded_held_out_accuracy(name, adversarial):

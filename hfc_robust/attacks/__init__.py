@@ -2,16 +2,22 @@
 
 Every attack returns a new tensor inside the L-inf ball of radius ``eps`` intersected with
 [0, 1], never mutates its inputs, runs the model in eval mode and restores every module's mode.
+
+Names are imported lazily (PEP 562): the registry's names and descriptions load without
+torch or torchattacks, so ``hfc-robust list`` starts fast.
 """
 
-from .apgd import APGD, APGDT
-from .autoattack import AutoAttack
-from .base import AttackOutput, attack_loss, eval_mode, example_seed
-from .fab import FABT
-from .fgsm import FGSM
-from .pgd import PGD
-from .registry import ATTACKS, AttackOptions, AttackSpec, get_attack, list_attacks
-from .square import Square
+from __future__ import annotations
 
-__all__ = ["FGSM", "PGD", "APGD", "APGDT", "FABT", "Square", "AutoAttack", "ATTACKS", "AttackOptions", "AttackOutput",
-           "AttackSpec", "attack_loss", "example_seed", "eval_mode", "get_attack", "list_attacks"]
+from ..lazy import lazy_exports
+
+_EXPORTS = {"FGSM": "fgsm", "PGD": "pgd", "APGD": "apgd", "APGDT": "apgd", "FABT": "fab", "Square": "square",
+            "AutoAttack": "autoattack", "ATTACKS": "registry", "AttackOptions": "registry", "AttackSpec": "registry",
+            "get_attack": "registry", "list_attacks": "registry", "AttackOutput": "base", "attack_loss": "base",
+            "example_seed": "base", "eval_mode": "base"}
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+
+__all__ = list(_EXPORTS)

@@ -14,11 +14,11 @@ import torch.nn as nn
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
 from .base import AttackOutput, check_eps, eval_mode
 from .fab import FABT
-from .square import DEFAULT_QUERIES, Square
+from .defaults import COMPONENTS, DEFAULT_QUERIES
+from .square import Square
 
 __all__ = ["AutoAttack", "COMPONENTS"]
 
-COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 class AutoAttack:

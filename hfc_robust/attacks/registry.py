@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from ..errors import HfcError
-from .apgd import APGD, APGDT
-from .autoattack import COMPONENTS, AutoAttack
-from .fab import FABT
-from .fgsm import FGSM
-from .pgd import PGD
-from .square import DEFAULT_QUERIES, Square
+from .defaults import COMPONENTS, DEFAULT_QUERIES
+
+if TYPE_CHECKING:  # torch and torchattacks load only when an attack is built, so listing them is fast
+    import torch.nn as nn
 
 __all__ = ["AttackOptions", "AttackSpec", "ATTACKS", "list_attacks", "get_attack"]
 
@@ -48,6 +45,13 @@ class AttackSpec:
     stages: tuple[str, ...] = ()
 
     def build(self, model: nn.Module, eps: float, options: AttackOptions = AttackOptions()):
+        from .apgd import APGD, APGDT
+        from .autoattack import AutoAttack
+        from .fab import FABT
+        from .fgsm import FGSM
+        from .pgd import PGD
+        from .square import Square
+
         o = options
         if self.name == "fgsm":
             return FGSM(model, eps=eps, loss=o.loss)

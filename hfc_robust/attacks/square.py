@@ -10,10 +10,10 @@ import torch.nn as nn
 import torchattacks
 
 from .base import AdapterMixin, AttackOutput, check_eps, seeded_global_rng
+from .defaults import DEFAULT_QUERIES
 
 __all__ = ["Square", "DEFAULT_QUERIES"]
 
-DEFAULT_QUERIES = 5000  # AutoAttack's standard budget
 
 
 class Square(AdapterMixin, torchattacks.Square):

@@ -7,16 +7,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from ..attacks.defaults import DEFAULT_QUERIES
 from ..attacks.registry import ATTACKS, AttackOptions, get_attack
-from ..attacks.square import DEFAULT_QUERIES
 from ..defenses.spec import NO_DEFENSE, DefenseSpec
 from ..errors import HfcError
+from .defaults import DEFAULT_SPOT_CHECK
 
 __all__ = ["BenchConfig", "cell_key", "plan_cells", "threats", "runs_attack", "attack_rows", "TABLE_COLUMNS", "THREAT_ORDER",
            "DEFAULT_SPOT_CHECK", "WORST_CASE"]
 
-# Examples per row re-attacked by APGD-CE/APGD-T/Square after the grid (see bench.spotcheck).
-DEFAULT_SPOT_CHECK = 10
 WORST_CASE = "worst-case"
 
 TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "eps_255", "threat_model", "n",

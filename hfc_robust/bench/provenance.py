@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["provenance", "versions", "git_commit", "device_record"]
+__all__ = ["provenance", "versions", "git_commit", "index_ranges", "model_record", "device_record"]
 
 
 def versions() -> dict[str, str]:
@@ -38,23 +38,58 @@ def git_commit() -> str | None:
         return None
 
 
+def index_ranges(indices) -> list[list[int]]:
+    """Sample indices as inclusive ``[first, last]`` runs of consecutive numbers, in order:
+    ``[0, 1, 2, 7, 8]`` -> ``[[0, 2], [7, 8]]``."""
+    ranges: list[list[int]] = []
+    for index in (int(i) for i in indices):
+        if ranges and index == ranges[-1][1] + 1:
+            ranges[-1][1] = index
+        else:
+            ranges.append([index, index])
+    return ranges
+
+
+def model_record(model, base: Path | str | None = None) -> dict:
+    """What run.json says about the model: name, class, SHA-256s and where the weights came from.
+
+    ``sha256`` identifies the weights for ``compare``: the checkpoint file's SHA-256 for a
+    registry model (as before), the state_dict's SHA-256 for your own ``nn.Module``.
+    """
+    from ..models.custom import ModuleModel, class_path, state_dict_sha256
+    from .paths import portable_path
+
+    base = Path(base) if base is not None else Path.cwd()
+    if model is None:
+        return {"name": None, "weights": None, "sha256": None}
+    if isinstance(model, ModuleModel):
+        return {"name": model.name, "source": model.source, "class": class_path(model.module),
+                "sha256": model.sha256, "state_dict_sha256": model.sha256,
+                "weights": portable_path(model.weights, base), "weights_sha256": model.weights_sha256,
+                "import_root": portable_path(model.import_root, base)}
+    return {"name": model.name, "source": "registry", "class": class_path(model.module),
+            "weights": portable_path(model.weights, base), "sha256": model.sha256,
+            "state_dict_sha256": state_dict_sha256(model.module)}
+
+
 def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command: list[str] | None = None,
-               extra: dict | None = None) -> dict:
+               extra: dict | None = None, base: Path | str | None = None) -> dict:
+    """run.json's record. ``base`` is the run folder: recorded paths are relative to it."""
     n = len(dataset)
     indices = dataset.indices.tolist()
-    contiguous = indices == list(range(indices[0], indices[0] + n)) if n else True
+    ranges = index_ranges(indices)
     record = {
         "command": command if command is not None else [Path(sys.argv[0]).name] + sys.argv[1:],
         "config": config,
         "seed": config.get("seed"),
         "versions": versions(),
         "git_commit": git_commit(),
-        "model": {"name": loaded_model.name if loaded_model else config.get("model"),
-                  "weights": loaded_model.weights if loaded_model else None,
-                  "sha256": loaded_model.sha256 if loaded_model else None},
+        "model": model_record(loaded_model, base),
         "dataset": {"name": dataset.name, "source": dataset.source, "n": n, "sha256": dataset.fingerprint(),
-                    "sample": f"first {n} images (indices {indices[0]}..{indices[-1]})" if contiguous and n else "explicit",
-                    "indices": None if contiguous else indices},
+                    "sample": f"first {n} images (indices {indices[0]}..{indices[-1]})"
+                    if len(ranges) == 1 and ranges[0][0] == 0 else f"{n} images (see indices)",
+                    "indices": ranges},
+        "paths_relative_to": "run folder",
         "wall_time_s": round(wall_time_s, 3),
     }
     record.update(extra or {})

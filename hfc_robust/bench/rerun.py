@@ -8,16 +8,19 @@ from pathlib import Path
 from ..errors import HfcError
 from ..results.io import load_run_json
 from .config import BenchConfig
+from .paths import resolve_dataset, resolve_path
 
-__all__ = ["load_run_json", "rerun_config", "rerun_checks"]
+__all__ = ["load_run_json", "rerun_config", "rerun_checks", "rerun_options"]
 
 
-def rerun_config(run: dict) -> BenchConfig:
-    """The BenchConfig recorded in ``run['config']``.
+def rerun_config(run: dict, run_dir: Path | str | None = None) -> BenchConfig:
+    """The BenchConfig recorded in ``run['config']``, with its paths usable from here.
 
     Unknown keys are refused rather than dropped: silently ignoring a setting written by a
-    newer hfc-robust would repeat a different run. A relative ``weights`` path is resolved
-    against the current directory (as ``bench`` did when it was given).
+    newer hfc-robust would repeat a different run. Runs that record ``paths_relative_to: run
+    folder`` have their data, weights and data-dir paths resolved against ``run_dir``, so the
+    rerun works from any working directory; older runs' relative paths are resolved against
+    the current directory (as ``bench`` did when it was given them).
     """
     config = dict(run["config"])
     known = {f.name for f in dataclasses.fields(BenchConfig)}
@@ -25,10 +28,36 @@ def rerun_config(run: dict) -> BenchConfig:
     if unknown:
         raise HfcError(f"run.json config has settings this hfc-robust does not know: {', '.join(unknown)}",
                        "rerun with the hfc-robust version recorded in run.json versions")
-    weights = config.get("weights")
-    if weights and "://" not in str(weights) and not Path(weights).is_absolute():
-        config["weights"] = str(Path(weights).resolve())
+    model, dataset = run.get("model") or {}, run.get("dataset") or {}
+    if model.get("source") == "python":
+        raise HfcError(f"this run benchmarked an nn.Module built in Python ({model.get('class')}), which run.json "
+                       "cannot rebuild", "repeat it with hfc_robust.benchmark, or use --model py:module:factory")
+    if dataset.get("origin") == "python":
+        raise HfcError(f"this run used data handed over in Python ({dataset.get('name')}), which run.json cannot "
+                       "reload", "repeat it with hfc_robust.benchmark, or use a dataset name such as npz:PATH")
+    if run.get("paths_relative_to") == "run folder" and run_dir is not None:
+        base = Path(run_dir)
+        config["dataset"] = resolve_dataset(config["dataset"], base)
+        config["weights"] = resolve_path(config.get("weights"), base)
+        config["data_dir"] = resolve_path(config.get("data_dir"), base)
+    else:
+        weights = config.get("weights")
+        if weights and "://" not in str(weights) and not Path(weights).is_absolute():
+            config["weights"] = str(Path(weights).resolve())
     return BenchConfig(**config)
+
+
+def rerun_options(run: dict, run_dir: Path | str) -> dict:
+    """How the original loaded its model and data beyond the config: ``image_size`` for an
+    ImageFolder, the folder a ``py:`` model's module was imported from."""
+    options: dict = {}
+    image_size = (run.get("dataset") or {}).get("image_size")
+    if image_size:
+        options["image_size"] = int(image_size)
+    import_root = (run.get("model") or {}).get("import_root")
+    if import_root:
+        options["import_root"] = resolve_path(import_root, Path(run_dir))
+    return options
 
 
 def rerun_checks(run: dict) -> dict[str, bool]:

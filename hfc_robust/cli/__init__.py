@@ -7,19 +7,32 @@ still written) unless ``--allow-failed-checks``.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
-from ..errors import HfcError
-from .exit_codes import EXIT_BAD_INPUT
+from ..errors import HfcError, HfcWarning
+from .exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from .interrupts import Interrupted
 
 
 class _OneLineErrors(click.Group):
-    """Turn usage errors and :class:`HfcError` into one line and exit code 2, without a traceback."""
+    """Turn usage errors and :class:`HfcError` into one line and exit code 2, without a traceback;
+    Ctrl-C into one line and exit code 130; :class:`HfcWarning` into ``warning:`` lines."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # click would turn it into Abort ("aborted", exit 1); commands that save work say more
+            raise Interrupted("interrupted; nothing was written") from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", HfcWarning)
+                warnings.showwarning = _show_warning
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "hfc-robust"
             click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
@@ -31,15 +44,25 @@ class _OneLineErrors(click.Group):
             where = f": {exc.filename}" if exc.filename else ""
             click.echo(f"error: {exc.strerror or exc}{where} — check the path and its permissions", err=True)
             code = EXIT_BAD_INPUT
-        except click.Abort:
-            click.echo("aborted", err=True)
-            code = 1
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished batches are kept; run the same command again to resume", err=True)
-            code = 130
+        except Interrupted as exc:
+            click.echo(str(exc), err=True)
+            code = EXIT_INTERRUPTED
+        except (click.Abort, KeyboardInterrupt):  # Ctrl-C while click itself was parsing or prompting
+            click.echo("interrupted; nothing was written", err=True)
+            code = EXIT_INTERRUPTED
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, HfcWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +77,7 @@ def list_command() -> None:
     """List the registered models, datasets and attacks."""
     from ..attacks.registry import list_attacks
     from ..data.datasets import list_datasets
-    from ..models.zoo import list_models
+    from ..models.registry import list_models
 
     models, datasets, attacks = list_models(), list_datasets(), list_attacks()
     width = max(len(name) for name in [*models, *datasets, *attacks]) + 2

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import click
 
+from ..attacks.defaults import DEFAULT_QUERIES
+from ..bench.defaults import DEFAULT_SPOT_CHECK
 from .exit_codes import EXIT_FAILED_CHECKS
-from .options import mask_option, model_and_data_options, progress_bar
+from .interrupts import interrupted_run
+from .options import mask_option, model_and_data_options, progress_bar, set_threads, stdout_console
 
 
 @click.command("bench")
-@model_and_data_options
+@model_and_data_options(custom=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None,
+              help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
               help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack (see `hfc-robust list`)")
 @click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
@@ -25,45 +30,43 @@ from .options import mask_option, model_and_data_options, progress_bar
 @click.option("--restarts", default=1, show_default=True, help="PGD random restarts (first success per example)")
 @click.option("--random-start/--no-random-start", default=True, show_default=True,
               help="PGD starts at a random point of the eps-ball, drawn per example from the seed")
-@click.option("--queries", default=5000, show_default=True, type=click.IntRange(min=1),
+@click.option("--queries", default=DEFAULT_QUERIES, show_default=True, type=click.IntRange(min=1),
               help="Square's queries per example (AutoAttack's standard is 5000)")
-@click.option("--spot-check", "spot_check", default=10, show_default=True, type=click.IntRange(min=0),
-              help="after the grid, re-attack up to N robust examples of each white-box/adaptive row at the largest eps "
-                   "with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
+@click.option("--spot-check", "spot_check", default=DEFAULT_SPOT_CHECK, show_default=True, type=click.IntRange(min=0),
+              help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
+                   "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
 @click.option("--no-spot-check", is_flag=True, help="skip the strong-attack spot check (same as --spot-check 0)")
 @click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True,
               help="PGD/FGSM loss: cross-entropy, or the Carlini-Wagner margin (does not saturate on huge logits)")
 @click.option("--seed", default=0, show_default=True, help="seed of every random choice; the same seed gives the same files")
 @click.option("--batch-size", default=250, show_default=True, type=click.IntRange(min=1),
-              help="images per batch (AutoAttack's components are seeded per batch: keep it fixed to reproduce a run)")
+              help="images evaluated together; a checkpoint is saved after each batch (AutoAttack's components are "
+                   "seeded per batch: keep it fixed to reproduce their rows)")
 @click.option("--device", default="cpu", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present (CPU and GPU can differ by float noise)")
 @click.option("--out", default="hfc-robust-results", show_default=True, type=click.Path(file_okay=False),
               help="run directory for results.csv, results.md, run.json, examples.csv.gz, checks.json")
+@click.option("--overwrite", is_flag=True, help="replace a different run already in --out (the same run is resumed or "
+                                                 "rewritten without it)")
 @click.option("--check-convergence", is_flag=True, help="re-run PGD with 2x steps and restarts; must not drop > 1 point")
 @click.option("--check-unbounded", is_flag=True, help="PGD at eps=0.5 must reach chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: torch's choice); use 1 on a busy machine")
+              help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
+                   "not depend on it")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
-def bench_command(dataset, model, weights, data_dir, n_text, attack_text, eps_text, radius_text, rho_text, smooth_normalize,
-          mask, steps, step_text, restarts, random_start, queries, spot_check, no_spot_check, loss, seed, batch_size, device,
-          out, check_convergence, check_unbounded,
-          allow_failed_checks, threads, quiet) -> int:
+@click.pass_context
+def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
+                  rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
+                  no_spot_check, loss, seed, batch_size, device, out, overwrite, check_convergence, check_unbounded,
+                  allow_failed_checks, threads, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
-    from rich.console import Console
-
     from ..attacks.registry import ATTACKS
     from ..bench.api import bench_run
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list
 
     started = time.time()
-    if threads:
-        import torch
-
-        # Results do not depend on the thread count; on a loaded machine fewer threads avoid
-        # OpenMP threads waiting on each other.
-        torch.set_num_threads(threads)
+    threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
@@ -71,18 +74,21 @@ def bench_command(dataset, model, weights, data_dir, n_text, attack_text, eps_te
                   alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size, random_start=random_start, queries=queries,
                   spot_check=0 if no_spot_check else spot_check)
-    with progress_bar("attacking", quiet) as report:
+    explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
+    with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
-                        check_unbounded=check_unbounded, started=started, device=device,
-                        notify=lambda text: click.echo(text, err=True))
+                        check_unbounded=check_unbounded, started=started, image_size=image_size,
+                        clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record},
+                        device=device, notify=lambda text: click.echo(text, err=True))
     if not quiet:
         from ..results.render import print_table
 
-        print_table(run.table, Console(), title=f"{model} on {run.dataset_name}: first {run.n} images",
-                    checks=run.checks)
+        print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
+                    f"{run.run['dataset']['sample']}", checks=run.checks)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
         click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
         return EXIT_FAILED_CHECKS
     return 0
+

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "progress_bar"]
+__all__ = ["model_and_data_options", "mask_option", "progress_bar", "stdout_console", "set_threads"]
 
 
-def model_and_data_options(func: Callable | None = None, *, n_default: str = "1000") -> Callable:
+def model_and_data_options(func: Callable | None = None, *, custom: bool = False, n_default: str = "1000") -> Callable:
     """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``).
 
-    Use as ``@model_and_data_options`` or ``@model_and_data_options(n_default="200")``.
+    Use as ``@model_and_data_options`` or with keywords: ``custom=True`` (``bench``) also
+    accepts ``--model py:module:factory`` and ``--dataset imagefolder:PATH`` and says so in the
+    help; ``n_default`` sets ``--n``'s default.
     """
-    if func is None:
-        return functools.partial(model_and_data_options, n_default=n_default)
+    datasets = "fmnist, cifar10, npz:PATH" + (" or imagefolder:PATH (a torchvision ImageFolder tree, streamed from "
+                                              "disk)" if custom else "")
+    models = "registry name, see `hfc-robust list`" + (", or py:package.module:factory (a function returning your "
+                                                         "nn.Module on [0,1] pixels)" if custom else "")
     options = [
-        click.option("--dataset", default="fmnist", show_default=True, help="fmnist, cifar10 or npz:PATH"),
-        click.option("--model", default="fmnist-cnn", show_default=True, help="registry name, see `hfc-robust list`"),
-        click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"),
+        click.option("--dataset", default="fmnist", show_default=True, help=datasets),
+        click.option("--model", default="fmnist-cnn", show_default=True, help=models),
+        click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"
+                     + ("; loaded into a py: model with torch.load(weights_only=True)" if custom else "")),
         click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)"),
-        click.option("--n", "n_text", default=n_default, show_default=True, help="the first N images, or 'all'"),
+        click.option("--n", "n_text", default=n_default, show_default=True,
+                     help="the first N images, or 'all'" + (f" (the default {n_default} is cut to a smaller dataset's "
+                                                            "size; an explicit N beyond it is an error)" if custom else "")),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(target: Callable) -> Callable:
+        for option in reversed(options):
+            target = option(target)
+        return target
+
+    return decorate(func) if func is not None else decorate
+
+
+def stdout_console():
+    """A rich console for stdout: the terminal's width, or wide enough for any table when piped
+    (rich would otherwise cut tables to 80 columns, e.g. ``worst-ca…``)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=400)
 
 
 mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
@@ -35,11 +55,13 @@ mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="l
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, quiet: bool = False,
+                 announce: str | None = None) -> Iterator[Callable[[int, int], None]]:
     """Yield a ``report(done, total)`` callback drawing a rich progress bar on stderr.
 
     The bar appears at the first report, so an error raised while loading the model or
-    the data is printed as a single line with nothing drawn before it.
+    the data is printed as a single line with nothing drawn before it; ``announce`` is a line
+    printed on stderr just before the bar (unless ``quiet``).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -53,6 +75,8 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
         """``done`` None keeps the bar where it is (a text-only update, e.g. the spot check)."""
         nonlocal task
         if task is None:
+            if announce and not quiet:
+                click.echo(announce, err=True)
             progress.start()
             task = progress.add_task(description, total=total)
         if done is None:
@@ -65,3 +89,20 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Callable[[in
     finally:
         if task is not None:
             progress.stop()
+
+
+def set_threads(threads: int | None) -> tuple[dict, str]:
+    """Set torch's CPU threads (``threads``, or one per idle physical core); returns run.json's
+    record of the choice and the line that tells the user."""
+    import torch
+
+    from ..bench.threads import choose_threads
+
+    if threads:
+        reason = "--threads"
+    else:
+        # Measured in benchmarks/bench_threads.py: torch's default (every core) is several times
+        # slower when other processes keep cores busy; results do not depend on the count.
+        threads, reason = choose_threads()
+    torch.set_num_threads(threads)
+    return {"count": threads, "chosen_by": reason}, f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})"

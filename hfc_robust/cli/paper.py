@@ -19,7 +19,7 @@ from .options import mask_option, model_and_data_options, progress_bar
               help="divide x_l and x_h by their per-image max |value| before classifying (the official code's behaviour)")
 @click.option("--example-radius", default=None, type=float, help="radius of the example figure (default: middle radius)")
 @click.option("--examples", default=8, show_default=True, help="rows in the example figure")
-@click.option("--batch-size", default=250, show_default=True)
+@click.option("--batch-size", default=250, show_default=True, help="images classified together (results do not depend on it)")
 @click.option("--out", default="hfc-robust-spectrum", show_default=True, type=click.Path(file_okay=False),
               help="folder for spectrum.csv/.md, flips.csv, predictions.csv, run.json and the two PNG figures")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
@@ -51,30 +51,33 @@ def spectrum_command(dataset, model, weights, data_dir, n_text, radius_text, mas
 @click.option("--input", "input_kind", type=click.Choice(["full", "low", "high"]), default="full", show_default=True,
               help="train on x, on x_l or on x_h (paper Table 1)")
 @click.option("--radius", default=8.0, show_default=True, help="radius for --input low|high (frequency bins)")
-@click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True)
+@mask_option
 @click.option("--adversarial", type=click.Choice(["none", "fgsm-rs", "pgd"]), default="none", show_default=True,
               help="fgsm-rs: FGSM with random start (Wong et al. 2020); pgd: PGD adversarial training")
 @click.option("--eps", "eps_text", default="8/255", show_default=True, help="adversarial-training eps ([0,1] scale)")
-@click.option("--epochs", default=5, show_default=True)
-@click.option("--lr", default=0.05, show_default=True)
-@click.option("--batch-size", default=128, show_default=True)
-@click.option("--augment", type=click.Choice(["crop-flip", "crop", "flip", "none"]), default="crop-flip", show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--epochs", default=5, show_default=True, help="passes over the training images")
+@click.option("--lr", default=0.05, show_default=True, help="peak learning rate of the one-cycle SGD schedule")
+@click.option("--batch-size", default=128, show_default=True, help="images per SGD step")
+@click.option("--augment", type=click.Choice(["crop-flip", "crop", "flip", "none"]), default="crop-flip", show_default=True,
+              help="training augmentation: random crop (2-pixel padding up to 28x28 images, else 4) and/or horizontal flip")
+@click.option("--seed", default=0, show_default=True, help="fixes the initial weights, the data order and the augmentation")
 @click.option("--holdout", default=0, show_default=True,
               help="keep the last N training images out as the test set (fmnist with 0: the official test set)")
 @click.option("--train-n", default=None, type=int, help="train on the first N (non-held-out) images only")
 @click.option("--threads", default=None, type=int, help="torch CPU threads")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="weights file to write (.pt)")
-@click.option("--quiet", is_flag=True)
+@click.option("--quiet", is_flag=True, help="no progress bar")
 def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text, epochs, lr, batch_size, augment, seed,
                   holdout, train_n, threads, out, quiet) -> int:
     """Train a registry model (seeded, deterministic) and write its weights."""
     from ..data.datasets import load_dataset
     from ..errors import HfcError
+    from ..models.registry import get_spec
     from ..paper.fit import fit_model, load_training_data, save_weights, split_holdout
     from ..paper.training import TrainConfig
     from .parsing import parse_eps
 
+    get_spec(arch)  # an unknown name is reported before any data is loaded
     if epochs < 1 or batch_size < 1:
         raise HfcError("--epochs and --batch-size must be >= 1", "pass positive integers")
     if not radius >= 0:

@@ -7,7 +7,6 @@ models or sample sets (one line on stderr, via HfcError).
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import click
 
 from ..results.formats import FORMATS
 from .exit_codes import EXIT_REGRESSION
+from .interrupts import interrupted_run
+from .options import progress_bar, set_threads, stdout_console
 
 _COMPARE_OPTIONS = [
     click.option("--tol", default=0.5, show_default=True, type=float,
@@ -33,18 +34,11 @@ def _compare_options(func):
     return func
 
 
-def _console():
-    from rich.console import Console
-
-    # CI logs are not terminals; rich would squeeze the table into 80 columns
-    return Console() if sys.stdout.isatty() else Console(width=140)
-
-
 def _compare(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
     from ..results.compare import compare_paths
 
     comparison = compare_paths(baseline, new, tol=tol, alpha=alpha, allow_missing=allow_missing,
-                               markdown=markdown_path, console=_console())
+                               markdown=markdown_path, console=stdout_console())
     if markdown_path:
         click.echo(f"wrote {markdown_path}", err=True)
     return EXIT_REGRESSION if comparison.failed else 0
@@ -67,7 +61,8 @@ def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> 
 @click.command("report")
 @click.argument("run_dir", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True,
-              help="html: one self-contained page (table, checks, plots, provenance, rerun command)")
+              help="md: Markdown; latex: a tabular with CIs and a configuration note; csv: results.csv as stored; "
+                   "html: one self-contained page (table, checks, plots, provenance, rerun command)")
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="write the table to FILE, not stdout (html: default RUN_DIR/report.html)")
 @click.option("--standalone", is_flag=True, help="latex: a complete document that compiles on its own")
@@ -153,25 +148,26 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="directory for the new run (default RUN_DIR/rerun)")
 @_compare_options
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: one per idle physical core); results do not depend on it")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, quiet) -> int:
-    """Repeat a run from its run.json and compare the result with the original (exit codes as compare)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, threads, quiet) -> int:
+    """Repeat a run from its run.json and compare the result with the original (exit codes as compare).
 
+    Data and weights paths in run.json are relative to RUN_DIR, so this works from any directory.
+    """
     from ..bench.api import bench_run
-    from ..bench.rerun import load_run_json, rerun_checks, rerun_config
+    from ..bench.rerun import load_run_json, rerun_checks, rerun_config, rerun_options
 
     started = time.time()
     run = load_run_json(run_dir)
-    config = rerun_config(run)
+    config = rerun_config(run, run_dir)
+    options = rerun_options(run, run_dir)
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True, quiet=quiet), transient=True,
-                  disable=quiet) as progress:
-        task = progress.add_task("re-running", total=None)
-        new = bench_run(config, out=out_dir, progress=lambda done, total: progress.update(task, completed=done, total=total),
-                        started=started, **rerun_checks(run))
+    threads_record, threads_line = set_threads(threads)
+    with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
+        new = bench_run(config, out=out_dir, progress=report, started=started, run_extra={"threads": threads_record},
+                        **options, **rerun_checks(run))
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:
         click.echo("note: a sanity check failed in the re-run (see its checks.json)", err=True)

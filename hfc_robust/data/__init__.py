@@ -1,8 +1,19 @@
-"""Datasets: the registry, the readers and the embedded Fashion-MNIST test set (MIT licence)."""
+"""Datasets: the registry, the readers and the embedded Fashion-MNIST test set (MIT licence).
 
-from .dataset import ImageDataset
-from .datasets import DATASETS, list_datasets, load_dataset
-from .readers import read_cifar10, read_fashion_mnist, read_idx, read_npz
+Names are imported lazily (PEP 562): ``hfc_robust.data.datasets`` lists the registry
+without torch, so ``hfc-robust list`` starts fast.
+"""
 
-__all__ = ["ImageDataset", "DATASETS", "list_datasets", "load_dataset", "read_cifar10", "read_fashion_mnist", "read_idx",
-           "read_npz"]
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+_EXPORTS = {"ImageDataset": "dataset", "DATASETS": "datasets", "list_datasets": "datasets", "load_dataset": "datasets",
+            "read_cifar10": "readers", "read_fashion_mnist": "readers", "read_idx": "readers", "read_npz": "readers",
+            "as_dataset": "adapters", "FolderDataset": "folder", "StreamingDataset": "streaming"}
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+
+__all__ = list(_EXPORTS)

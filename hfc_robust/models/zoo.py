@@ -13,98 +13,19 @@ import os
 import re
 import tempfile
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .architectures import FashionCNN, Normalized, SmallCifarNet, cifar_resnet
 from ..errors import HfcError
+from .registry import MODELS, ModelSpec, get_spec as _spec, list_models, register_model
 
 __all__ = ["ModelSpec", "MODELS", "list_models", "create_model", "load_model", "file_sha256", "LoadedModel", "register_model",
-           "check_input_shape"]
+           "check_input_shape", "read_state_dict"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-AKAMASTER_URL = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/{}"
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registry entry. ``input_shape`` is C x H x W; mean/std are applied inside the model."""
-
-    name: str
-    builder: Callable[[], nn.Module]
-    dataset: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    description: str
-    packaged: str | None = None  # file name under hfc_robust/weights/
-    url: str | None = None  # public download address
-    sha256_prefix: str | None = None  # first hex digits of the file's SHA-256
-
-    def build(self) -> nn.Module:
-        return Normalized(self.builder(), self.mean, self.std)
-
-
-def _resnet(depth: int, file_name: str) -> ModelSpec:
-    prefix = re.search(r"-([0-9a-f]{8})\.th$", file_name).group(1)  # type: ignore[union-attr]
-    return ModelSpec(
-        name=f"resnet{depth}", builder=lambda: cifar_resnet(depth), dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        description=f"CIFAR ResNet-{depth} (He et al. 2016, option-A shortcuts); pretrained weights by Yerlan Idelbayev, BSD-2",
-        url=AKAMASTER_URL.format(file_name), sha256_prefix=prefix,
-    )
-
-
-MODELS: dict[str, ModelSpec] = {
-    "fmnist-cnn": ModelSpec(
-        name="fmnist-cnn", builder=lambda: FashionCNN(10), dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
-        mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn.pt",
-        description="reference 3-conv CNN trained on the 60,000 Fashion-MNIST training images (scripts/train_fmnist_cnn.py)",
-    ),
-    "fmnist-cnn-at": ModelSpec(
-        name="fmnist-cnn-at", builder=lambda: FashionCNN(10), dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
-        mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn-at.pt",
-        description="fmnist-cnn, FGSM-RS adversarially trained at eps=0.1 (scripts/train_paper_models.py)",
-    ),
-    "cifar10-small": ModelSpec(
-        name="cifar10-small", builder=lambda: SmallCifarNet(10), dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small.pt",
-        description="small 4-conv CIFAR-10 CNN trained on CIFAR-10 training images 0..44999 (scripts/train_paper_models.py)",
-    ),
-    "cifar10-small-at": ModelSpec(
-        name="cifar10-small-at", builder=lambda: SmallCifarNet(10), dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small-at.pt",
-        description="cifar10-small, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
-    ),
-    "resnet20": _resnet(20, "resnet20-12fca82f.th"),
-    "resnet32": _resnet(32, "resnet32-d509ac18.th"),
-    "resnet44": _resnet(44, "resnet44-014dd654.th"),
-    "resnet56": _resnet(56, "resnet56-4bfd9763.th"),
-    "resnet110": _resnet(110, "resnet110-1d1ed7c2.th"),
-}
-
-
-def list_models() -> dict[str, ModelSpec]:
-    return dict(MODELS)
-
-
-def register_model(spec: ModelSpec) -> None:
-    """Add (or replace) a registry entry."""
-    MODELS[spec.name] = spec
-
-
-def _spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise HfcError(f"unknown model {name!r}", f"choose one of {', '.join(MODELS)} (see `hfc-robust list`)")
-    return MODELS[name]
 
 
 def create_model(name: str) -> nn.Module:
@@ -166,7 +87,7 @@ def download_weights(url: str, spec: ModelSpec | None = None, progress: bool = T
         raise HfcError(f"checksum mismatch for {url} ({exc})", "the download is corrupt or not the expected file; retry or check the URL") from None
     except Exception as exc:
         raise HfcError(f"could not download {url} ({type(exc).__name__}: {exc})",
-                       "check the network, or download the file and pass its path with --weights") from None
+                       "check the network, or download the file and pass its path as the weights") from None
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
@@ -184,9 +105,12 @@ class LoadedModel:
     sha256: str | None
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state_dict, read with ``weights_only=True`` (``{'state_dict': ...}`` and
+    ``module.`` prefixes from DataParallel are unwrapped); HfcError for anything else."""
     if not path.exists():
-        raise HfcError(f"weights file {path} does not exist", "check the --weights path")
+        raise HfcError(f"weights file {path} does not exist",
+                       f"check the path (relative paths start at the working directory, {Path.cwd()})")
     if not path.is_file():
         raise HfcError(f"weights path {path} is not a file", "pass the checkpoint file itself, not its folder")
     with open(path, "rb") as handle:
@@ -266,10 +190,10 @@ def load_model(name: str, weights: str | os.PathLike | None = None, num_classes:
         elif spec.url is not None:
             path = download_weights(spec.url, spec, progress)
         else:
-            raise HfcError(f"model {name} has no default weights", "pass --weights PATH|URL")
+            raise HfcError(f"model {name} has no default weights", "pass a weights PATH or URL (--weights, weights=)")
     else:
         text = os.fspath(weights)
         path = download_weights(text, spec, progress) if _is_url(text) else Path(text).expanduser()
-    _load_into(spec, model, _read_state_dict(path), str(path))
+    _load_into(spec, model, read_state_dict(path), str(path))
     model.eval()
     return LoadedModel(name, model, spec, str(path), file_sha256(path))

@@ -31,13 +31,14 @@ from .training import TrainConfig, evaluate_accuracy, seed_everything, train_cla
 
 __all__ = ["FMNIST_TRAIN_DIR", "load_training_data", "split_holdout", "FitResult", "fit_model", "save_weights"]
 
-FMNIST_TRAIN_DIR = os.environ.get("HFC_ROBUST_FMNIST_TRAIN", "/usr/share/datasets/fashion-mnist")
+FMNIST_TRAIN_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
 def load_training_data(dataset: str) -> ImageDataset:
-    """The training images of ``fmnist`` or an ``npz:PATH`` file, in file order."""
+    """The training images of ``fmnist`` (from ``$HFC_ROBUST_FMNIST_TRAIN``, read at each call, or
+    :data:`FMNIST_TRAIN_DIR`) or an ``npz:PATH`` file, in file order."""
     if dataset == "fmnist":
-        return read_fashion_mnist("train", FMNIST_TRAIN_DIR)
+        return read_fashion_mnist("train", os.environ.get("HFC_ROBUST_FMNIST_TRAIN", FMNIST_TRAIN_DIR))
     if dataset.startswith("npz:"):
         return read_npz(dataset[4:])
     raise HfcError(f"unknown training dataset {dataset!r}", "use fmnist or npz:PATH")

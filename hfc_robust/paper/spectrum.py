@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from ..attacks.base import eval_mode
+from ..bench.paths import portable_dataset, portable_path
 from ..bench.provenance import provenance
 from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
@@ -309,10 +310,12 @@ def spectrum_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: st
     loaded = load_model(model, weights, num_classes=data.num_classes)
     check_input_shape(model, loaded.spec.input_shape, data.shape, f"dataset {data.name}")
     result = spectrum_analysis(loaded.module, data, radii, inclusive, rescale, batch_size, model, progress)
-    config = dict(dataset=dataset, model=model, weights=weights, n=n, radii=list(radii), inclusive=inclusive,
-                  rescale=rescale, batch_size=batch_size, example_radius=example_radius, examples=examples, seed=None)
+    base = Path(out) if out is not None else Path.cwd()  # run.json's paths are relative to the run folder
+    config = dict(dataset=portable_dataset(dataset, base), model=model, weights=portable_path(weights, base), n=n,
+                  radii=list(radii), inclusive=inclusive, rescale=rescale, batch_size=batch_size,
+                  example_radius=example_radius, examples=examples, seed=None)
     run = provenance(config, data, loaded, time.time() - started, command,
-                     extra={"what": "hfc-robust spectrum: accuracy on x, x_l, x_h (Wang et al. 2020, Sec. 3)"})
+                     extra={"what": "hfc-robust spectrum: accuracy on x, x_l, x_h (Wang et al. 2020, Sec. 3)"}, base=base)
     if out is not None:
         write_spectrum(result, out, run, example_radius, examples)
     return result, run

@@ -125,7 +125,8 @@ def check_comparable(base: RunSide, new: RunSide) -> None:
     # n first: it is the most readable reason when the sample sets differ
     for key, what in (("n", "sample size n"), ("sample", "sample"), ("indices", "sample indices"),
                       ("sha256", "dataset contents (sha256)")):
-        if key in d_a and key in d_b and d_a[key] != d_b[key]:
+        # older runs wrote "indices": null for a contiguous sample, which "sample" describes
+        if d_a.get(key) is not None and d_b.get(key) is not None and d_a[key] != d_b[key]:
             raise HfcError(f"the runs use different {what}: {_short(d_a[key])} vs {_short(d_b[key])}",
                            "compare runs made on the same images (same --dataset and --n)")
     m_a, m_b = base.run.get("model") or {}, new.run.get("model") or {}
@@ -264,6 +265,13 @@ def _describe(row) -> str:
     return f"{defense_label(row)} {row['threat_model']} {row['attack']} {format_eps(float(row['eps']))}"
 
 
+def _data_name(dataset) -> str:
+    """``npz:../data/x.npz`` -> ``npz:x.npz``: a dataset name without the folders of its path."""
+    text = str(dataset)
+    scheme, colon, path = text.partition(":")
+    return f"{scheme}:{path.rstrip('/').rsplit('/', 1)[-1]}" if colon and path else text
+
+
 def _config_notes(run_a: dict, run_b: dict) -> list[str]:
     """Settings that differ between the runs (seed, steps, versions): context for reading the deltas."""
     notes = []
@@ -271,6 +279,8 @@ def _config_notes(run_a: dict, run_b: dict) -> list[str]:
     for key in sorted(set(conf_a) | set(conf_b)):
         if key in ("batch_size", "data_dir", "weights"):  # do not change outcomes / checked via sha256
             continue
+        if key == "dataset" and _data_name(conf_a.get(key)) == _data_name(conf_b.get(key)):
+            continue  # the same file seen from two run folders (paths are relative to each); sha256 is checked
         if conf_a.get(key) != conf_b.get(key):
             notes.append(f"config {key}: {conf_a.get(key)} -> {conf_b.get(key)}")
     ver_a, ver_b = run_a.get("versions") or {}, run_b.get("versions") or {}

@@ -21,7 +21,10 @@ import pandas as pd
 from ..errors import HfcError
 from .render import FLOAT_FORMAT, markdown_table, sample_note
 
-__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "write_examples", "write_run", "read_results", "load_run_json", "FLOAT_FORMAT"]
+__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "write_examples", "write_run", "read_results",
+           "load_run_json", "FLOAT_FORMAT", "RUN_FILES"]
+
+RUN_FILES = ("results.csv", "results.md", "examples.csv.gz", "checks.json", "run.json")  # what write_run writes
 
 
 def _file_mode() -> int:

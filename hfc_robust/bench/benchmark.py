@@ -1,0 +1,135 @@
+"""Benchmark your own model and data from Python: :func:`benchmark`.
+
+Also the public ``hfc_robust.run_bench`` and ``hfc_robust.bench``, which accept an
+``nn.Module`` and data in any form as well as registry names, and label the rows with the
+module's name rather than the default registry model's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from ..data.adapters import as_dataset
+from ..errors import HfcError
+from ..models.zoo import LoadedModel
+from . import engine
+from .api import BenchRun, bench_run
+from .config import BenchConfig
+
+__all__ = ["benchmark", "run_bench", "bench"]
+
+_OPTIONS = {f.name for f in dataclasses.fields(BenchConfig)} - {"dataset", "model", "weights", "n", "attacks", "eps",
+                                                                  "radii", "rhos", "data_dir"}
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` torch CPU threads inside the block, then restore the caller's setting."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise HfcError(f"threads must be >= 1, got {threads}", "pass e.g. threads=1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = ("pgd",),
+              eps: Sequence[float] = (8 / 255,), radii: Sequence[float] = (), rhos: Sequence[float] = (),
+              n: int | None = None, out: str | Path | None = None, threads: int | None = None,
+              image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
+              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, **options) -> BenchRun:
+    """Benchmark any model on any data: the checks and run folder of ``hfc-robust bench``.
+
+    Args:
+        model: an ``nn.Module`` taking N x C x H x W pixels in [0, 1] (normalization inside) and
+            returning N x classes logits; or a registry name (``fmnist-cnn``) or ``py:module:factory``.
+        data: a registry name (``fmnist``, ``npz:PATH``, ``imagefolder:PATH``), an ``ImageDataset``,
+            a pair ``(images, labels)`` (images float in [0, 1] or uint8, N x C x H x W; labels N
+            class indices), a ``torch.utils.data.Dataset`` of ``(image, label)`` items or a
+            non-shuffling ``DataLoader`` over one.
+        name: the ``model`` column of every row for an ``nn.Module`` (default: its class name);
+            registry and ``py:`` models keep their own names.
+        attacks, eps, radii, rhos: the grid; eps on the [0, 1] pixel scale, radii in frequency
+            bins, rhos the Eq. 3 smoothing strengths.
+        n: the first ``n`` images; default all of them. More than the data holds is an HfcError.
+        out: a run folder to write (results.csv, results.md, run.json, examples.csv.gz,
+            checks.json, plots); a folder holding a different run is refused unless ``overwrite``.
+        threads: torch CPU threads for this call (restored afterwards); default: unchanged.
+        image_size: pixels, to resize and centre-crop ``imagefolder:`` images.
+        check_convergence, check_unbounded: the optional sanity checks.
+        progress: called as ``progress(done, total)`` as batches finish.
+        **options: the other :class:`BenchConfig` settings (``steps``, ``alpha``, ``restarts``,
+            ``loss``, ``seed``, ``batch_size``, ``smooth_normalize``, ``inclusive``).
+
+    Returns:
+        a :class:`BenchRun`: ``table`` (pandas), ``checks``, ``run`` (run.json's record),
+        ``out`` and ``files``. run.json records the module's class and its state_dict's SHA-256.
+
+    Raises:
+        HfcError: one line naming the problem and the fix, for a wrong type or shape.
+    """
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise HfcError(f"benchmark() got unknown options {', '.join(unknown)}", f"choose from {', '.join(sorted(_OPTIONS))}")
+    if isinstance(attacks, str) or isinstance(eps, (int, float)) or isinstance(radii, (int, float)) \
+            or isinstance(rhos, (int, float)):
+        raise HfcError("attacks, eps, radii and rhos are sequences", "write e.g. attacks=('pgd',), radii=(8,)")
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise HfcError(f"n must be a positive number of images or None (all), got {n!r}", "pass e.g. n=1000")
+    registry_data = isinstance(data, str)
+    config = BenchConfig(dataset=data if registry_data else "python", model="python", n=n, attacks=tuple(attacks),
+                         eps=tuple(eps), radii=tuple(radii), rhos=tuple(rhos), **options)
+    with _torch_threads(threads):
+        return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
+                         check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,
+                         name=name, image_size=image_size, overwrite=overwrite)
+
+
+def run_bench(config: BenchConfig | None = None, *, model=None, dataset=None, **overrides) -> engine.BenchResult:
+    """The bench engine (:func:`hfc_robust.bench.engine.run_bench`), for any model and data.
+
+    ``model`` may be an ``nn.Module`` (rows are labelled ``overrides['model']`` if given, else its
+    class name), a ``LoadedModel`` or a registry name; ``dataset`` a registry name or anything
+    :func:`hfc_robust.benchmark` accepts. With your own data and no ``n``, all of it is used.
+    """
+    settings = {**(config.to_dict() if config is not None else {}), **overrides}
+    if isinstance(model, str):
+        settings["model"], model = model, None
+    elif isinstance(model, LoadedModel):
+        settings.setdefault("model", model.name)
+    elif isinstance(model, nn.Module):
+        settings.setdefault("model", type(model).__name__)
+    elif model is not None:
+        raise HfcError(f"cannot benchmark a {type(model).__name__} as a model",
+                       "pass an nn.Module taking pixels in [0, 1], or a registry name such as fmnist-cnn")
+    if isinstance(dataset, str):
+        settings["dataset"], dataset = dataset, None
+    elif dataset is not None:
+        dataset = as_dataset(dataset)
+        if config is None:
+            settings.setdefault("n", None)  # the user's data: all of it unless told otherwise
+        settings["dataset"] = dataset.name
+    # The engine's own `model`/`dataset` keywords are the objects, so names go in through the config.
+    return engine.run_bench(BenchConfig(**settings), model=model, dataset=dataset)
+
+
+def bench(dataset="fmnist", model="fmnist-cnn", **options) -> pd.DataFrame:
+    """Run a grid and return the results table (see :class:`BenchConfig` for options).
+
+    ``dataset`` and ``model`` are registry names, or your own data and ``nn.Module`` as in
+    :func:`run_bench`.
+    """
+    return run_bench(model=model, dataset=dataset, **options).table
+
