@@ -124,7 +124,7 @@ def test_image_folder_fingerprint_follows_the_files_not_the_location(project, tm
 
 def test_bench_py_model_on_an_image_folder_then_rerun_from_elsewhere(project, tmp_path_factory, monkeypatch):
     out = project / "runs" / "a"
-    result = invoke("bench", "--model", "py:mynet:build", "--weights", "w.pt", "--dataset", "imagefolder:imgs",
+    result = invoke("bench", "--model", "py:mynet:build", "--weights", "w.pt", "--dataset", "imagefolder:imgs", "--no-spot-check",
                     "--image-size", "16", "--attack", "fgsm", "--radius", "4", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "results.csv")
@@ -159,7 +159,7 @@ def test_rerun_of_an_npz_run_works_from_another_directory(tmp_path, monkeypatch)
     (tmp_path / "data").mkdir()
     np.savez(tmp_path / "data" / "d.npz", x=dataset.images.permute(0, 2, 3, 1).numpy(), y=dataset.labels.numpy())
     monkeypatch.chdir(tmp_path)
-    assert invoke("bench", "--dataset", "npz:data/d.npz", "--attack", "fgsm", "--n", "all", "--out", "run",
+    assert invoke("bench", "--dataset", "npz:data/d.npz", "--attack", "fgsm", "--n", "all", "--no-spot-check", "--out", "run",
                   "--quiet").exit_code == 0
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["dataset"] == "npz:../data/d.npz"
     monkeypatch.chdir(tmp_path / "data")
@@ -187,9 +187,9 @@ def test_bad_custom_input_is_one_line_exit_2(case, project):
         (project / "mixed" / name).mkdir(parents=True)
         Image.fromarray(np.zeros((*size, 3), np.uint8)).save(project / "mixed" / name / "0.png")
     args, needle = BAD_PY[case]
-    defaults = [] if "--dataset" in args else ["--dataset", "imagefolder:imgs", "--image-size", "16"]
+    defaults = [] if "--dataset" in args else ["--dataset", "imagefolder:imgs", "--no-spot-check", "--image-size", "16"]
     defaults += [] if "--model" in args else ["--model", "py:mynet:build"]
-    result = invoke("bench", *args, *defaults, "--attack", "fgsm", "--out", "run", "--quiet")
+    result = invoke("bench", *args, *defaults, "--attack", "fgsm", "--out", "run", "--quiet", "--no-spot-check")
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("error:") and needle in lines[0], lines[0]

@@ -216,3 +216,19 @@ def test_bench_leaves_a_train_mode_model_untouched():
         expected = (model(dataset.to_float(dataset.images)).argmax(1) == dataset.labels).float().mean().item()
     clean = table[(table["defense"] == "none") & (table["threat_model"] == "clean")]["accuracy"].iloc[0]
     assert clean == pytest.approx(expected)
+
+
+def test_spot_check_leaves_a_train_mode_model_untouched():
+    from hfc_robust.bench.spotcheck import spot_check
+
+    _, dataset = make_dataset()
+    model = BNNet().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5,
+                         queries=20)
+    result = run_bench(config, model=model, dataset=dataset)
+    check = spot_check(result, result.modules, dataset, config.spot_check)
+    assert check.status in ("pass", "warn", "fail") and check.data["rows"][0]["sampled"] > 0
+    assert model.training and model.bn1.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key

@@ -49,7 +49,8 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
               eps: Sequence[float] = (8 / 255,), radii: Sequence[float] = (), rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
-              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, **options) -> BenchRun:
+              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "cpu",
+              **options) -> BenchRun:
     """Benchmark any model on any data: the checks and run folder of ``hfc-robust bench``.
 
     Args:
@@ -69,7 +70,8 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         threads: torch CPU threads for this call (restored afterwards); default: unchanged.
         image_size: pixels, to resize and centre-crop ``imagefolder:`` images.
         check_convergence, check_unbounded: the optional sanity checks.
-        progress: called as ``progress(done, total)`` as batches finish.
+        progress: called as ``progress(done, total, text)`` as the grid runs.
+        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when present).
         **options: the other :class:`BenchConfig` settings (``steps``, ``alpha``, ``restarts``,
             ``loss``, ``seed``, ``batch_size``, ``smooth_normalize``, ``inclusive``).
 
@@ -94,16 +96,22 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
     with _torch_threads(threads):
         return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
                          check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,
-                         name=name, image_size=image_size, overwrite=overwrite)
+                         name=name, image_size=image_size, overwrite=overwrite, device=device)
+
+
+_ENGINE_KEYWORDS = ("extra_defenses", "progress", "checkpoint", "device", "rows", "notify")
 
 
 def run_bench(config: BenchConfig | None = None, *, model=None, dataset=None, **overrides) -> engine.BenchResult:
     """The bench engine (:func:`hfc_robust.bench.engine.run_bench`), for any model and data.
 
+    Engine keywords (``device``, ``progress``, ``checkpoint``, ``rows``, ``notify``,
+    ``extra_defenses``) pass through; the other keywords are :class:`BenchConfig` settings.
     ``model`` may be an ``nn.Module`` (rows are labelled ``overrides['model']`` if given, else its
     class name), a ``LoadedModel`` or a registry name; ``dataset`` a registry name or anything
     :func:`hfc_robust.benchmark` accepts. With your own data and no ``n``, all of it is used.
     """
+    run_options = {key: overrides.pop(key) for key in _ENGINE_KEYWORDS if key in overrides}
     settings = {**(config.to_dict() if config is not None else {}), **overrides}
     if isinstance(model, str):
         settings["model"], model = model, None
@@ -122,7 +130,7 @@ def run_bench(config: BenchConfig | None = None, *, model=None, dataset=None, **
             settings.setdefault("n", None)  # the user's data: all of it unless told otherwise
         settings["dataset"] = dataset.name
     # The engine's own `model`/`dataset` keywords are the objects, so names go in through the config.
-    return engine.run_bench(BenchConfig(**settings), model=model, dataset=dataset)
+    return engine.run_bench(BenchConfig(**settings), model=model, dataset=dataset, **run_options)
 
 
 def bench(dataset="fmnist", model="fmnist-cnn", **options) -> pd.DataFrame:

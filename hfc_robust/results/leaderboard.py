@@ -11,6 +11,8 @@ evaluation), and the page says which runs were set aside.
 
 from __future__ import annotations
 
+import json
+
 import math
 import os
 from dataclasses import dataclass, field
@@ -43,8 +45,9 @@ class BoardRun:
     @property
     def sample(self) -> tuple:
         dataset = self.run.get("dataset") or {}
+        # indices are stored as inclusive ranges ([[0, 999]]): compare their JSON text
         return (dataset.get("name"), dataset.get("sha256"), dataset.get("n"), dataset.get("sample"),
-                tuple(dataset.get("indices") or ()))
+                json.dumps(dataset.get("indices"), sort_keys=True))
 
     @property
     def sample_text(self) -> str:
