@@ -269,3 +269,13 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
 
 def test_committed_baseline_compares_clean_with_itself():
     assert invoke("compare", BASELINE, BASELINE / "results.csv").exit_code == 0
+
+
+def test_runs_with_spectrum_columns_compare_with_the_committed_baseline(base_run, tmp_path):
+    """A run written now (with energy_inside_radius / inband_l2) compares with one written before them."""
+    assert {"energy_inside_radius", "inband_l2"} <= set(pd.read_csv(base_run / "results.csv").columns)
+    old = copy_run(base_run, tmp_path / "old")
+    table = pd.read_csv(old / "results.csv").drop(columns=["energy_inside_radius", "inband_l2"])
+    table.to_csv(old / "results.csv", index=False)
+    assert invoke("compare", old, base_run).exit_code == 0
+    assert invoke("compare", base_run, old).exit_code == 0

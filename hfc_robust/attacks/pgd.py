@@ -23,8 +23,11 @@ class PGD(AdapterMixin, _TorchattacksAttack):
     """L-inf PGD (Madry et al. 2018) with per-example first success and restarts.
 
     Args:
-        eps: radius of the L-inf ball on the [0, 1] pixel scale (default 8/255).
-        alpha: step size on the same scale; default ``eps / 4`` (2/255 at eps = 8/255).
+        eps: radius of the L-inf ball on the [0, 1] pixel scale (default 8/255); or a tensor of
+            N radii, one per example of the batch the attack is called on (a minimal-eps bisection
+            step attacks every example at its own eps in one batched call).
+        alpha: step size on the same scale; default ``eps / 4`` (2/255 at eps = 8/255), per
+            example for a tensor ``eps``.
         steps: gradient steps per restart (default 10).
         random_start: start uniformly inside the ball (default True).
         restarts: random starts; later restarts only attack examples still standing.
@@ -36,12 +39,20 @@ class PGD(AdapterMixin, _TorchattacksAttack):
             (:meth:`run`) never stops early, so that its last iterates can be transferred.
     """
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
-                 random_start: bool = True, restarts: int = 1, loss: str = "ce", seed: int = 0,
+    def __init__(self, model: nn.Module, eps: float | torch.Tensor = 8 / 255, alpha: float | None = None,
+                 steps: int = 10, random_start: bool = True, restarts: int = 1, loss: str = "ce", seed: int = 0,
                  early_stop: bool = True) -> None:
         super().__init__("PGD", model)
-        self.eps = check_eps(eps)
-        self.alpha = float(alpha) if alpha is not None else self.eps / 4
+        if isinstance(eps, torch.Tensor) and eps.dim() > 0:
+            values = eps.detach().flatten().to(torch.float64)
+            if eps.dim() != 1 or not bool(((values >= 0) & (values <= 1)).all()):
+                raise HfcError(f"per-example eps must be a 1-D tensor of values in [0, 1], got shape {tuple(eps.shape)}",
+                               "pass one eps per example on the [0, 1] pixel scale")
+            self.eps: float | torch.Tensor = values
+            self.alpha: float | torch.Tensor = float(alpha) if alpha is not None else values / 4
+        else:
+            self.eps = check_eps(float(eps))
+            self.alpha = float(alpha) if alpha is not None else self.eps / 4
         if steps < 1 or restarts < 1:
             raise HfcError(f"PGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "pass --steps 10 --restarts 1")
         if restarts > 1 and not random_start:
@@ -51,23 +62,36 @@ class PGD(AdapterMixin, _TorchattacksAttack):
         self.loss, self.seed, self.early_stop = loss, int(seed), bool(early_stop)
         self.supported_mode = ["default"]
 
-    def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int) -> torch.Tensor:
+    def _per_row(self, value: float | torch.Tensor, rows: torch.Tensor | None,
+                 like: torch.Tensor) -> float | torch.Tensor:
+        """A scalar as it is; a per-example tensor cut to ``rows`` (None: all) and shaped N x 1 x 1 x 1,
+        in ``like``'s dtype (the scalar path casts the Python float to that dtype the same way)."""
+        if not isinstance(value, torch.Tensor):
+            return value
+        picked = value if rows is None else value[rows.cpu()]
+        return picked.to(device=like.device, dtype=like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int,
+                      eps: float | torch.Tensor | None = None) -> torch.Tensor:
         """``clip(x + eps * u, 0, 1)`` with ``u`` uniform in [-1, 1], drawn on the CPU from
-        ``example_seed(seed, id, restart)``: the same start for an example whatever its batch or device."""
+        ``example_seed(seed, id, restart)``: the same start for an example whatever its batch, device
+        or eps. ``eps``: this batch's radius (a scalar or N x 1 x 1 x 1), default the attack's."""
+        eps = self._per_row(self.eps, None, images) if eps is None else eps
         noise = torch.empty(images.shape, dtype=images.dtype)
         for row, example_id in enumerate(example_ids.tolist()):
             generator = torch.Generator().manual_seed(example_seed(self.seed, int(example_id), restart))
             noise[row] = torch.rand(images.shape[1:], generator=generator, dtype=images.dtype) * 2 - 1
-        return (images + self.eps * noise.to(images.device)).clamp(0, 1)
+        return (images + eps * noise.to(images.device)).clamp(0, 1)
 
-    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor,
-             early_stop: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor, early_stop: bool,
+             eps: float | torch.Tensor, alpha: float | torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One restart: ``(adversarial, fooled, predictions, final)``.
 
         ``adversarial`` is each example's first misclassified iterate, or its last iterate when
         none was; ``predictions`` the model's class there; ``final`` the last iterate of the whole
         budget (equal to ``adversarial`` under early stop, where fooled examples stop moving).
-        With early stop, examples still being attacked are kept in compact tensors (``active``
+        ``eps`` and ``alpha``: scalars, or N x 1 x 1 x 1 per-example tensors. With early stop, examples still being attacked are kept in compact tensors (``active``
         maps them back), so finished examples cost nothing in later steps.
         """
         n = len(labels)
@@ -99,7 +123,12 @@ class PGD(AdapterMixin, _TorchattacksAttack):
             if keep is not None:
                 final[active[~keep]] = cur[~keep]
                 active, orig, target, cur, grad = active[keep], orig[keep], target[keep], cur[keep], grad[keep]
-            delta = (cur + self.alpha * grad.sign() - orig).clamp(-self.eps, self.eps)
+                if isinstance(eps, torch.Tensor):
+                    eps = eps[keep]
+                if isinstance(alpha, torch.Tensor):
+                    alpha = alpha[keep]
+            step_ = cur + alpha * grad.sign() - orig
+            delta = step_.clamp(-eps, eps) if not isinstance(eps, torch.Tensor) else torch.max(torch.min(step_, eps), -eps)
             cur = (orig + delta).clamp(0, 1)
         return adv, fooled, pred, final
 
@@ -110,6 +139,9 @@ class PGD(AdapterMixin, _TorchattacksAttack):
         iterate is a transfer candidate."""
         if example_ids is None:
             example_ids = torch.arange(len(labels))
+        if isinstance(self.eps, torch.Tensor) and len(self.eps) != len(labels):
+            raise HfcError(f"PGD got {len(self.eps)} per-example eps values for a batch of {len(labels)}",
+                           "pass one eps per example of the batch")
         early_stop = self.early_stop and not full_budget
         adversarial, predictions = images.clone(), torch.zeros_like(labels)
         fooled = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
@@ -119,8 +151,11 @@ class PGD(AdapterMixin, _TorchattacksAttack):
             if len(rows) == 0:
                 break
             sub_images, sub_labels = images[rows], labels[rows]
-            start = self.random_starts(sub_images, example_ids[rows.cpu()], restart) if self.random_start else sub_images
-            adv, hit, pred, final = self._run(sub_images, sub_labels, start, early_stop)
+            eps = self._per_row(self.eps, rows, sub_images)
+            alpha = self._per_row(self.alpha, rows, sub_images)
+            start = self.random_starts(sub_images, example_ids[rows.cpu()], restart, eps) if self.random_start \
+                else sub_images
+            adv, hit, pred, final = self._run(sub_images, sub_labels, start, early_stop, eps, alpha)
             update = ~fooled[rows]  # an example keeps the first restart that fooled it
             adversarial[rows[update]], predictions[rows[update]] = adv[update], pred[update]
             fooled[rows] |= hit

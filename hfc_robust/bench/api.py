@@ -146,12 +146,29 @@ def _recorded_identity(out: Path) -> dict | None:
             "dataset sha256": (run.get("dataset") or {}).get("sha256")}
 
 
+def _write_extra(result, out: Path) -> list[Path]:
+    """perturbation_spectra.npz/.png, and with ``min_eps`` min_eps.csv and min_eps_curve.png."""
+    from ..results.mineps import write_min_eps
+    from ..results.spectra import write_spectra
+    from .mineps import min_eps_limit
+
+    config = result.config
+    title = f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra"
+    files = write_spectra(result.spectra(), out, title)
+    per_example = result.min_eps()
+    if per_example is not None:
+        files += write_min_eps(per_example, result.table, min_eps_limit(config.eps, config.min_eps_max), out)
+    return files
+
+
 def _remove_stale(out: Path, written: list[Path]) -> None:
     """Delete run files that an earlier, replaced run left and this one did not write."""
+    from ..results.mineps import MIN_EPS_CSV, MIN_EPS_PLOT
     from ..results.plots import EPS_PLOT, RADIUS_PLOT
+    from ..results.spectra import SPECTRA_NPZ, SPECTRA_PLOT
 
     kept = {path.name for path in written}
-    for name in (*RUN_FILES, EPS_PLOT, RADIUS_PLOT):
+    for name in (*RUN_FILES, EPS_PLOT, RADIUS_PLOT, SPECTRA_NPZ, SPECTRA_PLOT, MIN_EPS_CSV, MIN_EPS_PLOT):
         if name not in kept and (out / name).is_file():
             (out / name).unlink()
 
@@ -281,6 +298,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         from ..results.plots import write_plots  # matplotlib is imported only when a run directory is written
 
         files += write_plots(result.table, out)
+        files += _write_extra(result, out)
         _remove_stale(out, files)
         result.store.remove()  # only now: the results it held are on disk
     return BenchRun(result.table, checks, run, out, files, notes)

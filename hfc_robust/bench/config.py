@@ -19,14 +19,16 @@ __all__ = ["BenchConfig", "cell_key", "plan_cells", "threats", "runs_attack", "a
 WORST_CASE = "worst-case"
 
 TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "eps_255", "threat_model", "n",
-                 "correct", "accuracy", "ci_low", "ci_high", "cell"]
+                 "correct", "accuracy", "ci_low", "ci_high", "energy_inside_radius", "inband_l2", "cell"]
 THREAT_ORDER = {"clean": 0, "whitebox": 1, "oblivious": 2, "adaptive": 3}
 
 
 @dataclass
 class BenchConfig:
     """Everything that determines a bench table. eps/alpha on the [0, 1] pixel scale;
-    radii in frequency bins; rhos are the Eq. 3 smoothing strengths."""
+    radii in frequency bins; rhos are the Eq. 3 smoothing strengths. ``min_eps`` adds each
+    example's minimal PGD eps per (defense, threat), bisected up to ``min_eps_max`` ([0, 1]
+    scale; default twice the largest grid eps, see :mod:`hfc_robust.bench.mineps`)."""
 
     dataset: str = "fmnist"
     model: str = "fmnist-cnn"
@@ -48,6 +50,8 @@ class BenchConfig:
     random_start: bool = True
     queries: int = DEFAULT_QUERIES
     spot_check: int = DEFAULT_SPOT_CHECK
+    min_eps: bool = False
+    min_eps_max: float | None = None
 
     def __post_init__(self) -> None:
         self.attacks = tuple(self.attacks)
@@ -71,6 +75,8 @@ class BenchConfig:
             raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
         if self.queries < 1 or self.spot_check < 0:
             raise HfcError("--queries must be >= 1 and --spot-check >= 0", "pass e.g. --queries 5000 --spot-check 100")
+        if self.min_eps_max is not None and not 0 < float(self.min_eps_max) <= 1:
+            raise HfcError(f"--min-eps-max {self.min_eps_max} is outside (0, 1]", "pass e.g. --min-eps-max 32/255")
         if self.alpha is not None and not 0 < self.alpha <= 1:
             raise HfcError(f"step size {self.alpha} is outside (0, 1]", "pass e.g. --step-size 2/255")
 

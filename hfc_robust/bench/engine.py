@@ -42,6 +42,8 @@ from ..models.zoo import LoadedModel, check_input_shape, load_model
 from ..results.stats import wilson_interval
 from .checkpoint import OutcomeStore
 from .config import TABLE_COLUMNS, WORST_CASE, BenchConfig, attack_rows, plan_cells, runs_attack, threats
+from .mineps import min_eps_arrays, min_eps_pairs
+from .spectra import SpectrumSums, has_spectrum, spectra_summary
 
 __all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "module_sha256", "predict_classes", "num_outputs",
            "EXAMPLE_COLUMNS"]
@@ -75,14 +77,35 @@ class BenchResult:
         return self.store.column("index"), self.store.column(f"robust{position}").astype(bool)
 
     def example_frames(self):
-        """One DataFrame (columns :data:`EXAMPLE_COLUMNS`) per cell, in table order."""
+        """One DataFrame (columns :data:`EXAMPLE_COLUMNS`, plus ``min_eps`` with ``config.min_eps``) per cell,
+        in table order."""
         index, label = self.store.column("index"), self.store.column("label")
         defense_position = {key: j for j, key in enumerate(dict.fromkeys(c["defense"].key for c in self.cells))}
         for i, cell in enumerate(self.cells):
-            yield pd.DataFrame({"cell": cell["cell"], "index": index, "label": label,
-                                "clean_pred": self.store.column(f"clean{defense_position[cell['defense'].key]}"),
-                                "adv_pred": self.store.column(f"adv{i}"),
-                                "robust": self.store.column(f"robust{i}").astype(np.int8)})
+            j = defense_position[cell['defense'].key]
+            frame = pd.DataFrame({"cell": cell["cell"], "index": index, "label": label,
+                                  "clean_pred": self.store.column(f"clean{j}"),
+                                  "adv_pred": self.store.column(f"adv{i}"),
+                                  "robust": self.store.column(f"robust{i}").astype(np.int8)})
+            if self.config.min_eps:  # the example's minimal eps for the cell's (defense, threat); empty elsewhere
+                scored = cell["threat"] in ("whitebox", "adaptive")
+                frame["min_eps"] = self.store.column(f"mineps{j}").astype(np.float64) if scored else np.nan
+            yield frame
+
+    def spectra(self) -> dict:
+        """The perturbation spectra of every attacked cell (:func:`~hfc_robust.bench.spectra.spectra_summary`)."""
+        return spectra_summary(self.cells, self.store)
+
+    def min_eps(self) -> pd.DataFrame | None:
+        """Minimal eps per example and (defense, threat) (columns ``defense``, ``threat_model``, ``index``,
+        ``min_eps``, [0, 1] scale; 0 when misclassified clean, inf beyond the maximum); None without ``min_eps``."""
+        if not self.config.min_eps:
+            return None
+        index = self.store.column("index")
+        defenses = list(dict.fromkeys(c["defense"] for c in self.cells))
+        return pd.concat([pd.DataFrame({"defense": d.key, "threat_model": threat, "index": index,
+                                        "min_eps": self.store.column(f"mineps{j}").astype(np.float64)})
+                          for j, (d, threat) in enumerate(min_eps_pairs(defenses))], ignore_index=True)
 
     @property
     def examples(self) -> pd.DataFrame:
@@ -280,6 +303,14 @@ def _stage_results(output: AttackOutput, attack: str, model: nn.Module,
     return [(names[-1], predictions)]
 
 
+def _stage_adversarials(output: AttackOutput) -> list[torch.Tensor]:
+    """The adversarial inputs scored by each row of :func:`_stage_results`, in the same order."""
+    if output.stages:
+        stages = [adversarial for _, adversarial, _ in output.stages]
+        return stages + [stages[-1]]
+    return [output.adversarial]
+
+
 def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
                step: Callable[[float, str], None]) -> dict[str, np.ndarray]:
     """Every cell's outcome for one batch, as the arrays of one checkpoint chunk."""
@@ -290,18 +321,23 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
     clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
     correct = {key: pred == labels for key, pred in clean_pred.items()}
     grad = np.zeros((len(grid.defenses), 2), dtype=np.int64)
+    spectra = SpectrumSums(tuple(images.shape[-2:]))
+    defense_of = {d.key: d for d in grid.defenses}
     for j, d in enumerate(grid.defenses):
         i = grid.position[(d.key, "clean", "none", 0.0)]
         adv_pred[i], robust[i] = clean_pred[d.key], correct[d.key]
         rows = correct[d.key]
         grad[j] = (int(rows.sum()), _zero_gradient_count(grid.modules[d.key], images[rows], labels[rows], config.loss))
 
-    def record(defense: str, threat: str, name: str, eps: float, rows: torch.Tensor, pred: torch.Tensor) -> None:
-        """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred`` there."""
+    def record(defense: str, threat: str, name: str, eps: float, rows: torch.Tensor, pred: torch.Tensor,
+               adversarial: torch.Tensor) -> None:
+        """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred``
+        at ``adversarial`` there."""
         i = grid.position[(defense, threat, name, eps)]
         full = clean_pred[defense].clone()
         full[rows] = pred
         adv_pred[i], robust[i] = full, full == labels
+        spectra.add(i, defense_of[defense], adversarial, images[rows])
 
     units, unit = grid.units(), 0
     bare = grid.modules["none"]
@@ -317,11 +353,12 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
                 output = spec.build(bare, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()],
                                                                   full_budget=bool(oblivious))
                 if whitebox:
-                    for name, pred in _stage_results(output, attack_name, bare, None):
-                        record("none", "whitebox", name, eps, rows, pred)
+                    for (name, pred), adversarial in zip(_stage_results(output, attack_name, bare, None),
+                                                         _stage_adversarials(output)):
+                        record("none", "whitebox", name, eps, rows, pred, adversarial)
                 for d in oblivious:
                     _record_oblivious(grid, d, attack_name, eps, output, images, labels, rows, clean_pred, correct,
-                                      adv_pred, robust)
+                                      adv_pred, robust, spectra)
                 unit += 1
             for d in defended:
                 if not runs_attack(d, "adaptive", attack_name):
@@ -332,8 +369,9 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
                 output = spec.build(target, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()])
                 # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
                 scorer = grid.modules[d.key] if spec.bpda else None
-                for name, pred in _stage_results(output, attack_name, target, scorer):
-                    record(d.key, "adaptive", name, eps, rows, pred)
+                for (name, pred), adversarial in zip(_stage_results(output, attack_name, target, scorer),
+                                                     _stage_adversarials(output)):
+                    record(d.key, "adaptive", name, eps, rows, pred, adversarial)
                 unit += 1
 
     for d in grid.defenses:
@@ -353,18 +391,22 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
     for i in range(len(cells)):
         chunk[f"adv{i}"] = adv_pred[i].cpu().numpy().astype(np.int64)
         chunk[f"robust{i}"] = robust[i].cpu().numpy().astype(np.int8)
+    chunk.update(spectra.arrays([i for i, cell in enumerate(cells) if has_spectrum(cell)]))
+    if config.min_eps:
+        chunk.update(min_eps_arrays(grid, indices, images, labels, correct, step))
     return chunk
 
 
 def _record_oblivious(grid: _Grid, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput,
                       images: torch.Tensor, labels: torch.Tensor, attacked: torch.Tensor, clean_pred: dict,
-                      correct: dict, adv_pred: dict, robust: dict) -> None:
+                      correct: dict, adv_pred: dict, robust: dict, spectra: SpectrumSums) -> None:
     """Oblivious rows: the bare model's full-budget candidates, classified through the defense.
 
     An example is robust only if the defense classifies every candidate correctly; examples
     the bare model already misclassifies clean keep the clean image as their candidate (it
     fools the bare model with no perturbation). ``adv_pred`` is the defense's class at the
-    first candidate that fooled it, else at the last one."""
+    first candidate that fooled it, else at the last one, and that candidate's perturbation is
+    added to the row's spectrum (over the examples both models classify correctly clean)."""
     module = grid.modules[defense.key]
     names = attack_rows(attack)
     # cascade stage k transfers the candidates of stages 0..k; a single attack, all of its candidates
@@ -376,13 +418,17 @@ def _record_oblivious(grid: _Grid, defense: DefenseSpec, attack: str, eps: float
     for name, candidates in zip(names, groups):
         full = clean_pred[defense.key].clone()
         decided = torch.zeros(len(rows), dtype=torch.bool, device=labels.device)
+        chosen = images[rows].clone()
         for candidate in candidates:
-            pred = predict_classes(module, candidate[position_in_batch[rows]])
+            inputs = candidate[position_in_batch[rows]]
+            pred = predict_classes(module, inputs)
             fooled = (pred != labels[rows]) & ~decided
             full[rows[fooled | ~decided]] = pred[fooled | ~decided]
+            chosen[fooled | ~decided] = inputs[fooled | ~decided]
             decided |= fooled
         i = grid.position[(defense.key, "oblivious", name, eps)]
         adv_pred[i], robust[i] = full, full == labels
+        spectra.add(i, defense, chosen, images[rows])
 
 
 def _gradient_totals(grid: _Grid, store: OutcomeStore) -> dict[str, dict[str, int]]:
@@ -397,7 +443,10 @@ def _gradient_totals(grid: _Grid, store: OutcomeStore) -> dict[str, dict[str, in
 
 
 def _table(grid: _Grid, dataset: ImageDataset, store: OutcomeStore) -> pd.DataFrame:
+    """results.csv's rows; ``energy_inside_radius`` and ``inband_l2`` from the perturbation spectra
+    (low-pass attacked cells; NaN elsewhere, see :func:`~hfc_robust.bench.spectra.spectra_summary`)."""
     rows = []
+    spectra = spectra_summary(grid.cells, store)
     for i, cell in enumerate(grid.cells):
         d: DefenseSpec = cell["defense"]
         outcome = store.column(f"robust{i}")
@@ -408,6 +457,9 @@ def _table(grid: _Grid, dataset: ImageDataset, store: OutcomeStore) -> pd.DataFr
                          rho=d.rho if d.rho is not None else np.nan, attack=cell["attack"], eps=cell["eps"],
                          eps_255=round(cell["eps"] * 255, 4), threat_model=cell["threat"], n=n, correct=correct,
                          accuracy=correct / n if n else np.nan, ci_low=low, ci_high=high, cell=cell["cell"]))
+        row = spectra["by_position"].get(i)
+        for column in ("energy_inside_radius", "inband_l2"):
+            rows[-1][column] = float(spectra["table"][column].iloc[row]) if row is not None else np.nan
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

@@ -36,6 +36,12 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
                    "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
 @click.option("--no-spot-check", is_flag=True, help="skip the strong-attack spot check (same as --spot-check 0)")
+@click.option("--min-eps", "min_eps", is_flag=True,
+              help="also bisect each example's minimal PGD eps (white-box, adaptive) to 0.25/255: min_eps column in "
+                   "examples.csv.gz, min_eps.csv, min_eps_curve.png")
+@click.option("--min-eps-max", "min_eps_max_text", default=None,
+              help="largest eps the --min-eps bisection tries, e.g. 32/255 (default twice the largest --eps); "
+                   "examples not broken there get inf")
 @click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True,
               help="PGD/FGSM loss: cross-entropy, or the Carlini-Wagner margin (does not saturate on huge logits)")
 @click.option("--seed", default=0, show_default=True, help="seed of every random choice; the same seed gives the same files")
@@ -58,7 +64,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.pass_context
 def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
-                  no_spot_check, loss, seed, batch_size, device, out, overwrite, check_convergence, check_unbounded,
+                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite, check_convergence, check_unbounded,
                   allow_failed_checks, threads, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
     from ..attacks.registry import ATTACKS
@@ -73,7 +79,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
                   alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size, random_start=random_start, queries=queries,
-                  spot_check=0 if no_spot_check else spot_check)
+                  spot_check=0 if no_spot_check else spot_check, min_eps=min_eps,
+                  min_eps_max=parse_eps(min_eps_max_text) if min_eps_max_text else None)
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
     with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,

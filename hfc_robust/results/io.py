@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 
 from ..errors import HfcError
 from .render import FLOAT_FORMAT, markdown_table, sample_note
 
-__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "write_examples", "write_run", "read_results",
+__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "npz_bytes", "write_examples", "write_run", "read_results",
            "load_run_json", "FLOAT_FORMAT", "RUN_FILES"]
 
 RUN_FILES = ("results.csv", "results.md", "examples.csv.gz", "checks.json", "run.json")  # what write_run writes
@@ -60,6 +63,24 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive (readable by ``numpy.load(allow_pickle=False)``) whose bytes depend only on
+    the arrays: entries in the given order, a fixed date (1980-01-01) and fixed permissions, where
+    ``numpy.savez`` stamps the current time. Object arrays are refused."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, value in arrays.items():
+            array = np.asanyarray(value)
+            if array.dtype == object:
+                raise ValueError(f"npz entry {name!r} is an object array")
+            entry = io.BytesIO()
+            np.lib.format.write_array(entry, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            archive.writestr(info, entry.getvalue())
+    return buffer.getvalue()
 
 
 def write_examples(path: Path | str, frames: Iterable[pd.DataFrame]) -> bool:
