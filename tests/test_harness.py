@@ -232,3 +232,35 @@ def test_spot_check_leaves_a_train_mode_model_untouched():
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tmp_path, monkeypatch):
+    """With units saved after every attack run (the 30 s interval set to 0), an interruption in the
+    middle of the only batch keeps the finished runs; the resumed run skips them and gives the
+    same files as an uninterrupted run."""
+    import hfc_robust.bench.engine as engine
+
+    monkeypatch.setattr(engine, "CHECKPOINT_SECONDS", 0.0)
+    model, dataset = make_dataset()
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255, 8 / 255), radii=(3,),
+                         steps=3, batch_size=40)
+    checkpoint = tmp_path / "partial"
+    texts = []
+
+    def interrupt(done, total, text=None):
+        texts.append(text)
+        if text and text.startswith("pgd eps=4"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    assert not list(checkpoint.glob("chunk-*.npz"))  # the batch never finished
+    assert len(list(checkpoint.glob("units-*.npz"))) == 4  # fgsm at two eps: bare and adaptive runs
+    seen = []
+    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+                        progress=lambda d, t, text=None: seen.append(text))
+    assert not any(text and text.startswith("fgsm") for text in seen)  # the saved runs were not repeated
+    assert any(text and text.startswith("pgd eps=4") for text in seen)
+    assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
+    fresh = run_bench(config, model=model, dataset=dataset)
+    assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)

@@ -3,8 +3,9 @@ folder that doubles as the run's checkpoint.
 
 A folder store writes ``meta.json`` (what run the chunks belong to) and one
 ``chunk-<first row>.npz`` per finished batch, each atomically; nothing already written is
-ever rewritten, so a checkpoint costs O(batch) bytes per batch and a crash loses at most
-the batch in flight. A run with the same key resumes after the last contiguous chunk; a
+ever rewritten, so a checkpoint costs O(batch) bytes per batch. Inside a slow batch, finished
+attack runs are saved as ``units-<first row>-<unit>.npz`` at least every 30 s of work and
+removed once the batch's chunk is written, so a crash loses at most about 30 s of work. A run with the same key resumes after the last contiguous chunk; a
 folder written by a different run is cleared. Columns are read back one at a time, so the
 memory needed to write tables and ``examples.csv.gz`` does not grow with the grid.
 Chunks hold plain integer arrays (``numpy.load(allow_pickle=False)``): no code is ever
@@ -16,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +91,32 @@ class OutcomeStore:
         parts = [self.read(start, name) for start in self._starts]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
-    def columns(self, names: list[str]) -> Iterator[np.ndarray]:
-        for name in names:
-            yield self.column(name)
+    def save_unit(self, start: int, unit: int, arrays: Chunk) -> None:
+        """Outcomes of finished units of the batch starting at ``start`` (names ``u<unit>:<array>``),
+        saved while the batch is still running; folder stores only."""
+        if self.folder is None:
+            return
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(self.folder / f"units-{start:010d}-{unit:05d}.npz", buffer.getvalue())
+
+    def units(self, start: int) -> dict[int, Chunk]:
+        """``{unit: arrays}`` saved for the batch starting at ``start`` by an interrupted run."""
+        if self.folder is None:
+            return {}
+        found: dict[int, Chunk] = {}
+        for path in sorted(self.folder.glob(f"units-{start:010d}-*.npz")):
+            with np.load(path, allow_pickle=False) as archive:
+                for name in archive.files:
+                    unit, array = name.split(":", 1)
+                    found.setdefault(int(unit[1:]), {})[array] = archive[name]
+        return found
+
+    def drop_units(self, start: int) -> None:
+        """Remove a batch's unit files once its chunk is written."""
+        if self.folder is not None:
+            for path in self.folder.glob(f"units-{start:010d}-*.npz"):
+                path.unlink()
 
     def remove(self) -> None:
         """Delete the folder: only once the results it holds have been written elsewhere."""

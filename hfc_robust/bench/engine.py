@@ -48,6 +48,7 @@ from .spectra import SpectrumSums, has_spectrum, spectra_summary
 __all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "module_sha256", "predict_classes", "num_outputs",
            "EXAMPLE_COLUMNS"]
 
+CHECKPOINT_SECONDS = 30.0  # inside a slow batch, finished attack runs are saved at least this often
 EXAMPLE_COLUMNS = ["cell", "index", "label", "clean_pred", "adv_pred", "robust"]
 Progress = Callable[..., None]
 
@@ -265,8 +266,11 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
                 if progress:
                     progress(base + fraction * size, total, text)
 
-            chunk = _run_batch(grid, indices, images.to(target), labels.to(target), step)
-            store.append(int(first + done), chunk)
+            start = int(first + done)
+            chunk = _run_batch(grid, indices, images.to(target), labels.to(target), step, store.units(start),
+                               lambda unit, arrays, start=start: store.save_unit(start, unit, arrays))
+            store.append(start, chunk)
+            store.drop_units(start)
             done += len(labels)
             if progress:
                 progress(done, total, None)
@@ -312,8 +316,14 @@ def _stage_adversarials(output: AttackOutput) -> list[torch.Tensor]:
 
 
 def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
-               step: Callable[[float, str], None]) -> dict[str, np.ndarray]:
-    """Every cell's outcome for one batch, as the arrays of one checkpoint chunk."""
+               step: Callable[[float, str], None], saved_units: dict[int, dict[str, np.ndarray]] | None = None,
+               save_unit: Callable[[int, dict[str, np.ndarray]], None] | None = None) -> dict[str, np.ndarray]:
+    """Every cell's outcome for one batch, as the arrays of one checkpoint chunk.
+
+    A batch is a sequence of units (one attack run each). A unit's outcomes depend only on the
+    batch, so a finished unit is handed to ``save_unit`` whenever :data:`CHECKPOINT_SECONDS` of
+    work have passed since the last save, and units in ``saved_units`` (from an interrupted
+    run) are restored instead of recomputed: a slow batch loses at most that much work."""
     config, cells = grid.config, grid.cells
     n = len(labels)
     adv_pred: dict[int, torch.Tensor] = {}
@@ -340,6 +350,40 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
         spectra.add(i, defense_of[defense], adversarial, images[rows])
 
     units, unit = grid.units(), 0
+    saved_units = saved_units or {}
+    pending: dict[str, np.ndarray] = {}
+    last_save = time.monotonic()
+
+    def restore(k: int) -> bool:
+        """Put unit ``k``'s saved outcomes back; False when it was not saved."""
+        arrays = saved_units.get(k)
+        if arrays is None:
+            return False
+        for name, array in arrays.items():
+            kind, i = name.rstrip("0123456789"), int(name[len(name.rstrip("0123456789")):])
+            if kind == "adv":
+                adv_pred[i] = torch.as_tensor(array).to(labels.device)
+            elif kind == "robust":
+                robust[i] = torch.as_tensor(array).to(labels.device).bool()
+            elif kind == "spec":
+                spectra.sums[i] = (array, int(arrays[f"specn{i}"]), float(arrays[f"inband{i}"]))
+        return True
+
+    def finish(k: int, before: set[int]) -> None:
+        """Unit ``k`` is done: keep its outcomes for the next save, and save when it is time."""
+        nonlocal last_save
+        if save_unit is None:
+            return
+        for i in sorted(set(adv_pred) - before):
+            pending[f"u{k}:adv{i}"] = adv_pred[i].cpu().numpy().astype(np.int64)
+            pending[f"u{k}:robust{i}"] = robust[i].cpu().numpy().astype(np.int8)
+            if i in spectra.sums:
+                pending.update({f"u{k}:{name}": array for name, array in spectra.arrays([i]).items()})
+        if time.monotonic() - last_save >= CHECKPOINT_SECONDS and pending:
+            save_unit(k, dict(pending))
+            pending.clear()
+            last_save = time.monotonic()
+
     bare = grid.modules["none"]
     defended = [d for d in grid.defenses if d.kind != "none"]
     for attack_name in config.attacks:
@@ -347,8 +391,11 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
         for eps in config.eps:
             whitebox = any(d.kind == "none" and runs_attack(d, "whitebox", attack_name) for d in grid.defenses)
             oblivious = [d for d in defended if runs_attack(d, "oblivious", attack_name)]
-            if whitebox or oblivious:
+            if (whitebox or oblivious) and restore(unit):
+                unit += 1
+            elif whitebox or oblivious:
                 step(unit / units, f"{attack_name} eps={eps * 255:.3g}/255 on the bare model")
+                before = set(adv_pred)
                 rows = correct["none"].nonzero().flatten()
                 output = spec.build(bare, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()],
                                                                   full_budget=bool(oblivious))
@@ -359,11 +406,16 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
                 for d in oblivious:
                     _record_oblivious(grid, d, attack_name, eps, output, images, labels, rows, clean_pred, correct,
                                       adv_pred, robust, spectra)
+                finish(unit, before)
                 unit += 1
             for d in defended:
                 if not runs_attack(d, "adaptive", attack_name):
                     continue
+                if restore(unit):
+                    unit += 1
+                    continue
                 step(unit / units, f"{attack_name} eps={eps * 255:.3g}/255 through {d.key}")
+                before = set(adv_pred)
                 rows = correct[d.key].nonzero().flatten()
                 target = grid.bpda_modules[d.key] if spec.bpda else grid.modules[d.key]
                 output = spec.build(target, eps, grid.options).run(images[rows], labels[rows], indices[rows.cpu()])
@@ -372,6 +424,7 @@ def _run_batch(grid: _Grid, indices: torch.Tensor, images: torch.Tensor, labels:
                 for (name, pred), adversarial in zip(_stage_results(output, attack_name, target, scorer),
                                                      _stage_adversarials(output)):
                     record(d.key, "adaptive", name, eps, rows, pred, adversarial)
+                finish(unit, before)
                 unit += 1
 
     for d in grid.defenses:
