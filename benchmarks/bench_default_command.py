@@ -56,8 +56,8 @@ def main() -> None:
         try:
             samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
             for repeat in range(args.repeat):
-                for name, (source, extra) in variants.items():
-                    samples[name].append(timed(source, extra, Path(tmp) / f"run-{repeat}-{len(samples[name])}"))
+                for number, (name, (source, extra)) in enumerate(variants.items()):
+                    samples[name].append(timed(source, extra, Path(tmp) / f"run-{repeat}-{number}"))
         finally:
             if args.baseline_commit:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(Path(tmp) / "baseline")],
