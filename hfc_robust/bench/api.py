@@ -238,6 +238,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                            f"pass n = {len(data)} or fewer (--n all for every image)")
         config = dataclasses.replace(config, n=len(data))
     data = data.take(config.n)
+    rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
     data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
 
     if model is None:
@@ -269,7 +270,6 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = str(out / PARTIAL_DIR)
     engine_model = loaded if isinstance(loaded, LoadedModel) else module
-    rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
     run_extra = dict(run_extra or {})
     scratch = None
     if executor is not None:
