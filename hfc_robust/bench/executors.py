@@ -59,12 +59,14 @@ def run_shard(job: dict, first: int, stop: int, threads: int = 1) -> dict:
     """One shard, in a worker: its chunks ``{first row: arrays}``, the host it ran on and its device."""
     import torch
 
+    from .allocator import fix_mmap_threshold
     from .api import load_config_model, load_data
     from .config import BenchConfig
     from .engine import run_bench, run_key
     from .provenance import device_record
     from ..models.zoo import LoadedModel
 
+    fix_mmap_threshold()
     torch.set_num_threads(threads)
     began = time.time()
     config = BenchConfig(**job["config"])
