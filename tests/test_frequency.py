@@ -145,3 +145,21 @@ def test_smoothing_is_low_pass_on_kernels():
     checker = torch.tensor([[(-1.0) ** (i + j) for j in range(5)] for i in range(5)], dtype=torch.float64)[None, None]
     centre = smooth_kernels(checker, 1.0, normalize=True)[0, 0, 2, 2]
     assert abs(centre) < abs(checker[0, 0, 2, 2])
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 32, 32), (2, 1, 28, 28), (2, 2, 15, 9), (1, 3, 8, 13)])
+@pytest.mark.parametrize("radius", [0, 2.5, 8])
+def test_half_spectrum_filter_equals_the_full_complex_one_in_float32(shape, radius):
+    """low_pass uses rfft2/irfft2; the paper's full complex round trip gives the same x_l and gradient."""
+    x = torch.rand(shape, requires_grad=True)
+    h, w = shape[-2:]
+    keep = frequency_mask(h, w, radius)
+    full = torch.fft.ifft2(torch.fft.ifftshift(torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * keep,
+                                               dim=(-2, -1))).real
+    low = low_pass(x, radius)
+    assert low.is_contiguous() and low.dtype == torch.float32
+    torch.testing.assert_close(low, full, atol=2e-6, rtol=0)
+    upstream = torch.randn(shape)
+    grad_low, = torch.autograd.grad((low * upstream).sum(), x)
+    grad_full, = torch.autograd.grad((full * upstream).sum(), x)
+    torch.testing.assert_close(grad_low, grad_full, atol=2e-6, rtol=0)

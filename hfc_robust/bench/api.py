@@ -11,6 +11,9 @@ import copy
 import dataclasses
 import json
 import math
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,16 +31,20 @@ from ..models.custom import PY_PREFIX, ModuleModel, describe_module, load_factor
 from ..models.zoo import LoadedModel, load_model
 from ..ops.frequency import frequency_mask
 from ..results.io import RUN_FILES, write_run
+from .checkpoint import OutcomeStore
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
 from .config import BenchConfig
-from .engine import run_bench
+from .engine import run_bench, run_key
 from .paths import portable_dataset, portable_path
-from .provenance import device_record, provenance
+from .provenance import device_record, index_ranges, provenance
+from .shards import shard_rows
 from .spotcheck import spot_check
 
-__all__ = ["BenchRun", "bench_run", "as_model", "corner_distance", "PARTIAL_DIR"]
+__all__ = ["BenchRun", "bench_run", "as_model", "corner_distance", "load_data", "load_config_model", "PARTIAL_DIR",
+           "OUTCOMES_DIR"]
 
 PARTIAL_DIR = ".partial"  # the checkpoint folder inside a run directory
+OUTCOMES_DIR = "outcomes"  # a shard's finished chunks, kept for `hfc-robust merge`
 
 
 @dataclass
@@ -205,7 +212,8 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
               check_unbounded: bool = False, started: float | None = None, command: list[str] | None = None, *,
               model=None, dataset=None, name: str | None = None, image_size: int | None = None,
               import_root: str | None = None, clamp_n: bool = False, overwrite: bool = False,
-              run_extra: dict | None = None, device: str | None = "cpu", notify=None) -> BenchRun:
+              run_extra: dict | None = None, device: str | None = "cpu", notify=None, executor=None,
+              shard: tuple[int, int] | None = None) -> BenchRun:
     """Run a bench grid with sanity checks; write the run directory when ``out`` is given.
 
     Args:
@@ -222,6 +230,10 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         run_extra: more entries for run.json (e.g. the thread count).
         device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
         notify: called with one-line messages (e.g. that the run resumed).
+        executor: runs the grid's shards elsewhere, e.g. ``hfc_robust.bench.executors.RayExecutor``
+            (its ``run(job, store, n, progress, notify)`` puts every chunk of the run into ``store``).
+        shard: ``(I, N)``: evaluate only shard I of N (contiguous whole batches); the run folder
+            keeps its chunks in ``outcomes/`` for :func:`hfc_robust.bench.merge.merge_shards`.
 
     Every finished batch is appended to ``out/.partial/`` so that an interrupted run resumes
     where it stopped when the same command is run again; the folder is removed once the
@@ -230,9 +242,11 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     """
     started = started if started is not None else time.time()
     config = config if isinstance(config, BenchConfig) else BenchConfig(**config)
+    if executor is not None and shard is not None:
+        raise HfcError("--shard and --executor ray both split the run", "use one of them")
     user_data = dataset is not None
     if dataset is None:
-        data = as_dataset(config.dataset, image_size=image_size, data_dir=config.data_dir)
+        data = load_data(config, image_size)
     else:
         data = as_dataset(dataset, name=None)
     if config.n is not None and config.n > len(data):
@@ -241,13 +255,11 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                            f"pass n = {len(data)} or fewer (--n all for every image)")
         config = dataclasses.replace(config, n=len(data))
     data = data.take(config.n)
+    rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
     data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
 
     if model is None:
-        if config.model.startswith(PY_PREFIX):
-            loaded = load_factory_model(config.model, config.weights, Path(import_root) if import_root else None)
-        else:
-            loaded = load_model(config.model, config.weights, num_classes=data.num_classes, input_shape=data.shape)
+        loaded = load_config_model(config, data, import_root)
     else:
         loaded = as_model(model, name)
     module = loaded.module
@@ -275,23 +287,47 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = str(out / PARTIAL_DIR)
     engine_model = loaded if isinstance(loaded, LoadedModel) else module
-    result = run_bench(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
-                       device=device, notify=notify)
+    run_extra = dict(run_extra or {})
+    scratch = None
+    if executor is not None:
+        if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
+            scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
+        job = dict(config=config.to_dict(), model=None if model is None else engine_model,
+                   dataset=data if user_data else None, image_size=image_size, import_root=import_root,
+                   device=device, key=run_key(config, engine_model, data))
+        run_extra["executor"] = executor.run(job, OutcomeStore(checkpoint, job["key"]), len(data), progress, notify)
+        device = executor.driver_device(device)  # the driver only assembles the table and runs the spot check
+    try:
+        result = run_bench(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
+                           device=device, notify=notify, rows=rows)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     extra = []
     if check_convergence:
         extra.append(convergence_check(result, engine_model, data))
     if check_unbounded:
         extra.append(unbounded_check(result, engine_model, data))
-    extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
-                            (lambda text: progress(None, None, text)) if progress else None))
+    if shard is not None:
+        extra.append(Check("strong-attack-spot-check", "skipped",
+                           "not run on a shard: `hfc-robust merge` runs it on the merged run"))
+    else:
+        extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
+                                (lambda text: progress(None, None, text)) if progress else None))
     checks = run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
     dataset_extra = {"image_size": image_size} if image_size else {}
     run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
-                            "device": device_record(result.provenance["device"]), **(run_extra or {})})
+                            "device": device_record(result.provenance["device"]), **run_extra})
     run["dataset"].update(dataset_extra, origin="python" if user_data else "registry")
+    if rows is not None:
+        run["shard"] = shard_record(shard, rows, run["dataset"])
+        first, stop = rows
+        run["dataset"].update(n=stop - first, indices=index_ranges(data.indices[first:stop].tolist()),
+                              sample=f"shard {shard[0]}/{shard[1]}: positions {first}..{stop - 1} of the "
+                                     f"{run['dataset']['sample']}")
     files: list[Path] = []
     if out is not None:
         files = write_run(out, result.table, run, result.example_frames(), checks)
@@ -300,5 +336,30 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         files += write_plots(result.table, out)
         files += _write_extra(result, out)
         _remove_stale(out, files)
-        result.store.remove()  # only now: the results it held are on disk
+        if rows is not None:  # a shard keeps its chunks for `hfc-robust merge`
+            shutil.rmtree(out / OUTCOMES_DIR, ignore_errors=True)
+            os.replace(out / PARTIAL_DIR, out / OUTCOMES_DIR)
+        else:
+            result.store.remove()  # only now: the results it held are on disk
     return BenchRun(result.table, checks, run, out, files, notes)
+
+
+def shard_record(shard: tuple[int, int], rows: tuple[int, int], dataset_record: dict) -> dict:
+    """run.json's ``shard``: which shard, its rows, and the whole sample it is a part of."""
+    index, count = shard
+    first, stop = rows
+    return {"index": index, "count": count, "rows": [first, stop], "n": stop - first,
+            "of_n": dataset_record["n"], "of_indices": dataset_record["indices"], "of_sample": dataset_record["sample"],
+            "outcomes": OUTCOMES_DIR}
+
+
+def load_data(config: BenchConfig, image_size: int | None = None):
+    """The dataset ``config.dataset`` names (registry name, ``npz:``, ``imagefolder:``), all of it."""
+    return as_dataset(config.dataset, image_size=image_size, data_dir=config.data_dir)
+
+
+def load_config_model(config: BenchConfig, data, import_root: str | Path | None = None) -> LoadedModel | ModuleModel:
+    """The model ``config.model`` names (registry name or ``py:module:factory``) with ``config.weights``."""
+    if config.model.startswith(PY_PREFIX):
+        return load_factory_model(config.model, config.weights, Path(import_root) if import_root else None)
+    return load_model(config.model, config.weights, num_classes=data.num_classes, input_shape=data.shape)

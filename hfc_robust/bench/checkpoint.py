@@ -86,6 +86,23 @@ class OutcomeStore:
         with np.load(self._path(start), allow_pickle=False) as archive:
             return archive[name]
 
+    def chunk(self, start: int) -> Chunk:
+        """Every array of one chunk."""
+        if self.folder is None:
+            return dict(self._memory[start])
+        with np.load(self._path(start), allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    @classmethod
+    def existing(cls, folder: Path | str) -> OutcomeStore | None:
+        """A folder's chunks under the key its ``meta.json`` records (read as they are, never cleared);
+        None when the folder holds no store."""
+        try:
+            key = json.loads((Path(folder) / "meta.json").read_text())["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(folder, key)
+
     def column(self, name: str) -> np.ndarray:
         """One array, concatenated over every chunk in row order."""
         parts = [self.read(start, name) for start in self._starts]

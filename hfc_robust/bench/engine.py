@@ -46,7 +46,7 @@ from .mineps import min_eps_arrays, min_eps_pairs
 from .spectra import SpectrumSums, has_spectrum, spectra_summary
 
 __all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "module_sha256", "predict_classes", "num_outputs",
-           "EXAMPLE_COLUMNS"]
+           "EXAMPLE_COLUMNS", "checkpoint_key", "run_key", "model_identity", "defense_modules", "assemble"]
 
 CHECKPOINT_SECONDS = 30.0  # inside a slow batch, finished attack runs are saved at least this often
 EXAMPLE_COLUMNS = ["cell", "index", "label", "clean_pred", "adv_pred", "robust"]
@@ -238,14 +238,9 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
     cells = plan_cells(config, dataset.name, defenses)
     bare = bare.to(target)
     with eval_mode(bare):
-        modules = {d.key: d.apply(bare).to(target) for d in defenses}
-        bpda_modules = {d.key: d.apply(bare, bpda=True).to(target) for d in defenses if not d.differentiable_everywhere}
-        for module in list(modules.values()) + list(bpda_modules.values()):
-            module.eval()
-        model_id = loaded.sha256 if loaded is not None else module_sha256(bare)
-        # Chunks are only reused for the same grid, the same weights, the same images and rows.
-        resume_key = (f"{config.fingerprint()}:{model_id}:{dataset.fingerprint()}:{[d.key for d in defenses]}:"
-                      f"{first}-{stop}")
+        modules = defense_modules(bare, defenses, target)
+        bpda_modules = defense_modules(bare, defenses, target, bpda=True)
+        resume_key = checkpoint_key(config, model_identity(model), dataset, defenses, first, stop)
         store = OutcomeStore(checkpoint, resume_key)
         done = resumed = store.done_rows(first)
         total = stop - first
@@ -280,9 +275,54 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
     if loaded is not None:
         provenance.update(model_sha256=loaded.sha256, weights=loaded.weights)
     else:
-        provenance.update(model_sha256=model_id)
+        provenance.update(model_sha256=model_identity(model))
     grad_counts = _gradient_totals(grid, store)
     return BenchResult(table, grad_counts, config, cells, store, provenance, tuple(extra_defenses), resumed, modules)
+
+
+def model_identity(model: LoadedModel | nn.Module) -> str:
+    """What identifies the weights in a checkpoint key: a registry model's file SHA-256, else the state_dict's."""
+    return model.sha256 if isinstance(model, LoadedModel) else module_sha256(model)
+
+
+def checkpoint_key(config: BenchConfig, model_id: str, dataset: ImageDataset, defenses: Sequence[DefenseSpec],
+                   first: int, stop: int) -> str:
+    """The key of a run's checkpoint chunks: they are only reused for the same grid, the same
+    weights, the same images and the same rows."""
+    return f"{config.fingerprint()}:{model_id}:{dataset.fingerprint()}:{[d.key for d in defenses]}:{first}-{stop}"
+
+
+def run_key(config: BenchConfig, model: LoadedModel | nn.Module, dataset: ImageDataset,
+            extra_defenses: Sequence[DefenseSpec] = (), rows: tuple[int, int] | None = None) -> str:
+    """The checkpoint key :func:`run_bench` uses for these arguments. A driver that writes every
+    chunk of a run into a folder under this key (e.g. from other processes' shards) and then calls
+    ``run_bench(..., checkpoint=folder)`` gets the table without attacking anything."""
+    config = BenchConfig(**config.to_dict())
+    dataset = dataset.take(config.n)
+    first, stop = rows if rows is not None else (0, len(dataset))
+    return checkpoint_key(config, model_identity(model), dataset, config.defenses() + list(extra_defenses), first, stop)
+
+
+def defense_modules(bare: nn.Module, defenses: Sequence[DefenseSpec], target: torch.device | str,
+                    bpda: bool = False) -> dict[str, nn.Module]:
+    """The model each defense's rows are scored on (``bpda``: attacked through, for the input
+    transforms that are not differentiable everywhere), on ``target``, in eval mode."""
+    with eval_mode(bare):
+        modules = {d.key: d.apply(bare, bpda=True) if bpda else d.apply(bare)
+                   for d in defenses if not (bpda and d.differentiable_everywhere)}
+        return {key: module.to(target).eval() for key, module in modules.items()}
+
+
+def assemble(config: BenchConfig, dataset_name: str, store: OutcomeStore,
+             extra_defenses: Sequence[DefenseSpec] = ()) -> BenchResult:
+    """A :class:`BenchResult` from finished chunks alone (no model, no images): the same table
+    and per-example records :func:`run_bench` writes, e.g. for shards merged by ``hfc-robust merge``."""
+    defenses = config.defenses() + list(extra_defenses)
+    cells = plan_cells(config, dataset_name, defenses)
+    grid = _Grid(config, defenses, {}, {}, cells, 0, torch.device("cpu"))
+    named = type("NamedData", (), {"name": dataset_name})()
+    return BenchResult(_table(grid, named, store), _gradient_totals(grid, store), config, cells, store, {},
+                       tuple(extra_defenses))
 
 
 def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:

@@ -94,12 +94,12 @@ def list_command() -> None:
 
 
 from .analysis import heatmap_command  # noqa: E402
-from .bench import bench_command  # noqa: E402
+from .bench import bench_command, merge_command  # noqa: E402
 from .paper import spectrum_command, train_command  # noqa: E402
 from .results import compare_command, leaderboard_command, report_command, rerun_command  # noqa: E402
 
-for _command in (bench_command, compare_command, heatmap_command, leaderboard_command, report_command, rerun_command,
-                 spectrum_command, train_command):
+for _command in (bench_command, compare_command, heatmap_command, leaderboard_command, merge_command, report_command,
+                 rerun_command, spectrum_command, train_command):
     main.add_command(_command)
 
 

@@ -60,18 +60,38 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
                    "not depend on it")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: contiguous shards as Ray tasks (pip install \"hfc-robust[ray]\"), "
+                   "byte-identical results")
+@click.option("--address", default=None,
+              help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="--executor ray: shards run at once, each a task with --threads CPUs")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="--executor ray: GPUs per task (use with --device cuda)")
+@click.option("--shard", "shard_text", default=None,
+              help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
 def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
-                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite, check_convergence, check_unbounded,
-                  allow_failed_checks, threads, quiet) -> int:
+                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite,
+                  check_convergence, check_unbounded, allow_failed_checks, threads, executor, address, workers,
+                  gpus_per_worker, shard_text, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
     from ..attacks.registry import ATTACKS
+    from ..bench.allocator import fix_mmap_threshold
     from ..bench.api import bench_run
-    from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list
+    from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list, parse_shard
 
     started = time.time()
+    fix_mmap_threshold()
+    shard = parse_shard(shard_text)
+    runner = None
+    if executor == "ray":
+        from ..bench.executors import RayExecutor
+
+        runner = RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
     threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
@@ -86,7 +106,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started, image_size=image_size,
                         clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record},
-                        device=device, notify=lambda text: click.echo(text, err=True))
+                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard)
     if not quiet:
         from ..results.render import print_table
 
@@ -99,3 +119,34 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
         return EXIT_FAILED_CHECKS
     return 0
 
+
+
+@click.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory for the merged run")
+@click.option("--overwrite", is_flag=True, help="replace a different run already in --out")
+@click.option("--device", default="cpu", show_default=True, help="device for the strong-attack spot check")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch in the spot check (default: one per idle physical core)")
+@click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
+@click.option("--quiet", is_flag=True, help="no progress bar or table")
+def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
+    """Join the run folders of `bench --shard I/N` into one run (byte-identical to the unsharded run)."""
+    from ..bench.allocator import fix_mmap_threshold
+    from ..bench.merge import merge_shards
+
+    started = time.time()
+    fix_mmap_threshold()
+    _, threads_line = set_threads(threads)
+    with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
+        run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)
+    if not quiet:
+        from ..results.render import print_table
+
+        print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
+                    f"{run.run['dataset']['sample']}", checks=run.checks)
+    click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
+    if run.failed and not allow_failed_checks:
+        click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
+        return EXIT_FAILED_CHECKS
+    return 0

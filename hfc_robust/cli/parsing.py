@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from ..errors import HfcError
 
-__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n"]
+__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard"]
 
 
 def parse_eps(text: str | float) -> float:
@@ -74,3 +74,17 @@ def parse_n(text: str | int | None) -> int | None:
     if value < 1:
         raise HfcError(f"--n must be positive, got {value}", "pass a positive integer or 'all'")
     return value
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``2/4`` -> ``(2, 4)``: shard I of N, 1 <= I <= N."""
+    if text is None:
+        return None
+    parts = str(text).strip().split("/")
+    try:
+        index, count = (int(part) for part in parts) if len(parts) == 2 else (0, 0)
+    except ValueError:
+        index, count = 0, 0
+    if not 1 <= index <= count:
+        raise HfcError(f"cannot read --shard {text!r}", "write it as I/N with 1 <= I <= N, e.g. --shard 1/2")
+    return index, count

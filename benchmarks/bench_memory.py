@@ -1,0 +1,69 @@
+"""Peak RSS of `hfc-robust bench` against n on the same grid: per-example records stream to
+disk per batch, so memory should not grow with n. Each n runs in a fresh process that reports
+its own peak RSS (getrusage); the figure is written beside the JSON.
+
+    python benchmarks/bench_memory.py --n 1000,10000 --json memory.json --figure memory.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import resource, sys, time
+from hfc_robust.cli import main
+began = time.perf_counter()
+code = main(sys.argv[1:], standalone_mode=False)
+print("RESULT", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - began)
+"""
+
+
+def measure(n: int, grid: list[str], out: Path) -> dict:
+    args = [sys.executable, "-c", CHILD, "bench", "--n", str(n), *grid, "--out", str(out), "--quiet", "--threads", "1",
+            "--allow-failed-checks", "--no-spot-check"]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
+    _, code, rss_kb, seconds = line.split()
+    return {"n": n, "exit": int(code), "peak_rss_mib": int(rss_kb) / 1024, "seconds": float(seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", default="1000,10000")
+    parser.add_argument("--grid", default="--attack pgd --eps 8/255 --radius 8 --steps 2")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--figure", default=None)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(v) for v in args.n.split(",")):
+            rows.append(measure(n, args.grid.split(), Path(tmp) / str(n)))
+            print(json.dumps(rows[-1]), flush=True)
+    report = {"grid": args.grid, "runs": rows, "ratio_last_first": rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        ax.plot([r["n"] for r in rows], [r["peak_rss_mib"] for r in rows], "o-")
+        ax.set_xscale("log")
+        ax.set_ylim(0, max(r["peak_rss_mib"] for r in rows) * 1.3)
+        ax.set_xlabel("images (n)")
+        ax.set_ylabel("peak RSS (MiB)")
+        ax.set_title(f"hfc-robust bench {args.grid}", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.figure, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
