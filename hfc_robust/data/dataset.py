@@ -8,16 +8,34 @@ stored images themselves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-__all__ = ["ImageDataset", "FMNIST_CLASSES", "CIFAR10_CLASSES"]
+__all__ = ["ImageDataset", "FMNIST_CLASSES", "CIFAR10_CLASSES", "to_unit_float", "batches_of"]
 
 FMNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def to_unit_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels scaled by 1/255, or float pixels as float32: images in [0, 1]."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32) / 255.0
+    return images.to(torch.float32)
+
+
+def batches_of(dataset, read: Callable[[int, int], torch.Tensor], batch_size: int, start: int = 0,
+               stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(indices, images in [0, 1], labels)`` of rows ``start..stop-1`` of ``dataset``, ``batch_size``
+    at a time; ``read(lo, hi)`` returns the stored images of rows ``lo..hi-1``."""
+    stop = len(dataset) if stop is None else min(stop, len(dataset))
+    indices, labels = dataset.indices, dataset.labels
+    for lo in range(start, stop, batch_size):
+        hi = min(lo + batch_size, stop)
+        yield indices[lo:hi], to_unit_float(read(lo, hi)), labels[lo:hi]
 
 
 @dataclass
@@ -57,17 +75,12 @@ class ImageDataset:
                             self.source, self.indices[:n])
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype == torch.uint8:
-            return images.to(torch.float32) / 255.0
-        return images.to(torch.float32)
+        return to_unit_float(images)
 
     def batches(self, batch_size: int, start: int = 0,
                 stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield ``(indices, images in [0, 1], labels)`` batches of rows ``start..stop-1`` in order."""
-        stop = len(self) if stop is None else min(stop, len(self))
-        for lo in range(start, stop, batch_size):
-            hi = min(lo + batch_size, stop)
-            yield self.indices[lo:hi], self.to_float(self.images[lo:hi]), self.labels[lo:hi]
+        return batches_of(self, lambda lo, hi: self.images[lo:hi], batch_size, start, stop)
 
     def fingerprint(self) -> str:
         """SHA-256 of the stored images and labels (the sample's identity), computed once."""

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import HfcError
+from .dataset import batches_of, to_unit_float
 
 __all__ = ["StreamingDataset", "TorchDataset", "image_tensor"]
 
@@ -129,19 +130,13 @@ class StreamingDataset:
         return self._copy(self.positions[:n])
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype == torch.uint8:
-            return images.to(torch.float32) / 255.0
-        return images.to(torch.float32)
+        return to_unit_float(images)
 
     def batches(self, batch_size: int, start: int = 0,
                 stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield ``(indices, images in [0, 1], labels)`` batches of rows ``start..stop-1`` in order,
         decoding one batch at a time."""
-        indices, labels = self.indices, self.labels
-        stop = len(self) if stop is None else min(stop, len(self))
-        for lo in range(start, stop, batch_size):
-            hi = min(lo + batch_size, stop)
-            yield indices[lo:hi], self.to_float(self._read(range(lo, hi))), labels[lo:hi]
+        return batches_of(self, lambda lo, hi: self._read(range(lo, hi)), batch_size, start, stop)
 
     def fingerprint(self) -> str:
         """SHA-256 of the items' identities and labels (the sample's identity), computed once."""
