@@ -6,10 +6,11 @@
 The naive loop is what one writes with torchattacks alone: for every (defense, threat
 model, attack, eps) cell it recomputes clean predictions, crafts adversarial examples for
 every image (re-crafting the bare-model examples for each defense's oblivious row), and
-runs PGD for all its steps. The harness computes clean predictions once per model,
-crafts the bare-model examples once, attacks only examples still standing, and stops PGD
-per example at its first success. Both run in this process, one after the other, with
-the same threads; the ratio is what we report.
+runs PGD for all its steps. The harness computes clean predictions once per model, crafts
+the bare-model examples once per (attack, eps) for the white-box and every oblivious row,
+skips examples misclassified clean, and stops adaptive PGD per example at its first success.
+Both run in this process, one after the other, with the same threads; the ratio is what we
+report.
 """
 
 from __future__ import annotations
