@@ -22,6 +22,7 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+@pytest.mark.slow
 def test_default_bench_writes_all_rows(tmp_path):
     out = tmp_path / "run"
     result = invoke("bench", "--attack", "pgd", "--radius", "8", "--n", "200", "--out", str(out))
@@ -52,6 +53,7 @@ def test_default_bench_writes_all_rows(tmp_path):
     assert "Sanity checks" in result.output and "nonzero-input-gradient" in result.output
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_results(tmp_path):
     args = ["bench", "--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4", "--rho", "0.5",
             "--allow-failed-checks", "--n", "60", "--quiet", "--spot-check", "3", "--queries", "40"]
@@ -177,6 +179,7 @@ def test_usage_errors_are_one_line():
     assert len([l for l in result.output.splitlines() if l.strip()]) == 1
 
 
+@pytest.mark.slow
 def test_failed_check_exits_3_but_writes_results(tmp_path):
     # Unnormalised rho=1 smoothing saturates the BatchNorm after fmnist-cnn's first conv:
     # every input gets the same prediction and a zero input gradient, which the checks catch.

@@ -167,6 +167,7 @@ def test_bad_input_without_quiet_is_still_one_line(tmp_path):
         assert result.exit_code == 2 and one_line(result).startswith("error:")
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "hfc_robust.cli", "bench", "--n", "all", "--batch-size", "50", "--steps", "20", "--no-spot-check",

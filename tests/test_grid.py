@@ -159,6 +159,7 @@ def test_harness_matches_an_independent_naive_loop(grid):
     assert any(v.sum() < len(y) for v in attacked) and any(v.sum() > 0 for v in attacked)
 
 
+@pytest.mark.slow
 def test_rows_do_not_depend_on_the_rest_of_the_grid():
     """A row's per-example outcomes are the same alone and inside larger grids (more eps, attacks,
     radii, rho), with random starts, restarts and an AutoAttack component."""

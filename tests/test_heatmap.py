@@ -129,6 +129,7 @@ def _beyond(radius: float, height: int = 28, width: int = 28) -> np.ndarray:
     return np.hypot(rows, cols) > radius
 
 
+@pytest.mark.slow
 def test_lowpass_is_blind_beyond_its_radius_when_nothing_is_clipped(fmnist_cnn):
     """LowPass(r=8) removes U_ij exactly for every (i, j) beyond 8 bins, so there its heat map
     equals its clean error, while the bare model's does not. The images are squeezed into
@@ -149,6 +150,7 @@ def test_lowpass_is_blind_beyond_its_radius_when_nothing_is_clipped(fmnist_cnn):
     assert lowpass_shift.mean() < 0.1 * bare_shift.mean()
 
 
+@pytest.mark.slow
 def test_lowpass_map_is_flat_beyond_its_radius_on_real_images(fmnist_cnn):
     """On Fashion-MNIST as it is (54% of pixels are 0, so clipping rectifies the perturbation and
     puts part of it, mostly a brightness shift, inside the band) LowPass(r=8)'s error beyond the
