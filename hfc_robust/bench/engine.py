@@ -22,7 +22,6 @@ at a larger one (a ladder across eps would make a row depend on the other eps in
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
 from ..defenses.spec import DefenseSpec
 from ..errors import HfcError
+from ..models.custom import state_dict_sha256
 from ..models.zoo import LoadedModel, check_input_shape, load_model
 from ..results.stats import wilson_interval
 from .checkpoint import OutcomeStore
@@ -45,7 +45,7 @@ from .config import TABLE_COLUMNS, WORST_CASE, BenchConfig, attack_rows, plan_ce
 from .mineps import min_eps_arrays, min_eps_pairs
 from .spectra import SpectrumSums, has_spectrum, spectra_summary
 
-__all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "module_sha256", "predict_classes", "num_outputs",
+__all__ = ["BenchResult", "run_bench", "bench", "resolve_device", "predict_classes", "num_outputs",
            "EXAMPLE_COLUMNS", "checkpoint_key", "run_key", "model_identity", "defense_modules", "assemble"]
 
 CHECKPOINT_SECONDS = 30.0  # inside a slow batch, finished attack runs are saved at least this often
@@ -132,16 +132,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise HfcError("device mps is not available on this machine", "use --device cpu or --device auto")
     return resolved
-
-
-def module_sha256(module: nn.Module) -> str:
-    """SHA-256 of a module's state_dict (names, dtypes, shapes and values, in order)."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        array = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{array.dtype}:{tuple(array.shape)};".encode())
-        digest.update(array.numpy().tobytes() if array.dtype != torch.bfloat16 else array.float().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -282,7 +272,7 @@ def run_bench(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modu
 
 def model_identity(model: LoadedModel | nn.Module) -> str:
     """What identifies the weights in a checkpoint key: a registry model's file SHA-256, else the state_dict's."""
-    return model.sha256 if isinstance(model, LoadedModel) else module_sha256(model)
+    return model.sha256 if isinstance(model, LoadedModel) else state_dict_sha256(model)
 
 
 def checkpoint_key(config: BenchConfig, model_id: str, dataset: ImageDataset, defenses: Sequence[DefenseSpec],
