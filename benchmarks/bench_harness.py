@@ -24,7 +24,8 @@ import torch
 import torchattacks
 
 from hfc_robust.data.datasets import load_dataset
-from hfc_robust.bench.engine import BenchConfig, run_bench
+from hfc_robust.bench.config import BenchConfig
+from hfc_robust.bench.engine import run_grid
 from hfc_robust.cli.parsing import parse_eps_list, parse_float_list
 from hfc_robust.models.zoo import load_model
 
@@ -90,7 +91,7 @@ def main() -> None:
     # machine other jobs can slow one phase more than the other.
     torch.manual_seed(0)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = run_bench(config, model=loaded, dataset=dataset)
+    result = run_grid(config, model=loaded, dataset=dataset)
     harness_s, harness_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torchattacks
 
 from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_bench
+from hfc_robust.bench.engine import run_grid
 from hfc_robust.data.datasets import load_dataset
 from hfc_robust.defenses.lowpass import LowPass
 from hfc_robust.models.zoo import load_model
@@ -81,7 +81,7 @@ class Counted(nn.Module):
 def harness_vs_raw(model, data, n: int, batch: int) -> dict:
     config = BenchConfig(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0)
     start = clocks()
-    result = run_bench(config, model=model, dataset=data)
+    result = run_grid(config, model=model, dataset=data)
     harness = since(start)
 
     def raw():
@@ -158,7 +158,7 @@ def physical_limit(model, data, n: int, batch: int, radius: float | None, repeat
     config = BenchConfig(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0,
                          radii=(radius,) if radius is not None else ())
     start = clocks()
-    run_bench(config, model=counted, dataset=data)
+    run_grid(config, model=counted, dataset=data)
     wall, cpu = since(start)
     images, labels = next(data.batches(batch))[1:]
     bare = model.module.eval()

@@ -25,7 +25,7 @@ import time
 import torch
 
 from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_bench
+from hfc_robust.bench.engine import run_grid
 from hfc_robust.bench.threads import choose_threads, physical_cores
 from hfc_robust.data.datasets import load_dataset
 from hfc_robust.models.zoo import load_model
@@ -57,7 +57,7 @@ def measure(n: int, repeats: int, max_jobs: int) -> dict:
                 for threads in thread_counts:
                     torch.set_num_threads(threads)
                     start = time.perf_counter()
-                    table = run_bench(config, model=loaded, dataset=dataset).table
+                    table = run_grid(config, model=loaded, dataset=dataset).table
                     times[threads].append(time.perf_counter() - start)
                     if reference is None:
                         reference = table

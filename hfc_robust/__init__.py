@@ -2,7 +2,7 @@
 
 Public API::
 
-    from hfc_robust import split_frequencies, LowPass, smooth_first_conv, load_model, load_dataset, bench, benchmark
+    from hfc_robust import split_frequencies, LowPass, smooth_first_conv, load_model, load_dataset, benchmark
 
 ``benchmark(model, data, name=..., out=...)`` benchmarks any ``nn.Module`` on any data and
 writes the same run folder as ``hfc-robust bench``.
@@ -20,6 +20,10 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
+#: Bumped whenever a change can move any outcome (a row's per-example results, the checks, the spot
+#: check's sample); recorded in every run.json, so a committed number says which engine produced it.
+#: 1: runs without the field (up to issue 12); 2: typed cells with the norm in the key (issue 15).
+ENGINE_VERSION = 2
 
 _EXPORTS = {
     "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",
@@ -29,11 +33,11 @@ _EXPORTS = {
     "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
-    "benchmark": "bench.benchmark", "bench": "bench.benchmark", "run_bench": "bench.benchmark",
-    "BenchRun": "bench.api", "BenchConfig": "bench.config",
+    "benchmark": "bench.benchmark", "BenchRun": "bench.api", "BenchConfig": "bench.config", "Cell": "cells",
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }
+_REMOVED = ("bench", "run_bench")  # the one public way in is benchmark() (CHANGELOG 0.2.0)
 
 
 def load_model(name: str, weights=None):
@@ -52,6 +56,9 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _REMOVED:
+        raise AttributeError(f"hfc_robust.{name} was removed in 0.2.0: use hfc_robust.benchmark(model, data, ...), "
+                             "whose .table is the results DataFrame")
     raise AttributeError(f"module 'hfc_robust' has no attribute {name!r}")
 
 
@@ -59,4 +66,4 @@ def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_EXPORTS))
 
 
-__all__ = ["__version__", "load_model", *_EXPORTS]
+__all__ = ["__version__", "ENGINE_VERSION", "load_model", *_EXPORTS]

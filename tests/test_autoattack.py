@@ -76,12 +76,12 @@ def test_autoattack_row_matches_torchattacks_autoattack_and_is_below_pgd():
     'standard') run directly on LowPass(model, 8) over the same images."""
     from hfc_robust import LowPass, load_dataset, load_model
     from hfc_robust.bench.config import BenchConfig
-    from hfc_robust.bench.engine import run_bench
+    from hfc_robust.bench.engine import run_grid
 
     n = 80
     model = load_model("fmnist-cnn")
     data = load_dataset("fmnist", n)
-    table = run_bench(BenchConfig(n=n, attacks=("pgd", "autoattack"), radii=(8.0,), spot_check=0)).table
+    table = run_grid(BenchConfig(n=n, attacks=("pgd", "autoattack"), radii=(8.0,), spot_check=0)).table
     adaptive = table[(table["threat_model"] == "adaptive")].set_index("attack")["correct"]
     x, y = data.to_float(data.images), data.labels
     defended = LowPass(model, 8).eval()

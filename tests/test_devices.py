@@ -12,7 +12,8 @@ import torch
 
 from hfc_robust.bench.api import bench_run
 from hfc_robust.bench.checks import SIGNIFICANCE, paired_violation
-from hfc_robust.bench.engine import resolve_device, run_bench
+from hfc_robust.bench.devices import resolve_device
+from hfc_robust.bench.engine import run_grid
 from hfc_robust.errors import HfcError
 
 from .conftest import TinyCNN
@@ -48,7 +49,7 @@ def test_unknown_or_absent_devices_are_one_line_errors():
 def test_cuda_run_places_models_and_masks_on_the_gpu():
     from hfc_robust.ops import frequency
 
-    result = run_bench(dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0), model=TinyCNN().eval(),
+    result = run_grid(dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0), model=TinyCNN().eval(),
                        dataset=_as_dataset(_data()), device="cuda")
     for module in result.modules.values():
         assert {p.device.type for p in module.parameters()} == {"cuda"}
@@ -71,17 +72,17 @@ def cpu_and_cuda():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
     config = dict(n=500, batch_size=250, radii=(8.0,), eps=(2 / 255, 8 / 255), spot_check=0)
-    return run_bench(config, device="cpu"), run_bench(config, device="cuda")
+    return run_grid(config, device="cpu"), run_grid(config, device="cuda")
 
 
 @needs_cuda
 def test_clean_predictions_are_identical_on_cpu_and_cuda(cpu_and_cuda):
     cpu, cuda = cpu_and_cuda
     for cell in cpu.cells:
-        if cell["threat"] == "clean":
-            frame_cpu = next(f for f in cpu.example_frames() if f["cell"].iloc[0] == cell["cell"])
-            frame_cuda = next(f for f in cuda.example_frames() if f["cell"].iloc[0] == cell["cell"])
-            assert np.array_equal(frame_cpu["clean_pred"], frame_cuda["clean_pred"]), cell["cell"]
+        if cell.threat == "clean":
+            frame_cpu = next(f for f in cpu.example_frames() if f["cell"].iloc[0] == cell.key)
+            frame_cuda = next(f for f in cuda.example_frames() if f["cell"].iloc[0] == cell.key)
+            assert np.array_equal(frame_cpu["clean_pred"], frame_cuda["clean_pred"]), cell.key
 
 
 @needs_cuda
@@ -90,9 +91,9 @@ def test_adaptive_rows_agree_within_float_noise(cpu_and_cuda):
     examples. Paired McNemar in both directions (what `compare --alpha` does), and <= 2 points."""
     cpu, cuda = cpu_and_cuda
     for cell in cpu.cells:
-        if cell["threat"] != "adaptive":
+        if cell.threat != "adaptive":
             continue
-        _, a = cpu.outcomes(cell["cell"])
-        _, b = cuda.outcomes(cell["cell"])
-        assert abs(a.mean() - b.mean()) * 100 <= 2.0, cell["cell"]
-        assert paired_violation(a, b)[2] >= SIGNIFICANCE and paired_violation(b, a)[2] >= SIGNIFICANCE, cell["cell"]
+        _, a = cpu.outcomes(cell)
+        _, b = cuda.outcomes(cell)
+        assert abs(a.mean() - b.mean()) * 100 <= 2.0, cell.key
+        assert paired_violation(a, b)[2] >= SIGNIFICANCE and paired_violation(b, a)[2] >= SIGNIFICANCE, cell.key

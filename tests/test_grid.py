@@ -129,14 +129,15 @@ def naive_table(model, x, y, attacks, eps_list, radii, rhos, steps):
     return out
 
 
-def engine_outcomes(model, x, y, **grid) -> dict[str, np.ndarray]:
+def engine_outcomes(model, x, y, **grid) -> dict[tuple, np.ndarray]:
+    """{(defense key, threat, attack, eps rounded to 7 decimals): robust} from the engine."""
     from hfc_robust.bench.config import BenchConfig
-    from hfc_robust.bench.engine import run_bench
+    from hfc_robust.bench.engine import run_grid
     from hfc_robust.data.dataset import ImageDataset
 
     config = BenchConfig(dataset="toy", model="toy", n=None, spot_check=0, **grid)
-    result = run_bench(config, model=model, dataset=ImageDataset("toy", x, y, 4))
-    return {cell["cell"]: result.outcomes(cell["cell"])[1] for cell in result.cells}
+    result = run_grid(config, model=model, dataset=ImageDataset("toy", x, y, 4))
+    return {(c.defense, c.threat, c.attack, round(c.eps, 7)): result.outcomes(c)[1] for c in result.cells}
 
 
 @pytest.mark.parametrize("grid", [
@@ -151,9 +152,9 @@ def test_harness_matches_an_independent_naive_loop(grid):
     naive = naive_table(model, x, y, grid["attacks"], grid["eps"], grid["radii"], grid["rhos"], steps)
     assert len(ours) == len(naive)
     for (key, threat, attack, eps), robust in naive.items():
-        cell = f"toy/toy/{key}/{threat}/{attack}/eps={eps:.7f}"
+        cell = (key, threat, attack, round(eps, 7))
         assert cell in ours, cell
-        np.testing.assert_array_equal(ours[cell], robust.numpy(), err_msg=cell)
+        np.testing.assert_array_equal(ours[cell], robust.numpy(), err_msg=str(cell))
     # the grid is not trivial: attacks break some examples and leave others
     attacked = [v for (k, t, a, e), v in naive.items() if t != "clean"]
     assert any(v.sum() < len(y) for v in attacked) and any(v.sum() > 0 for v in attacked)
@@ -172,12 +173,12 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid():
     shared = [cell for cell in alone if cell in bigger]
     assert len(shared) == len(alone) == 5  # clean x2, whitebox, oblivious, adaptive
     for cell in shared:
-        np.testing.assert_array_equal(alone[cell], bigger[cell], err_msg=cell)
+        np.testing.assert_array_equal(alone[cell], bigger[cell], err_msg=str(cell))
     for cell in apgd_alone:
-        np.testing.assert_array_equal(apgd_alone[cell], bigger[cell], err_msg=cell)
+        np.testing.assert_array_equal(apgd_alone[cell], bigger[cell], err_msg=str(cell))
     # and the grid really attacks: the 8/255 rows break examples that are robust at 1/255
-    low = bigger["toy/toy/none/whitebox/pgd/eps=0.0039216"]
-    high = bigger["toy/toy/none/whitebox/pgd/eps=0.0313725"]
+    low = bigger[("none", "whitebox", "pgd", round(1 / 255, 7))]
+    high = bigger[("none", "whitebox", "pgd", round(8 / 255, 7))]
     assert high.sum() < low.sum()
 
 
@@ -192,6 +193,6 @@ def test_oblivious_rows_use_the_full_budget_transfer_example():
     first, _, final = naive_pgd(model, x, y, eps, 5, eps / 4)
     by_final = (predict(defended, torch.where(correct[:, None, None, None], final, x)) == y) & (predict(defended, x) == y)
     by_first = (predict(defended, torch.where(correct[:, None, None, None], first, x)) == y) & (predict(defended, x) == y)
-    cell = f"toy/toy/lowpass-r4/oblivious/pgd/eps={eps:.7f}"
+    cell = ("lowpass-r4", "oblivious", "pgd", round(eps, 7))
     np.testing.assert_array_equal(ours[cell], by_final.numpy())
     assert not torch.equal(by_first, by_final)  # the two differ here, so the test can tell them apart

@@ -4,7 +4,6 @@ The comparison with an independent naive loop is in test_grid.py."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -13,7 +12,8 @@ import torch.nn.functional as F
 from hfc_robust.bench.checks import run_checks
 from hfc_robust.data.dataset import ImageDataset
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
-from hfc_robust.bench.engine import BenchConfig, run_bench
+from hfc_robust.bench.config import BenchConfig
+from hfc_robust.bench.engine import run_grid
 
 
 class DoubleCNN(nn.Module):
@@ -45,7 +45,7 @@ def make_dataset(n: int = 40) -> tuple[DoubleCNN, ImageDataset]:
 
 def test_eps_zero_equals_clean_and_worst_case_is_the_minimum():
     model, dataset = make_dataset()
-    table = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
+    table = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
                                   radii=(4,), steps=3), model=model, dataset=dataset).table
     for defense, group in table.groupby("defense"):
         clean = group[group["threat_model"] == "clean"]["accuracy"].iloc[0]
@@ -67,7 +67,7 @@ class RoundToUint8(nn.Module):
 def test_gradient_masking_fixture_is_caught():
     model, dataset = make_dataset()
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    result = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
+    result = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
                                    steps=5), model=model, dataset=dataset, extra_defenses=[masking])
     checks = {c.name: c for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"].status == "fail"
@@ -78,7 +78,7 @@ def test_gradient_masking_fixture_is_caught():
 
 def test_checks_pass_for_a_genuine_lowpass_defense():
     model, dataset = make_dataset()
-    result = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
+    result = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
                                    eps=(2 / 255, 8 / 255), radii=(4,), steps=10), model=model, dataset=dataset)
     checks = {c.name: c.status for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"] == "pass"
@@ -126,7 +126,7 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
     chunks = sorted(checkpoint.glob("chunk-*.npz"))
     assert [p.name for p in chunks] == ["chunk-0000000000.npz", "chunk-0000000010.npz"]  # one file per finished batch
     written = {p: p.stat().st_mtime_ns for p in chunks}
@@ -135,20 +135,20 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     with torch.no_grad():
         other.fc.bias += 5.0
     seen = []
-    run_bench(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
+    run_grid(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
     assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
     with pytest.raises(KeyboardInterrupt):
-        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
     written = {p: p.stat().st_mtime_ns for p in sorted(checkpoint.glob("chunk-*.npz"))}
     seen.clear()
     messages = []
-    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+    resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
                         progress=lambda d, t, x=None: seen.append(d), notify=messages.append)
     assert seen[0] == 20 and resumed.resumed_rows == 20  # resumed after the two finished batches
     assert messages == [f"resuming from 20 of 40 images (finished batches in {checkpoint})"]
     for path, stamp in written.items():  # append-only: finished chunks are never rewritten
         assert path.stat().st_mtime_ns == stamp
-    fresh = run_bench(config, model=model, dataset=dataset)
+    fresh = run_grid(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
     assert resumed.examples.equals(fresh.examples)
     resumed.store.remove()  # the caller removes it once the results are written
@@ -159,11 +159,11 @@ def test_convergence_check_flags_a_weak_attack():
     from hfc_robust.bench.checks import convergence_check
 
     model, dataset = make_dataset(60)
-    weak = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
+    weak = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
                      model=model, dataset=dataset)
     check = convergence_check(weak, model, dataset)
     assert check.status == "fail" and "points" in check.detail
-    strong = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
+    strong = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
                        model=model, dataset=dataset)
     assert strong.table["accuracy"].iloc[-1] == 0.0  # nothing left to find: a converged attack passes
     assert convergence_check(strong, model, dataset).status == "pass"
@@ -173,11 +173,11 @@ def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
     from hfc_robust.bench.checks import unbounded_check
 
     model, dataset = make_dataset()
-    honest = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
+    honest = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
                                    steps=5), model=model, dataset=dataset)
     assert unbounded_check(honest, model, dataset).status == "pass"
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    masked = run_bench(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
+    masked = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
                        model=model, dataset=dataset, extra_defenses=[masking])
     check = unbounded_check(masked, model, dataset)
     assert check.status == "fail" and "custom" in check.detail
@@ -207,7 +207,7 @@ def test_bench_leaves_a_train_mode_model_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,),
                          rhos=(0.5,), steps=3)
-    table = run_bench(config, model=model, dataset=dataset).table
+    table = run_grid(config, model=model, dataset=dataset).table
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -226,7 +226,7 @@ def test_spot_check_leaves_a_train_mode_model_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5,
                          queries=20)
-    result = run_bench(config, model=model, dataset=dataset)
+    result = run_grid(config, model=model, dataset=dataset)
     check = spot_check(result, result.modules, dataset, config.spot_check)
     assert check.status in ("pass", "warn", "fail") and check.data["rows"][0]["sampled"] > 0
     assert model.training and model.bn1.training
@@ -238,9 +238,9 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     """With units saved after every attack run (the 30 s interval set to 0), an interruption in the
     middle of the only batch keeps the finished runs; the resumed run skips them and gives the
     same files as an uninterrupted run."""
-    import hfc_robust.bench.engine as engine
+    import hfc_robust.bench.batch as batch
 
-    monkeypatch.setattr(engine, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(batch, "CHECKPOINT_SECONDS", 0.0)
     model, dataset = make_dataset()
     config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255, 8 / 255), radii=(3,),
                          steps=3, batch_size=40)
@@ -253,14 +253,14 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
     assert not list(checkpoint.glob("chunk-*.npz"))  # the batch never finished
     assert len(list(checkpoint.glob("units-*.npz"))) == 4  # fgsm at two eps: bare and adaptive runs
     seen = []
-    resumed = run_bench(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+    resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
                         progress=lambda d, t, text=None: seen.append(text))
     assert not any(text and text.startswith("fgsm") for text in seen)  # the saved runs were not repeated
     assert any(text and text.startswith("pgd eps=4") for text in seen)
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
-    fresh = run_bench(config, model=model, dataset=dataset)
+    fresh = run_grid(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hfc_robust"
 # Lower number = lower layer. A module may import its own subpackage and any lower layer.
 LAYERS = {
     "errors": 0, "lazy": 0,
+    "cells": 1,
     "ops": 1,
     "defenses": 2, "attacks": 2, "models": 2, "data": 2,
     "results": 3,

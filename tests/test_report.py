@@ -73,7 +73,7 @@ def test_report_md_and_csv_rerender_the_stored_files(run_dir, monkeypatch):
     def no_compute(*args, **kwargs):
         raise AssertionError("report must not recompute")
 
-    monkeypatch.setattr(hfc_robust.bench.engine, "run_bench", no_compute)
+    monkeypatch.setattr(hfc_robust.bench.engine, "run_grid", no_compute)
     md = invoke("report", out, "--format", "md", "--no-plots")
     assert md.exit_code == 0, md.output
     assert md.output == (out / "results.md").read_text()

@@ -210,7 +210,7 @@ def test_min_eps_matches_a_naive_bisection(min_eps_run):
     frame = examples(out)
     defended = LowPass(model, RADIUS).eval()
     for key, threat, target in (("none", "whitebox", model), (f"lowpass-r{RADIUS}", "adaptive", defended)):
-        rows = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/eps=0.0313725")].sort_values("index")
+        rows = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/linf/eps=0.0313725")].sort_values("index")
         for index, value in zip(rows["index"], rows["min_eps"]):
             x, y = dataset.images[index:index + 1].float(), dataset.labels[index:index + 1]
             expected, _ = naive_min_eps(target, x, y, int(index))
@@ -229,7 +229,7 @@ def test_min_eps_curve_agrees_with_fixed_eps_rows(min_eps_run):
     for key, threat in (("none", "whitebox"), (f"lowpass-r{RADIUS}", "adaptive")):
         values = None
         for eps in GRID:
-            cell = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/eps={eps:.7f}")].sort_values("index")
+            cell = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/linf/eps={eps:.7f}")].sort_values("index")
             m, robust = cell["min_eps"].to_numpy(), cell["robust"].to_numpy().astype(bool)
             values = m if values is None else values
             assert np.array_equal(values, m)  # one minimal eps per example and (defense, threat)
@@ -252,7 +252,7 @@ def test_min_eps_curve_agrees_with_fixed_eps_rows(min_eps_run):
     assert checked >= 10
     summary = pd.read_csv(out / "min_eps.csv")
     assert list(summary["threat_model"]) == ["whitebox", "adaptive"] and (summary["n"] == 40).all()
-    none = np.sort(frame[frame["cell"].str.contains("/none/whitebox/pgd/eps=0.0313725")]["min_eps"].to_numpy())
+    none = np.sort(frame[frame["cell"].str.contains("/none/whitebox/pgd/linf/eps=0.0313725")]["min_eps"].to_numpy())
     assert summary["median"].iloc[0] == pytest.approx(none[19], abs=1e-6)  # inverted_cdf: the 20th of 40
     assert (out / "min_eps_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -30,11 +30,12 @@ from ..errors import HfcError, HfcWarning
 from ..models.custom import PY_PREFIX, ModuleModel, describe_module, load_factory_model
 from ..models.zoo import LoadedModel, load_model
 from ..ops.frequency import frequency_mask
-from ..results.io import RUN_FILES, write_run
+from ..results.io import write_run
 from .checkpoint import OutcomeStore
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
 from .config import BenchConfig
-from .engine import run_bench, run_key
+from .engine import run_grid, run_key
+from .runfolder import check_out_folder, remove_stale_files
 from .paths import portable_dataset, portable_path
 from .provenance import device_record, index_ranges, provenance
 from .shards import shard_rows
@@ -139,20 +140,6 @@ def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
     return notes
 
 
-def _recorded_identity(out: Path) -> dict | None:
-    """The identity (see :func:`_check_out`) of the run whose run.json is in ``out``; None without one."""
-    path = out / "run.json"
-    if not path.is_file():
-        return None
-    try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError):
-        run = {}
-    run = run if isinstance(run, dict) else {}
-    return {"config": run.get("config"), "model sha256": (run.get("model") or {}).get("sha256"),
-            "dataset sha256": (run.get("dataset") or {}).get("sha256")}
-
-
 def _write_extra(result, out: Path) -> list[Path]:
     """perturbation_spectra.npz/.png, and with ``min_eps`` min_eps.csv and min_eps_curve.png."""
     from ..results.mineps import write_min_eps
@@ -166,46 +153,6 @@ def _write_extra(result, out: Path) -> list[Path]:
     if per_example is not None:
         files += write_min_eps(per_example, result.table, min_eps_limit(config.eps, config.min_eps_max), out)
     return files
-
-
-def _remove_stale(out: Path, written: list[Path]) -> None:
-    """Delete run files that an earlier, replaced run left and this one did not write."""
-    from ..results.mineps import MIN_EPS_CSV, MIN_EPS_PLOT
-    from ..results.plots import EPS_PLOT, RADIUS_PLOT
-    from ..results.spectra import SPECTRA_NPZ, SPECTRA_PLOT
-
-    kept = {path.name for path in written}
-    for name in (*RUN_FILES, EPS_PLOT, RADIUS_PLOT, SPECTRA_NPZ, SPECTRA_PLOT, MIN_EPS_CSV, MIN_EPS_PLOT):
-        if name not in kept and (out / name).is_file():
-            (out / name).unlink()
-
-
-def _check_out(out: Path, identity: dict, overwrite: bool) -> None:
-    """Refuse to write into a folder that holds something else, unless ``overwrite``.
-
-    A run's identity is its recorded configuration and the SHA-256s of its model and images:
-    the same command may write the same run again (or resume it from its checkpoint)."""
-    if overwrite or not out.exists():
-        return
-    if not out.is_dir():
-        raise HfcError(f"--out {out} is a file", "choose a folder for the run")
-    existing = _recorded_identity(out)
-    if existing is None:
-        others = sorted(p.name for p in out.iterdir() if not p.name.startswith(".partial"))
-        if others:
-            raise HfcError(f"{out} is not empty and holds no hfc-robust run ({', '.join(others[:3])}"
-                           f"{', ...' if len(others) > 3 else ''})", "choose another --out, or pass --overwrite")
-        return
-    differs = [key for key in identity if existing.get(key) != identity[key]]
-    if differs:
-        detail = [key for key in differs if key != "config"]
-        if "config" in differs:
-            old = existing["config"] if isinstance(existing["config"], dict) else {}
-            new = identity["config"]
-            detail[:0] = [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
-                          if old.get(key) != new.get(key)][:3]
-        raise HfcError(f"{out} holds a different run ({'; '.join(detail)})",
-                       "choose another --out, or pass --overwrite to replace it")
 
 
 def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progress=None, check_convergence: bool = False,
@@ -283,7 +230,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         # compared as run.json holds it (JSON lists, not tuples)
         identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
                                           "dataset sha256": data.fingerprint()}, default=str))
-        _check_out(out, identity, overwrite)
+        check_out_folder(out, identity, overwrite)
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = str(out / PARTIAL_DIR)
     engine_model = loaded if isinstance(loaded, LoadedModel) else module
@@ -298,7 +245,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         run_extra["executor"] = executor.run(job, OutcomeStore(checkpoint, job["key"]), len(data), progress, notify)
         device = executor.driver_device(device)  # the driver only assembles the table and runs the spot check
     try:
-        result = run_bench(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
+        result = run_grid(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
                            device=device, notify=notify, rows=rows)
     finally:
         if scratch is not None:
@@ -335,7 +282,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
 
         files += write_plots(result.table, out)
         files += _write_extra(result, out)
-        _remove_stale(out, files)
+        remove_stale_files(out, files)
         if rows is not None:  # a shard keeps its chunks for `hfc-robust merge`
             shutil.rmtree(out / OUTCOMES_DIR, ignore_errors=True)
             os.replace(out / PARTIAL_DIR, out / OUTCOMES_DIR)

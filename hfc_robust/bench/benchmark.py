@@ -1,9 +1,5 @@
-"""Benchmark your own model and data from Python: :func:`benchmark`.
-
-Also the public ``hfc_robust.run_bench`` and ``hfc_robust.bench``, which accept an
-``nn.Module`` and data in any form as well as registry names, and label the rows with the
-module's name rather than the default registry model's.
-"""
+"""Benchmark your own model and data from Python: :func:`benchmark`, the one public way into the
+engine (``hfc-robust bench`` is the other door to the same :func:`~hfc_robust.bench.api.bench_run`)."""
 
 from __future__ import annotations
 
@@ -12,18 +8,13 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import pandas as pd
 import torch
-import torch.nn as nn
 
-from ..data.adapters import as_dataset
 from ..errors import HfcError
-from ..models.zoo import LoadedModel
-from . import engine
 from .api import BenchRun, bench_run
 from .config import BenchConfig
 
-__all__ = ["benchmark", "run_bench", "bench"]
+__all__ = ["benchmark"]
 
 _OPTIONS = {f.name for f in dataclasses.fields(BenchConfig)} - {"dataset", "model", "weights", "n", "attacks", "eps",
                                                                   "radii", "rhos", "data_dir"}
@@ -97,47 +88,3 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
                          check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,
                          name=name, image_size=image_size, overwrite=overwrite, device=device)
-
-
-_ENGINE_KEYWORDS = ("extra_defenses", "progress", "checkpoint", "device", "rows", "notify")
-
-
-def run_bench(config: BenchConfig | None = None, *, model=None, dataset=None, **overrides) -> engine.BenchResult:
-    """The bench engine (:func:`hfc_robust.bench.engine.run_bench`), for any model and data.
-
-    Engine keywords (``device``, ``progress``, ``checkpoint``, ``rows``, ``notify``,
-    ``extra_defenses``) pass through; the other keywords are :class:`BenchConfig` settings.
-    ``model`` may be an ``nn.Module`` (rows are labelled ``overrides['model']`` if given, else its
-    class name), a ``LoadedModel`` or a registry name; ``dataset`` a registry name or anything
-    :func:`hfc_robust.benchmark` accepts. With your own data and no ``n``, all of it is used.
-    """
-    run_options = {key: overrides.pop(key) for key in _ENGINE_KEYWORDS if key in overrides}
-    settings = {**(config.to_dict() if config is not None else {}), **overrides}
-    if isinstance(model, str):
-        settings["model"], model = model, None
-    elif isinstance(model, LoadedModel):
-        settings.setdefault("model", model.name)
-    elif isinstance(model, nn.Module):
-        settings.setdefault("model", type(model).__name__)
-    elif model is not None:
-        raise HfcError(f"cannot benchmark a {type(model).__name__} as a model",
-                       "pass an nn.Module taking pixels in [0, 1], or a registry name such as fmnist-cnn")
-    if isinstance(dataset, str):
-        settings["dataset"], dataset = dataset, None
-    elif dataset is not None:
-        dataset = as_dataset(dataset)
-        if config is None:
-            settings.setdefault("n", None)  # the user's data: all of it unless told otherwise
-        settings["dataset"] = dataset.name
-    # The engine's own `model`/`dataset` keywords are the objects, so names go in through the config.
-    return engine.run_bench(BenchConfig(**settings), model=model, dataset=dataset, **run_options)
-
-
-def bench(dataset="fmnist", model="fmnist-cnn", **options) -> pd.DataFrame:
-    """Run a grid and return the results table (see :class:`BenchConfig` for options).
-
-    ``dataset`` and ``model`` are registry names, or your own data and ``nn.Module`` as in
-    :func:`run_bench`.
-    """
-    return run_bench(model=model, dataset=dataset, **options).table
-

@@ -23,9 +23,17 @@ import numpy as np
 
 from ..results.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["OutcomeStore", "Chunk"]
+__all__ = ["OutcomeStore", "Chunk", "array_name"]
 
 Chunk = dict[str, np.ndarray]
+
+
+def array_name(kind: str, position: int) -> str:
+    """A chunk array's name: ``kind`` is ``adv`` (predicted class), ``robust``, ``spec``, ``specn`` or
+    ``inband`` (perturbation spectrum sums) of the cell at ``position`` in table order, or ``clean``
+    (clean predictions) or ``mineps`` of the defense at ``position``. Names are only ever built,
+    never parsed back."""
+    return f"{kind}{position}"
 
 
 class OutcomeStore:

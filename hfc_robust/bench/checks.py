@@ -22,10 +22,12 @@ import pandas as pd
 import torch.nn as nn
 from scipy import stats as _stats
 
+from ..cells import cell_of
 from ..data.dataset import ImageDataset
 from ..models.zoo import LoadedModel
 from ..results.labels import defense_label, format_eps
-from .engine import BenchResult, run_bench
+from .engine import run_grid
+from .result import BenchResult
 
 __all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "paired_violation",
            "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE"]
@@ -96,9 +98,9 @@ def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes
 
 
 def _defense_key(row: pd.Series) -> str:
-    """The defense segment of the cell key (keeps ``-lt``/``-norm`` variants apart), else its label."""
-    cell = str(row.get("cell", ""))
-    return cell.split("/")[2] if cell.count("/") >= 5 else defense_label(row)
+    """The row's defense configuration (its cell's, which keeps ``-lt``/``-norm`` variants apart), else its label."""
+    cell = cell_of(row)
+    return cell.defense if cell is not None else defense_label(row)
 
 
 def _index(table: pd.DataFrame) -> dict[tuple, pd.Series]:
@@ -251,7 +253,7 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
     if "pgd" not in config.attacks or not config.eps:
         return Check("pgd-converged", "skipped", "not applicable (no PGD rows)")
     eps = max(config.eps)
-    strong = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), extra_defenses=result.extra_defenses, device=result.provenance.get("device", "cpu"),
+    strong = run_grid(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), extra_defenses=result.extra_defenses, device=result.provenance.get("device", "cpu"),
                        steps=2 * config.steps, restarts=max(2, 2 * config.restarts), seed=config.seed + 1).table
     base = result.table[(result.table["attack"] == "pgd") & (result.table["eps"] == eps)]
     merged = base.merge(strong[strong["attack"] == "pgd"], on=["cell"], suffixes=("", "_strong"))
@@ -265,7 +267,7 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
 def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset, eps: float = 0.5):
     """PGD at a huge eps must take accuracy to chance or below, for every defense."""
     config = result.config
-    big = run_bench(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
+    big = run_grid(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
                     steps=max(config.steps, 10), extra_defenses=result.extra_defenses,
                     device=result.provenance.get("device", "cpu")).table
     chance = 1.0 / dataset.num_classes

@@ -1,4 +1,4 @@
-"""``BenchConfig`` and the grid it describes: cells with stable keys, in table order."""
+"""``BenchConfig`` and the grid it describes: typed :class:`~hfc_robust.cells.Cell` values, in table order."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ from dataclasses import asdict, dataclass
 
 from ..attacks.defaults import DEFAULT_QUERIES
 from ..attacks.registry import ATTACKS, AttackOptions, get_attack
+from ..cells import NO_ATTACK, NORMS, WORST_CASE, Cell
 from ..defenses.spec import NO_DEFENSE, DefenseSpec
 from ..errors import HfcError
 from .defaults import DEFAULT_SPOT_CHECK
 
-__all__ = ["BenchConfig", "cell_key", "plan_cells", "threats", "runs_attack", "attack_rows", "TABLE_COLUMNS", "THREAT_ORDER",
-           "DEFAULT_SPOT_CHECK", "WORST_CASE"]
+__all__ = ["BenchConfig", "plan_cells", "threats", "runs_attack", "attack_rows", "TABLE_COLUMNS", "DEFAULT_SPOT_CHECK",
+           "WORST_CASE"]
 
-WORST_CASE = "worst-case"
-
-TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "eps_255", "threat_model", "n",
+TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "norm", "attack", "eps", "eps_255", "threat_model", "n",
                  "correct", "accuracy", "ci_low", "ci_high", "energy_inside_radius", "inband_l2", "cell"]
-THREAT_ORDER = {"clean": 0, "whitebox": 1, "oblivious": 2, "adaptive": 3}
 
 
 @dataclass
@@ -32,6 +30,7 @@ class BenchConfig:
 
     dataset: str = "fmnist"
     model: str = "fmnist-cnn"
+    norm: str = "linf"
     weights: str | None = None
     n: int | None = 1000
     attacks: tuple[str, ...] = ("pgd",)
@@ -60,6 +59,10 @@ class BenchConfig:
         self.rhos = tuple(float(r) for r in self.rhos)
         for name in self.attacks:
             get_attack(name)
+        if self.norm not in NORMS:
+            raise HfcError(f"unknown norm {self.norm!r}", f"use one of {', '.join(NORMS)}")
+        if self.norm != "linf":
+            raise HfcError(f"norm {self.norm} is not supported yet", "use --norm linf")
         for eps in self.eps:
             if not 0.0 <= eps <= 1.0:
                 raise HfcError(f"eps {eps} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
@@ -97,18 +100,13 @@ class BenchConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cell_key(dataset: str, model: str, defense: str, threat: str, attack: str, eps: float) -> str:
-    """Stable identifier of one grid cell, e.g. ``fmnist/fmnist-cnn/lowpass-r8/adaptive/pgd/eps=0.0313725``."""
-    return f"{dataset}/{model}/{defense}/{threat}/{attack}/eps={eps:.7f}"
-
-
 def threats(defense: DefenseSpec) -> tuple[str, ...]:
     return ("whitebox",) if defense.kind == "none" else ("oblivious", "adaptive")
 
 
 def runs_attack(defense: DefenseSpec, threat: str, attack: str) -> bool:
     if ATTACKS[attack].bpda:  # BPDA only means something for a non-differentiated input transform
-        return threat == "adaptive" and not defense.differentiable_everywhere
+        return threat == "adaptive" and defense.is_input_transform
     return True
 
 
@@ -120,8 +118,8 @@ def attack_rows(attack: str) -> list[str]:
 
 
 def plan_cells(config: BenchConfig, dataset_name: str | None = None,
-               defenses: Sequence[DefenseSpec] | None = None) -> list[dict]:
-    """All cells of a grid, in table order, each with its stable ``cell`` key.
+               defenses: Sequence[DefenseSpec] | None = None) -> list[Cell]:
+    """All cells of a grid, in table order.
 
     ``worst-case`` rows (an example is robust only if every attack of the grid failed) are
     added when a threat model has more than one attack; they are the only rows that depend on
@@ -130,13 +128,13 @@ def plan_cells(config: BenchConfig, dataset_name: str | None = None,
     dataset_name = dataset_name or config.dataset
     cells = []
     for defense in (config.defenses() if defenses is None else defenses):
-        cells.append(dict(defense=defense, threat="clean", attack="none", eps=0.0))
+        def cell(threat: str, attack: str, eps: float) -> Cell:
+            return Cell(dataset_name, config.model, defense.key, threat, attack, eps, config.norm)
+
+        cells.append(cell("clean", NO_ATTACK, 0.0))
         for threat in threats(defense):
             attacks = [a for a in config.attacks if runs_attack(defense, threat, a)]
             rows = [row for attack in attacks for row in attack_rows(attack)]
             for attack in rows + ([WORST_CASE] if len(attacks) > 1 else []):
-                for eps in config.eps:
-                    cells.append(dict(defense=defense, threat=threat, attack=attack, eps=eps))
-    for cell in cells:
-        cell["cell"] = cell_key(dataset_name, config.model, cell["defense"].key, cell["threat"], cell["attack"], cell["eps"])
+                cells += [cell(threat, attack, eps) for eps in config.eps]
     return cells

@@ -3,7 +3,7 @@
 The examples are split into contiguous, batch-aligned shards (:mod:`.shards`); each shard is
 a Ray task that loads the model and the data itself (from the configuration: registry name,
 paths, ``py:`` factory), or receives them through Ray's object store when they were handed
-over in Python, runs :func:`~hfc_robust.bench.engine.run_bench` on its rows with the same seed,
+over in Python, runs :func:`~hfc_robust.bench.engine.run_grid` on its rows with the same seed,
 and returns its chunks. The driver appends each finished shard's chunks to the run's checkpoint
 folder under the full run's key, so :func:`~hfc_robust.bench.api.bench_run` then assembles the
 exact single-process table; a driver killed mid-run resumes with the same command, submitting
@@ -62,7 +62,7 @@ def run_shard(job: dict, first: int, stop: int, threads: int = 1) -> dict:
     from .allocator import fix_mmap_threshold
     from .api import load_config_model, load_data
     from .config import BenchConfig
-    from .engine import run_bench, run_key
+    from .engine import run_grid, run_key
     from .provenance import device_record
     from ..models.zoo import LoadedModel
 
@@ -79,7 +79,7 @@ def run_shard(job: dict, first: int, stop: int, threads: int = 1) -> dict:
     if run_key(config, model, data) != job["key"]:
         raise HfcError(f"the worker on {host} loaded different weights or images than the driver",
                        "give every Ray node the same model and data files (same paths and contents)")
-    result = run_bench(config, model=model, dataset=data, rows=(first, stop), device=job["device"],
+    result = run_grid(config, model=model, dataset=data, rows=(first, stop), device=job["device"],
                        progress=_crash_hook(first))
     return {"chunks": {start: result.store.chunk(start) for start in result.store.starts}, "host": host,
             "pid": os.getpid(), "seconds": round(time.time() - began, 3), "device": device_record(result.provenance["device"])}

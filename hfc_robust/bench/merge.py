@@ -20,10 +20,13 @@ import numpy as np
 
 from ..errors import HfcError
 from ..results.io import load_run_json, write_run
-from .api import OUTCOMES_DIR, PARTIAL_DIR, BenchRun, _check_out, _remove_stale, load_config_model, load_data
+from .api import OUTCOMES_DIR, PARTIAL_DIR, BenchRun, load_config_model, load_data
 from .checkpoint import OutcomeStore
 from .checks import Check, run_checks
-from .engine import assemble, defense_modules, resolve_device
+from .devices import resolve_device
+from .engine import assemble
+from .grid import defense_modules
+from .runfolder import check_out_folder, remove_stale_files
 from .provenance import index_ranges
 from .rerun import rerun_config, rerun_options
 from .spotcheck import spot_check
@@ -117,7 +120,7 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     out = Path(out)
     if out.resolve() in {d.resolve() for d in dirs}:
         raise HfcError(f"--out {out} is one of the shards", "write the merged run to a new folder")
-    _check_out(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
+    check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
                      "dataset sha256": first["dataset"]["sha256"]}, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     config = rerun_config({**first, "model": {}, "dataset": {}})  # the grid only; paths are not opened here
@@ -142,6 +145,6 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     from ..results.plots import write_plots
 
     files += write_plots(result.table, out)
-    _remove_stale(out, files)
+    remove_stale_files(out, files)
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     return BenchRun(result.table, checks, run, out, files, list(first.get("warnings") or []))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["provenance", "versions", "git_commit", "index_ranges", "model_record", "device_record"]
+__all__ = ["provenance", "engine_version", "versions", "git_commit", "index_ranges", "model_record", "device_record"]
 
 
 def versions() -> dict[str, str]:
@@ -22,6 +22,13 @@ def versions() -> dict[str, str]:
     return {"hfc_robust": __version__, "torch": torch.__version__, "torchattacks": torchattacks.__version__,
             "numpy": numpy.__version__, "pandas": pd.__version__, "python": platform.python_version(),
             "platform": platform.platform()}
+
+
+def engine_version() -> int:
+    """:data:`hfc_robust.ENGINE_VERSION`: which engine produced a run's outcomes."""
+    from .. import ENGINE_VERSION
+
+    return ENGINE_VERSION
 
 
 def git_commit() -> str | None:
@@ -82,6 +89,7 @@ def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command:
         "command": command if command is not None else [Path(sys.argv[0]).name] + sys.argv[1:],
         "config": config,
         "seed": config.get("seed"),
+        "engine_version": engine_version(),
         "versions": versions(),
         "git_commit": git_commit(),
         "model": model_record(loaded_model, base),

@@ -2,7 +2,7 @@
 
 Every shard starts on a multiple of the batch size, so each of its batches is exactly a batch
 of the unsharded run and its per-example outcomes are the unsharded run's (see
-:func:`hfc_robust.bench.engine.run_bench`'s ``rows``).
+:func:`hfc_robust.bench.engine.run_grid`'s ``rows``).
 """
 
 from __future__ import annotations

@@ -24,16 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..cells import Cell
 from ..defenses.spec import DefenseSpec
 from ..ops.frequency import frequency_mask, low_pass
-from .checkpoint import OutcomeStore
+from .checkpoint import OutcomeStore, array_name
 
-__all__ = ["SpectrumSums", "perturbation_sums", "spectra_summary", "has_spectrum"]
-
-
-def has_spectrum(cell: dict) -> bool:
-    """True for cells with one adversarial input per example (not clean, not worst-case rows)."""
-    return cell["threat"] != "clean" and cell["attack"] != "worst-case"
+__all__ = ["SpectrumSums", "perturbation_sums", "spectra_summary"]
 
 
 def perturbation_sums(delta: torch.Tensor, defense: DefenseSpec) -> tuple[np.ndarray, float]:
@@ -71,10 +67,16 @@ class SpectrumSums:
         out = {}
         for i in positions:
             power, count, inband = self.sums.get(i, (np.zeros(self.shape), 0, 0.0))
-            out[f"spec{i}"] = np.asarray(power, dtype=np.float64)
-            out[f"specn{i}"] = np.asarray(count, dtype=np.int64)
-            out[f"inband{i}"] = np.asarray(inband, dtype=np.float64)
+            out[array_name("spec", i)] = np.asarray(power, dtype=np.float64)
+            out[array_name("specn", i)] = np.asarray(count, dtype=np.int64)
+            out[array_name("inband", i)] = np.asarray(inband, dtype=np.float64)
         return out
+
+    def restore(self, position: int, arrays: dict[str, np.ndarray]) -> None:
+        """Put back cell ``position``'s sums from :meth:`arrays`' output (a saved unit), if they are there."""
+        if array_name("spec", position) in arrays:
+            self.sums[position] = (arrays[array_name("spec", position)], int(arrays[array_name("specn", position)]),
+                                   float(arrays[array_name("inband", position)]))
 
 
 def _total(store: OutcomeStore, name: str) -> np.ndarray | None:
@@ -89,7 +91,7 @@ def _total(store: OutcomeStore, name: str) -> np.ndarray | None:
     return total
 
 
-def spectra_summary(cells: list[dict], store: OutcomeStore) -> dict:
+def spectra_summary(cells: list[Cell], defenses: dict[str, DefenseSpec], store: OutcomeStore) -> dict:
     """Per attacked cell: the mean spectrum, the example count, the energy share inside the
     defense's radius and the mean in-band L2 norm, from the store's summed chunks.
 
@@ -100,13 +102,14 @@ def spectra_summary(cells: list[dict], store: OutcomeStore) -> dict:
     NaN outside low-pass cells or without attacked examples."""
     rows, spectra, by_position = [], [], {}
     for i, cell in enumerate(cells):
-        if not has_spectrum(cell):
+        if not cell.has_perturbation:
             continue
-        power, count, inband = _total(store, f"spec{i}"), _total(store, f"specn{i}"), _total(store, f"inband{i}")
+        power, count, inband = (_total(store, array_name("spec", i)), _total(store, array_name("specn", i)),
+                                _total(store, array_name("inband", i)))
         if power is None or count is None or inband is None:
             continue
         count = int(count)
-        d: DefenseSpec = cell["defense"]
+        d = defenses[cell.defense]
         mean = power / count if count else np.full_like(power, np.nan)
         share = l2 = float("nan")
         if d.kind == "lowpass" and d.radius is not None and count:
@@ -115,8 +118,8 @@ def spectra_summary(cells: list[dict], store: OutcomeStore) -> dict:
             share = float(power[mask].sum()) / total if total > 0 else float("nan")
             l2 = float(inband) / count
         by_position[i] = len(rows)
-        rows.append(dict(cell=cell["cell"], defense=d.key, threat=cell["threat"], attack=cell["attack"],
-                         eps=float(cell["eps"]), radius=float(d.radius) if d.radius is not None else np.nan,
+        rows.append(dict(cell=cell.key, defense=d.key, threat=cell.threat, attack=cell.attack,
+                         eps=float(cell.eps), radius=float(d.radius) if d.radius is not None else np.nan,
                          count=count, energy_inside_radius=share, inband_l2=l2))
         spectra.append(mean)
     frame = pd.DataFrame(rows, columns=["cell", "defense", "threat", "attack", "eps", "radius", "count",

@@ -24,10 +24,12 @@ import torch.nn as nn
 from ..attacks.apgd import APGD, APGDT
 from ..attacks.base import eval_mode
 from ..attacks.square import Square
+from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
 from ..results.stats import wilson_interval
 from .checks import SIGNIFICANCE, Check, paired_violation
-from .engine import BenchResult, num_outputs, predict_classes
+from .inference import num_outputs, predict_classes
+from .result import BenchResult
 
 __all__ = ["spot_check", "WARN_POINTS", "FAIL_POINTS", "SPOT_CHECK_QUERIES"]
 
@@ -38,20 +40,22 @@ SPOT_CHECK_QUERIES = 250
 SPOT_CHECK_TARGETS = 1
 
 
-def _reported_rows(table, eps: float):
-    """Per (defense, threat model) at ``eps``: the row a reader would quote, i.e. ``worst-case``
-    when the grid has several attacks, else the single attack's row. Groups that ran
+def reported_cells(cells: list[Cell], eps: float) -> list[Cell]:
+    """Per (defense, threat model) at ``eps``: the cell a reader would quote, i.e. ``worst-case``
+    when the grid has several attacks, else the single attack's cell. Groups that ran
     AutoAttack are skipped: it already includes APGD-CE, APGD-T and Square."""
-    rows = table[table["threat_model"].isin(["whitebox", "adaptive"]) & (table["eps"] == eps)]
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        if cell.threat in SCORED_THREATS and cell.eps == eps:
+            groups.setdefault((cell.defense, cell.threat), []).append(cell)
     chosen = []
-    for _, group in rows.groupby(rows["cell"].str.split("/").str[2] + "/" + rows["threat_model"], sort=False):
-        attacks = set(group["attack"])
-        if any(a.startswith("autoattack") for a in attacks):
+    for group in groups.values():
+        if any(c.attack.startswith("autoattack") for c in group):
             continue
-        pick = group[group["attack"] == "worst-case"] if "worst-case" in attacks else group
+        pick = [c for c in group if c.attack == WORST_CASE] or group
         if len(pick) == 1:
-            chosen.append(pick.iloc[0])
-    return rows.loc[[row.name for row in chosen]] if chosen else rows.iloc[0:0]
+            chosen.append(pick[0])
+    return chosen
 
 
 def _sample(cell: str, seed: int, indices: np.ndarray, size: int) -> np.ndarray:
@@ -90,34 +94,34 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
 
     ``modules`` maps each defense key (``none``, ``lowpass-r8``, ...) to the model its rows are scored on.
     """
-    config, table = result.config, result.table
+    config = result.config
     name = "strong-attack-spot-check"
     if size <= 0:
         return Check(name, "skipped", "disabled (--no-spot-check)")
     eps = max(config.eps)
     if eps == 0:
         return Check(name, "skipped", "not applicable (eps = 0: there is no perturbation to look for)")
-    rows = _reported_rows(table, eps)
-    if rows.empty:
+    cells = reported_cells(result.cells, eps)
+    if not cells:
         return Check(name, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
-    records, statuses = [], []
-    for _, row in rows.iterrows():
-        defense = row["cell"].split("/")[2]
-        index, robust = result.outcomes(row["cell"])
+    records, statuses, checked = [], [], {}
+    for cell in cells:
+        index, robust = result.outcomes(cell)
         robust_count, n = int(robust.sum()), len(robust)
-        sample = _sample(row["cell"], config.seed, index[robust], size)
-        record = {"cell": row["cell"], "robust": robust_count, "n": n, "sampled": len(sample)}
+        sample = _sample(cell.key, config.seed, index[robust], size)
+        record = {"cell": cell.key, "robust": robust_count, "n": n, "sampled": len(sample)}
+        checked[cell.key] = cell
         if len(sample) == 0:
             records.append({**record, "broken_by_apgd": 0, "broken_by_square": 0, "overestimate_points": 0.0,
                             "ci_points": [0.0, 0.0]})
             statuses.append("pass")
             continue
         if progress:
-            progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {defense} "
-                     f"{row['threat_model']} {row['attack']}")
+            progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {cell.defense} "
+                     f"{cell.threat} {cell.attack}")
         ids, images, labels = _images(dataset, sample, config.batch_size)
         images, labels = images.to(device), labels.to(device)
-        model = modules[defense]
+        model = modules[cell.defense]
         with eval_mode(model):  # a caller's train-mode BatchNorm must neither run on batch statistics nor learn
             record.update(_attack_sample(model, images, labels, ids, eps, config, robust_count, n))
         records.append(record)
@@ -126,15 +130,16 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
         statuses.append(status)
     worst = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
     top = max(records, key=lambda r: r["overestimate_points"])
+    top_cell = checked[top["cell"]]
     detail = (f"APGD-CE + APGD-T broke {top['broken_by_apgd']} of {top['sampled']} sampled robust examples of "
-              f"{top['cell'].split('/')[2]} {top['cell'].split('/')[3]} {top['cell'].split('/')[4]}: the row overstates "
+              f"{top_cell.defense} {top_cell.threat} {top_cell.attack}: the row overstates "
               f"robust accuracy by about {top['overestimate_points']:.1f} points "
               f"(95% CI {top['ci_points'][0]:.1f}-{top['ci_points'][1]:.1f}); {len(records)} rows checked at eps "
               f"{eps * 255:.3g}/255")
     masked = [r for r in records if r.get("gradient_masking")]
     if masked:
         detail = (f"Square broke {masked[0]['square_only']} sampled examples that APGD could not "
-                  f"({masked[0]['cell'].split('/')[2]}): gradients are masked; " + detail)
+                  f"({checked[masked[0]['cell']].defense}): gradients are masked; " + detail)
     if worst != "pass":
         detail += "; for a number to cite, rerun with --attack autoattack, or at least --steps 100 --restarts 5"
     return Check(name, worst, detail, {"rows": records, "size": size, "eps": eps})

@@ -10,34 +10,19 @@ from __future__ import annotations
 
 import os
 
+import psutil
+
 __all__ = ["physical_cores", "choose_threads"]
 
 
 def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads counted once)."""
+    """Physical cores this process may run on (hyper-threads counted once), from psutil."""
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count() or 1
-    cores: set[tuple[str, str]] = set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            physical = core = None
-            for line in handle:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "physical id":
-                    physical = value
-                elif key == "core id":
-                    core = value
-                elif not key and physical is not None and core is not None:  # blank line ends a processor
-                    cores.add((physical, core))
-                    physical = core = None
-            if physical is not None and core is not None:
-                cores.add((physical, core))
-    except OSError:
-        pass
-    return max(1, min(usable, len(cores) if cores else usable))
+    physical = psutil.cpu_count(logical=False) or usable
+    return max(1, min(usable, physical))
 
 
 def choose_threads(load: float | None = None, cores: int | None = None,

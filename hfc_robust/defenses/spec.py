@@ -42,9 +42,11 @@ class DefenseSpec:
         return f"custom-{self.name}"
 
     @property
-    def differentiable_everywhere(self) -> bool:
-        """False for input transforms, for which a BPDA attack is meaningful."""
-        return self.kind in ("none", "smooth")
+    def is_input_transform(self) -> bool:
+        """True for defenses that transform the input before the model (low-pass, custom): they
+        have a BPDA twin, and a BPDA attack through them is meaningful. Weight smoothing changes
+        the model itself."""
+        return self.kind in ("lowpass", "custom")
 
     def apply(self, model: nn.Module, bpda: bool = False) -> nn.Module:
         if self.kind == "none":

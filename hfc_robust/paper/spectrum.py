@@ -42,7 +42,6 @@ __all__ = ["DEFAULT_RADII", "SpectrumResult", "rescale_per_image", "spectrum_ana
            "spectrum_markdown", "plot_examples", "plot_accuracy_vs_radius", "select_examples", "spectrum_run"]
 
 DEFAULT_RADII = (4.0, 8.0, 12.0, 16.0)
-VIEWS = ("x", "x_l", "x_h")
 
 
 def rescale_per_image(images: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,6 @@ with :class:`~hfc_robust.errors.HfcError`, never compared.
 from __future__ import annotations
 
 import gzip
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pandas as pd
 
 from ..errors import HfcError
 from .io import atomic_write_text, read_results
+from ..cells import cell_of
 from .labels import defense_label, format_eps
 from .render import precise_eps
 from .stats import mcnemar_exact, two_proportion_pvalue
@@ -30,7 +30,7 @@ from .stats import mcnemar_exact, two_proportion_pvalue
 __all__ = ["RunSide", "Comparison", "load_side", "compare_runs", "compare_paths", "comparison_markdown", "print_comparison",
            "CONFIG_COLUMNS"]
 
-CONFIG_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "attack", "eps", "threat_model"]
+CONFIG_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "norm", "attack", "eps", "threat_model"]
 # results.csv stores eps with 6 decimals; keys compare eps at that precision
 _EPS_DECIMALS = 6
 
@@ -95,21 +95,21 @@ def _row_keys(table: pd.DataFrame, use_cell: bool) -> list[str]:
                 parts.append("-" if value is None or pd.isna(value) else f"{float(value):g}")
             elif column == "eps":
                 parts.append(f"{round(float(value), _EPS_DECIMALS):.{_EPS_DECIMALS}f}")
+            elif column == "norm" and (value is None or pd.isna(value)):
+                parts.append("linf")  # tables written before the norm column were all L-inf
             else:
                 parts.append(str(value))
-        defense_key = _cell_defense(row.get("cell")) if use_cell else None
+        defense_key = _cell_defense(row) if use_cell else None
         if defense_key:
             parts.append(defense_key)
         keys.append("|".join(parts))
     return keys
 
 
-def _cell_defense(cell) -> str | None:
-    """The defense segment of a cell key (``lowpass-r8-lt``), or None without a cell."""
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-        return None
-    parts = str(cell).split("/")
-    return parts[2] if len(parts) >= 6 else None
+def _cell_defense(row) -> str | None:
+    """The defense of a row's cell (``lowpass-r8-lt``), or None without a cell."""
+    cell = cell_of(row)
+    return cell.defense if cell is not None else None
 
 
 # ---------------------------------------------------------------- refusal of incomparable runs
@@ -176,8 +176,9 @@ class Comparison:
         return f"{verdict}: " + ", ".join(parts)
 
 
-def _paired_counts(base: RunSide, new: RunSide, cell: str, correct: tuple[int, int]) -> tuple[int, int] | None:
-    """Discordant pairs (robust only in base, robust only in new) for one cell, or None if unpaired.
+def _paired_counts(base: RunSide, new: RunSide, cells: tuple[str, str], correct: tuple[int, int]) -> tuple[int, int] | None:
+    """Discordant pairs (robust only in base, robust only in new) for one cell (its key in each run), or None
+    if unpaired.
 
     The per-example records are used only when they agree with the table's ``correct``
     counts (``correct``: base, new); a hand-edited or truncated results.csv falls back to
@@ -186,8 +187,9 @@ def _paired_counts(base: RunSide, new: RunSide, cell: str, correct: tuple[int, i
     ex_a, ex_b = base.examples, new.examples
     if ex_a is None or ex_b is None:
         return None
-    a = ex_a[ex_a["cell"] == cell]
-    b = ex_b[ex_b["cell"] == cell]
+    a = ex_a[ex_a["cell"] == cells[0]]
+    b = ex_b[ex_b["cell"] == cells[1]]
+    cell = cells[1]
     if a.empty or b.empty:
         return None
     if int(a["robust"].sum()) != correct[0] or int(b["robust"].sum()) != correct[1]:
@@ -229,8 +231,9 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | N
         acc_a, acc_b = c_a / n_a, c_b / n_b
         delta = 100.0 * (acc_b - acc_a)
         paired = None
-        if use_cell and ra["cell"] == rb["cell"]:
-            paired = _paired_counts(base, new, str(ra["cell"]), (c_a, c_b))
+        # the same cell, whichever key format each side's version wrote
+        if use_cell and cell_of(ra) is not None and cell_of(ra) == cell_of(rb):
+            paired = _paired_counts(base, new, (str(ra["cell"]), str(rb["cell"])), (c_a, c_b))
             if paired is None and base.examples is not None and new.examples is not None:
                 unpaired.append(_describe(ra))
         if paired is not None:

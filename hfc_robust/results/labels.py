@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..cells import cell_of
+
 __all__ = ["defense_label", "defense_key", "format_eps"]
 
 
@@ -18,13 +20,10 @@ def defense_label(row) -> str:
 
 
 def defense_key(row) -> str:
-    """A row's defense configuration: the defense segment of its ``cell`` key (``lowpass-r8-lt``,
-    ``smooth-rho1-norm``: it keeps settings that have no column), else :func:`defense_label`."""
-    cell = row.get("cell")
-    if isinstance(cell, str) and cell.count("/") >= 5:
-        # dataset/model/defense/threat/attack/eps=...; split from the right, as a dataset name may hold '/'
-        return cell.rsplit("/", 3)[0].rsplit("/", 1)[1]
-    return defense_label(row)
+    """A row's defense configuration: its cell's defense (``lowpass-r8-lt``, ``smooth-rho1-norm``:
+    it keeps settings that have no column), else :func:`defense_label` (hand-made tables)."""
+    cell = cell_of(row)
+    return cell.defense if cell is not None else defense_label(row)
 
 
 def format_eps(eps: float) -> str:

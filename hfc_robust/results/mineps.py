@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, atomic_write_text
+from .labels import defense_key
 from .render import FLOAT_FORMAT
 
 __all__ = ["MIN_EPS_CSV", "MIN_EPS_PLOT", "MIN_EPS_COLUMNS", "robust_curve", "min_eps_table", "write_min_eps"]
@@ -67,9 +68,9 @@ def plot_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float)
         colour = _STYLE[threat]["color"]
         ax.step(255 * grid, 100 * robust_curve(values, grid) / max(len(values), 1), where="post", color=colour,
                 linestyle=styles[k % len(styles)], linewidth=1.8, label=f"{defense} {threat} (min eps, n={len(values)})")
-        cells = table["cell"].astype(str).str.split("/") if "cell" in table.columns else None
-        if cells is not None:
-            fixed = table[(cells.str[2] == defense) & (table["threat_model"] == threat) & (table["attack"] == "pgd")]
+        if "cell" in table.columns:
+            defenses = np.array([defense_key(row) for _, row in table.iterrows()], dtype=object)
+            fixed = table[(defenses == defense) & (table["threat_model"] == threat) & (table["attack"] == "pgd")]
             ax.plot(255 * fixed["eps"], 100 * fixed["accuracy"], linestyle="none", marker="o", color=colour,
                     markerfacecolor="white", label=f"{defense} {threat} pgd rows")
     ax.set_xlabel("eps (x/255)")

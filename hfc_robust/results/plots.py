@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
-from .labels import defense_label, format_eps  # noqa: E402
+from .labels import defense_key, defense_label, format_eps  # noqa: E402
 from .render import precise_eps  # noqa: E402
 
 __all__ = ["write_plots", "png_bytes", "EPS_PLOT", "RADIUS_PLOT"]
@@ -52,10 +52,7 @@ def _attack_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def _panel_key(row) -> str:
-    cell = row.get("cell")
-    if isinstance(cell, str) and cell.count("/") >= 5:
-        return cell.split("/")[2]  # the defense segment keeps -lt / -norm variants apart
-    return defense_label(row)
+    return defense_key(row)  # the cell's defense keeps -lt / -norm variants apart
 
 
 def png_bytes(fig) -> bytes:

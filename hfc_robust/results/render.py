@@ -8,6 +8,8 @@ regenerated and checked from its ``run.json``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from ..errors import HfcError

@@ -1,0 +1,245 @@
+"""One batch through every cell of a grid: :class:`BatchEvaluation`.
+
+A batch is a sequence of *units*, one attack run each: the bare-model run of an (attack, eps)
+(it scores the white-box row and supplies the oblivious rows' transfer candidates), then one
+adaptive run per defense. A unit's outcomes depend only on the batch, so finished units are
+saved while a slow batch is still running, and restored instead of recomputed on resume.
+
+Sharing inside a batch changes no outcome (see :mod:`hfc_robust.bench.engine`): clean
+predictions are computed once per defended model, examples misclassified clean are not
+attacked, and attacks scored on the model they attack may stop early per example.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..attacks.base import AttackOutput
+from ..attacks.registry import AttackSpec, get_attack
+from ..cells import WORST_CASE
+from ..defenses.spec import DefenseSpec
+from .checkpoint import Chunk, array_name
+from .config import attack_rows, runs_attack, threats
+from .grid import Grid
+from .inference import predict_classes, zero_gradient_count
+from .mineps import min_eps_arrays
+from .spectra import SpectrumSums
+
+__all__ = ["BatchEvaluation", "CHECKPOINT_SECONDS"]
+
+CHECKPOINT_SECONDS = 30.0  # inside a slow batch, finished attack runs are saved at least this often
+
+Step = Callable[[float, str], None]
+SaveUnit = Callable[[int, Chunk], None]
+
+
+def stage_predictions(output: AttackOutput, attack: str, model: torch.nn.Module,
+                      scorer: torch.nn.Module | None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """``[(row name, adversarial inputs, predictions there)]`` for one attack run: the cascade's
+    stages (cumulative) and the attack's own row. ``scorer`` re-scores the inputs (a BPDA run's
+    forward pass is not bit-identical to the defense's); else the attack's own predictions are
+    used where it computed them."""
+    names = attack_rows(attack)
+    stages = [(adversarial, predictions) for _, adversarial, predictions in output.stages] or \
+        [(output.adversarial, output.predictions)]
+    results = [(name, adversarial, predictions if scorer is None and predictions is not None
+                else predict_classes(scorer or model, adversarial))
+               for (adversarial, predictions), name in zip(stages, names if output.stages else names[-1:])]
+    if output.stages:  # the attack's own row is its last stage's
+        results.append((names[-1], results[-1][1], results[-1][2]))
+    return results
+
+
+class BatchEvaluation:
+    """Every cell's outcome for one batch, as the arrays of one checkpoint chunk (:meth:`run`).
+
+    Args:
+        grid: the run's grid.
+        indices, images, labels: the batch (dataset indices, [0, 1] pixels on the grid's device, classes).
+        step: ``step(fraction of the batch done, text)`` for the progress bar.
+        saved_units: ``{unit: arrays}`` an interrupted run saved for this batch; restored, not recomputed.
+        save_unit: called with finished units' arrays at least every :data:`CHECKPOINT_SECONDS`.
+    """
+
+    def __init__(self, grid: Grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+                 step: Step, saved_units: dict[int, Chunk] | None = None, save_unit: SaveUnit | None = None) -> None:
+        self.grid, self.indices, self.images, self.labels = grid, indices, images, labels
+        self.step, self.saved_units, self.save_unit = step, saved_units or {}, save_unit
+        self.adv_pred: dict[int, torch.Tensor] = {}
+        self.robust: dict[int, torch.Tensor] = {}
+        self.spectra = SpectrumSums(tuple(images.shape[-2:]))
+        self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+        self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
+        self.pending: Chunk = {}
+        self.last_save = time.monotonic()
+        self.units = grid.units()
+
+    # ------------------------------------------------------------------ the batch
+
+    def run(self) -> Chunk:
+        grid, config = self.grid, self.grid.config
+        grad = self._clean_rows()
+        unit = 0
+        defended = [d for d in grid.defenses if d.kind != "none"]
+        for attack_name in config.attacks:
+            spec = get_attack(attack_name)
+            for eps in config.eps:
+                whitebox = any(d.kind == "none" and runs_attack(d, "whitebox", attack_name) for d in grid.defenses)
+                oblivious = [d for d in defended if runs_attack(d, "oblivious", attack_name)]
+                if whitebox or oblivious:
+                    if not self._restore(unit):
+                        self._bare_unit(unit, spec, eps, whitebox, oblivious)
+                    unit += 1
+                for d in defended:
+                    if runs_attack(d, "adaptive", attack_name):
+                        if not self._restore(unit):
+                            self._adaptive_unit(unit, spec, eps, d)
+                        unit += 1
+        self._worst_case_rows()
+        return self._chunk(grad)
+
+    def _clean_rows(self) -> np.ndarray:
+        """Clean rows of every defense; per defense, (examples checked, zero input gradients)."""
+        grad = np.zeros((len(self.grid.defenses), 2), dtype=np.int64)
+        for j, d in enumerate(self.grid.defenses):
+            i = self.grid.position(d, "clean", "none", 0.0)
+            self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
+            rows = self.correct[d.key]
+            grad[j] = (int(rows.sum()), zero_gradient_count(self.grid.modules[d.key], self.images[rows],
+                                                            self.labels[rows], self.grid.config.loss))
+        return grad
+
+    def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
+        """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
+        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 on the bare model")
+        before = set(self.adv_pred)
+        bare = self.grid.modules["none"]
+        rows = self.correct["none"].nonzero().flatten()
+        output = spec.build(bare, eps, self.grid.options).run(self.images[rows], self.labels[rows],
+                                                              self.indices[rows.cpu()], full_budget=bool(oblivious))
+        if whitebox:
+            for name, adversarial, pred in stage_predictions(output, spec.name, bare, None):
+                self._record("none", "whitebox", name, eps, rows, pred, adversarial)
+        for d in oblivious:
+            self._record_oblivious(d, spec.name, eps, output, rows)
+        self._finish(unit, before)
+
+    def _adaptive_unit(self, unit: int, spec: AttackSpec, eps: float, defense: DefenseSpec) -> None:
+        """The attack through one defense (its BPDA twin for a BPDA attack), scored through the defense."""
+        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 through {defense.key}")
+        before = set(self.adv_pred)
+        rows = self.correct[defense.key].nonzero().flatten()
+        target = self.grid.bpda_modules[defense.key] if spec.bpda else self.grid.modules[defense.key]
+        output = spec.build(target, eps, self.grid.options).run(self.images[rows], self.labels[rows],
+                                                                self.indices[rows.cpu()])
+        # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
+        scorer = self.grid.modules[defense.key] if spec.bpda else None
+        for name, adversarial, pred in stage_predictions(output, spec.name, target, scorer):
+            self._record(defense.key, "adaptive", name, eps, rows, pred, adversarial)
+        self._finish(unit, before)
+
+    def _worst_case_rows(self) -> None:
+        """``worst-case``: robust only if every attack of the threat model failed (no single adversarial prediction)."""
+        grid = self.grid
+        for d in grid.defenses:
+            for threat in threats(d):
+                attacks = [a for a in grid.config.attacks if runs_attack(d, threat, a)]
+                if len(attacks) < 2:
+                    continue
+                for eps in grid.config.eps:
+                    both = torch.ones(len(self.labels), dtype=torch.bool, device=self.labels.device)
+                    for attack in attacks:
+                        both &= self.robust[grid.position(d, threat, attack, eps)]
+                    i = grid.position(d, threat, WORST_CASE, eps)
+                    self.adv_pred[i], self.robust[i] = torch.full_like(self.labels, -1), both
+
+    def _chunk(self, grad: np.ndarray) -> Chunk:
+        grid = self.grid
+        chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
+                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad}
+        for d in grid.defenses:
+            chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
+        for i in range(len(grid.cells)):
+            chunk[array_name("adv", i)] = self.adv_pred[i].cpu().numpy().astype(np.int64)
+            chunk[array_name("robust", i)] = self.robust[i].cpu().numpy().astype(np.int8)
+        chunk.update(self.spectra.arrays([i for i, cell in enumerate(grid.cells) if cell.has_perturbation]))
+        if grid.config.min_eps:
+            chunk.update(min_eps_arrays(grid, self.indices, self.images, self.labels, self.correct, self.step))
+        return chunk
+
+    # ------------------------------------------------------------------ recording outcomes
+
+    def _record(self, defense: str, threat: str, name: str, eps: float, rows: torch.Tensor, pred: torch.Tensor,
+                adversarial: torch.Tensor) -> None:
+        """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred``
+        at ``adversarial`` there."""
+        i = self.grid.position(defense, threat, name, eps)
+        full = self.clean_pred[defense].clone()
+        full[rows] = pred
+        self.adv_pred[i], self.robust[i] = full, full == self.labels
+        self.spectra.add(i, self.grid.defense_of[defense], adversarial, self.images[rows])
+
+    def _record_oblivious(self, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput,
+                          attacked: torch.Tensor) -> None:
+        """Oblivious rows: the bare model's full-budget candidates, classified through the defense.
+
+        An example is robust only if the defense classifies every candidate correctly; examples
+        the bare model already misclassifies clean keep the clean image as their candidate (it
+        fools the bare model with no perturbation). ``adv_pred`` is the defense's class at the
+        first candidate that fooled it, else at the last one, and that candidate's perturbation is
+        added to the row's spectrum (over the examples both models classify correctly clean)."""
+        module = self.grid.modules[defense.key]
+        labels, images = self.labels, self.images
+        names = attack_rows(attack)
+        # cascade stage k transfers the candidates of stages 0..k; a single attack, all of its candidates
+        groups = ([output.transfers[: k + 1] for k in range(len(output.stages))] + [output.transfers]
+                  if output.stages else [output.transfers])
+        position_in_batch = torch.full((len(labels),), -1, dtype=torch.long, device=labels.device)
+        position_in_batch[attacked] = torch.arange(len(attacked), device=labels.device)
+        rows = (self.correct[defense.key] & (position_in_batch >= 0)).nonzero().flatten()
+        for name, candidates in zip(names, groups):
+            full = self.clean_pred[defense.key].clone()
+            decided = torch.zeros(len(rows), dtype=torch.bool, device=labels.device)
+            chosen = images[rows].clone()
+            for candidate in candidates:
+                inputs = candidate[position_in_batch[rows]]
+                pred = predict_classes(module, inputs)
+                fooled = (pred != labels[rows]) & ~decided
+                full[rows[fooled | ~decided]] = pred[fooled | ~decided]
+                chosen[fooled | ~decided] = inputs[fooled | ~decided]
+                decided |= fooled
+            i = self.grid.position(defense, "oblivious", name, eps)
+            self.adv_pred[i], self.robust[i] = full, full == labels
+            self.spectra.add(i, defense, chosen, images[rows])
+
+    # ------------------------------------------------------------------ units saved inside a slow batch
+
+    def _restore(self, unit: int) -> bool:
+        """Put unit ``unit``'s saved outcomes back; False when it was not saved."""
+        arrays = self.saved_units.get(unit)
+        if arrays is None:
+            return False
+        for i in range(len(self.grid.cells)):
+            if array_name("adv", i) in arrays:
+                self.adv_pred[i] = torch.as_tensor(arrays[array_name("adv", i)]).to(self.labels.device)
+                self.robust[i] = torch.as_tensor(arrays[array_name("robust", i)]).to(self.labels.device).bool()
+            self.spectra.restore(i, arrays)
+        return True
+
+    def _finish(self, unit: int, before: set[int]) -> None:
+        """Unit ``unit`` is done: keep its outcomes for the next save, and save when it is time."""
+        if self.save_unit is None:
+            return
+        for i in sorted(set(self.adv_pred) - before):
+            self.pending[f"u{unit}:{array_name('adv', i)}"] = self.adv_pred[i].cpu().numpy().astype(np.int64)
+            self.pending[f"u{unit}:{array_name('robust', i)}"] = self.robust[i].cpu().numpy().astype(np.int8)
+            if i in self.spectra.sums:
+                self.pending.update({f"u{unit}:{name}": array for name, array in self.spectra.arrays([i]).items()})
+        if time.monotonic() - self.last_save >= CHECKPOINT_SECONDS and self.pending:
+            self.save_unit(unit, dict(self.pending))
+            self.pending.clear()
+            self.last_save = time.monotonic()

@@ -1,0 +1,40 @@
+"""Plain model evaluation the engine and the checks share: predicted classes, the number of
+outputs, and the gradient-masking count."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..attacks.base import attack_loss
+
+__all__ = ["predict_classes", "num_outputs", "zero_gradient_count"]
+
+
+def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's class per image (``torch.inference_mode``)."""
+    if len(images) == 0:
+        return torch.empty(0, dtype=torch.long, device=images.device)
+    with torch.inference_mode():
+        return model(images).argmax(1)
+
+
+def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
+    """The number of scores the model returns per image."""
+    with torch.inference_mode():
+        return int(model(sample).shape[1])
+
+
+def zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
+    """Examples whose input gradient of the attack loss is exactly zero or not finite.
+
+    Cross-entropy saturates to an exactly-zero gradient in float32 when logits are huge,
+    a real form of gradient masking that this check exposes."""
+    if len(images) == 0:
+        return 0
+    x = images.clone().requires_grad_(True)
+    with torch.enable_grad():
+        grad, = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
+    flat = grad.flatten(1)
+    dead = (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
+    return int(dead.sum())
