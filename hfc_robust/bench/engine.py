@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn as nn
@@ -47,7 +48,8 @@ from .inference import num_outputs
 from .provenance import engine_version
 from .result import BenchResult, build_table, gradient_totals
 
-__all__ = ["run_grid", "checkpoint_key", "run_key", "model_identity", "assemble"]
+__all__ = ["run_grid", "run_batches", "BatchEvaluator", "GridBatches", "checkpoint_key", "run_key", "model_identity",
+           "assemble"]
 
 Progress = Callable[..., None]
 
@@ -101,7 +103,8 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
                            "outputs", "choose a model trained for this dataset")
         grid = Grid(config, dataset.name, defenses, defense_modules(bare, defenses, target),
                     defense_modules(bare, defenses, target, bpda=True), outputs, target)
-        resumed = _run_batches(grid, dataset, store, first, stop, progress, notify)
+        resumed = run_batches(GridBatches(grid), dataset, store, first, stop, grid.config.batch_size, grid.device,
+                              progress, notify)
 
     provenance = {"wall_time_s": round(time.time() - start_time, 3), "device": str(target),
                   "model_sha256": model_identity(model)}
@@ -111,21 +114,42 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
                        provenance, tuple(extra_defenses), resumed, grid.modules)
 
 
-def _run_batches(grid: Grid, dataset: ImageDataset, store: OutcomeStore, first: int, stop: int,
-                 progress: Progress | None, notify: Callable[[str], None] | None) -> int:
-    """Evaluate the batches of rows ``first..stop`` not yet in ``store``; the rows that were already there."""
+class BatchEvaluator(Protocol):
+    """What :func:`run_batches` evaluates: one batch's chunk (per-example arrays) from its indices,
+    [0, 1] images and labels (on the run's device), a progress ``step(fraction, text)``, the units
+    an interrupted run saved for this batch, and a ``save_unit(unit, arrays)`` callback."""
+
+    def __call__(self, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step: Callable,
+                 saved_units: dict, save_unit: Callable) -> dict: ...
+
+
+class GridBatches:
+    """The bench grid's :class:`BatchEvaluator`: every cell of the grid on one batch."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def __call__(self, indices, images, labels, step, saved_units, save_unit) -> dict:
+        return BatchEvaluation(self.grid, indices, images, labels, step, saved_units, save_unit).run()
+
+
+def run_batches(evaluate: BatchEvaluator, dataset: ImageDataset, store: OutcomeStore, first: int, stop: int,
+                batch_size: int, device: torch.device, progress: Progress | None = None,
+                notify: Callable[[str], None] | None = None) -> int:
+    """Evaluate the batches of rows ``first..stop`` that are not yet in ``store``, appending each
+    finished batch's chunk (the checkpoint); returns the rows that were already there (resumed).
+    Shared by every command that streams a dataset through the engine."""
     done = resumed = store.done_rows(first)
     total = stop - first
     if done and notify:
         notify(f"resuming from {done} of {total} images (finished batches in {store.folder})")
     if progress:
         progress(done, total, None)
-    for indices, images, labels in dataset.batches(grid.config.batch_size, start=first + done, stop=stop):
+    for indices, images, labels in dataset.batches(batch_size, start=first + done, stop=stop):
         start = first + done
-        evaluation = BatchEvaluation(grid, indices, images.to(grid.device), labels.to(grid.device),
+        store.append(start, evaluate(indices, images.to(device), labels.to(device),
                                      _BatchProgress(progress, done, len(labels), total), store.units(start),
-                                     _UnitSaver(store, start))
-        store.append(start, evaluation.run())
+                                     _UnitSaver(store, start)))
         store.drop_units(start)
         done += len(labels)
         if progress:
