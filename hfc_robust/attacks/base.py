@@ -43,7 +43,9 @@ def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") ->
 
 
 def example_seed(seed: int, example_id: int, restart: int) -> int:
-    """A stable 63-bit seed for one example's random start."""
+    """A stable 63-bit seed for one example's random start on one restart: the first 8 bytes of
+    ``sha256(f"{seed}:{example_id}:{restart}")`` read little-endian, top bit cleared. It depends on
+    nothing else (not the batch, the device, eps or the rest of the grid)."""
     digest = hashlib.sha256(f"{seed}:{example_id}:{restart}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 

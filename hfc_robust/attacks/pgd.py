@@ -73,9 +73,10 @@ class PGD(AdapterMixin, _TorchattacksAttack):
 
     def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int,
                       eps: float | torch.Tensor | None = None) -> torch.Tensor:
-        """``clip(x + eps * u, 0, 1)`` with ``u`` uniform in [-1, 1], drawn on the CPU from
-        ``example_seed(seed, id, restart)``: the same start for an example whatever its batch, device
-        or eps. ``eps``: this batch's radius (a scalar or N x 1 x 1 x 1), default the attack's."""
+        """``clip(x + eps * u, 0, 1)`` with ``u = 2 * torch.rand(C, H, W, generator=g) - 1`` drawn on the
+        CPU, ``g = torch.Generator().manual_seed(example_seed(seed, id, restart))``: the same start for an
+        example whatever its batch, device or eps (``tests/reference.py`` re-implements this rule).
+        ``eps``: this batch's radius (a scalar or N x 1 x 1 x 1), default the attack's."""
         eps = self._per_row(self.eps, None, images) if eps is None else eps
         noise = torch.empty(images.shape, dtype=images.dtype)
         for row, example_id in enumerate(example_ids.tolist()):
