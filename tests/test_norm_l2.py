@@ -182,12 +182,28 @@ def test_l2_pgd_matches_numpy_and_torchattacks(linear, alpha):
     assert float((ours - x).flatten(1).norm(dim=1).max()) <= EPS * (1 + 1e-6)
 
 
-def test_l2_pgd_first_success_matches_numpy(linear):
+@pytest.mark.parametrize("target", ["bare", "lowpass", "bpda"])
+def test_l2_pgd_first_success_matches_numpy(linear, target):
+    """PGD (bare), PGD through the low-pass filter (exact gradients) and BPDA-PGD (identity backward
+    through the filter), each against the numpy reference."""
+    from hfc_robust.defenses import LowPass
+
     model, x, y, params = linear
-    attack = PGD(model, EPS, steps=STEPS, random_start=False, norm="l2")
+    attacked = {"bare": model, "lowpass": LowPass(model, RADIUS), "bpda": LowPass(model, RADIUS, bpda=True)}[target]
+    if target == "bare":
+        gradient, predict = (lambda v, t: np_ce_gradient(params, v, t)), (lambda v: np_logits(params, v).argmax(1))
+    else:
+        predict = lambda v: np_logits(params, np_lowpass(v, RADIUS)).argmax(1)  # noqa: E731
+        if target == "lowpass":  # the filter is a real, even convolution: its own adjoint
+            gradient = lambda v, t: np_lowpass(np_ce_gradient(params, np_lowpass(v, RADIUS), t), RADIUS)  # noqa: E731
+        else:
+            gradient = lambda v, t: np_ce_gradient(params, np_lowpass(v, RADIUS), t)  # noqa: E731
+    keep = predict(x.double().numpy()) == y.numpy()  # the engine attacks only clean-correct examples
+    x, y = x[torch.as_tensor(keep)], y[torch.as_tensor(keep)]
+    eps = {"bare": EPS, "lowpass": 0.5, "bpda": 1.0}[target]  # the filter removes most of the gradient
+    attack = PGD(attacked, eps, steps=STEPS, random_start=False, norm="l2")
     adv = attack(x, y)
-    reference, fooled, _ = np_pgd(lambda v, t: np_ce_gradient(params, v, t), lambda v: np_logits(params, v).argmax(1),
-                                  x.double().numpy(), y.numpy(), EPS, 2.5 * EPS / STEPS, STEPS)
+    reference, fooled, _ = np_pgd(gradient, predict, x.double().numpy(), y.numpy(), eps, 2.5 * eps / STEPS, STEPS)
     assert 0 < fooled.sum() < len(y)  # the test sees both outcomes
     np.testing.assert_allclose(adv.double().numpy(), reference, atol=1e-5)
     np.testing.assert_array_equal((attack.last_predictions != y).numpy(), fooled)
@@ -268,23 +284,28 @@ def _examples(folder) -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
+ENGINE_EPS = (EPS, 1.0)  # at 1.0 the attacks through the filter break examples too, BPDA fewer
+
+
 @pytest.fixture(scope="module")
 def l2_run(tmp_path_factory):
     model = Linear().eval()
     images, labels = make_data(model)
     out = tmp_path_factory.mktemp("l2") / "run"
-    run = hr.benchmark(model, (images, labels), name="linear", attacks=("fgsm", "pgd", "bpda-pgd"), eps=(EPS,),
+    run = hr.benchmark(model, (images, labels), name="linear", attacks=("fgsm", "pgd", "bpda-pgd"), eps=ENGINE_EPS,
                        norm="l2", radii=(RADIUS,), steps=STEPS, random_start=False, spot_check=0, out=out, threads=1)
     return model, images, labels, run, out
 
 
-def test_engine_rows_match_numpy(l2_run):
-    """Every attacked row's per-example outcome, and the mean squared L2 norm of its perturbations
-    (Parseval on perturbation_spectra.npz), against the numpy reference."""
-    model, images, labels, run, out = l2_run
+def expected_rows(model: Linear, images: torch.Tensor, labels: torch.Tensor, eps: float) -> dict:
+    """(defense, threat, attack) -> (robust per example, perturbations of the row's attacked
+    examples), from the numpy reference and the engine's documented rules: only clean-correct
+    examples are attacked (oblivious: correct for both models; an example the bare model already
+    misclassifies keeps its clean image); white-box and adaptive rows stop at the first success;
+    oblivious rows transfer the bare attack's last iterate of the full budget."""
     params = np_params(model)
     x, y = images.double().numpy(), labels.numpy()
-    alpha = 2.5 * EPS / STEPS
+    alpha = 2.5 * eps / STEPS
 
     def bare_pred(v):
         return np_logits(params, v).argmax(1)
@@ -302,47 +323,62 @@ def test_engine_rows_match_numpy(l2_run):
         return np_ce_gradient(params, np_lowpass(v, RADIUS), t)
 
     bare_ok, lp_ok = bare_pred(x) == y, lp_pred(x) == y
-    expected = {}  # (defense, threat, attack) -> (robust, perturbations of the attacked examples)
-    rows = bare_ok
-    adv = np_fgm(bare_grad, x[rows], y[rows], EPS)
-    expected[("none", "whitebox", "fgsm")] = (rows & _scatter(bare_pred(adv) == y[rows], rows), adv - x[rows])
     both = lp_ok & bare_ok
+    expected = {}
+    rows = bare_ok
+    adv = np_fgm(bare_grad, x[rows], y[rows], eps)
+    expected[("none", "whitebox", "fgsm")] = (rows & _scatter(bare_pred(adv) == y[rows], rows), adv - x[rows])
     expected[("lowpass-r2", "oblivious", "fgsm")] = (lp_ok & (~bare_ok | _scatter(lp_pred(adv) == y[rows], rows)),
                                                       (adv - x[rows])[both[rows]])
-    adv, fooled, final = np_pgd(bare_grad, bare_pred, x[rows], y[rows], EPS, alpha, STEPS)
+    adv, fooled, _ = np_pgd(bare_grad, bare_pred, x[rows], y[rows], eps, alpha, STEPS)
     expected[("none", "whitebox", "pgd")] = (rows & _scatter(~fooled, rows), adv - x[rows])
-    _, _, final = np_pgd(bare_grad, bare_pred, x[rows], y[rows], EPS, alpha, STEPS, early_stop=False)
+    _, _, final = np_pgd(bare_grad, bare_pred, x[rows], y[rows], eps, alpha, STEPS, early_stop=False)
     expected[("lowpass-r2", "oblivious", "pgd")] = (lp_ok & (~bare_ok | _scatter(lp_pred(final) == y[rows], rows)),
                                                      (final - x[rows])[both[rows]])
     rows = lp_ok
-    adv = np_fgm(exact_grad, x[rows], y[rows], EPS)
+    adv = np_fgm(exact_grad, x[rows], y[rows], eps)
     expected[("lowpass-r2", "adaptive", "fgsm")] = (rows & _scatter(lp_pred(adv) == y[rows], rows), adv - x[rows])
     for attack, gradient in (("pgd", exact_grad), ("bpda-pgd", bpda_grad)):
-        adv, fooled, _ = np_pgd(gradient, lp_pred, x[rows], y[rows], EPS, alpha, STEPS)
+        adv, fooled, _ = np_pgd(gradient, lp_pred, x[rows], y[rows], eps, alpha, STEPS)
         expected[("lowpass-r2", "adaptive", attack)] = (rows & _scatter(~fooled, rows), adv - x[rows])
+    return expected
 
+
+def test_engine_rows_match_numpy(l2_run):
+    """Every attacked row's per-example outcome, and its perturbations' L2 energy (Parseval) and
+    spectrum bin by bin (perturbation_spectra.npz), against the numpy reference."""
+    model, images, labels, run, out = l2_run
     frame = _examples(out)
     spectra = np.load(out / "perturbation_spectra.npz")
     spectrum_row = {str(cell): k for k, cell in enumerate(spectra["cell"])}
-    checked = 0
-    for (defense, threat, attack), (robust, delta) in expected.items():
-        cell = Cell("tensors", "linear", defense, threat, attack, EPS, "l2").key
-        got = frame[frame["cell"] == cell].sort_values("index")["robust"].to_numpy().astype(bool)
-        np.testing.assert_array_equal(got, robust, err_msg=cell)
-        k = spectrum_row[cell]
-        assert int(spectra["count"][k]) == len(delta)
-        # Parseval: sum over bins of mean_c |FFT(delta_c)|^2 = (H W / C) ||delta||^2
-        energy = float(spectra["spectrum"][k].sum()) * images.shape[1] / (SIDE * SIDE)
-        np.testing.assert_allclose(energy, float((np_norms(delta) ** 2).mean()), rtol=1e-4, err_msg=cell)
-        # and bin by bin: where the perturbation puts its energy (exact gradients through the
-        # filter stay inside its band, BPDA's do not)
-        power = (np.abs(np.fft.fftshift(np.fft.fft2(delta), axes=(-2, -1))) ** 2).mean(axis=(0, 1))
-        np.testing.assert_allclose(spectra["spectrum"][k], power, rtol=1e-3, atol=1e-5 * power.max(), err_msg=cell)
-        assert (np_norms(delta) <= EPS * (1 + 1e-6)).all()
-        checked += 1
-    assert checked == 7
-    pgd = expected[("none", "whitebox", "pgd")][0]
-    assert 0 < pgd.sum() < bare_ok.sum()  # both outcomes occur
+    checked, broken, standing = 0, set(), set()
+    for eps in ENGINE_EPS:
+        for (defense, threat, attack), (robust, delta) in expected_rows(model, images, labels, eps).items():
+            cell = Cell("tensors", "linear", defense, threat, attack, eps, "l2").key
+            got = frame[frame["cell"] == cell].sort_values("index")["robust"].to_numpy().astype(bool)
+            np.testing.assert_array_equal(got, robust, err_msg=cell)
+            k = spectrum_row[cell]
+            assert int(spectra["count"][k]) == len(delta)
+            # Parseval: sum over bins of mean_c |FFT(delta_c)|^2 = (H W / C) ||delta||^2
+            energy = float(spectra["spectrum"][k].sum()) * images.shape[1] / (SIDE * SIDE)
+            np.testing.assert_allclose(energy, float((np_norms(delta) ** 2).mean()), rtol=1e-4, err_msg=cell)
+            # and bin by bin: where the perturbation puts its energy (exact gradients through the
+            # filter stay inside its band, BPDA's do not)
+            power = (np.abs(np.fft.fftshift(np.fft.fft2(delta), axes=(-2, -1))) ** 2).mean(axis=(0, 1))
+            np.testing.assert_allclose(spectra["spectrum"][k], power, rtol=1e-3, atol=1e-5 * power.max(), err_msg=cell)
+            assert (np_norms(delta) <= eps * (1 + 1e-6)).all()
+            checked += 1
+            if threat != "oblivious":  # robust examples are attacked ones that held; the rest were broken
+                kept = int(robust.sum())
+                if kept:
+                    standing.add((threat, attack))
+                if len(delta) - kept:
+                    broken.add((threat, attack))
+    assert checked == 7 * len(ENGINE_EPS)
+    # both outcomes occur in every white-box and adaptive family: the comparison can tell attacks apart
+    families = {("whitebox", "fgsm"), ("whitebox", "pgd"), ("adaptive", "fgsm"), ("adaptive", "pgd"),
+                ("adaptive", "bpda-pgd")}
+    assert families <= broken and families <= standing
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -358,11 +394,13 @@ def test_l2_rows_carry_the_norm_everywhere(l2_run, tmp_path):
     assert (table["norm"] == "l2").all()
     assert all(Cell.parse(key).norm == "l2" for key in table["cell"])
     attacked = table[table["threat_model"] != "clean"]
-    assert (attacked["eps"] == EPS).all() and (attacked["eps_255"] == round(EPS * 255, 4)).all()
+    assert set(attacked["eps"]) == set(ENGINE_EPS)
+    assert np.allclose(attacked["eps_255"], attacked["eps"] * 255)
     markdown = (out / "results.md").read_text()
     body = [line for line in markdown.splitlines() if line.startswith("| ") and "defense" not in line]
     assert len(body) == len(table) and all("| L2 |" in line for line in body)
-    assert all("| 0.2 | L2 |" in line for line, threat in zip(body, table["threat_model"]) if threat != "clean")
+    assert all(("| 0.2 | L2 |" in line or "| 1 | L2 |" in line)
+               for line, threat in zip(body, table["threat_model"]) if threat != "clean")
     assert "/255" not in "".join(body)  # an L2 eps is never written as k/255
     assert "Threat model: L2 ball" in markdown
     latex = render_table(table, json.loads((out / "run.json").read_text()), "latex")
@@ -370,7 +408,7 @@ def test_l2_rows_carry_the_norm_everywhere(l2_run, tmp_path):
     html = render_report_html(out)
     assert html.count("<td>L2</td>") >= len(table)
     run_json = json.loads((out / "run.json").read_text())
-    assert run_json["config"]["norm"] == "l2" and run_json["config"]["eps"] == [EPS]
+    assert run_json["config"]["norm"] == "l2" and run_json["config"]["eps"] == list(ENGINE_EPS)
 
 
 def test_format_eps_per_norm():
@@ -394,7 +432,7 @@ def test_plot_labels_name_the_norm(l2_run, monkeypatch):
     assert "L2 eps ([0, 1] pixel scale)" in seen and any("L2 threat model" in t for t in seen)
     seen.clear()
     plot_accuracy_vs_radius(table)
-    assert "L2 eps = 0.2" in seen
+    assert "L2 eps = 0.2" in seen and "L2 eps = 1" in seen
 
 
 def test_compare_and_leaderboard_keep_norms_apart(l2_run, tmp_path):
@@ -409,7 +447,7 @@ def test_compare_and_leaderboard_keep_norms_apart(l2_run, tmp_path):
         build_leaderboard([linf, out], tmp_path / "board.md")
     board = build_leaderboard([out], tmp_path / "board.md")
     text = render_leaderboard(board, "md")
-    assert board.norm == "l2" and "robust accuracy at L2 eps = 0.2" in text
+    assert board.norm == "l2" and "robust accuracy at L2 eps = 1" in text
 
 
 # ------------------------------------------------------------------ defaults and exit 2

@@ -79,7 +79,8 @@ def l2_normalize(tensor: torch.Tensor) -> torch.Tensor:
     """Each example divided by its L2 norm; an all-zero example stays zero (no direction to step in,
     as ``sign(0) = 0`` under L-inf)."""
     norms = _per_example_norms(tensor)
-    return torch.where(norms > 0, tensor / torch.where(norms > 0, norms, torch.ones_like(norms)), torch.zeros_like(tensor))
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))  # no 0/0 in the branch torch.where discards
+    return torch.where(norms > 0, tensor / safe, torch.zeros_like(tensor))
 
 
 def l2_project(delta: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:

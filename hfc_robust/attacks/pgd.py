@@ -72,7 +72,8 @@ class PGD(AdapterMixin, _TorchattacksAttack):
             self.eps: float | torch.Tensor = values
         else:
             self.eps = check_eps(float(eps), norm)
-        self.alpha: float | torch.Tensor = float(alpha) if alpha is not None else self.default_alpha(self.eps, norm, steps)
+        self.alpha: float | torch.Tensor = (float(alpha) if alpha is not None
+                                            else self.default_alpha(self.eps, norm, steps))
         if restarts > 1 and not random_start:
             raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
         attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)

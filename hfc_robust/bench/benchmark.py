@@ -37,7 +37,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = ("pgd",),
-              eps: Sequence[float] | None = None, norm: str = "linf", radii: Sequence[float] = (), rhos: Sequence[float] = (),
+              eps: Sequence[float] | None = None, norm: str = "linf", radii: Sequence[float] = (),
+              rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
               overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "cpu",

@@ -66,7 +66,8 @@ def paired_violation(should_be_lower: np.ndarray, should_be_higher: np.ndarray) 
 
 
 def _row_name(row: pd.Series) -> str:
-    return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={eps_label(float(row['eps']), row_norm(row))}"
+    eps = eps_label(float(row["eps"]), row_norm(row))
+    return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={eps}"
 
 
 def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes: Outcomes | None,
@@ -262,9 +263,9 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
     merged = base.merge(strong[strong["attack"] == "pgd"], on=["cell"], suffixes=("", "_strong"))
     merged["drop"] = 100 * (merged["accuracy"] - merged["accuracy_strong"])
     worst = merged.sort_values("drop", ascending=False).iloc[0]
-    detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at eps={eps_label(eps, config.norm)} "
-              f"lower accuracy "
-              f"by at most {worst['drop']:.1f} points ({worst['defense']} {worst['threat_model']})")
+    detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at "
+              f"eps={eps_label(eps, config.norm)} lower accuracy by at most {worst['drop']:.1f} points "
+              f"({worst['defense']} {worst['threat_model']})")
     return Check("pgd-converged", "fail" if worst["drop"] > 1.0 else "pass", detail)
 
 

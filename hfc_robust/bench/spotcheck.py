@@ -25,9 +25,9 @@ from ..attacks.apgd import APGD, APGDT
 from ..attacks.base import eval_mode
 from ..attacks.registry import norm_kwargs
 from ..attacks.square import Square
-from ..errors import HfcError
 from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
+from ..errors import HfcError
 from ..results.labels import eps_label
 from ..results.stats import wilson_interval
 from .checks import SIGNIFICANCE, Check, paired_violation
