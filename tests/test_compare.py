@@ -116,7 +116,7 @@ def test_missing_configuration_fails_unless_allowed(base_run, tmp_path):
     table.drop(index=dropped).to_csv(new / "results.csv", index=False, float_format="%.6f")
     result = invoke("compare", base_run, new)
     assert result.exit_code == 1, result.output
-    assert "missing" in result.output and "none whitebox fgsm 2/255: baseline only" in result.output
+    assert "missing" in result.output and "none whitebox fgsm 2/255 (L∞): baseline only" in result.output
     result = invoke("compare", base_run, new, "--allow-missing")
     assert result.exit_code == 0, result.output
     assert "(allowed)" in result.output

@@ -33,7 +33,7 @@ from ..ops.frequency import frequency_mask
 from ..results.io import write_run
 from .checkpoint import OutcomeStore
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
-from .config import BenchConfig
+from .config import BenchConfig, with_default_eps
 from .engine import run_grid, run_key
 from .runfolder import check_out_folder, remove_stale_files
 from .paths import portable_dataset, portable_path
@@ -125,6 +125,8 @@ def _probe(module: nn.Module, dataset, what: str) -> int:
 def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
     """HfcError for a grid that cannot produce rows; warnings for settings that do nothing."""
     notes = []
+    for attack in config.attacks:
+        ATTACKS[attack].check_norm(config.norm)
     bpda = [a for a in config.attacks if ATTACKS[a].bpda]
     if bpda and not config.radii:
         if len(bpda) == len(config.attacks):
@@ -142,16 +144,18 @@ def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
 
 def _write_extra(result, out: Path) -> list[Path]:
     """perturbation_spectra.npz/.png, and with ``min_eps`` min_eps.csv and min_eps_curve.png."""
+    from ..results.labels import norm_label
     from ..results.mineps import write_min_eps
     from ..results.spectra import write_spectra
     from .mineps import min_eps_limit
 
     config = result.config
-    title = f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra"
+    title = (f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra, "
+             f"{norm_label(config.norm)} threat model")
     files = write_spectra(result.spectra(), out, title)
     per_example = result.min_eps()
     if per_example is not None:
-        files += write_min_eps(per_example, result.table, min_eps_limit(config.eps, config.min_eps_max), out)
+        files += write_min_eps(per_example, result.table, min_eps_limit(config.eps, config.min_eps_max, config.norm), out)
     return files
 
 
@@ -202,6 +206,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                            f"pass n = {len(data)} or fewer (--n all for every image)")
         config = dataclasses.replace(config, n=len(data))
     data = data.take(config.n)
+    config = with_default_eps(config, data.shape)  # L2's default eps depends on the images' shape
     rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
     data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
 

@@ -22,6 +22,7 @@ from ..attacks.base import AttackOutput
 from ..attacks.registry import AttackSpec, get_attack
 from ..cells import WORST_CASE
 from ..defenses.spec import DefenseSpec
+from ..results.labels import eps_label
 from .checkpoint import Chunk, array_name
 from .config import attack_rows, runs_attack, threats
 from .grid import Grid
@@ -115,7 +116,7 @@ class BatchEvaluation:
 
     def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
-        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 on the bare model")
+        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} on the bare model")
         before = set(self.adv_pred)
         bare = self.grid.modules["none"]
         rows = self.correct["none"].nonzero().flatten()
@@ -130,7 +131,7 @@ class BatchEvaluation:
 
     def _adaptive_unit(self, unit: int, spec: AttackSpec, eps: float, defense: DefenseSpec) -> None:
         """The attack through one defense (its BPDA twin for a BPDA attack), scored through the defense."""
-        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 through {defense.key}")
+        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} through {defense.key}")
         before = set(self.adv_pred)
         rows = self.correct[defense.key].nonzero().flatten()
         target = self.grid.bpda_modules[defense.key] if spec.bpda else self.grid.modules[defense.key]

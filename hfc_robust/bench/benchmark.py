@@ -17,7 +17,7 @@ from .config import BenchConfig
 __all__ = ["benchmark"]
 
 _OPTIONS = {f.name for f in dataclasses.fields(BenchConfig)} - {"dataset", "model", "weights", "n", "attacks", "eps",
-                                                                  "radii", "rhos", "data_dir"}
+                                                                  "radii", "rhos", "data_dir", "norm"}
 
 
 @contextlib.contextmanager
@@ -37,7 +37,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = ("pgd",),
-              eps: Sequence[float] = (8 / 255,), radii: Sequence[float] = (), rhos: Sequence[float] = (),
+              eps: Sequence[float] | None = None, norm: str = "linf", radii: Sequence[float] = (),
+              rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
               overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "cpu",
@@ -54,7 +55,10 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         name: the ``model`` column of every row for an ``nn.Module`` (default: its class name);
             registry and ``py:`` models keep their own names.
         attacks, eps, radii, rhos: the grid; eps on the [0, 1] pixel scale, radii in frequency
-            bins, rhos the Eq. 3 smoothing strengths.
+            bins, rhos the Eq. 3 smoothing strengths. ``eps=None``: the norm's default (8/255
+            for L-inf; 0.5 for L2 on 3 x 32 x 32 images, required for L2 on other shapes).
+        norm: the threat model, ``"linf"`` (default) or ``"l2"``: every attack's eps is a radius
+            in this norm. One norm per call.
         n: the first ``n`` images; default all of them. More than the data holds is an HfcError.
         out: a run folder to write (results.csv, results.md, run.json, examples.csv.gz,
             checks.json, plots); a folder holding a different run is refused unless ``overwrite``.
@@ -83,7 +87,8 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         raise HfcError(f"n must be a positive number of images or None (all), got {n!r}", "pass e.g. n=1000")
     registry_data = isinstance(data, str)
     config = BenchConfig(dataset=data if registry_data else "python", model="python", n=n, attacks=tuple(attacks),
-                         eps=tuple(eps), radii=tuple(radii), rhos=tuple(rhos), **options)
+                         eps=None if eps is None else tuple(eps), norm=norm, radii=tuple(radii), rhos=tuple(rhos),
+                         **options)
     with _torch_threads(threads):
         return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
                          check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,

@@ -41,7 +41,7 @@ from ..models.custom import state_dict_sha256
 from ..models.zoo import LoadedModel, check_input_shape, load_model
 from .batch import BatchEvaluation
 from .checkpoint import OutcomeStore
-from .config import BenchConfig
+from .config import BenchConfig, with_default_eps
 from .devices import resolve_device
 from .grid import Grid, defense_modules
 from .inference import num_outputs
@@ -80,6 +80,7 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
     start_time = time.time()
     target = resolve_device(device)
     dataset = load_dataset(config.dataset, config.n, config.data_dir) if dataset is None else dataset.take(config.n)
+    config = with_default_eps(config, dataset.shape)
     if model is None:
         model = load_model(config.model, config.weights, num_classes=dataset.num_classes, progress=False)
     loaded = model if isinstance(model, LoadedModel) else None
@@ -198,6 +199,7 @@ def run_key(config: BenchConfig, model: LoadedModel | nn.Module, dataset: ImageD
     ``run_grid(..., checkpoint=folder)`` gets the table without attacking anything."""
     config = BenchConfig(**config.to_dict())
     dataset = dataset.take(config.n)
+    config = with_default_eps(config, dataset.shape)
     first, stop = rows if rows is not None else (0, len(dataset))
     return checkpoint_key(config, model_identity(model), dataset, config.defenses() + list(extra_defenses), first, stop)
 

@@ -23,9 +23,12 @@ import torch.nn as nn
 
 from ..attacks.apgd import APGD, APGDT
 from ..attacks.base import eval_mode
+from ..attacks.registry import norm_kwargs
 from ..attacks.square import Square
 from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
+from ..errors import HfcError
+from ..results.labels import eps_label
 from ..results.stats import wilson_interval
 from .checks import SIGNIFICANCE, Check, paired_violation
 from .inference import num_outputs, predict_classes
@@ -104,6 +107,12 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
     cells = reported_cells(result.cells, eps)
     if not cells:
         return Check(name, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
+    try:  # the spot check's attacks in the run's norm (an L-inf-only build of them cannot check an L2 run)
+        for attack in (APGD, APGDT, Square):
+            norm_kwargs(attack, config.norm)
+    except HfcError:
+        return Check(name, "skipped", f"not available: this hfc-robust has no {config.norm} version of APGD-CE, "
+                                      "APGD-T and Square")
     records, statuses, checked = [], [], {}
     for cell in cells:
         index, robust = result.outcomes(cell)
@@ -135,7 +144,7 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
               f"{top_cell.defense} {top_cell.threat} {top_cell.attack}: the row overstates "
               f"robust accuracy by about {top['overestimate_points']:.1f} points "
               f"(95% CI {top['ci_points'][0]:.1f}-{top['ci_points'][1]:.1f}); {len(records)} rows checked at eps "
-              f"{eps * 255:.3g}/255")
+              f"{eps_label(eps, config.norm)}")
     masked = [r for r in records if r.get("gradient_masking")]
     if masked:
         detail = (f"Square broke {masked[0]['square_only']} sampled examples that APGD could not "
@@ -150,15 +159,17 @@ def _attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     """APGD-CE, then APGD-T on what it left, and Square, on the sampled robust examples of one row."""
     num_classes = num_outputs(model, images[:1])
     # APGD-T runs only where APGD-CE failed: their union is all that is reported.
-    gradient = _broken(APGD(model, eps, seed=config.seed), model, images, labels, ids, config.batch_size)
+    gradient = _broken(APGD(model, eps, seed=config.seed, **norm_kwargs(APGD, config.norm)), model, images, labels, ids,
+                       config.batch_size)
     standing = np.flatnonzero(~gradient)
     if len(standing):
-        targeted = APGDT(model, eps, seed=config.seed, num_classes=min(num_classes, SPOT_CHECK_TARGETS + 1))
+        targeted = APGDT(model, eps, seed=config.seed, num_classes=min(num_classes, SPOT_CHECK_TARGETS + 1),
+                         **norm_kwargs(APGDT, config.norm))
         keep = torch.as_tensor(standing)
         gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
                                      ids[keep], config.batch_size)
-    square = _broken(Square(model, eps, queries=min(config.queries, SPOT_CHECK_QUERIES), seed=config.seed), model,
-                     images, labels, ids, config.batch_size)
+    square = _broken(Square(model, eps, queries=min(config.queries, SPOT_CHECK_QUERIES), seed=config.seed,
+                            **norm_kwargs(Square, config.norm)), model, images, labels, ids, config.batch_size)
     k, m = int(gradient.sum()), len(labels)
     scale = 100.0 * robust_count / n
     low, high = wilson_interval(k, m)

@@ -88,7 +88,7 @@ def list_command() -> None:
     click.echo("datasets:")
     for name, text in datasets.items():
         click.echo(f"  {name:<{width}}{text}")
-    click.echo("attacks:")
+    click.echo("attacks (eps bounds the L-inf norm, or the L2 norm with `bench --norm l2`):")
     for name, spec in attacks.items():
         click.echo(f"  {name:<{width}}{spec.description}")
 

@@ -20,13 +20,20 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
               help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack (see `hfc-robust list`)")
-@click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
+@click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,
+              help="threat model, one per run: eps bounds the perturbation's L-inf norm (FGSM, sign-gradient PGD) or "
+                   "its L2 norm over all C*H*W values (FGM, L2 PGD)")
+@click.option("--eps", "eps_text", default=None,
+              help="comma list of radii in --norm on the [0,1] pixel scale, e.g. 2/255,8/255 or 0.25,0.5 "
+                   "[default: 8/255 for linf; 0.5 for l2 on 3x32x32 images, required for l2 otherwise]")
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
 @click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
 @click.option("--smooth-normalize", is_flag=True, help="divide smoothed kernels by 1+8*rho (paper: off)")
 @mask_option
 @click.option("--steps", default=10, show_default=True, help="PGD steps")
-@click.option("--step-size", "step_text", default=None, help="PGD step size (default eps/4, i.e. 2/255 at 8/255)")
+@click.option("--step-size", "step_text", default=None,
+              help="PGD step size [default: eps/4 for linf (2/255 at 8/255); 2.5*eps/steps for l2, the convention of "
+                   "Madry lab's robustness library (0.125 at eps 0.5 and 10 steps)]")
 @click.option("--restarts", default=1, show_default=True, help="PGD random restarts (first success per example)")
 @click.option("--random-start/--no-random-start", default=True, show_default=True,
               help="PGD starts at a random point of the eps-ball, drawn per example from the seed")
@@ -37,11 +44,11 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
                    "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
 @click.option("--no-spot-check", is_flag=True, help="skip the strong-attack spot check (same as --spot-check 0)")
 @click.option("--min-eps", "min_eps", is_flag=True,
-              help="also bisect each example's minimal PGD eps (white-box, adaptive) to 0.25/255: min_eps column in "
-                   "examples.csv.gz, min_eps.csv, min_eps_curve.png")
+              help="also bisect each example's minimal PGD eps (white-box, adaptive) in --norm, to 0.25/255 (linf) or "
+                   "0.01 (l2): min_eps column in examples.csv.gz, min_eps.csv, min_eps_curve.png")
 @click.option("--min-eps-max", "min_eps_max_text", default=None,
-              help="largest eps the --min-eps bisection tries, e.g. 32/255 (default twice the largest --eps); "
-                   "examples not broken there get inf")
+              help="largest eps the --min-eps bisection tries, e.g. 32/255 or 1.0 for l2 (default twice the largest "
+                   "--eps); examples not broken there get inf")
 @click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True,
               help="PGD/FGSM loss: cross-entropy, or the Carlini-Wagner margin (does not saturate on huge logits)")
 @click.option("--seed", default=0, show_default=True, help="seed of every random choice; the same seed gives the same files")
@@ -55,7 +62,9 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.option("--overwrite", is_flag=True, help="replace a different run already in --out (the same run is resumed or "
                                                  "rewritten without it)")
 @click.option("--check-convergence", is_flag=True, help="re-run PGD with 2x steps and restarts; must not drop > 1 point")
-@click.option("--check-unbounded", is_flag=True, help="PGD at eps=0.5 must reach chance accuracy")
+@click.option("--check-unbounded", is_flag=True,
+              help="PGD at eps=0.5 (linf; l2: 0.5*sqrt(C*H*W), which also reaches the mid-grey image) must reach "
+                   "chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
@@ -73,7 +82,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
-def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
+def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
                   no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite,
                   check_convergence, check_unbounded, allow_failed_checks, threads, executor, address, workers,
@@ -94,13 +103,14 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
         runner = RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
     threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
-                  attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
+                  attacks=parse_name_list(attack_text, ATTACKS, "attack"), norm=norm,
+                  eps=parse_eps_list(eps_text, norm) if eps_text is not None else None,
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
-                  alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
+                  alpha=parse_eps(step_text, norm) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size, random_start=random_start, queries=queries,
                   spot_check=0 if no_spot_check else spot_check, min_eps=min_eps,
-                  min_eps_max=parse_eps(min_eps_max_text) if min_eps_max_text else None)
+                  min_eps_max=parse_eps(min_eps_max_text, norm) if min_eps_max_text else None)
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
     with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,

@@ -111,7 +111,8 @@ def _write_plots(table, target: Path) -> None:
 @click.command("leaderboard")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--eps", "eps_text", default=None,
-              help="rank at this eps, e.g. 8/255 [default: the largest attacked eps every run has]")
+              help="rank at this eps in the runs' norm, e.g. 8/255 (linf) or 0.5 (l2) [default: the largest attacked eps "
+                   "every run has]")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="file to write [default: leaderboard.html, or leaderboard.md with --format md]")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
@@ -124,7 +125,8 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
 
     Citable: a defense's adaptive row (autoattack, else worst-case, else the single attack);
     the undefended model's whitebox row. Runs on different samples, or without the eps,
-    are refused (exit 2) unless --group.
+    are refused (exit 2) unless --group; runs of different threat-model norms (--norm linf,
+    l2) are always refused: build one board per norm.
     """
     from .. import __version__
     from ..results.io import atomic_write_text
@@ -134,13 +136,14 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
     if fmt is None:
         fmt = "md" if out and Path(out).suffix.lower() == ".md" else "html"
     target = Path(out) if out else Path(f"leaderboard.{fmt}")
-    board = build_leaderboard(list(runs), target, parse_eps(eps_text) if eps_text else None, group=group)
+    # any eps >= 0 is read here (an L2 radius may exceed 1); a value the runs lack is refused there
+    board = build_leaderboard(list(runs), target, parse_eps(eps_text, "l2") if eps_text else None, group=group)
     written = write_missing_reports(board) if reports else []
     atomic_write_text(target, render_leaderboard(board, fmt, __version__))
     for path in written:
         click.echo(f"wrote {path}", err=True)
     rows = sum(len(g.rows) for g in board.groups)
-    click.echo(f"wrote {target} ({rows} rows at eps = {board.eps_text})", err=True)
+    click.echo(f"wrote {target} ({rows} rows at {board.norm_text} eps = {board.eps_text})", err=True)
     return 0
 
 

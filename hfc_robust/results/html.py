@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import HfcError
 from .citable import CITABLE_RULE, citable_rows, configuration_label
 from .io import read_results
-from .labels import defense_key, format_eps
+from .labels import defense_key, norm_label, row_eps, row_norm
 from .render import precise_eps
 from .stats import wilson_interval
 
@@ -102,7 +102,7 @@ def _table_rows(table: pd.DataFrame, citable: pd.DataFrame) -> list[dict]:
         low, high = interval(row)
         rows.append(dict(cell=str(row["cell"]) if pd.notna(row.get("cell")) else "", defense=configuration_label(row),
                          key=defense_key(row), threat=str(row["threat_model"]), attack=str(row["attack"]),
-                         eps=format_eps(float(row["eps"])), correct=int(row["correct"]), n=int(row["n"]),
+                         norm=norm_label(row_norm(row)), eps=row_eps(row), correct=int(row["correct"]), n=int(row["n"]),
                          accuracy=percent(float(row["accuracy"])), low=percent(low), high=percent(high),
                          citable=index in starred))
     return rows
@@ -112,7 +112,8 @@ def _headline(citable: pd.DataFrame) -> list[dict]:
     rows = []
     for _, row in citable.iterrows():
         low, high = interval(row)
-        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], eps=format_eps(float(row["eps"])),
+        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], norm=norm_label(row_norm(row)),
+                         eps=row_eps(row),
                          threat=row["threat_model"], attack=row["attack_text"], accuracy=percent(row["accuracy"]),
                          low=percent(low), high=percent(high), correct=int(row["correct"]), n=int(row["n"]),
                          clean=percent(row["clean_accuracy"])))

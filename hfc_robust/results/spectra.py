@@ -10,7 +10,9 @@ The npz holds, per attacked cell (row k of every array, in table order):
   ``|fftshift(fft2(x_adv - x))|^2`` (unnormalised FFT, centre at ``(H // 2, W // 2)``);
 * ``radial`` (K x B): mean power per integer distance bin, bin b holding the frequencies at
   distance ``b <= d < b + 1`` from the centre; ``radial_count`` (B): frequencies per bin;
-* ``energy_inside_radius`` and ``inband_l2``: as in results.csv (NaN outside low-pass cells).
+* ``energy_inside_radius`` and ``inband_l2``: as in results.csv (NaN outside low-pass cells);
+  ``inband_l2`` is the mean L2 norm of the perturbation's part inside the filter's radius, a
+  measurement of the spectrum under either threat model (``--norm linf`` or ``l2``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, npz_bytes
+from .labels import format_eps, norm_label, row_norm
 
 __all__ = ["SPECTRA_NPZ", "SPECTRA_PLOT", "radial_profile", "write_spectra", "plot_spectra"]
 
@@ -88,7 +91,8 @@ def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> by
             ax.semilogy(np.arange(len(profile)), np.where(profile > 0, profile, np.nan),
                         color=_COLOURS.get(row["threat"], "0.3"), linestyle=styles[variant % len(styles)],
                         linewidth=2.2 if row["threat"] == "adaptive" else 1.4,
-                        label=f"{row['threat']} {row['attack']} {255 * float(row['eps']):.3g}/255 (n={int(row['count'])})")
+                        label=f"{row['threat']} {row['attack']} {norm_label(row_norm(row))} "
+                              f"{format_eps(float(row['eps']), row_norm(row))} (n={int(row['count'])})")
         radius = table.loc[table["defense"] == defense, "radius"].iloc[0]
         if np.isfinite(radius):
             ax.axvline(float(radius), color="0.2", linestyle="--", linewidth=1, label=f"filter radius r = {radius:g}")
