@@ -21,8 +21,14 @@ from hfc_robust.errors import HfcError
 
 from .conftest import TinyCNN
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
+_no_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                              reason="needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
+
+
+def needs_cuda(test):
+    """Runs on a CUDA GPU only (skipped with the reason elsewhere); ``-m cuda`` selects these
+    (scripts/gpu_check.sh runs them)."""
+    return pytest.mark.cuda(_no_cuda(test))
 
 
 def _data(n: int = 40):
@@ -281,3 +287,26 @@ def test_deterministic_cuda_reruns_are_byte_identical(tmp_path):
                   deterministic=True)
     for name in ("results.csv", "examples.csv.gz"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_the_gpu_check_runs_here_and_skips_its_gpu_parts_with_their_reason(tmp_path):
+    """scripts/gpu_check.sh on a machine without a GPU: one table, every GPU part skipped with
+    why, exit 0 (its CUDA tests are left out here: they are the ones above)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: run scripts/gpu_check.sh itself")
+    root = Path(__file__).resolve().parents[1]
+    figures = tmp_path / "gpu.json"
+    done = subprocess.run(["bash", str(root / "scripts" / "gpu_check.sh"), "--no-tests", "--json", str(figures)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": os.path.dirname(
+                              sys.executable) + os.pathsep + os.environ.get("PATH", "")})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "| check | result | detail |" and all(line.startswith("|") and line.endswith("|") for line in lines)
+    rows = json.loads(figures.read_text())
+    assert rows[0]["check"] == "machine" and rows[0]["result"] == "no CUDA GPU"
+    parts = rows[1:]
+    assert len(parts) == 6 and all(r["result"].startswith("skipped: no CUDA GPU") for r in parts), parts

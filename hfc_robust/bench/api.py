@@ -187,8 +187,10 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         deterministic: cuDNN/cuBLAS deterministic kernels (:func:`.devices.deterministic_mode`);
             None: on for CUDA, off elsewhere.
         notify: called with one-line messages (the device chosen, that the run resumed).
-        executor: runs the grid's shards elsewhere, e.g. ``hfc_robust.bench.executors.RayExecutor``
-            (its ``run(job, store, n, progress, notify)`` puts every chunk of the run into ``store``).
+        executor: runs the grid's shards elsewhere, e.g. ``hfc_robust.bench.executors.RayExecutor``:
+            ``prepare(device)`` (before anything is written), then ``run(job, data, store, progress,
+            notify)`` puts every chunk of the :class:`~hfc_robust.bench.jobs.GridJob` into ``store``
+            and releases the cluster (``close()`` does when the run stops before).
         shard: ``(I, N)``: evaluate only shard I of N (contiguous whole batches); the run folder
             keeps its chunks in ``outcomes/`` for :func:`hfc_robust.bench.merge.merge_shards`.
 
@@ -225,11 +227,13 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     module = on_device(loaded.module, target)  # the caller's model itself, or a copy on the run's device
     if module is not loaded.module:
         loaded = dataclasses.replace(loaded, module=module)
-    classes = _probe(module, data, describe_module(module) if isinstance(loaded, ModuleModel) else f"model {loaded.name}",
-                     target)
+    determinism = wants_determinism(deterministic, target)
+    # cuBLAS reads its workspace setting once, at the process's first CUDA matmul: the probe's
+    with deterministic_mode(determinism):
+        classes = _probe(module, data, describe_module(module) if isinstance(loaded, ModuleModel)
+                         else f"model {loaded.name}", target)
     if target.type == "meta":  # its forward ran (shapes only), but there is nothing to evaluate
         raise meta_error()
-    determinism = wants_determinism(deterministic, target)
     if user_data and classes > data.num_classes:
         # tensors carry no class count: the model's outputs are the classes (chance = 1/classes)
         data = copy.copy(data)
@@ -243,13 +247,20 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     base = Path(out) if out is not None else Path.cwd()
     recorded_config = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
                        "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
+    if executor is not None:
+        executor.prepare("auto" if device is None else str(device), local_modules(loaded))  # starts or joins Ray; refuses a device the cluster lacks before anything is written
     checkpoint = None
     if out is not None:
         out = Path(out)
         # compared as run.json holds it (JSON lists, not tuples)
         identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
                                           "dataset sha256": data.fingerprint()}, default=str))
-        check_out_folder(out, identity, overwrite)
+        try:
+            check_out_folder(out, identity, overwrite)
+        except BaseException:
+            if executor is not None:
+                executor.close()
+            raise
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = str(out / PARTIAL_DIR)
     engine_model = loaded if isinstance(loaded, LoadedModel) else module

@@ -93,6 +93,8 @@ class RayExecutor:
                            "pass e.g. --workers 2 --gpus-per-worker 1")
         self.address, self.workers, self.gpus, self.threads, self.max_retries = (address, workers, gpus_per_worker,
                                                                                  threads, max_retries)
+        self._started, self._start_s = False, 0.0
+        self._placed: tuple[str | None, tuple[float, str, str]] | None = None  # (device asked, placement)
 
     def driver_device(self, device: str | None) -> str:
         """The driver's device for assembling the table and the spot check: the one asked for
@@ -108,31 +110,35 @@ class RayExecutor:
         except HfcError:
             return "cpu"
 
-    def _runtime_env(self, job: ShardJob) -> dict:
+    def _runtime_env(self, py_modules: tuple[str, ...], job_level: bool) -> dict:
         # Workers import the same hfc_robust as the driver (a source checkout included) when it is
         # at that path there (else their installed one), and see the driver's HFC_ROBUST_* settings
-        # (the tests' crash switch). A py: model's local module travels as py_modules.
+        # (the tests' crash switch). A py: model's local module travels as py_modules, which Ray
+        # uploads only for a whole job (ray.init); joining a Ray that the caller initialized, its
+        # folder can only go on the workers' PYTHONPATH, which works where they share the disk.
         package_root = str(Path(__file__).resolve().parents[2])
         paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if not job_level:
+            paths += [str(Path(module).parent) for module in py_modules]
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
         env.update({k: v for k, v in os.environ.items() if k.startswith("HFC_ROBUST_")})
         runtime_env: dict = {"env_vars": env}
-        modules = list(getattr(job, "py_modules", ()) or ())
-        if modules:
-            runtime_env["py_modules"] = modules
+        if job_level and py_modules:
+            runtime_env["py_modules"] = list(py_modules)
         return runtime_env
 
-    def _start(self) -> tuple[bool, float]:
+    def _start(self, py_modules: tuple[str, ...]) -> tuple[bool, float]:
         ray = self.ray
         if ray.is_initialized():
             return False, 0.0
         began = time.time()
+        runtime_env = self._runtime_env(py_modules, job_level=True)
         try:
             if self.address is None:
                 ray.init(num_cpus=self.workers * self.threads, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                         configure_logging=False, runtime_env=runtime_env)
             else:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise HfcError(f"cannot start or reach Ray at {self.address or 'a new local instance'} "
                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
@@ -165,6 +171,30 @@ class RayExecutor:
         why = "--device auto: the Ray cluster has no GPUs" if text == "auto" else "--device cpu"
         return float(self.gpus or 0), resolved, f"using device cpu on the Ray workers ({why})"
 
+    def prepare(self, device: str | None, py_modules: tuple[str, ...] = ()) -> tuple[float, str, str]:
+        """Start (or join) Ray, shipping ``py_modules`` (local module files or folders the job's
+        workers import) with the job, and decide the workers' device for a job asking for
+        ``device`` (:meth:`placement`); HfcError, with Ray released, when the cluster cannot run
+        it. Called before anything is written; :meth:`run` calls it when nobody did."""
+        if self._placed is not None and self._placed[0] == device:
+            return self._placed[1]
+        started, start_s = self._start(tuple(py_modules))
+        if started:
+            self._started, self._start_s = True, start_s
+        try:
+            placed = self.placement(device, float(self.ray.cluster_resources().get("GPU", 0)))
+        except BaseException:
+            self.close()
+            raise
+        self._placed = (device, placed)
+        return placed
+
+    def close(self) -> None:
+        """Shut down the Ray this executor started (a cluster it joined keeps running)."""
+        if self._started:
+            self.ray.shutdown()
+        self._started, self._placed = False, None
+
     def run(self, job: ShardJob, data, store: OutcomeStore, progress=None, notify=None) -> dict:
         """Put every chunk of ``job`` into ``store`` (skipping the shards already there), reading
         the shards' rows from ``data`` on this driver; returns run.json's record."""
@@ -177,17 +207,19 @@ class RayExecutor:
                   "threads_per_worker": self.threads, "gpus_per_worker": self.gpus, "resumed_rows": resumed,
                   "shards": []}
         if not shards:
+            self.close()
             return record
         ray = self.ray
-        started, start_s = self._start()
-        record.update(ray_version=ray.__version__, ray_start_s=round(start_s, 3))
         try:
-            gpus, device, line = self.placement(job.device, float(ray.cluster_resources().get("GPU", 0)))
+            gpus, device, line = self.prepare(job.device, tuple(job.py_modules))
+            record.update(ray_version=ray.__version__, ray_start_s=round(self._start_s, 3))
             if notify:
                 notify(line)
             record.update(gpus_per_worker=gpus, device=device)
-            task = ray.remote(run_shard).options(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries,
-                                                 runtime_env=self._runtime_env(job))
+            options = dict(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
+            if not self._started:  # a Ray the caller initialized: the job-level environment is theirs
+                options["runtime_env"] = self._runtime_env(tuple(job.py_modules), job_level=False)
+            task = ray.remote(run_shard).options(**options)
             job_ref = ray.put(job)
             pending = {}
             try:
@@ -220,7 +252,6 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 raise
         finally:
-            if started:
-                ray.shutdown()
+            self.close()
         record["shards"].sort(key=lambda shard: shard["rows"][0])
         return record
