@@ -153,8 +153,7 @@ def _snapshot(model: nn.Module) -> dict:
             "training": {k: m.training for k, m in model.named_modules()}}
 
 
-@pytest.mark.parametrize("device", ["auto", "cpu"])
-def test_benchmark_leaves_the_callers_model_unchanged(device, tmp_path):
+def test_benchmark_leaves_the_callers_model_unchanged(tmp_path):
     """Mode (a mixed train/eval state), parameters and buffers (values, objects, storage, device),
     requires_grad and .grad are the caller's afterwards, through the grid, the optional checks
     and the spot check."""
@@ -165,7 +164,7 @@ def test_benchmark_leaves_the_callers_model_unchanged(device, tmp_path):
     model.conv.bias.requires_grad_(False)  # a frozen parameter must stay frozen, the others trainable
     before = _snapshot(model)
     hr.benchmark(model, _data(20), attacks=("fgsm", "pgd"), radii=(4,), rhos=(0.5,), steps=2, spot_check=2,
-                 queries=10, check_convergence=True, device=device, out=tmp_path / "run")
+                 queries=10, check_convergence=True, out=tmp_path / "run")
     after = _snapshot(model)
     for key, value in before["state"].items():
         assert torch.equal(after["state"][key], value), key
@@ -310,3 +309,13 @@ def test_the_gpu_check_runs_here_and_skips_its_gpu_parts_with_their_reason(tmp_p
     assert rows[0]["check"] == "machine" and rows[0]["result"] == "no CUDA GPU"
     parts = rows[1:]
     assert len(parts) == 6 and all(r["result"].startswith("skipped: no CUDA GPU") for r in parts), parts
+
+
+def test_rerun_repeats_a_cpu_run_on_the_cpu_and_a_gpu_run_on_auto():
+    from hfc_robust.bench.rerun import rerun_options
+
+    assert rerun_options({"device": {"device": "cpu", "deterministic": False}}, ".") == \
+        {"device": "cpu", "deterministic": False}
+    assert rerun_options({"device": {"device": "cuda:0", "deterministic": True}}, ".") == \
+        {"device": "auto", "deterministic": True}
+    assert rerun_options({}, ".") == {}  # runs from before the record: bench_run's default

@@ -247,32 +247,34 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     base = Path(out) if out is not None else Path.cwd()
     recorded_config = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
                        "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
-    if executor is not None:
-        executor.prepare("auto" if device is None else str(device), local_modules(loaded))  # starts or joins Ray; refuses a device the cluster lacks before anything is written
-    checkpoint = None
-    if out is not None:
-        out = Path(out)
-        # compared as run.json holds it (JSON lists, not tuples)
-        identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
-                                          "dataset sha256": data.fingerprint()}, default=str))
-        try:
-            check_out_folder(out, identity, overwrite)
-        except BaseException:
-            if executor is not None:
-                executor.close()
-            raise
-        out.mkdir(parents=True, exist_ok=True)
-        checkpoint = str(out / PARTIAL_DIR)
+    requested = "auto" if device is None else str(device)
+    if executor is not None:  # starts or joins Ray; refuses a device the cluster lacks before anything is written
+        executor.prepare(requested, local_modules(loaded))
+    checkpoint = scratch = None
     engine_model = loaded if isinstance(loaded, LoadedModel) else module
     run_extra = dict(run_extra or {})
-    scratch = None
-    if executor is not None:
-        if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
-            scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
-        job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, "auto" if device is None
-                      else str(device), config.to_dict(), ShippedModel.of(loaded), deterministic, local_modules(loaded))
-        run_extra["executor"] = executor.run(job, data, OutcomeStore(checkpoint, job.key), progress, notify)
-    elif notify:
+    try:
+        if out is not None:
+            out = Path(out)
+            # compared as run.json holds it (JSON lists, not tuples)
+            identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
+                                              "dataset sha256": data.fingerprint()}, default=str))
+            check_out_folder(out, identity, overwrite)
+            out.mkdir(parents=True, exist_ok=True)
+            checkpoint = str(out / PARTIAL_DIR)
+        if executor is not None:
+            if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
+                scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
+            job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested, config.to_dict(),
+                          ShippedModel.of(loaded), deterministic, local_modules(loaded))
+            run_extra["executor"] = executor.run(job, data, OutcomeStore(checkpoint, job.key), progress, notify)
+    except BaseException:
+        if executor is not None:
+            executor.close()  # what run() does when it ends; here the run stopped before
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if executor is None and notify:
         notify(device_line(device, target, handed and module_device(loaded.module) is not None, determinism))
     # the driver of an executor only assembles the table here and runs the spot check
     with deterministic_mode(determinism):
@@ -300,7 +302,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
                             "device": {**device_record(result.provenance["device"]),
-                                       "requested": "auto" if device is None else str(device),
+                                       "requested": requested,
                                        "deterministic": determinism}, **run_extra})
     run["dataset"].update(dataset_extra, origin="python" if user_data else "registry")
     if rows is not None:

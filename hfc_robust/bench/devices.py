@@ -37,9 +37,12 @@ def _mps_available() -> bool:
 
 
 def _indexed(device: torch.device) -> torch.device:
-    """``cuda`` as ``cuda:<current>``, so that devices compare equal to a tensor's ``.device``."""
+    """``cuda`` as ``cuda:<current>`` and ``mps`` as ``mps:0``, so that devices compare equal to a
+    tensor's ``.device``."""
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
+    if device.type == "mps" and device.index is None:
+        return torch.device("mps", 0)
     return device
 
 
@@ -51,7 +54,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         if torch.cuda.is_available():
             return _indexed(torch.device("cuda"))
         if _mps_available():
-            return torch.device("mps")
+            return _indexed(torch.device("mps"))
         return torch.device("cpu")
     try:
         resolved = torch.device(text)
