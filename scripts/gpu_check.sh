@@ -7,6 +7,4 @@
 # runs too, and every GPU part says why it was skipped. Exit 1 when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# one thread per core at most for the CPU side of the comparison; keep the caller's setting
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
 exec timeout --signal=INT 300 python scripts/gpu_check.py "$@"

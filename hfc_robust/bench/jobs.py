@@ -14,7 +14,7 @@ against the driver's :func:`~hfc_robust.models.custom.state_dict_sha256`.
 
 :class:`GridJob` is the bench grid's job; another per-batch evaluation (e.g. a corruption
 sweep over :func:`~hfc_robust.bench.engine.run_batches`) provides its own class with the same
-four attributes and ``run_rows``.
+attributes (``key``, ``n``, ``batch_size``, ``device``, ``py_modules``) and ``run_rows``.
 """
 
 from __future__ import annotations
