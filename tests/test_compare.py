@@ -263,6 +263,8 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
     assert list(parse_eps_list(value["--eps"])) == pytest.approx(run["config"]["eps"])
     assert [float(r) for r in value["--radius"].split(",")] == run["config"]["radii"]
     assert int(value["--seed"]) == run["config"]["seed"]
+    # pinned to the CPU the baseline was made on (the default, auto, would pick a GPU where there is one)
+    assert args[args.index("--device") + 1] == "cpu" and run["device"]["device"] == "cpu"
     assert "hfc-robust compare results/baseline" in script
     # the README's one update command uses the same grid
     assert f"hfc-robust bench {grid.group(1)} --out results/baseline" in (ROOT / "README.md").read_text()

@@ -264,3 +264,20 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
     fresh = run_grid(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)
+
+
+def test_a_batch_with_no_correctly_classified_example_runs():
+    """A batch where every example is misclassified clean leaves nothing to attack or to add to a
+    spectrum: its rows are all non-robust, and the run does not stop (MKL's FFT refuses an empty
+    batch, so the low-pass filter and the spectrum sums must not call it on one)."""
+    model, dataset = make_dataset(20)
+    with torch.no_grad():
+        wrong = (model(dataset.images[:10]).argmax(1) + 1) % 4
+    dataset.labels[:10] = wrong  # the first batch: every example misclassified by the bare model
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,),
+                         steps=2, batch_size=10)
+    result = run_grid(config, model=model, dataset=dataset)
+    for cell in result.cells:
+        if cell.defense == "none":
+            _, robust = result.outcomes(cell)
+            assert not robust[:10].any(), cell.key

@@ -34,7 +34,9 @@ from ..results.io import write_run
 from .checkpoint import OutcomeStore
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
 from .config import BenchConfig, with_default_eps
+from .devices import deterministic_mode, device_line, meta_error, module_device, on_device, run_device, wants_determinism
 from .engine import run_grid, run_key
+from .jobs import GridJob, ShippedModel, local_modules
 from .runfolder import check_out_folder, remove_stale_files
 from .paths import portable_dataset, portable_path
 from .provenance import device_record, index_ranges, provenance
@@ -98,18 +100,21 @@ def corner_distance(shape: tuple[int, ...]) -> float:
     return math.hypot(height // 2, width // 2)
 
 
-def _probe(module: nn.Module, dataset, what: str) -> int:
-    """Run ``module`` on one image; the number of classes it predicts. HfcError, one line, when it
-    fails or does not return N x classes scores covering the labels."""
-    sample = dataset.to_float(dataset.images[:1])
+def _probe(module: nn.Module, dataset, what: str, device: torch.device | str = "cpu") -> int:
+    """Run ``module`` (already on ``device``) on one image moved there; the number of classes it
+    predicts. HfcError, one line, when it fails or does not return N x classes scores covering the labels."""
+    sample = dataset.to_float(dataset.images[:1]).to(device)
     try:
         with eval_mode(module), torch.inference_mode():
             output = module(sample)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HfcError(f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} "
-                       f"({type(exc).__name__}: {first[:160]})", "give images of the shape the model takes, "
-                       "as N x C x H x W floats in [0, 1]") from None
+        if "device" in first.lower():  # e.g. a forward that moves its input to a device of its own choosing
+            fix = f"keep every parameter and tensor the forward uses on one device (the run uses {device})"
+        else:
+            fix = "give images of the shape the model takes, as N x C x H x W floats in [0, 1]"
+        raise HfcError(f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} on {device} "
+                       f"({type(exc).__name__}: {first[:160]})", fix) from None
     if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise HfcError(f"{what} returned {shape} for one image, expected 1 x classes scores",
@@ -163,8 +168,8 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
               check_unbounded: bool = False, started: float | None = None, command: list[str] | None = None, *,
               model=None, dataset=None, name: str | None = None, image_size: int | None = None,
               import_root: str | None = None, clamp_n: bool = False, overwrite: bool = False,
-              run_extra: dict | None = None, device: str | None = "cpu", notify=None, executor=None,
-              shard: tuple[int, int] | None = None) -> BenchRun:
+              run_extra: dict | None = None, device: str | None = "auto", notify=None, executor=None,
+              shard: tuple[int, int] | None = None, deterministic: bool | None = None) -> BenchRun:
     """Run a bench grid with sanity checks; write the run directory when ``out`` is given.
 
     Args:
@@ -179,10 +184,17 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
             data is an HfcError.
         overwrite: replace a different run already in ``out``.
         run_extra: more entries for run.json (e.g. the thread count).
-        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
-        notify: called with one-line messages (e.g. that the run resumed).
-        executor: runs the grid's shards elsewhere, e.g. ``hfc_robust.bench.executors.RayExecutor``
-            (its ``run(job, store, n, progress, notify)`` puts every chunk of the run into ``store``).
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``: an ``nn.Module`` handed over as
+            ``model`` runs on its own device (the probe too); a model loaded here on CUDA when
+            present, else MPS, else the CPU. A model that must move is evaluated as a copy: the
+            caller's model never changes device, mode, parameters or ``requires_grad``.
+        deterministic: cuDNN/cuBLAS deterministic kernels (:func:`.devices.deterministic_mode`);
+            None: on for CUDA, off elsewhere.
+        notify: called with one-line messages (the device chosen, that the run resumed).
+        executor: runs the grid's shards elsewhere, e.g. ``hfc_robust.bench.executors.RayExecutor``:
+            ``prepare(device)`` (before anything is written), then ``run(job, data, store, progress,
+            notify)`` puts every chunk of the :class:`~hfc_robust.bench.jobs.GridJob` into ``store``
+            and releases the cluster (``close()`` does when the run stops before).
         shard: ``(I, N)``: evaluate only shard I of N (contiguous whole batches); the run folder
             keeps its chunks in ``outcomes/`` for :func:`hfc_robust.bench.merge.merge_shards`.
 
@@ -214,8 +226,19 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         loaded = load_config_model(config, data, import_root)
     else:
         loaded = as_model(model, name)
-    module = loaded.module
-    classes = _probe(module, data, describe_module(module) if isinstance(loaded, ModuleModel) else f"model {loaded.name}")
+    handed = model is not None and not isinstance(model, str)  # the caller's own object: follow its device
+    target = run_device(executor.driver_device(device) if executor is not None else device,
+                        loaded.module if handed else None)
+    module = on_device(loaded.module, target)  # the caller's model itself, or a copy on the run's device
+    if module is not loaded.module:
+        loaded = dataclasses.replace(loaded, module=module)
+    determinism = wants_determinism(deterministic, target)
+    # cuBLAS reads its workspace setting once, at the process's first CUDA matmul: the probe's
+    with deterministic_mode(determinism):
+        classes = _probe(module, data, describe_module(module) if isinstance(loaded, ModuleModel)
+                         else f"model {loaded.name}", target)
+    if target.type == "meta":  # its forward ran (shapes only), but there is nothing to evaluate
+        raise meta_error()
     if user_data and classes > data.num_classes:
         # tensors carry no class count: the model's outputs are the classes (chance = 1/classes)
         data = copy.copy(data)
@@ -229,50 +252,63 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     base = Path(out) if out is not None else Path.cwd()
     recorded_config = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
                        "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
-    checkpoint = None
-    if out is not None:
-        out = Path(out)
-        # compared as run.json holds it (JSON lists, not tuples)
-        identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
-                                          "dataset sha256": data.fingerprint()}, default=str))
-        check_out_folder(out, identity, overwrite)
-        out.mkdir(parents=True, exist_ok=True)
-        checkpoint = str(out / PARTIAL_DIR)
+    requested = "auto" if device is None else str(device)
+    if executor is not None:  # starts or joins Ray; refuses a device the cluster lacks before anything is written
+        executor.prepare(requested, local_modules(loaded))
+    checkpoint = scratch = None
     engine_model = loaded if isinstance(loaded, LoadedModel) else module
     run_extra = dict(run_extra or {})
-    scratch = None
-    if executor is not None:
-        if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
-            scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
-        job = dict(config=config.to_dict(), model=None if model is None else engine_model,
-                   dataset=data if user_data else None, image_size=image_size, import_root=import_root,
-                   device=device, key=run_key(config, engine_model, data))
-        run_extra["executor"] = executor.run(job, OutcomeStore(checkpoint, job["key"]), len(data), progress, notify)
-        device = executor.driver_device(device)  # the driver only assembles the table and runs the spot check
     try:
-        result = run_grid(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
-                           device=device, notify=notify, rows=rows)
-    finally:
+        if out is not None:
+            out = Path(out)
+            # compared as run.json holds it (JSON lists, not tuples)
+            identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
+                                              "dataset sha256": data.fingerprint()}, default=str))
+            check_out_folder(out, identity, overwrite)
+            out.mkdir(parents=True, exist_ok=True)
+            checkpoint = str(out / PARTIAL_DIR)
+        if executor is not None:
+            if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
+                scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
+            job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested, config.to_dict(),
+                          ShippedModel.of(loaded), deterministic, local_modules(loaded))
+            run_extra["executor"] = executor.run(job, data, OutcomeStore(checkpoint, job.key), progress, notify)
+    except BaseException:
+        if executor is not None:
+            executor.close()  # what run() does when it ends; here the run stopped before
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    extra = []
-    if check_convergence:
-        extra.append(convergence_check(result, engine_model, data))
-    if check_unbounded:
-        extra.append(unbounded_check(result, engine_model, data))
-    if shard is not None:
-        extra.append(Check("strong-attack-spot-check", "skipped",
-                           "not run on a shard: `hfc-robust merge` runs it on the merged run"))
-    else:
-        extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
-                                (lambda text: progress(None, None, text)) if progress else None))
+        raise
+    if executor is None and notify:
+        notify(device_line(device, target, handed and module_device(loaded.module) is not None, determinism))
+    # the driver of an executor only assembles the table here and runs the spot check
+    with deterministic_mode(determinism):
+        try:
+            result = run_grid(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
+                              device=target, notify=notify, rows=rows)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        extra = []
+        if check_convergence:
+            extra.append(convergence_check(result, engine_model, data))
+        if check_unbounded:
+            extra.append(unbounded_check(result, engine_model, data))
+        if shard is not None:
+            extra.append(Check("strong-attack-spot-check", "skipped",
+                               "not run on a shard: `hfc-robust merge` runs it on the merged run"))
+        else:
+            extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
+                                    (lambda text: progress(None, None, text)) if progress else None))
     checks = run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
     dataset_extra = {"image_size": image_size} if image_size else {}
     run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
-                            "device": device_record(result.provenance["device"]), **run_extra})
+                            "device": {**device_record(result.provenance["device"]),
+                                       "requested": requested,
+                                       "deterministic": determinism}, **run_extra})
     run["dataset"].update(dataset_extra, origin="python" if user_data else "registry")
     if rows is not None:
         run["shard"] = shard_record(shard, rows, run["dataset"])

@@ -41,8 +41,8 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
               rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
-              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "cpu",
-              **options) -> BenchRun:
+              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "auto",
+              deterministic: bool | None = None, **options) -> BenchRun:
     """Benchmark any model on any data: the checks and run folder of ``hfc-robust bench``.
 
     Args:
@@ -66,7 +66,15 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         image_size: pixels, to resize and centre-crop ``imagefolder:`` images.
         check_convergence, check_unbounded: the optional sanity checks.
         progress: called as ``progress(done, total, text)`` as the grid runs.
-        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when present).
+        device: ``auto`` (default): an ``nn.Module`` runs on the device its parameters are on (a
+            model on ``cuda:1`` runs on ``cuda:1``, the input probe included); a registry name or
+            ``py:`` factory on CUDA when present, else MPS, else the CPU. ``cpu``, ``cuda``,
+            ``cuda:N`` or ``mps`` override it. Your model is never changed: it is evaluated in
+            place when it is already on that device (its own and its submodules' train/eval
+            flags restored afterwards; parameters, buffers and ``requires_grad`` are never
+            written), and as a copy moved to that device otherwise, so it stays where it was.
+        deterministic: deterministic cuDNN/cuBLAS kernels (None: on for CUDA, where they cost
+            some speed; see the README's "Devices"); run.json records the choice.
         **options: the other :class:`BenchConfig` settings (``steps``, ``alpha``, ``restarts``,
             ``loss``, ``seed``, ``batch_size``, ``smooth_normalize``, ``inclusive``).
 
@@ -92,4 +100,5 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
     with _torch_threads(threads):
         return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
                          check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,
-                         name=name, image_size=image_size, overwrite=overwrite, device=device)
+                         name=name, image_size=image_size, overwrite=overwrite, device=device,
+                         deterministic=deterministic)

@@ -42,7 +42,7 @@ from ..models.zoo import LoadedModel, check_input_shape, load_model
 from .batch import BatchEvaluation
 from .checkpoint import OutcomeStore
 from .config import BenchConfig, with_default_eps
-from .devices import resolve_device
+from .devices import on_device, run_device
 from .grid import Grid, defense_modules
 from .inference import num_outputs
 from .provenance import engine_version
@@ -71,14 +71,16 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
             inside a batch) while the grid runs.
         checkpoint: a folder where each finished batch is appended; a run with the same
             configuration, weights and images resumes from it, so finished work is never lost.
-        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (an ``nn.Module``'s own
+            device, else the best one present). The model is evaluated in place when it is already
+            there, else as a copy on that device: the caller's model never changes device, mode,
+            parameters or ``requires_grad``.
         rows: ``(first, stop)`` positions in the dataset to evaluate (a shard); ``first`` must
             be a multiple of the batch size so that every batch is the one a full run makes.
         notify: called with one-line messages (e.g. that the run resumed).
     """
     config = BenchConfig(**{**(config.to_dict() if config else {}), **overrides})
     start_time = time.time()
-    target = resolve_device(device)
     dataset = load_dataset(config.dataset, config.n, config.data_dir) if dataset is None else dataset.take(config.n)
     config = with_default_eps(config, dataset.shape)
     if model is None:
@@ -95,7 +97,8 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
                        f"start shards at multiples of the batch size ({config.batch_size})")
 
     defenses = config.defenses() + list(extra_defenses)
-    bare = bare.to(target)
+    target = run_device(device, bare if loaded is None else None)
+    bare = on_device(bare, target)
     with eval_mode(bare):
         store = OutcomeStore(checkpoint, checkpoint_key(config, model_identity(model), dataset, defenses, first, stop))
         outputs = num_outputs(bare, next(dataset.batches(1))[1].to(target))

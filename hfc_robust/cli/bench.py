@@ -55,8 +55,12 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.option("--batch-size", default=250, show_default=True, type=click.IntRange(min=1),
               help="images evaluated together; a checkpoint is saved after each batch (AutoAttack's components are "
                    "seeded per batch: keep it fixed to reproduce their rows)")
-@click.option("--device", default="cpu", show_default=True,
-              help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present (CPU and GPU can differ by float noise)")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present, else MPS, else the CPU, and says "
+                   "which (CPU and GPU runs differ by float noise: compare them with `compare --alpha`)")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="deterministic cuDNN/cuBLAS kernels (default: on for CUDA, off on the CPU, where kernels already "
+                   "repeat exactly); slower, and no guarantee across GPU models (README, Devices)")
 @click.option("--out", default="hfc-robust-results", show_default=True, type=click.Path(file_okay=False),
               help="run directory for results.csv, results.md, run.json, examples.csv.gz, checks.json")
 @click.option("--overwrite", is_flag=True, help="replace a different run already in --out (the same run is resumed or "
@@ -76,15 +80,16 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="--executor ray: shards run at once, each a task with --threads CPUs")
-@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="--executor ray: GPUs per task (use with --device cuda)")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
+              help="--executor ray: GPUs per task (default: 1 with --device cuda, or auto on a cluster with GPUs; "
+                   "else 0)")
 @click.option("--shard", "shard_text", default=None,
               help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
 def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
-                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite,
+                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, deterministic, out, overwrite,
                   check_convergence, check_unbounded, allow_failed_checks, threads, executor, address, workers,
                   gpus_per_worker, shard_text, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
@@ -116,7 +121,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started, image_size=image_size,
                         clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record},
-                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard)
+                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard,
+                        deterministic=deterministic)
     if not quiet:
         from ..results.render import print_table
 
@@ -135,7 +141,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory for the merged run")
 @click.option("--overwrite", is_flag=True, help="replace a different run already in --out")
-@click.option("--device", default="cpu", show_default=True, help="device for the strong-attack spot check")
+@click.option("--device", default="auto", show_default=True,
+              help="device for the strong-attack spot check: auto (CUDA when present), cpu, cuda, cuda:N or mps")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch in the spot check (default: one per idle physical core)")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
