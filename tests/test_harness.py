@@ -4,6 +4,7 @@ The comparison with an independent naive loop is in test_grid.py."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from hfc_robust.bench.checks import run_checks
 from hfc_robust.data.dataset import ImageDataset
+from hfc_robust.errors import HfcWarning
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
 from hfc_robust.bench.config import BenchConfig
 from hfc_robust.bench.engine import run_grid
@@ -153,6 +155,35 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     assert resumed.examples.equals(fresh.examples)
     resumed.store.remove()  # the caller removes it once the results are written
     assert not checkpoint.exists()
+
+
+def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
+    """Chunks computed on a GPU are not resumed by a CPU run (float noise would differ between the
+    halves of one table): the run says so and starts again, and gives the fresh table."""
+    from hfc_robust.bench.checkpoint import OutcomeStore
+    from hfc_robust.bench.engine import DEVICE_ARRAY
+
+    model, dataset = make_dataset()
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2,
+                         batch_size=10)
+    checkpoint = tmp_path / "partial"
+
+    def interrupt(done, total, text=None):
+        if done == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    store = OutcomeStore.existing(checkpoint)
+    assert [str(store.read(start, DEVICE_ARRAY)) for start in store.starts] == ["cpu", "cpu"]
+    for start in store.starts:  # as if a GPU had computed them
+        store.append(start, {**store.chunk(start), DEVICE_ARRAY: np.array("cuda")})
+    seen = []
+    with pytest.warns(HfcWarning, match="computed on cuda, this run uses cpu"):
+        resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+                           progress=lambda d, t, x=None: seen.append(d))
+    assert seen[0] == 0 and resumed.resumed_rows == 0
+    assert resumed.table.equals(run_grid(config, model=model, dataset=dataset).table)
 
 
 def test_convergence_check_flags_a_weak_attack():

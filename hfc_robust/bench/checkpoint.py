@@ -189,6 +189,14 @@ class OutcomeStore:
             for path in self.folder.glob(f"units-{start:010d}-*.npz"):
                 path.unlink()
 
+    def clear(self) -> None:
+        """Drop every chunk and unit (the run starts over under the same key)."""
+        if self.folder is not None:
+            for path in [*self.folder.glob("chunk-*.npz"), *self.folder.glob("units-*.npz")]:
+                path.unlink()
+        self._memory.clear()
+        self._starts = []
+
     def remove(self) -> None:
         """Delete the folder: only once the results it holds have been written elsewhere."""
         if self.folder is not None and self.folder.exists():

@@ -26,9 +26,11 @@ at a larger one (a ladder across eps would make a row depend on the other eps in
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -36,7 +38,7 @@ from ..attacks.base import eval_mode
 from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
 from ..defenses.spec import DefenseSpec
-from ..errors import HfcError
+from ..errors import HfcError, HfcWarning
 from ..models.custom import state_dict_sha256
 from ..models.zoo import LoadedModel, check_input_shape, load_model
 from .batch import BatchEvaluation
@@ -52,6 +54,7 @@ __all__ = ["run_grid", "run_batches", "BatchEvaluator", "GridBatches", "checkpoi
            "assemble"]
 
 Progress = Callable[..., None]
+DEVICE_ARRAY = "device_type"  # in every chunk: where its outcomes were computed
 
 
 def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Module | None = None,
@@ -143,22 +146,37 @@ def run_batches(evaluate: BatchEvaluator, dataset: ImageDataset, store: OutcomeS
     """Evaluate the batches of rows ``first..stop`` that are not yet in ``store``, appending each
     finished batch's chunk (the checkpoint); returns the rows that were already there (resumed).
     Shared by every command that streams a dataset through the engine."""
-    done = resumed = store.done_rows(first)
+    done = store.done_rows(first)
     total = stop - first
+    if 0 < done < total and _computed_on(store, first) != device.type:
+        # a CPU and a GPU can differ by float noise: one table is never assembled from both
+        warnings.warn(f"the checkpoint in {store.folder} was computed on {_computed_on(store, first)}, this run uses "
+                      f"{device.type}; starting again", HfcWarning, stacklevel=2)
+        store.clear()
+        done = 0
+    resumed = done
     if done and notify:
         notify(f"resuming from {done} of {total} images (finished batches in {store.folder})")
     if progress:
         progress(done, total, None)
     for indices, images, labels in dataset.batches(batch_size, start=first + done, stop=stop):
         start = first + done
-        store.append(start, evaluate(indices, images.to(device), labels.to(device),
-                                     _BatchProgress(progress, done, len(labels), total), store.units(start),
-                                     _UnitSaver(store, start)))
+        chunk = evaluate(indices, images.to(device), labels.to(device), _BatchProgress(progress, done, len(labels), total),
+                         store.units(start), _UnitSaver(store, start))
+        store.append(start, {**chunk, DEVICE_ARRAY: np.array(device.type)})
         store.drop_units(start)
         done += len(labels)
         if progress:
             progress(done, total, None)
     return resumed
+
+
+def _computed_on(store: OutcomeStore, first: int) -> str | None:
+    """The device type (``cpu``, ``cuda``, ``mps``) the store's chunk at ``first`` was computed on."""
+    try:
+        return str(store.read(first, DEVICE_ARRAY))
+    except KeyError:
+        return None
 
 
 class _BatchProgress:
