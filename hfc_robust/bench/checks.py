@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch.nn as nn
-from scipy import stats as _stats
 
 from ..cells import cell_of
 from ..data.dataset import ImageDataset
 from ..models.zoo import LoadedModel
 from ..results.labels import defense_label, eps_label, row_norm
+from ..results.stats import binomial_tail, fisher_greater
 from .engine import run_grid
 from .result import BenchResult
 
@@ -61,7 +61,7 @@ def paired_violation(should_be_lower: np.ndarray, should_be_higher: np.ndarray) 
     robustness should be lower, ``c`` the other way, ``p`` the one-sided exact binomial p-value of b."""
     lower, higher = np.asarray(should_be_lower, bool), np.asarray(should_be_higher, bool)
     b, c = int((lower & ~higher).sum()), int((higher & ~lower).sum())
-    p = float(_stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0
+    p = binomial_tail(b, b + c)
     return b, c, p
 
 
@@ -86,7 +86,7 @@ def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes
         else:  # no per-example outcomes: an unpaired one-sided Fisher test on the counts
             b, c = int(lower["correct"]), int(higher["correct"])
             n_l, n_h = int(lower["n"]), int(higher["n"])
-            p = float(_stats.fisher_exact([[b, n_l - b], [c, n_h - c]], alternative="greater").pvalue) if b > c else 1.0
+            p = fisher_greater(b, n_l, c, n_h) if b > c else 1.0
         if b <= c:
             continue
         text = f"{_row_name(lower)} vs {_row_name(higher)}: {b} vs {c} discordant examples, p = {p:.2g}"

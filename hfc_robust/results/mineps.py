@@ -58,9 +58,9 @@ def write_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float
 
 
 def plot_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float) -> bytes:
-    from .plots import _STYLE, plt, png_bytes  # matplotlib's Agg backend is set there
+    from .plots import _STYLE, png_bytes, subplots  # matplotlib's Agg backend is set there
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = subplots(figsize=(6.4, 4.2))
     norms = [row_norm(row) for _, row in table.iterrows()]
     norm = norms[0] if norms else "linf"
     scale = eps_axis_scale(norm)

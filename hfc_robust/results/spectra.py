@@ -73,12 +73,12 @@ _COLOURS = {"whitebox": "tab:blue", "oblivious": "tab:green", "adaptive": "tab:r
 def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> bytes:
     """PNG bytes: radial profile (log power) per threat model, one panel per defense, the filter's
     radius as a vertical line. Several attacks or eps in one panel differ by line style."""
-    from .plots import plt, png_bytes  # matplotlib's Agg backend is set there
+    from .plots import png_bytes, subplots  # matplotlib's Agg backend is set there
 
     defenses = list(dict.fromkeys(table["defense"]))
     cols = min(len(defenses), 3)
     rows_n = -(-len(defenses) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.4 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
+    fig, axes = subplots(rows_n, cols, figsize=(4.4 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
     variants = list(dict.fromkeys(zip(table["attack"], table["eps"])))
     styles = ["-", "--", ":", "-."]
     for ax, defense in zip(axes.flat, defenses):
