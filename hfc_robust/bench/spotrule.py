@@ -19,8 +19,9 @@ for sampling without replacement (scipy.stats.hypergeom), also when ``m = R``.
 ``DEFAULT_SPOT_CHECK`` examples per row is the smallest sample for which a row that overstates
 by ``DETECT_POINTS`` fails with probability at least ``POWER`` whenever at most
 ``ASSUMED_ROBUST_FRACTION`` of ``ASSUMED_N`` examples are reported robust
-(:func:`default_sample_size`; ``tests/test_spotrule.py`` recomputes it). Each row's record states its own power, which falls
-as ``R / n`` rises: a 5-point overstatement is then a smaller fraction of the robust examples.
+(:func:`default_sample_size`; ``tests/test_spotrule.py`` recomputes it). Each row's record
+states its own power, which mostly falls as ``R / n`` rises: a 5-point overstatement is then a
+smaller fraction of the robust examples. The exact functions are cached (pure, integer inputs).
 """
 
 from __future__ import annotations
