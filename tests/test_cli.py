@@ -47,8 +47,17 @@ def test_default_bench_writes_all_rows(tmp_path):
     assert len(run["model"]["sha256"]) == 64 and run["dataset"]["n"] == 200
     examples = pd.read_csv(out / "examples.csv.gz")
     assert len(examples) == 200 * len(table)
-    assert "adaptive" in (out / "results.md").read_text()
-    assert json.loads((out / "checks.json").read_text())
+    md = (out / "results.md").read_text()
+    assert "adaptive" in md
+    # the quick start's headline: each PGD-10 row is an upper bound carrying the spot check's finding, never citable
+    spot = next(c for c in json.loads((out / "checks.json").read_text()) if c["name"] == "strong-attack-spot-check")
+    for record in spot["data"]["rows"]:
+        row = table[table["cell"] == record["cell"]].iloc[0]
+        found = (f"overstated by ~{record['overestimate_points']:.1f} points per the spot check" if record["broken"]
+                 else f"the spot check broke none of {record['sampled']} sampled robust examples")
+        assert f"PGD-10: {100 * row['accuracy']:.1f}%, upper bound" in md and found in md
+    assert len(spot["data"]["rows"]) == 2 and "citable" not in md.replace("not citable", "")
+    assert "upper bound" in result.output
     assert "lowpass r=8" in result.output  # the rich table is printed
     assert "Sanity checks" in result.output and "nonzero-input-gradient" in result.output
 

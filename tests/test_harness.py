@@ -250,15 +250,14 @@ def test_bench_leaves_a_train_mode_model_untouched():
 
 
 def test_spot_check_leaves_a_train_mode_model_untouched():
-    from hfc_robust.bench.spotcheck import spot_check
+    from hfc_robust.bench.spotcheck import SpotBudget, spot_check
 
     _, dataset = make_dataset()
     model = BNNet().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5,
-                         queries=20)
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5)
     result = run_grid(config, model=model, dataset=dataset)
-    check = spot_check(result, result.modules, dataset, config.spot_check)
+    check = spot_check(result, result.modules, dataset, config.spot_check, budget=SpotBudget(steps=5, queries=20))
     assert check.status in ("pass", "warn", "fail") and check.data["rows"][0]["sampled"] > 0
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():

@@ -36,7 +36,7 @@ from hfc_robust.results.compare import compare_paths
 from hfc_robust.results.html import render_report_html
 from hfc_robust.results.labels import format_eps
 from hfc_robust.results.leaderboard import build_leaderboard, render_leaderboard
-from hfc_robust.results.render import markdown_table, render_table
+from hfc_robust.results.render import render_table
 
 SIDE = 8  # 1 x 8 x 8 images
 CLASSES = 3

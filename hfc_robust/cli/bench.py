@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..attacks.defaults import DEFAULT_QUERIES
-from ..bench.defaults import DEFAULT_SPOT_CHECK
+from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
 from .options import mask_option, model_and_data_options, progress_bar, set_threads, stdout_console
@@ -41,7 +41,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="Square's queries per example (AutoAttack's standard is 5000)")
 @click.option("--spot-check", "spot_check", default=DEFAULT_SPOT_CHECK, show_default=True, type=click.IntRange(min=0),
               help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
-                   "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
+                   f"largest eps with {spot_check_budget_text()}; {spot_check_rule_text()}")
 @click.option("--no-spot-check", is_flag=True, help="skip the strong-attack spot check (same as --spot-check 0)")
 @click.option("--min-eps", "min_eps", is_flag=True,
               help="also bisect each example's minimal PGD eps (white-box, adaptive) in --norm, to 0.25/255 (linf) or "
@@ -127,7 +127,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
-                    f"{run.run['dataset']['sample']}", checks=run.checks)
+                    f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
@@ -161,7 +161,7 @@ def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, 
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
-                    f"{run.run['dataset']['sample']}", checks=run.checks)
+                    f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
         click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)

@@ -71,7 +71,7 @@ def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> 
 @click.option("--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)")
 def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
     """Re-render a run's table (md, latex, csv) or its HTML page, and its plots, from its files, recomputing nothing."""
-    from ..results.io import atomic_write_text, read_results
+    from ..results.io import atomic_write_text, read_checks_json, read_results
     from ..results.render import render_table
 
     table, run, directory = read_results(run_dir)
@@ -84,7 +84,7 @@ def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
         atomic_write_text(target, render_report_html(run_dir, [Path(plots_dir)] if plots_dir else None))
         click.echo(f"wrote {target}", err=True)
         return 0
-    text = render_table(table, run, fmt, standalone=standalone)
+    text = render_table(table, run, fmt, standalone=standalone, checks=read_checks_json(directory))
     if output:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -121,12 +121,13 @@ def _write_plots(table, target: Path) -> None:
 @click.option("--reports/--no-reports", default=True, show_default=True,
               help="write RUN/report.html for every ranked run that lacks one, so that every link works")
 def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
-    """Rank (model, defense) pairs across runs by their citable robust accuracy at one eps.
+    """Rank (model, defense) pairs across runs by their headline robust accuracy at one eps.
 
-    Citable: a defense's adaptive row (autoattack, else worst-case, else the single attack);
-    the undefended model's whitebox row. Runs on different samples, or without the eps,
-    are refused (exit 2) unless --group; runs of different threat-model norms (--norm linf,
-    l2) are always refused: build one board per norm.
+    Headline: a defense's adaptive row (autoattack, else worst-case, else the single attack);
+    the undefended model's whitebox row. Only AutoAttack rows of runs with no failed check are
+    citable and rank first; other rows are upper bounds, shown with the spot check's estimate.
+    Runs on different samples, or without the eps, are refused (exit 2) unless --group; runs of
+    different threat-model norms (--norm linf, l2) are always refused: build one board per norm.
     """
     from .. import __version__
     from ..results.io import atomic_write_text

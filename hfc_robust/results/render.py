@@ -13,11 +13,12 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..errors import HfcError
+from .citable import CITABLE, configuration_label, headline_rows
 from .formats import FORMATS
 from .labels import defense_label, format_eps, norm_label, row_eps, row_norm
 
 __all__ = ["FORMATS", "render_table", "latex_table", "latex_escape", "latex_document", "precise_eps", "display_frame",
-           "markdown_table", "sample_note", "pgd_step_text", "print_table", "FLOAT_FORMAT"]
+           "markdown_table", "sample_note", "pgd_step_text", "print_table", "headline_lines", "FLOAT_FORMAT"]
 
 FLOAT_FORMAT = "%.6f"
 
@@ -52,13 +53,27 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | None = None) -> str:
+def headline_lines(table: pd.DataFrame, checks: Iterable | None, run: dict | None) -> list[tuple[str, str, str]]:
+    """``(where, label, status)`` of each headline row (:func:`~hfc_robust.results.citable.headline_rows`):
+    ``none (undefended), whitebox, 8/255`` and ``PGD-10: 18.6%, upper bound, overstated by ...``."""
+    rows = headline_rows(precise_eps(table), checks, run)
+    return [(f"{configuration_label(row)}, {row['threat_model']}, {row_eps(row)}", row["label"],
+             row["status"]) for _, row in rows.iterrows()]
+
+
+def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | None = None,
+                   headline: list[tuple[str, str, str]] | None = None) -> str:
+    """The table in Markdown, after the title, the note and the ``headline`` (:func:`headline_lines`) if given."""
     view = display_frame(table)
     lines = []
     if title:
         lines += [f"# {title}", ""]
     if note:
         lines += [note, ""]
+    if headline:
+        lines += ["## Headline", ""]
+        lines += [f"- {where}: {'**' + label + '**' if status == CITABLE else label}" for where, label, status in headline]
+        lines += ["", "## All results", ""]
     lines.append("| " + " | ".join(view.columns) + " |")
     lines.append("|" + "|".join("---" for _ in view.columns) + "|")
     for row in view.itertuples(index=False):
@@ -170,13 +185,14 @@ def latex_document(body: str) -> str:
     return "\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n"
 
 
-def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = False) -> str:
-    """The run's table as ``md``, ``latex`` (``standalone``: a complete document) or ``csv``."""
+def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = False, checks: Iterable | None = None) -> str:
+    """The run's table as ``md`` (with the headline, labelled from ``checks``), ``latex``
+    (``standalone``: a complete document) or ``csv``."""
     if fmt in ("md", "latex"):
         table = precise_eps(table)
     if fmt == "md":
         title = f"hfc-robust: {(run.get('model') or {}).get('name')} on {(run.get('dataset') or {}).get('name')}"
-        return markdown_table(table, title, sample_note(run) if run else None)
+        return markdown_table(table, title, sample_note(run) if run else None, headline_lines(table, checks, run))
     if fmt == "latex":
         body = latex_table(table, run)
         return latex_document(body) if standalone else body
@@ -185,8 +201,12 @@ def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = Fa
     raise HfcError(f"unknown format {fmt!r}", f"choose from {', '.join(FORMATS)}")
 
 
-def print_table(table: pd.DataFrame, console=None, title: str | None = None, checks: Iterable | None = None) -> None:
+def print_table(table: pd.DataFrame, console=None, title: str | None = None, checks: Iterable | None = None,
+                run: dict | None = None) -> None:
+    """The table, the headline (each configuration's number: citable, or an upper bound with the
+    spot check's estimate) and, when ``checks`` are given, the sanity checks."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -198,8 +218,14 @@ def print_table(table: pd.DataFrame, console=None, title: str | None = None, che
         style = "bold" if threat == "adaptive" else None
         rich_table.add_row(*[str(v) for v in row], style=style)
     console.print(rich_table)
+    headline = headline_lines(table, checks, run)
+    if headline:
+        console.print("[bold]Headline[/]")
+        colours = {CITABLE: "green", "upper bound": "yellow", "not citable": "red"}
+        for where, label, status in headline:
+            console.print(f"  {escape(where)}: [{colours.get(status, 'default')}]{escape(label)}[/]", highlight=False)
     if checks is not None:
         marks = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]", "skipped": "[dim]SKIP[/]"}
         console.print("[bold]Sanity checks[/]")
         for check in checks:
-            console.print(f"  {marks.get(check.status, check.status)} {check.name}: {check.detail}", highlight=False)
+            console.print(f"  {marks.get(check.status, check.status)} {check.name}: {escape(check.detail)}", highlight=False)
