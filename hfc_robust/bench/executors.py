@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..errors import HfcError
+from .allocator import limit_kernel_caches
 from .checkpoint import OutcomeStore
 from .jobs import ShardJob, ShardRows
 from .shards import missing_shards
@@ -66,11 +67,11 @@ def run_shard(job: ShardJob, rows: ShardRows, device: str, threads: int = 1) -> 
     """One shard, in a worker: its chunks ``{first row: arrays}``, the host it ran on and its device."""
     import torch
 
-    from .allocator import fix_mmap_threshold
+    from .allocator import flat_memory
     from .devices import resolve_device
     from .provenance import device_record
 
-    fix_mmap_threshold()
+    flat_memory()
     torch.set_num_threads(threads)
     began = time.time()
     chunks = job.run_rows(rows, device, _crash_hook(rows.first))
@@ -122,6 +123,7 @@ class RayExecutor:
             paths += [str(Path(module).parent) for module in py_modules]
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
         env.update({k: v for k, v in os.environ.items() if k.startswith("HFC_ROBUST_")})
+        env.update(limit_kernel_caches(dict(os.environ)))  # read at a worker's first convolution: set before it starts
         runtime_env: dict = {"env_vars": env}
         if job_level and py_modules:
             runtime_env["py_modules"] = list(py_modules)

@@ -94,12 +94,12 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
                   gpus_per_worker, shard_text, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
     from ..attacks.registry import ATTACKS
-    from ..bench.allocator import fix_mmap_threshold
+    from ..bench.allocator import flat_memory
     from ..bench.api import bench_run
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list, parse_shard
 
     started = time.time()
-    fix_mmap_threshold()
+    kernel_caches = flat_memory()
     shard = parse_shard(shard_text)
     runner = None
     if executor == "ray":
@@ -120,7 +120,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
     with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started, image_size=image_size,
-                        clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record},
+                        clamp_n=not explicit_n, overwrite=overwrite,
+                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
                         device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard,
                         deterministic=deterministic)
     if not quiet:
@@ -149,11 +150,11 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
     """Join the run folders of `bench --shard I/N` into one run (byte-identical to the unsharded run)."""
-    from ..bench.allocator import fix_mmap_threshold
+    from ..bench.allocator import flat_memory
     from ..bench.merge import merge_shards
 
     started = time.time()
-    fix_mmap_threshold()
+    flat_memory()
     _, threads_line = set_threads(threads)
     with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
         run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)

@@ -160,17 +160,20 @@ def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, thread
 
     Data and weights paths in run.json are relative to RUN_DIR, so this works from any directory.
     """
+    from ..bench.allocator import flat_memory
     from ..bench.api import bench_run
     from ..bench.rerun import load_run_json, rerun_checks, rerun_config, rerun_options
 
     started = time.time()
+    kernel_caches = flat_memory()
     run = load_run_json(run_dir)
     config = rerun_config(run, run_dir)
     options = rerun_options(run, run_dir)
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
     threads_record, threads_line = set_threads(threads)
     with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
-        new = bench_run(config, out=out_dir, progress=report, started=started, run_extra={"threads": threads_record},
+        new = bench_run(config, out=out_dir, progress=report, started=started,
+                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
                         **options, **rerun_checks(run))
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:
