@@ -26,7 +26,7 @@ from ..results.labels import eps_label
 from .checkpoint import Chunk, array_name
 from .config import attack_rows, runs_attack, threats
 from .grid import Grid
-from .inference import predict_classes, zero_gradient_count
+from .inference import clean_pass, predict_classes
 from .mineps import min_eps_arrays
 from .spectra import SpectrumSums
 
@@ -73,7 +73,9 @@ class BatchEvaluation:
         self.adv_pred: dict[int, torch.Tensor] = {}
         self.robust: dict[int, torch.Tensor] = {}
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
-        self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+        clean = {d.key: clean_pass(grid.modules[d.key], images, labels, grid.config.loss) for d in grid.defenses}
+        self.clean_pred = {key: pred for key, (pred, _) in clean.items()}
+        self.zero_gradients = {key: zero for key, (_, zero) in clean.items()}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
         self.pending: Chunk = {}
         self.last_save = time.monotonic()
@@ -109,9 +111,7 @@ class BatchEvaluation:
         for j, d in enumerate(self.grid.defenses):
             i = self.grid.position(d, "clean", "none", 0.0)
             self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
-            rows = self.correct[d.key]
-            grad[j] = (int(rows.sum()), zero_gradient_count(self.grid.modules[d.key], self.images[rows],
-                                                            self.labels[rows], self.grid.config.loss))
+            grad[j] = (int(self.correct[d.key].sum()), self.zero_gradients[d.key])
         return grad
 
     def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
