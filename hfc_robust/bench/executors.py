@@ -57,6 +57,10 @@ def _crash_hook(first: int):
 
 def run_shard(job: dict, first: int, stop: int, threads: int = 1) -> dict:
     """One shard, in a worker: its chunks ``{first row: arrays}``, the host it ran on and its device."""
+    if job.get("kind") == "corruptions":  # `hfc-robust corruptions`: the same shards, another evaluator
+        from .corruption_api import corruption_shard
+
+        return corruption_shard(job, first, stop, threads)
     import torch
 
     from .allocator import fix_mmap_threshold

@@ -131,7 +131,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
-    """Join the run folders of `bench --shard I/N` into one run (byte-identical to the unsharded run)."""
+    """Join the run folders of `bench --shard I/N` or `corruptions --shard I/N` into one run (byte-identical to the
+    unsharded run)."""
     from ..bench.allocator import fix_mmap_threshold
     from ..bench.merge import merge_shards
 
@@ -140,7 +141,11 @@ def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, 
     _, threads_line = set_threads(threads)
     with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
         run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)
-    if not quiet:
+    if not quiet and run.run.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`
+        from .corruptions import print_corruption_summary
+
+        print_corruption_summary(run)
+    elif not quiet:
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
