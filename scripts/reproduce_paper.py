@@ -413,7 +413,7 @@ def run_corruptions(n: int, have_cifar: bool, reuse: bool) -> tuple[list[str], l
     label = f"resnet20, {sample(CIFAR_SAMPLE, n)}"
     verdict, per = corruption_paper.tradeoff_verdict(label, counts, CORRUPTIONS_RADII)
     section = corruption_paper.corruption_section(CORRUPTIONS_TITLE, " ".join(command), folder.name, label, summary,
-                                                  spectra, verdict, per, CORRUPTIONS_RADII)
+                                                  spectra, verdict, per, CORRUPTIONS_RADII, counts)
     return section, [verdict]
 
 

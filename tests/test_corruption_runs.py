@@ -195,6 +195,10 @@ def test_list_shows_the_corruptions():
 def test_corruption_cells_parse_back_and_reject_bad_values():
     cell = CorruptionCell("npz:data/x.npz", "m", "lowpass-r8-lt", "fog", 3)
     assert Cell.parse(cell.key) == cell and cell.key == "npz:data/x.npz/m/lowpass-r8-lt/corruption/fog/severity=3"
+    for corruption, severity in [("none", 0)] + [("snow", s) for s in range(1, 6)]:
+        cell = CorruptionCell("d", "m", "none", corruption, severity)
+        assert Cell.parse(cell.key) == cell and (Cell.parse(cell.key).corruption, Cell.parse(cell.key).severity) == \
+            (corruption, severity)
     assert isinstance(Cell.parse("fmnist/m/none/whitebox/pgd/linf/eps=0.0313725"), Cell)
     for bad in (dict(corruption="fog", severity=0), dict(corruption="none", severity=2), dict(corruption="fog", severity=6)):
         with pytest.raises(HfcError):

@@ -52,12 +52,16 @@ def per_image_counts(examples: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"index": first["index"].to_numpy(), "label": first["label"].to_numpy(), **columns})
 
 
-def group_change(counts: pd.DataFrame, defense: str, group: Iterable[str], severities: int = 5) -> dict:
+def group_change(counts: pd.DataFrame, defense: str, group: Iterable[str], severities: int = 5,
+                 net_of_clean: bool = False) -> dict:
     """The defense's accuracy change against the bare model on a group of corruptions (mean over the
-    group's corruptions and severities), per image, with a paired 95% t interval over images."""
+    group's corruptions and severities), per image, with a paired 95% t interval over images;
+    ``net_of_clean`` subtracts each image's clean change (defended minus bare, 0 or +-1)."""
     group = list(group)
     diff = sum(counts[f"{defense}:{c}"].to_numpy(float) - counts[f"none:{c}"].to_numpy(float) for c in group)
     diff = diff / (len(group) * severities)
+    if net_of_clean:
+        diff = diff - (counts[f"{defense}:none"].to_numpy(float) - counts["none:none"].to_numpy(float))
     test = stats.ttest_1samp(diff, 0.0)
     interval = test.confidence_interval(1 - ALPHA)
     return {"mean": float(diff.mean()), "low": float(interval.low), "high": float(interval.high),
@@ -97,7 +101,8 @@ def tradeoff_verdict(label: str, counts: pd.DataFrame, radii: list[float]) -> tu
 
 
 def corruption_section(title: str, command: str, folder: str, label: str, summary: pd.DataFrame,
-                       spectra: pd.DataFrame, verdict: Verdict, per: dict, radii: list[float]) -> list[str]:
+                       spectra: pd.DataFrame, verdict: Verdict, per: dict, radii: list[float],
+                       counts: pd.DataFrame) -> list[str]:
     """The REPRODUCTION.md section: what was run, the verdict, the per-radius group changes, the
     per-corruption table (mean accuracy over severities, change against the bare model, low-frequency
     share) and the rank correlation between the share and the change; every number from the stored files."""
@@ -115,7 +120,7 @@ def corruption_section(title: str, command: str, folder: str, label: str, summar
              "High-frequency group: the three noises; low-frequency group: fog and contrast (as Yin et al. name them). "
              "The change is the defended minus the bare accuracy, averaged over the group's corruptions and severities "
              "per image, with a paired 95% t interval over the images.", "",
-             f"**Verdict: {icon}.** {verdict.why}", "",
+             f"**Verdict: {icon}.** {verdict.why[:1].upper() + verdict.why[1:]}", "",
              "| radius | clean change | noise change | fog + contrast change | mCA | relative mCE |",
              "|---:|---:|---:|---:|---:|---:|"]
     clean_none = totals.loc["none", "clean_accuracy"]
@@ -124,6 +129,17 @@ def corruption_section(title: str, command: str, folder: str, label: str, summar
         lines.append(f"| {r:g} | {100 * (totals.loc[d, 'clean_accuracy'] - clean_none):+.1f} | {_points(per[r]['high'])} | "
                      f"{_points(per[r]['low'])} | {100 * totals.loc[d, 'accuracy']:.1f} | "
                      f"{100 * totals.loc[d, 'relative_ce']:.1f}% |")
+    net = {r: {name: group_change(counts, f"lowpass-r{r:g}", group, net_of_clean=True)
+               for name, group in (("high", HIGH_FREQUENCY), ("low", LOW_FREQUENCY))} for r in radii}
+    below = [r for r in radii if net[r]["low"]["high"] < 0]
+    lines += ["", "Net of the clean-accuracy change (each image's group change minus its own clean change), noise: "
+              + "; ".join(f"r = {r:g} {_points(net[r]['high'])}" for r in radii) + "; fog + contrast: "
+              + "; ".join(f"r = {r:g} {_points(net[r]['low'])}" for r in radii) + ". "
+              + (f"At r = {', '.join(f'{r:g}' for r in below)} the filter costs fog and contrast more than it costs "
+                 "clean images; " if below else "At no radius does the filter cost fog and contrast more than it "
+                 "costs clean images; ")
+              + (f"at r = {', '.join(f'{r:g}' for r in radii if r not in below)} their cost is no larger than the "
+                 "clean one." if len(below) < len(radii) else "that holds at every radius.")]
     lines += ["", f"Bare model: clean {100 * clean_none:.1f}%, mCA {100 * totals.loc['none', 'accuracy']:.1f}%. "
               "Per corruption, mean accuracy over severities (%), in brackets the change against the bare model, "
               "and the share of the corruption's change to the image inside r (LF):", "",
