@@ -7,8 +7,10 @@ A chunk holds, per defense ``j``, ``clean{j}`` (clean predictions); per corrupte
 position), ``pred{i}`` (the defended model's class on the corrupted image); and per
 (corruption, severity) ``k``, ``cspec{k}``: the sum over the batch's images of the centred power
 spectrum of the corruption's change to the image, ``mean over channels of
-|fftshift(fft2(x_c - x))|^2`` (H x W, float64, unnormalised FFT, numpy). Sums merge by addition,
-so a resumed or sharded run gives the same totals.
+|fftshift(fft2(x_c - x))|^2`` (H x W, unnormalised FFT, numpy), in fixed point: each image's
+spectrum divided by ``(H W)^2`` (at most 1) is rounded to a multiple of ``2^-40`` and held as an
+int64 count of those steps, so the sums are exact and the same whatever the batch size, shard or
+order (8 million images fit before int64 overflows). :data:`SPECTRUM_SCALE` converts back.
 
 Shared work, which changes no outcome: each image is corrupted once per (corruption, severity)
 (on the CPU, seeded per image) and that image is classified by every defense.
@@ -33,14 +35,18 @@ from .checkpoint import Chunk, array_name
 from .corruption_config import CorruptionConfig, plan_corruption_cells
 from .inference import predict_classes
 
-__all__ = ["CorruptionGrid", "CorruptionBatches", "corruption_power"]
+__all__ = ["CorruptionGrid", "CorruptionBatches", "corruption_power", "SPECTRUM_SCALE"]
+
+SPECTRUM_SCALE = 2.0 ** 40  #: fixed-point steps per unit of an image's power spectrum divided by (H W)^2
 
 
 def corruption_power(corrupted: torch.Tensor, clean: torch.Tensor) -> np.ndarray:
-    """Sum over images of ``mean over channels of |fftshift(fft2(corrupted - clean))|^2`` (H x W, float64)."""
+    """Sum over images of ``mean over channels of |fftshift(fft2(corrupted - clean))|^2 / (H W)^2``,
+    each image's rounded to a multiple of ``1 / SPECTRUM_SCALE``, as int64 steps (H x W): an exact sum."""
     delta = corrupted.detach().cpu().numpy().astype(np.float64) - clean.detach().cpu().numpy().astype(np.float64)
-    power = np.abs(np.fft.fft2(delta)) ** 2
-    return np.fft.fftshift(power.mean(axis=1).sum(axis=0))
+    pixels = float(delta.shape[-2] * delta.shape[-1])
+    power = np.fft.fftshift((np.abs(np.fft.fft2(delta)) ** 2).mean(axis=1), axes=(-2, -1)) / pixels ** 2
+    return np.rint(power * SPECTRUM_SCALE).astype(np.int64).sum(axis=0)
 
 
 @dataclass

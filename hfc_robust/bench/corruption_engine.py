@@ -27,7 +27,7 @@ from ..models.zoo import LoadedModel, check_input_shape
 from ..ops.frequency import frequency_mask
 from ..results.stats import wilson_interval
 from .checkpoint import OutcomeStore, array_name
-from .corruption_batch import CorruptionBatches, CorruptionGrid
+from .corruption_batch import SPECTRUM_SCALE, CorruptionBatches, CorruptionGrid
 from .corruption_config import CORRUPTION_COLUMNS, CorruptionConfig
 from .devices import resolve_device
 from .engine import model_identity, run_batches
@@ -102,10 +102,11 @@ def corruption_spectra(grid: CorruptionGrid, store: OutcomeStore) -> dict:
     totals = []
     for k, _ in enumerate(grid.pairs):
         parts = [store.read(start, array_name("cspec", k)) for start in store.starts]
-        totals.append(np.sum(parts, axis=0) if parts else None)
+        totals.append(np.sum(parts, axis=0, dtype=np.int64) if parts else None)  # exact: fixed-point steps
     height, width = next((t.shape for t in totals if t is not None), (0, 0))
-    spectrum = np.stack([t / count if t is not None and count else np.full((height, width), np.nan) for t in totals]) \
-        if totals else np.zeros((0, height, width))
+    unit = float(height * width) ** 2 / SPECTRUM_SCALE  # one step in the spectrum's own units
+    spectrum = np.stack([t.astype(np.float64) * unit / count if t is not None and count
+                         else np.full((height, width), np.nan) for t in totals]) if totals else np.zeros((0, height, width))
     radii = sorted({float(d.radius) for d in grid.defenses if d.kind == "lowpass" and d.radius is not None})
     shares = {}
     for radius in radii:
