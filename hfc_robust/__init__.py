@@ -34,6 +34,8 @@ _EXPORTS = {
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
     "benchmark": "bench.benchmark", "BenchRun": "bench.api", "BenchConfig": "bench.config", "Cell": "cells",
+    "CorruptionCell": "cells", "corrupt": "corruptions.registry", "CorruptionConfig": "bench.corruption_config",
+    "corruptions_run": "bench.corruption_api",
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }

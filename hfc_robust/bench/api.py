@@ -7,47 +7,33 @@ Python run and a command-line run write the same run folder.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import json
 import math
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
-import torch.nn as nn
 
-from ..attacks.base import eval_mode
 from ..attacks.registry import ATTACKS
-from ..data.adapters import as_dataset
 from ..errors import HfcError, HfcWarning
-from ..models.custom import PY_PREFIX, ModuleModel, describe_module, load_factory_model
-from ..models.zoo import LoadedModel, load_model
 from ..ops.frequency import frequency_mask
 from ..results.io import write_run
-from .checkpoint import OutcomeStore
 from .checks import Check, checks_failed, convergence_check, run_checks, unbounded_check
 from .config import BenchConfig, with_default_eps
-from .devices import deterministic_mode, device_line, meta_error, module_device, on_device, run_device, wants_determinism
+from .devices import deterministic_mode, device_line, module_device
 from .engine import run_grid, run_key
 from .jobs import GridJob, ShippedModel, local_modules
-from .runfolder import check_out_folder, remove_stale_files
 from .paths import portable_dataset, portable_path
-from .provenance import device_record, index_ranges, provenance
+from .prepare import (OUTCOMES_DIR, PARTIAL_DIR, as_model, finish_run_folder, load_config_model, load_data, load_inputs,
+                      open_run_folder, record_shard, run_on_executor)
+from .provenance import device_record, provenance
 from .shards import shard_rows
 from .spotcheck import spot_check
 
 __all__ = ["BenchRun", "bench_run", "as_model", "corner_distance", "load_data", "load_config_model", "PARTIAL_DIR",
            "OUTCOMES_DIR"]
-
-PARTIAL_DIR = ".partial"  # the checkpoint folder inside a run directory
-OUTCOMES_DIR = "outcomes"  # a shard's finished chunks, kept for `hfc-robust merge`
 
 
 @dataclass
@@ -74,57 +60,12 @@ class BenchRun:
         return int(self.run["dataset"]["n"])
 
 
-def as_model(model, name: str | None = None) -> LoadedModel | ModuleModel:
-    """A registry model, a ``py:`` factory, or any ``nn.Module`` as something :func:`bench_run` runs.
-
-    ``name`` labels the rows; an ``nn.Module`` without one is labelled with its class name.
-    """
-    if isinstance(model, (LoadedModel, ModuleModel)):
-        return model
-    if isinstance(model, nn.Module):
-        label = name or type(model).__name__
-        if "/" in label:  # the name is a part of every cell key, which "/" separates
-            raise HfcError(f"model name {label!r} contains '/'", "choose a name without '/'")
-        return ModuleModel(label, model, "python")
-    if isinstance(model, str):
-        return load_factory_model(model) if model.startswith(PY_PREFIX) else load_model(model)
-    raise HfcError(f"cannot benchmark a {type(model).__name__} as a model",
-                   "pass an nn.Module taking pixels in [0, 1], or a registry name such as fmnist-cnn")
-
-
 def corner_distance(shape: tuple[int, ...]) -> float:
     """sqrt((H//2)^2 + (W//2)^2) for H x W images, in frequency bins: the distance of the farthest
     bin from the centre (H//2, W//2). A radius at or beyond it (mask distance <= r), or beyond it
     (distance < r), keeps every bin, so the low-pass filter is the identity."""
     height, width = shape[-2], shape[-1]
     return math.hypot(height // 2, width // 2)
-
-
-def _probe(module: nn.Module, dataset, what: str, device: torch.device | str = "cpu") -> int:
-    """Run ``module`` (already on ``device``) on one image moved there; the number of classes it
-    predicts. HfcError, one line, when it fails or does not return N x classes scores covering the labels."""
-    sample = dataset.to_float(dataset.images[:1]).to(device)
-    try:
-        with eval_mode(module), torch.inference_mode():
-            output = module(sample)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if "device" in first.lower():  # e.g. a forward that moves its input to a device of its own choosing
-            fix = f"keep every parameter and tensor the forward uses on one device (the run uses {device})"
-        else:
-            fix = "give images of the shape the model takes, as N x C x H x W floats in [0, 1]"
-        raise HfcError(f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} on {device} "
-                       f"({type(exc).__name__}: {first[:160]})", fix) from None
-    if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise HfcError(f"{what} returned {shape} for one image, expected 1 x classes scores",
-                       "return logits of shape N x classes")
-    classes = int(output.shape[1])
-    top = int(dataset.labels.max())
-    if top >= classes:
-        raise HfcError(f"dataset {dataset.name} has label {top} but {what} has {classes} outputs",
-                       "choose a model trained for this dataset")
-    return classes
 
 
 def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
@@ -207,44 +148,13 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     config = config if isinstance(config, BenchConfig) else BenchConfig(**config)
     if executor is not None and shard is not None:
         raise HfcError("--shard and --executor ray both split the run", "use one of them")
-    user_data = dataset is not None
-    if dataset is None:
-        data = load_data(config, image_size)
-    else:
-        data = as_dataset(dataset, name=None)
-    if config.n is not None and config.n > len(data):
-        if not clamp_n:
-            raise HfcError(f"n = {config.n} is more than the {len(data)} images of {data.name}",
-                           f"pass n = {len(data)} or fewer (--n all for every image)")
-        config = dataclasses.replace(config, n=len(data))
-    data = data.take(config.n)
-    config = with_default_eps(config, data.shape)  # L2's default eps depends on the images' shape
+    inputs = load_inputs(config, dataset=dataset, model=model, name=name, image_size=image_size,
+                         import_root=import_root, clamp_n=clamp_n, device=device,
+                         driver_device=executor.driver_device(device) if executor is not None else None,
+                         deterministic=deterministic,
+                         adjust=lambda c, d: with_default_eps(c, d.shape))  # L2's default eps depends on the shape
+    config, data, loaded, target = inputs.config, inputs.data, inputs.loaded, inputs.target
     rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
-    data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
-
-    if model is None:
-        loaded = load_config_model(config, data, import_root)
-    else:
-        loaded = as_model(model, name)
-    handed = model is not None and not isinstance(model, str)  # the caller's own object: follow its device
-    target = run_device(executor.driver_device(device) if executor is not None else device,
-                        loaded.module if handed else None)
-    module = on_device(loaded.module, target)  # the caller's model itself, or a copy on the run's device
-    if module is not loaded.module:
-        loaded = dataclasses.replace(loaded, module=module)
-    determinism = wants_determinism(deterministic, target)
-    # cuBLAS reads its workspace setting once, at the process's first CUDA matmul: the probe's
-    with deterministic_mode(determinism):
-        classes = _probe(module, data, describe_module(module) if isinstance(loaded, ModuleModel)
-                         else f"model {loaded.name}", target)
-    if target.type == "meta":  # its forward ran (shapes only), but there is nothing to evaluate
-        raise meta_error()
-    if user_data and classes > data.num_classes:
-        # tensors carry no class count: the model's outputs are the classes (chance = 1/classes)
-        data = copy.copy(data)
-        data.num_classes = classes
-    config = dataclasses.replace(config, model=loaded.name, dataset=config.dataset if not user_data else data.name,
-                                 weights=config.weights if model is None else loaded.weights)
     notes = _check_grid(config, data.shape)
     for note in notes:
         warnings.warn(note, HfcWarning, stacklevel=2)
@@ -255,34 +165,24 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     requested = "auto" if device is None else str(device)
     if executor is not None:  # starts or joins Ray; refuses a device the cluster lacks before anything is written
         executor.prepare(requested, local_modules(loaded))
-    checkpoint = scratch = None
-    engine_model = loaded if isinstance(loaded, LoadedModel) else module
-    run_extra = dict(run_extra or {})
     try:
-        if out is not None:
-            out = Path(out)
-            # compared as run.json holds it (JSON lists, not tuples)
-            identity = json.loads(json.dumps({"config": recorded_config, "model sha256": loaded.sha256,
-                                              "dataset sha256": data.fingerprint()}, default=str))
-            check_out_folder(out, identity, overwrite)
-            out.mkdir(parents=True, exist_ok=True)
-            checkpoint = str(out / PARTIAL_DIR)
-        if executor is not None:
-            if checkpoint is None:  # the shards' chunks need a folder even when no run folder is written
-                scratch = checkpoint = tempfile.mkdtemp(prefix="hfc-robust-")
-            job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested, config.to_dict(),
-                          ShippedModel.of(loaded), deterministic, local_modules(loaded))
-            run_extra["executor"] = executor.run(job, data, OutcomeStore(checkpoint, job.key), progress, notify)
+        checkpoint = open_run_folder(out, recorded_config, inputs, overwrite)
     except BaseException:
         if executor is not None:
-            executor.close()  # what run() does when it ends; here the run stopped before
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+            executor.close()
         raise
-    if executor is None and notify:
-        notify(device_line(device, target, handed and module_device(loaded.module) is not None, determinism))
+    engine_model = inputs.engine_model
+    run_extra = dict(run_extra or {})
+    scratch = None
+    if executor is not None:
+        job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested, config.to_dict(),
+                      ShippedModel.of(loaded), deterministic, local_modules(loaded))
+        run_extra["executor"], checkpoint, scratch = run_on_executor(executor, job, data, checkpoint, progress, notify)
+    elif notify:
+        notify(device_line(device, target, inputs.handed and module_device(loaded.module) is not None,
+                           inputs.determinism))
     # the driver of an executor only assembles the table here and runs the spot check
-    with deterministic_mode(determinism):
+    with deterministic_mode(inputs.determinism):
         try:
             result = run_grid(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
                               device=target, notify=notify, rows=rows)
@@ -301,53 +201,23 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
             extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
                                     (lambda text: progress(None, None, text)) if progress else None))
     checks = run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
-    dataset_extra = {"image_size": image_size} if image_size else {}
     run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
                             "device": {**device_record(result.provenance["device"]),
                                        "requested": requested,
-                                       "deterministic": determinism}, **run_extra})
-    run["dataset"].update(dataset_extra, origin="python" if user_data else "registry")
-    if rows is not None:
-        run["shard"] = shard_record(shard, rows, run["dataset"])
-        first, stop = rows
-        run["dataset"].update(n=stop - first, indices=index_ranges(data.indices[first:stop].tolist()),
-                              sample=f"shard {shard[0]}/{shard[1]}: positions {first}..{stop - 1} of the "
-                                     f"{run['dataset']['sample']}")
+                                       "deterministic": inputs.determinism}, **run_extra})
+    run["dataset"].update({"image_size": image_size} if image_size else {},
+                          origin="python" if inputs.user_data else "registry")
+    record_shard(run, shard, rows, data)
     files: list[Path] = []
     if out is not None:
+        out = Path(out)
         files = write_run(out, result.table, run, result.example_frames(), checks)
         from ..results.plots import write_plots  # matplotlib is imported only when a run directory is written
 
         files += write_plots(result.table, out)
         files += _write_extra(result, out)
-        remove_stale_files(out, files)
-        if rows is not None:  # a shard keeps its chunks for `hfc-robust merge`
-            shutil.rmtree(out / OUTCOMES_DIR, ignore_errors=True)
-            os.replace(out / PARTIAL_DIR, out / OUTCOMES_DIR)
-        else:
-            result.store.remove()  # only now: the results it held are on disk
+        finish_run_folder(out, files, rows, result.store)
     return BenchRun(result.table, checks, run, out, files, notes)
-
-
-def shard_record(shard: tuple[int, int], rows: tuple[int, int], dataset_record: dict) -> dict:
-    """run.json's ``shard``: which shard, its rows, and the whole sample it is a part of."""
-    index, count = shard
-    first, stop = rows
-    return {"index": index, "count": count, "rows": [first, stop], "n": stop - first,
-            "of_n": dataset_record["n"], "of_indices": dataset_record["indices"], "of_sample": dataset_record["sample"],
-            "outcomes": OUTCOMES_DIR}
-
-
-def load_data(config: BenchConfig, image_size: int | None = None):
-    """The dataset ``config.dataset`` names (registry name, ``npz:``, ``imagefolder:``), all of it."""
-    return as_dataset(config.dataset, image_size=image_size, data_dir=config.data_dir)
-
-
-def load_config_model(config: BenchConfig, data, import_root: str | Path | None = None) -> LoadedModel | ModuleModel:
-    """The model ``config.model`` names (registry name or ``py:module:factory``) with ``config.weights``."""
-    if config.model.startswith(PY_PREFIX):
-        return load_factory_model(config.model, config.weights, Path(import_root) if import_root else None)
-    return load_model(config.model, config.weights, num_classes=data.num_classes, input_shape=data.shape)

@@ -72,8 +72,9 @@ def _damage(path: Path) -> str | None:
 def array_name(kind: str, position: int) -> str:
     """A chunk array's name: ``kind`` is ``adv`` (predicted class), ``robust``, ``spec``, ``specn`` or
     ``inband`` (perturbation spectrum sums) of the cell at ``position`` in table order, or ``clean``
-    (clean predictions) or ``mineps`` of the defense at ``position``. Names are only ever built,
-    never parsed back."""
+    (clean predictions) or ``mineps`` of the defense at ``position``; in a corruption run, ``pred``
+    (predicted class) of a cell and ``cspec`` (spectrum sums) of a (corruption, severity). Names are
+    only ever built, never parsed back."""
     return f"{kind}{position}"
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -50,11 +51,48 @@ from .inference import num_outputs
 from .provenance import engine_version
 from .result import BenchResult, build_table, gradient_totals
 
-__all__ = ["run_grid", "run_batches", "BatchEvaluator", "GridBatches", "checkpoint_key", "run_key", "model_identity",
+__all__ = ["run_grid", "run_batches", "engine_inputs", "EngineInputs", "BatchEvaluator", "GridBatches", "checkpoint_key", "run_key", "model_identity",
            "assemble"]
 
 Progress = Callable[..., None]
 DEVICE_ARRAY = "device_type"  # in every chunk: where its outcomes were computed
+
+
+@dataclass
+class EngineInputs:
+    """What every engine run checks first: the bare model on the run's device, the rows to
+    evaluate, and the number of classes the model scores."""
+
+    bare: nn.Module
+    target: torch.device
+    first: int
+    stop: int
+    outputs: int
+
+
+def engine_inputs(model: LoadedModel | nn.Module, dataset: ImageDataset, rows: tuple[int, int] | None, batch_size: int,
+                  device: str | torch.device | None) -> EngineInputs:
+    """Check the model (an ``nn.Module``; a registry model's input shape against the images'), the
+    rows (a shard starts on a batch boundary) and the labels against the model's outputs; put the
+    model on the run's device (the caller's module itself when it is there, else a copy)."""
+    loaded = model if isinstance(model, LoadedModel) else None
+    bare = loaded.module if loaded else model
+    if not isinstance(bare, nn.Module):
+        raise HfcError(f"model must be a torch.nn.Module, got {type(bare).__name__}", "pass an nn.Module taking [0, 1] pixels")
+    if loaded is not None:
+        check_input_shape(loaded.name, loaded.spec.input_shape, dataset.shape, f"dataset {dataset.name}")
+    first, stop = rows if rows is not None else (0, len(dataset))
+    if first % batch_size or not 0 <= first <= stop <= len(dataset):
+        raise HfcError(f"rows {first}..{stop} do not start on a batch boundary inside the {len(dataset)} images",
+                       f"start shards at multiples of the batch size ({batch_size})")
+    target = run_device(device, bare if loaded is None else None)
+    bare = on_device(bare, target)
+    with eval_mode(bare):
+        outputs = num_outputs(bare, next(dataset.batches(1))[1].to(target))
+    if int(dataset.labels.max()) >= outputs:
+        raise HfcError(f"dataset {dataset.name} has label {int(dataset.labels.max())} but the model has {outputs} "
+                       "outputs", "choose a model trained for this dataset")
+    return EngineInputs(bare, target, first, stop, outputs)
 
 
 def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Module | None = None,
@@ -88,35 +126,20 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
     config = with_default_eps(config, dataset.shape)
     if model is None:
         model = load_model(config.model, config.weights, num_classes=dataset.num_classes, progress=False)
-    loaded = model if isinstance(model, LoadedModel) else None
-    bare = loaded.module if loaded else model
-    if not isinstance(bare, nn.Module):
-        raise HfcError(f"model must be a torch.nn.Module, got {type(bare).__name__}", "pass an nn.Module taking [0, 1] pixels")
-    if loaded is not None:
-        check_input_shape(loaded.name, loaded.spec.input_shape, dataset.shape, f"dataset {dataset.name}")
-    first, stop = rows if rows is not None else (0, len(dataset))
-    if first % config.batch_size or not 0 <= first <= stop <= len(dataset):
-        raise HfcError(f"rows {first}..{stop} do not start on a batch boundary inside the {len(dataset)} images",
-                       f"start shards at multiples of the batch size ({config.batch_size})")
-
+    engine = engine_inputs(model, dataset, rows, config.batch_size, device)
+    bare, target, first, stop = engine.bare, engine.target, engine.first, engine.stop
     defenses = config.defenses() + list(extra_defenses)
-    target = run_device(device, bare if loaded is None else None)
-    bare = on_device(bare, target)
     with eval_mode(bare):
         store = OutcomeStore(checkpoint, checkpoint_key(config, model_identity(model), dataset, defenses, first, stop))
-        outputs = num_outputs(bare, next(dataset.batches(1))[1].to(target))
-        if int(dataset.labels.max()) >= outputs:
-            raise HfcError(f"dataset {dataset.name} has label {int(dataset.labels.max())} but the model has {outputs} "
-                           "outputs", "choose a model trained for this dataset")
         grid = Grid(config, dataset.name, defenses, defense_modules(bare, defenses, target),
-                    defense_modules(bare, defenses, target, bpda=True), outputs, target)
+                    defense_modules(bare, defenses, target, bpda=True), engine.outputs, target)
         resumed = run_batches(GridBatches(grid), dataset, store, first, stop, grid.config.batch_size, grid.device,
                               progress, notify)
 
     provenance = {"wall_time_s": round(time.time() - start_time, 3), "device": str(target),
                   "model_sha256": model_identity(model)}
-    if loaded is not None:
-        provenance["weights"] = loaded.weights
+    if isinstance(model, LoadedModel):
+        provenance["weights"] = model.weights
     return BenchResult(build_table(grid, store), gradient_totals(grid, store), config, grid.cells, defenses, store,
                        provenance, tuple(extra_defenses), resumed, grid.modules)
 

@@ -1,4 +1,5 @@
-"""``hfc-robust merge SHARD_DIR... --out RUN``: one run folder from the shards of ``bench --shard I/N``.
+"""``hfc-robust merge SHARD_DIR... --out RUN``: one run folder from the shards of ``bench --shard I/N``
+(or of ``corruptions --shard I/N``, whose run.json says ``"kind": "corruptions"``).
 
 The shards must share the configuration, the weights' SHA-256 and the images' fingerprint,
 and cover every example of the sample exactly once. Their chunks are put together and the
@@ -20,7 +21,8 @@ import numpy as np
 
 from ..errors import HfcError
 from ..results.io import load_run_json, write_run
-from .api import OUTCOMES_DIR, PARTIAL_DIR, BenchRun, load_config_model, load_data
+from .api import BenchRun
+from .prepare import OUTCOMES_DIR, PARTIAL_DIR, load_config_model, load_data
 from .checkpoint import OutcomeStore
 from .checks import Check, run_checks
 from .devices import resolve_device
@@ -120,6 +122,10 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     out = Path(out)
     if out.resolve() in {d.resolve() for d in dirs}:
         raise HfcError(f"--out {out} is one of the shards", "write the merged run to a new folder")
+    if first.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`: the same checks, its own tables
+        from .corruption_api import merge_corruption_shards
+
+        return merge_corruption_shards(dirs, runs, stores, out, overwrite, command)
     check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
                      "dataset sha256": first["dataset"]["sha256"]}, overwrite)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ from ..attacks.defaults import DEFAULT_QUERIES
 from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
-from .options import mask_option, model_and_data_options, progress_bar, set_threads, stdout_console
+from .options import (mask_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
+                      stdout_console)
 
 
 @click.command("bench")
@@ -70,21 +71,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="PGD at eps=0.5 (linf; l2: 0.5*sqrt(C*H*W), which also reaches the mid-grey image) must reach "
                    "chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
-                   "not depend on it")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process; ray: contiguous shards as Ray tasks (pip install \"hfc-robust[ray]\"), "
-                   "byte-identical results")
-@click.option("--address", default=None,
-              help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="--executor ray: shards run at once, each a task with --threads CPUs")
-@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
-              help="--executor ray: GPUs per task (default: 1 with --device cuda, or auto on a cluster with GPUs; "
-                   "else 0)")
-@click.option("--shard", "shard_text", default=None,
-              help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them")
+@scale_options
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
 def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
@@ -101,11 +88,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
     started = time.time()
     kernel_caches = flat_memory()
     shard = parse_shard(shard_text)
-    runner = None
-    if executor == "ray":
-        from ..bench.executors import RayExecutor
-
-        runner = RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
+    runner = ray_executor(executor, address, workers, gpus_per_worker, threads)
     threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), norm=norm,
@@ -149,7 +132,8 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
-    """Join the run folders of `bench --shard I/N` into one run (byte-identical to the unsharded run)."""
+    """Join the run folders of `bench --shard I/N` or `corruptions --shard I/N` into one run (byte-identical to the
+    unsharded run)."""
     from ..bench.allocator import flat_memory
     from ..bench.merge import merge_shards
 
@@ -158,7 +142,11 @@ def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, 
     _, threads_line = set_threads(threads)
     with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
         run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)
-    if not quiet:
+    if not quiet and run.run.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`
+        from .corruptions import print_corruption_summary
+
+        print_corruption_summary(run)
+    elif not quiet:
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "

@@ -7,7 +7,8 @@ from fractions import Fraction
 
 from ..errors import HfcError
 
-__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard"]
+__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard",
+           "parse_severities"]
 
 
 def parse_eps(text: str | float, norm: str = "linf") -> float:
@@ -93,3 +94,15 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not 1 <= index <= count:
         raise HfcError(f"cannot read --shard {text!r}", "write it as I/N with 1 <= I <= N, e.g. --shard 1/2")
     return index, count
+
+
+def parse_severities(text: str) -> tuple[int, ...]:
+    """``1,3,5`` -> ``(1, 3, 5)``: corruption severities, each 1..5."""
+    values = []
+    for part in _split(text):
+        if not part.isdigit() or not 1 <= int(part) <= 5:
+            raise HfcError(f"cannot read severity {part!r}", "pass severities 1 to 5 separated by commas, e.g. --severity 1,3,5")
+        values.append(int(part))
+    if not values:
+        raise HfcError("no severity given", "pass e.g. --severity 1,2,3,4,5")
+    return tuple(sorted(set(values)))

@@ -44,6 +44,14 @@ VERDICT_RULES = {
     "table1-low": "reproduces if models trained on x_l are above chance on original images at every radius (Wilson CI "
                   "lower bound > 1/K) and the one at the largest radius is within 15 points of the model trained on x; "
                   "partially if only above chance; does not otherwise.",
+    "corruption-tradeoff": "per low-pass radius r, the accuracy change from the filter (defended minus bare, averaged "
+                           "per image over the corruptions and severities 1-5 of a group, paired 95% t interval over "
+                           "the images) on the high-frequency group (gaussian, shot and impulse noise) and on the "
+                           "low-frequency group (fog, contrast); the filter protects at r if the noise change's interval "
+                           "is above 0 and costs at r if the fog+contrast change's interval is below 0. Reproduces if it "
+                           "protects at some radius and costs at every radius where it protects; partially if it costs "
+                           "at some but not all of them; does not if it protects nowhere or never costs where it "
+                           "protects. Fixed before the first run.",
     "table1-high": "reproduces if models trained on x_h are below 25% on original images at every radius (Wilson CI "
                    "upper bound < 25%) while their accuracy on equally filtered test images is higher (they did learn "
                    "the training task); partially if they stay below the x_l-trained model at every radius but exceed "

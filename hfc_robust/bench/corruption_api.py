@@ -1,0 +1,175 @@
+"""``hfc-robust corruptions`` in one call: load, check, run (locally, on a shard, or on Ray), write.
+
+:func:`corruptions_run` shares :func:`~hfc_robust.bench.api.bench_run`'s steps (:mod:`.prepare`):
+loading and probing the model and the data, the run-folder checks, the checkpoint in
+``OUT/.partial/``, shards (``outcomes/`` kept for ``hfc-robust merge``), the Ray executor (the
+job is a :class:`CorruptionJob`) and provenance; :func:`merge_corruption_shards` joins shards.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..corruptions.params import SEVERITY_PARAMS, SOURCE
+from ..corruptions.registry import CORRUPTIONS_VERSION
+from ..errors import HfcError
+from ..results.corruptions import write_corruption_run
+from .jobs import ShardRows, ShippedModel, local_modules
+from .prepare import PARTIAL_DIR, finish_run_folder, load_inputs, open_run_folder, record_shard, run_on_executor
+from .checkpoint import OutcomeStore
+from .corruption_config import KIND, CorruptionConfig
+from .corruption_engine import assemble_corruptions, corruption_run_key, run_corruptions
+from .paths import portable_dataset, portable_path
+from .provenance import device_record, provenance
+from .runfolder import check_out_folder, remove_stale_files
+from .shards import shard_rows
+
+__all__ = ["CorruptionRun", "CorruptionJob", "corruptions_run", "merge_corruption_shards"]
+
+
+@dataclass
+class CorruptionRun:
+    """A finished corruption run: the table, run.json's record and the files written."""
+
+    table: pd.DataFrame
+    run: dict
+    out: Path | None
+    files: list[Path] = field(default_factory=list)
+    checks: list = field(default_factory=list)  # none: a corruption run has no attack to check
+    result: object = None
+
+    failed = False
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.run["dataset"]["name"])
+
+
+def _corruption_record() -> dict:
+    import PIL
+    import scipy
+
+    return {"version": CORRUPTIONS_VERSION, "parameters": SOURCE,
+            "severity_params": {name: [list(p) if isinstance(p, tuple) else p for p in values]
+                                for name, values in SEVERITY_PARAMS.items()},
+            "libraries": {"scipy": scipy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}}
+
+
+def corruptions_run(config: dict | CorruptionConfig, out: Path | str | None = None, progress=None,
+                    started: float | None = None, command: list[str] | None = None, *, model=None, dataset=None,
+                    name: str | None = None, image_size: int | None = None, import_root: str | None = None,
+                    clamp_n: bool = False, overwrite: bool = False, run_extra: dict | None = None,
+                    device: str | None = "auto", notify=None, executor=None,
+                    shard: tuple[int, int] | None = None) -> CorruptionRun:
+    """Run a corruption grid; write the run folder when ``out`` is given. Arguments as
+    :func:`~hfc_robust.bench.api.bench_run`'s (``config`` is a :class:`CorruptionConfig`); it shares
+    its loading, checks, run folder, executor and shard steps (:mod:`.prepare`)."""
+    started = started if started is not None else time.time()
+    config = config if isinstance(config, CorruptionConfig) else CorruptionConfig(**config)
+    if executor is not None and shard is not None:
+        raise HfcError("--shard and --executor ray both split the run", "use one of them")
+    inputs = load_inputs(config, dataset=dataset, model=model, name=name, image_size=image_size,
+                         import_root=import_root, clamp_n=clamp_n, device=device,
+                         driver_device=executor.driver_device(device) if executor is not None else None,
+                         deterministic=False)  # nothing is attacked: no gradients to make deterministic
+    config, data, loaded = inputs.config, inputs.data, inputs.loaded
+    rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
+    base = Path(out) if out is not None else Path.cwd()
+    recorded = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
+                "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
+    requested = "auto" if device is None else str(device)
+    if executor is not None:
+        executor.prepare(requested, local_modules(loaded))
+    try:
+        checkpoint = open_run_folder(out, recorded, inputs, overwrite)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    engine_model = inputs.engine_model
+    run_extra = dict(run_extra or {})
+    scratch = None
+    if executor is not None:
+        job = CorruptionJob(corruption_run_key(config, engine_model, data), len(data), config.batch_size, requested,
+                            config.to_dict(), ShippedModel.of(loaded), local_modules(loaded))
+        run_extra["executor"], checkpoint, scratch = run_on_executor(executor, job, data, checkpoint, progress, notify)
+    try:
+        result = run_corruptions(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
+                                 device=inputs.target, notify=notify, rows=rows)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    run = provenance(recorded, data, loaded, time.time() - started, command, base=base,
+                     extra={"kind": KIND, "corruptions": _corruption_record(), "cells": list(result.table["cell"]),
+                            "device": {**device_record(result.provenance["device"]), "requested": requested},
+                            **run_extra})
+    run["dataset"].update({"image_size": image_size} if image_size else {},
+                          origin="python" if inputs.user_data else "registry")
+    record_shard(run, shard, rows, data)
+    files: list[Path] = []
+    if out is not None:
+        out = Path(out)
+        files = write_corruption_run(out, result.table, result.spectra(), run, result.example_frames())
+        finish_run_folder(out, files, rows, result.store)
+    return CorruptionRun(result.table, run, out, files, result=result)
+
+
+@dataclass
+class CorruptionJob:
+    """A corruption run as a :class:`~hfc_robust.bench.jobs.ShardJob`: what a Ray worker runs on
+    the rows the driver ships it (the model as a :class:`~hfc_robust.bench.jobs.ShippedModel`)."""
+
+    key: str
+    n: int
+    batch_size: int
+    device: str
+    config: dict
+    model: ShippedModel
+    py_modules: tuple[str, ...] = ()
+
+    def run_rows(self, rows: ShardRows, device: str, progress=None) -> dict:
+        from .devices import resolve_device
+
+        result = run_corruptions(CorruptionConfig(**self.config), model=self.model.build(), dataset=rows.dataset,
+                                 device=resolve_device(device), progress=progress)
+        return {rows.first + start: result.store.chunk(start) for start in result.store.starts}
+
+
+def merge_corruption_shards(dirs: list[Path], runs: list[dict], stores: list[OutcomeStore], out: Path,
+                            overwrite: bool = False, command: list[str] | None = None) -> CorruptionRun:
+    """Join shard folders of ``hfc-robust corruptions --shard I/N`` (already read and checked for
+    coverage by :func:`~hfc_robust.bench.merge.merge_shards`) into ``out``: byte-identical
+    results.csv, summary, spectra and examples to the unsharded run's."""
+    started = time.time()
+    first = runs[0]
+    check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
+                           "dataset sha256": first["dataset"]["sha256"]}, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    recorded = dict(first["config"])
+    config = CorruptionConfig(**{**recorded, "corruptions": tuple(recorded["corruptions"]),
+                                 "severities": tuple(recorded["severities"]), "radii": tuple(recorded["radii"]),
+                                 "rhos": tuple(recorded["rhos"])})
+    store = OutcomeStore(out / PARTIAL_DIR, f"merge-corruptions:{config.fingerprint()}:{first['model']['sha256']}:"
+                                            f"{first['dataset']['sha256']}")
+    for shard_store in stores:
+        for start in shard_store.starts:
+            store.append(start, shard_store.chunk(start))
+    result = assemble_corruptions(config, first["dataset"]["name"], store)
+    run = json.loads(json.dumps(first))
+    shard = run.pop("shard")
+    run["dataset"].update(n=shard["of_n"], indices=shard["of_indices"], sample=shard["of_sample"])
+    run.update(cells=list(result.table["cell"]), wall_time_s=round(time.time() - started, 3),
+               merged_from=[{"folder": str(d), "rows": r["shard"]["rows"], "wall_time_s": r.get("wall_time_s"),
+                             "device": r.get("device")} for d, r in zip(dirs, runs)],
+               command=command if command is not None else run.get("command"))
+    files = write_corruption_run(out, result.table, result.spectra(), run, result.example_frames())
+    remove_stale_files(out, files)
+    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+    return CorruptionRun(result.table, run, out, files, result=result)
