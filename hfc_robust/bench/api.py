@@ -8,7 +8,6 @@ Python run and a command-line run write the same run folder.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from .engine import run_grid, run_key
 from .jobs import GridJob, ShippedModel, local_modules
 from .paths import portable_dataset, portable_path
 from .prepare import (OUTCOMES_DIR, PARTIAL_DIR, as_model, finish_run_folder, load_config_model, load_data, load_inputs,
-                      open_run_folder, record_shard, run_on_executor)
+                      record_shard, start_run)
 from .provenance import device_record, provenance
 from .shards import shard_rows
 from .spotcheck import spot_check
@@ -163,32 +162,22 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     recorded_config = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
                        "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
     requested = "auto" if device is None else str(device)
-    if executor is not None:  # starts or joins Ray; refuses a device the cluster lacks before anything is written
-        executor.prepare(requested, local_modules(loaded))
-    try:
-        checkpoint = open_run_folder(out, recorded_config, inputs, overwrite)
-    except BaseException:
-        if executor is not None:
-            executor.close()
-        raise
     engine_model = inputs.engine_model
-    run_extra = dict(run_extra or {})
-    scratch = None
-    if executor is not None:
-        job = GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested, config.to_dict(),
-                      ShippedModel.of(loaded), deterministic, local_modules(loaded))
-        run_extra["executor"], checkpoint, scratch = run_on_executor(executor, job, data, checkpoint, progress, notify)
-    elif notify:
+    started_run = start_run(out, recorded_config, inputs, overwrite, executor, requested,
+                            lambda: GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested,
+                                            config.to_dict(), ShippedModel.of(loaded), deterministic,
+                                            local_modules(loaded)), progress, notify)
+    run_extra = dict(run_extra or {}, **({"executor": started_run.executor_record} if executor is not None else {}))
+    if executor is None and notify:
         notify(device_line(device, target, inputs.handed and module_device(loaded.module) is not None,
                            inputs.determinism))
     # the driver of an executor only assembles the table here and runs the spot check
     with deterministic_mode(inputs.determinism):
         try:
-            result = run_grid(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
-                              device=target, notify=notify, rows=rows)
+            result = run_grid(config, model=engine_model, dataset=data, progress=progress,
+                              checkpoint=started_run.checkpoint, device=target, notify=notify, rows=rows)
         finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+            started_run.remove_scratch()
         extra = []
         if check_convergence:
             extra.append(convergence_check(result, engine_model, data))

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from ..attacks.defaults import DEFAULT_QUERIES
 from ..attacks.registry import ATTACKS, AttackOptions, get_attack
 from ..cells import NO_ATTACK, NORMS, WORST_CASE, Cell
-from ..defenses.spec import NO_DEFENSE, DefenseSpec
+from ..defenses.spec import DefenseSpec, defense_grid
 from ..errors import HfcError
 from .defaults import DEFAULT_SPOT_CHECK
 
@@ -85,12 +85,7 @@ class BenchConfig:
             if self.norm == "l2" and not (math.isfinite(eps) and eps >= 0):
                 raise HfcError(f"L2 eps {eps} is not a finite number >= 0", "pass an L2 radius on the [0, 1] pixel "
                                "scale, e.g. --eps 0.5")
-        for radius in self.radii:
-            if not radius >= 0:
-                raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
-        for rho in self.rhos:
-            if not rho >= 0:
-                raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
+        self.defenses()  # validates the radii and rhos
         if self.steps < 1 or self.restarts < 1 or self.batch_size < 1:
             raise HfcError("steps, restarts and batch size must be >= 1", "pass positive integers")
         if self.restarts > 1 and not self.random_start:
@@ -105,10 +100,7 @@ class BenchConfig:
                            "pass e.g. --step-size " + ("2/255" if self.norm == "linf" else "0.1"))
 
     def defenses(self) -> list[DefenseSpec]:
-        specs = [NO_DEFENSE]
-        specs += [DefenseSpec("lowpass", radius=r, inclusive=self.inclusive) for r in self.radii]
-        specs += [DefenseSpec("smooth", rho=r, normalize=self.smooth_normalize) for r in self.rhos]
-        return specs
+        return defense_grid(self.radii, self.rhos, self.inclusive, self.smooth_normalize)
 
     def to_dict(self) -> dict:
         return asdict(self)

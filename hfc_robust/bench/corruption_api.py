@@ -22,7 +22,7 @@ from ..corruptions.registry import CORRUPTIONS_VERSION
 from ..errors import HfcError
 from ..results.corruptions import write_corruption_run
 from .jobs import ShardRows, ShippedModel, local_modules
-from .prepare import PARTIAL_DIR, finish_run_folder, load_inputs, open_run_folder, record_shard, run_on_executor
+from .prepare import PARTIAL_DIR, finish_run_folder, load_inputs, record_shard, start_run
 from .checkpoint import OutcomeStore
 from .corruption_config import KIND, CorruptionConfig
 from .corruption_engine import assemble_corruptions, corruption_run_key, run_corruptions
@@ -85,27 +85,17 @@ def corruptions_run(config: dict | CorruptionConfig, out: Path | str | None = No
     recorded = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
                 "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
     requested = "auto" if device is None else str(device)
-    if executor is not None:
-        executor.prepare(requested, local_modules(loaded))
-    try:
-        checkpoint = open_run_folder(out, recorded, inputs, overwrite)
-    except BaseException:
-        if executor is not None:
-            executor.close()
-        raise
     engine_model = inputs.engine_model
-    run_extra = dict(run_extra or {})
-    scratch = None
-    if executor is not None:
-        job = CorruptionJob(corruption_run_key(config, engine_model, data), len(data), config.batch_size, requested,
-                            config.to_dict(), ShippedModel.of(loaded), local_modules(loaded))
-        run_extra["executor"], checkpoint, scratch = run_on_executor(executor, job, data, checkpoint, progress, notify)
+    started_run = start_run(out, recorded, inputs, overwrite, executor, requested,
+                            lambda: CorruptionJob(corruption_run_key(config, engine_model, data), len(data),
+                                                  config.batch_size, requested, config.to_dict(),
+                                                  ShippedModel.of(loaded), local_modules(loaded)), progress, notify)
+    run_extra = dict(run_extra or {}, **({"executor": started_run.executor_record} if executor is not None else {}))
     try:
-        result = run_corruptions(config, model=engine_model, dataset=data, progress=progress, checkpoint=checkpoint,
-                                 device=inputs.target, notify=notify, rows=rows)
+        result = run_corruptions(config, model=engine_model, dataset=data, progress=progress,
+                                 checkpoint=started_run.checkpoint, device=inputs.target, notify=notify, rows=rows)
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        started_run.remove_scratch()
     run = provenance(recorded, data, loaded, time.time() - started, command, base=base,
                      extra={"kind": KIND, "corruptions": _corruption_record(), "cells": list(result.table["cell"]),
                             "device": {**device_record(result.provenance["device"]), "requested": requested},

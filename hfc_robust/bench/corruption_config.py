@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from ..cells import CLEAN_CORRUPTION, CorruptionCell
 from ..corruptions.registry import CORRUPTIONS, SEVERITIES, get_corruption
-from ..defenses.spec import NO_DEFENSE, DefenseSpec
+from ..defenses.spec import DefenseSpec, defense_grid
 from ..errors import HfcError
 
 __all__ = ["CorruptionConfig", "plan_corruption_cells", "CORRUPTION_COLUMNS", "KIND"]
@@ -51,22 +51,14 @@ class CorruptionConfig:
             get_corruption(name)
         if not self.severities or any(s not in SEVERITIES for s in self.severities):
             raise HfcError(f"severities must be among 1..5, got {list(self.severities)}", "pass e.g. --severity 1,3,5")
-        for radius in self.radii:
-            if not radius >= 0:
-                raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
-        for rho in self.rhos:
-            if not rho >= 0:
-                raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
+        self.defenses()  # validates the radii and rhos
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise HfcError(f"seed must be an integer >= 0, got {self.seed!r}", "pass e.g. --seed 0")
         if self.batch_size < 1:
             raise HfcError("batch size must be >= 1", "pass a positive integer")
 
     def defenses(self) -> list[DefenseSpec]:
-        specs = [NO_DEFENSE]
-        specs += [DefenseSpec("lowpass", radius=r, inclusive=self.inclusive) for r in self.radii]
-        specs += [DefenseSpec("smooth", rho=r, normalize=self.smooth_normalize) for r in self.rhos]
-        return specs
+        return defense_grid(self.radii, self.rhos, self.inclusive, self.smooth_normalize)
 
     def pairs(self) -> list[tuple[str, int]]:
         """(corruption, severity) in table order: the positions of the spectrum sums in a chunk."""

@@ -25,10 +25,11 @@ from ..models.custom import PY_PREFIX, ModuleModel, describe_module, load_factor
 from ..models.zoo import LoadedModel, load_model
 from .checkpoint import OutcomeStore
 from .devices import deterministic_mode, meta_error, on_device, run_device, wants_determinism
+from .jobs import local_modules
 from .provenance import index_ranges
 from .runfolder import check_out_folder, remove_stale_files
 
-__all__ = ["RunInputs", "load_inputs", "open_run_folder", "run_on_executor", "record_shard", "finish_run_folder",
+__all__ = ["RunInputs", "load_inputs", "Started", "start_run", "open_run_folder", "run_on_executor", "record_shard", "finish_run_folder",
            "as_model", "probe_classes", "load_data", "load_config_model", "shard_record", "PARTIAL_DIR", "OUTCOMES_DIR"]
 
 PARTIAL_DIR = ".partial"  # the checkpoint folder inside a run directory
@@ -161,6 +162,40 @@ def open_run_folder(out: Path | str | None, recorded_config: dict, inputs: RunIn
     check_out_folder(out, identity, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     return str(out / PARTIAL_DIR)
+
+
+@dataclass
+class Started:
+    """A run's checkpoint folder (None: in memory), the scratch folder to remove once the table is
+    assembled (the executor's chunks when no run folder is written), and run.json's executor record."""
+
+    checkpoint: str | None
+    scratch: str | None = None
+    executor_record: dict | None = None
+
+    def remove_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def start_run(out: Path | str | None, recorded_config: dict, inputs: RunInputs, overwrite: bool, executor=None,
+              requested: str = "auto", make_job=None, progress=None, notify=None) -> Started:
+    """Before the engine runs in this process: with an executor, start or join it (refusing a
+    device the cluster lacks) before anything is written; open the run folder; then have the
+    executor put every chunk of ``make_job()`` (a :class:`~.jobs.ShardJob`) into the checkpoint,
+    from which the engine assembles the table without attacking anything."""
+    if executor is not None:
+        executor.prepare(requested, local_modules(inputs.loaded))
+    try:
+        checkpoint = open_run_folder(out, recorded_config, inputs, overwrite)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    if executor is None:
+        return Started(checkpoint)
+    record, checkpoint, scratch = run_on_executor(executor, make_job(), inputs.data, checkpoint, progress, notify)
+    return Started(checkpoint, scratch, record)
 
 
 def run_on_executor(executor, job, data, checkpoint: str | None, progress=None, notify=None) -> tuple[dict, str, str | None]:
