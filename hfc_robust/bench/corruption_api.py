@@ -8,9 +8,7 @@ job is a :class:`CorruptionJob`) and provenance; :func:`merge_corruption_shards`
 
 from __future__ import annotations
 
-import json
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +20,13 @@ from ..corruptions.registry import CORRUPTIONS_VERSION
 from ..errors import HfcError
 from ..results.corruptions import write_corruption_run
 from .jobs import ShardRows, ShippedModel, local_modules
-from .prepare import PARTIAL_DIR, finish_run_folder, load_inputs, record_shard, start_run
+from .prepare import (finish_merged_folder, finish_run_folder, load_inputs, merged_record, merged_store, record_shard,
+                      start_run)
 from .checkpoint import OutcomeStore
 from .corruption_config import KIND, CorruptionConfig
 from .corruption_engine import assemble_corruptions, corruption_run_key, run_corruptions
 from .paths import portable_dataset, portable_path
 from .provenance import device_record, provenance
-from .runfolder import check_out_folder, remove_stale_files
 from .shards import shard_rows
 
 __all__ = ["CorruptionRun", "CorruptionJob", "corruptions_run", "merge_corruption_shards"]
@@ -139,27 +137,13 @@ def merge_corruption_shards(dirs: list[Path], runs: list[dict], stores: list[Out
     results.csv, summary, spectra and examples to the unsharded run's."""
     started = time.time()
     first = runs[0]
-    check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
-                           "dataset sha256": first["dataset"]["sha256"]}, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     recorded = dict(first["config"])
     config = CorruptionConfig(**{**recorded, "corruptions": tuple(recorded["corruptions"]),
                                  "severities": tuple(recorded["severities"]), "radii": tuple(recorded["radii"]),
                                  "rhos": tuple(recorded["rhos"])})
-    store = OutcomeStore(out / PARTIAL_DIR, f"merge-corruptions:{config.fingerprint()}:{first['model']['sha256']}:"
-                                            f"{first['dataset']['sha256']}")
-    for shard_store in stores:
-        for start in shard_store.starts:
-            store.append(start, shard_store.chunk(start))
+    store = merged_store(out, first, stores, overwrite, "merge-corruptions", config.fingerprint())
     result = assemble_corruptions(config, first["dataset"]["name"], store)
-    run = json.loads(json.dumps(first))
-    shard = run.pop("shard")
-    run["dataset"].update(n=shard["of_n"], indices=shard["of_indices"], sample=shard["of_sample"])
-    run.update(cells=list(result.table["cell"]), wall_time_s=round(time.time() - started, 3),
-               merged_from=[{"folder": str(d), "rows": r["shard"]["rows"], "wall_time_s": r.get("wall_time_s"),
-                             "device": r.get("device")} for d, r in zip(dirs, runs)],
-               command=command if command is not None else run.get("command"))
+    run = merged_record(first, dirs, runs, time.time() - started, list(result.table["cell"]), command)
     files = write_corruption_run(out, result.table, result.spectra(), run, result.example_frames())
-    remove_stale_files(out, files)
-    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+    finish_merged_folder(out, files)
     return CorruptionRun(result.table, run, out, files, result=result)

@@ -30,7 +30,7 @@ from .provenance import index_ranges
 from .runfolder import check_out_folder, remove_stale_files
 
 __all__ = ["RunInputs", "load_inputs", "Started", "start_run", "open_run_folder", "run_on_executor", "record_shard", "finish_run_folder",
-           "as_model", "probe_classes", "load_data", "load_config_model", "shard_record", "PARTIAL_DIR", "OUTCOMES_DIR"]
+           "merged_store", "merged_record", "finish_merged_folder", "as_model", "probe_classes", "load_data", "load_config_model", "shard_record", "PARTIAL_DIR", "OUTCOMES_DIR"]
 
 PARTIAL_DIR = ".partial"  # the checkpoint folder inside a run directory
 OUTCOMES_DIR = "outcomes"  # a shard's finished chunks, kept for `hfc-robust merge`
@@ -244,6 +244,41 @@ def finish_run_folder(out: Path, files: list[Path], rows: tuple[int, int] | None
         os.replace(out / PARTIAL_DIR, out / OUTCOMES_DIR)
     else:
         store.remove()  # only now: the results it held are on disk
+
+
+def merged_store(out: Path, first: dict, stores: list[OutcomeStore], overwrite: bool, kind: str,
+                 fingerprint: str) -> OutcomeStore:
+    """``hfc-robust merge``: check ``out`` against the first shard's identity, create it, and put every
+    shard's chunks into one store in its checkpoint folder (``kind`` and ``fingerprint``, the
+    configuration's, make the store's key)."""
+    check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
+                           "dataset sha256": first["dataset"]["sha256"]}, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    store = OutcomeStore(out / PARTIAL_DIR, f"{kind}:{fingerprint}:{first['model']['sha256']}:{first['dataset']['sha256']}")
+    for shard_store in stores:
+        for start in shard_store.starts:
+            store.append(start, shard_store.chunk(start))
+    return store
+
+
+def merged_record(first: dict, dirs: list[Path], runs: list[dict], wall_time_s: float, cells: list[str],
+                  command: list[str] | None, **extra) -> dict:
+    """run.json of a merged run: the first shard's, with the whole sample, the cells, the shards it
+    came from and ``extra`` entries."""
+    run = json.loads(json.dumps(first))
+    shard = run.pop("shard")
+    run["dataset"].update(n=shard["of_n"], indices=shard["of_indices"], sample=shard["of_sample"])
+    run.update(**extra, cells=cells, wall_time_s=round(wall_time_s, 3),
+               merged_from=[{"folder": str(d), "rows": r["shard"]["rows"], "wall_time_s": r.get("wall_time_s"),
+                             "device": r.get("device")} for d, r in zip(dirs, runs)],
+               command=command if command is not None else run.get("command"))
+    return run
+
+
+def finish_merged_folder(out: Path, files: list[Path]) -> None:
+    """Once a merged run's files are written: remove what an earlier run left, and the merge's store."""
+    remove_stale_files(out, files)
+    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
 
 
 def load_data(config, image_size: int | None = None):
