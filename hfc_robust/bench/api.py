@@ -165,8 +165,8 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     engine_model = inputs.engine_model
     started_run = start_run(out, recorded_config, inputs, overwrite, executor, requested,
                             lambda: GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested,
-                                            config.to_dict(), ShippedModel.of(loaded), deterministic,
-                                            local_modules(loaded)), progress, notify)
+                                            config.to_dict(), ShippedModel.of(loaded), local_modules(loaded),
+                                            deterministic), progress, notify)
     run_extra = dict(run_extra or {}, **({"executor": started_run.executor_record} if executor is not None else {}))
     if executor is None and notify:
         notify(device_line(device, target, inputs.handed and module_device(loaded.module) is not None,

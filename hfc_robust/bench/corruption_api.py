@@ -19,7 +19,7 @@ from ..corruptions.params import SEVERITY_PARAMS, SOURCE
 from ..corruptions.registry import CORRUPTIONS_VERSION
 from ..errors import HfcError
 from ..results.corruptions import write_corruption_run
-from .jobs import ShardRows, ShippedModel, local_modules
+from .jobs import ConfigJob, ShardRows, ShippedModel, local_modules
 from .prepare import (finish_merged_folder, finish_run_folder, load_inputs, merged_record, merged_store, record_shard,
                       start_run)
 from .checkpoint import OutcomeStore
@@ -110,24 +110,16 @@ def corruptions_run(config: dict | CorruptionConfig, out: Path | str | None = No
 
 
 @dataclass
-class CorruptionJob:
+class CorruptionJob(ConfigJob):
     """A corruption run as a :class:`~hfc_robust.bench.jobs.ShardJob`: what a Ray worker runs on
     the rows the driver ships it (the model as a :class:`~hfc_robust.bench.jobs.ShippedModel`)."""
-
-    key: str
-    n: int
-    batch_size: int
-    device: str
-    config: dict
-    model: ShippedModel
-    py_modules: tuple[str, ...] = ()
 
     def run_rows(self, rows: ShardRows, device: str, progress=None) -> dict:
         from .devices import resolve_device
 
         result = run_corruptions(CorruptionConfig(**self.config), model=self.model.build(), dataset=rows.dataset,
                                  device=resolve_device(device), progress=progress)
-        return {rows.first + start: result.store.chunk(start) for start in result.store.starts}
+        return self.chunks(rows, result.store)
 
 
 def merge_corruption_shards(dirs: list[Path], runs: list[dict], stores: list[OutcomeStore], out: Path,

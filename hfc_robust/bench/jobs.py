@@ -35,7 +35,7 @@ from ..errors import HfcError
 from ..models.custom import PY_PREFIX, ModuleModel, load_factory_model, state_dict_sha256
 from ..models.zoo import LoadedModel
 
-__all__ = ["ShardJob", "ShardRows", "ShippedModel", "GridJob", "local_modules"]
+__all__ = ["ShardJob", "ShardRows", "ShippedModel", "ConfigJob", "GridJob", "local_modules"]
 
 Chunk = dict[str, np.ndarray]
 
@@ -161,9 +161,10 @@ class ShardJob(Protocol):
 
 
 @dataclass
-class GridJob:
-    """The bench grid as a :class:`ShardJob`: ``config`` (``BenchConfig.to_dict()``), the shipped
-    model, ``deterministic`` (None: on for CUDA) and ``py_modules`` (:func:`local_modules`)."""
+class ConfigJob:
+    """The fields a :class:`ShardJob` built from a run configuration has: the :class:`ShardJob`
+    attributes, ``config`` (the configuration's ``to_dict()``), the shipped model, and
+    ``py_modules`` (:func:`local_modules`)."""
 
     key: str
     n: int
@@ -171,8 +172,19 @@ class GridJob:
     device: str
     config: dict
     model: ShippedModel
-    deterministic: bool | None = None
     py_modules: tuple[str, ...] = ()
+
+    @staticmethod
+    def chunks(rows: ShardRows, store) -> dict[int, Chunk]:
+        """A shard's chunks keyed by their first row in the whole run (the shard's own store starts at 0)."""
+        return {rows.first + start: store.chunk(start) for start in store.starts}
+
+
+@dataclass
+class GridJob(ConfigJob):
+    """The bench grid as a :class:`ShardJob`; ``deterministic`` (None: on for CUDA)."""
+
+    deterministic: bool | None = None
 
     def run_rows(self, rows: ShardRows, device: str, progress=None) -> dict[int, Chunk]:
         from .config import BenchConfig
@@ -184,4 +196,4 @@ class GridJob:
         with deterministic_mode(wants_determinism(self.deterministic, target)):
             result = run_grid(BenchConfig(**self.config), model=model, dataset=rows.dataset, device=target,
                               progress=progress)
-        return {rows.first + start: result.store.chunk(start) for start in result.store.starts}
+        return self.chunks(rows, result.store)
