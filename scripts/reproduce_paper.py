@@ -625,7 +625,12 @@ def main() -> None:
             "reused)." if args.reuse else "."),
     ]
     verdicts = spectrum_verdicts + table2_verdicts + table1_verdicts + corruption_verdicts
-    atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND))
+    from hfc_robust import ENGINE_VERSION
+
+    previous = OUT / "REPRODUCTION.md"
+    changes = paper.verdict_changes(verdicts, paper.previous_verdicts(previous.read_text()) if previous.is_file() else {})
+    atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND, ENGINE_VERSION,
+                                                                           changes))
     print(f"wrote {OUT / 'REPRODUCTION.md'} ({time.time() - started:.0f}s)", flush=True)
 
 
