@@ -152,3 +152,12 @@ def _timed(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, capture_output=True, check=True, timeout=60)
     return time.perf_counter() - start
+
+
+def test_the_reference_autoattack_is_never_imported_by_the_package():
+    """pyautoattack is the tests' and benchmarks' independent reference: hfc_robust must not use it."""
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            assert not any(name.split(".")[0] in ("pyautoattack", "autoattack") for name in names), path

@@ -13,9 +13,11 @@ import torch.nn.functional as F
 
 from ..errors import HfcError
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "example_seed", "eval_mode", "seeded_global_rng", "LOSSES"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "check_radius", "example_seed", "eval_mode",
+           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES", "ATTACK_NORMS"]
 
 LOSSES = ("ce", "margin")
+ATTACK_NORMS = ("linf", "l2")  # the threat models of APGD, FAB, Square and AutoAttack
 
 
 @contextlib.contextmanager
@@ -54,6 +56,53 @@ def check_eps(eps: float) -> float:
     return float(eps)
 
 
+def check_radius(eps: float, norm: str) -> float:
+    """``eps`` for a threat model: an L-inf radius in [0, 1], or an L2 radius >= 0, both on the
+    [0, 1] pixel scale (an L2 eps of 0.5 moves a 32 x 32 x 3 image by 0.5 in Euclidean norm)."""
+    if norm not in ATTACK_NORMS:
+        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(ATTACK_NORMS)}")
+    if norm == "linf":
+        return check_eps(eps)
+    if not 0.0 <= float(eps) < float("inf"):
+        raise HfcError(f"an L2 eps must be a finite radius >= 0 on the [0, 1] pixel scale, got {eps}", "pass e.g. 0.5")
+    return float(eps)
+
+
+@contextlib.contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[nn.Module]:
+    """Switch off ``requires_grad`` on the model's parameters while an attack runs, then restore
+    each flag: the attack needs gradients with respect to the input only, and backward then skips
+    the weight gradients. The input gradient is bit-for-bit the same (``tests/test_autoattack.py``)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def logits_as_in(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``model(x)`` for rows that the reference implementation evaluates inside a batch of
+    ``batch`` rows. On the CPU a row's logits are the same bits in any batch of two or more,
+    but a batch of one takes another convolution path; an attack that drops finished examples
+    (an active set) pads a lone row with a detached copy so that it gets the bits the
+    reference's larger batch gives it."""
+    if len(x) == 1 and batch > 1:
+        return model(torch.cat([x, x.detach()]))[:1]
+    return model(x)
+
+
+def batch_rows(device: torch.device) -> int:
+    """About how many rows an attack puts in one batch when it can choose (AutoAttack's targets
+    attacked together, long Square blocks, a large APGD batch cut in pieces): on a CPU, batches
+    of 40-100 rows cost the least per row (a 180-row batch costs 15-25% more per row for the
+    models of benchmarks/bench_autoattack.py, its cache no longer holding the activations);
+    a GPU wants them large."""
+    return 96 if torch.device(device).type == "cpu" else 4096
+
+
 @dataclass
 class AttackOutput:
     """What one attack run on a batch returns.
@@ -64,13 +113,15 @@ class AttackOutput:
     scores exactly what the attack saw. ``transfers``: full-budget candidates to classify
     through *other* models (oblivious rows); an example is robust to the transfer attack only
     if every candidate is classified correctly. ``stages``: for a cascade, ``(component,
-    adversarial, predictions)`` after each component, cumulative.
+    adversarial, predictions)`` after each component, cumulative. ``seconds``: a cascade's wall
+    time per component (run.json sums them over batches).
     """
 
     adversarial: torch.Tensor
     predictions: torch.Tensor | None = None
     transfers: list[torch.Tensor] = field(default_factory=list)
     stages: list[tuple[str, torch.Tensor, torch.Tensor | None]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @contextlib.contextmanager

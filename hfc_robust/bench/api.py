@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..attacks.base import eval_mode
+from ..attacks.defaults import cascade_budgets
 from ..attacks.registry import ATTACKS
 from ..data.adapters import as_dataset
 from ..errors import HfcError, HfcWarning
@@ -265,6 +266,8 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     dataset_extra = {"image_size": image_size} if image_size else {}
     run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
+                            "attack_budgets": attack_budgets(config.attacks, result.provenance.get("num_classes", classes)),
+                            "attack_seconds": result.provenance.get("attack_seconds", {}),
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
                             "device": device_record(result.provenance["device"]), **run_extra})
@@ -289,6 +292,12 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         else:
             result.store.remove()  # only now: the results it held are on disk
     return BenchRun(result.table, checks, run, out, files, notes)
+
+
+def attack_budgets(attacks, num_classes: int) -> dict:
+    """run.json's ``attack_budgets``: each stage's budget of the grid's cascade attacks (``autoattack``
+    always the standard). Their wall times are ``attack_seconds``, per row."""
+    return {name: budgets for name in attacks if (budgets := cascade_budgets(name, num_classes)) is not None}
 
 
 def shard_record(shard: tuple[int, int], rows: tuple[int, int], dataset_record: dict) -> dict:

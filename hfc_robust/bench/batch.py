@@ -37,6 +37,15 @@ Step = Callable[[float, str], None]
 SaveUnit = Callable[[int, Chunk], None]
 
 
+def row_seconds(output: AttackOutput, attack: str) -> dict[str, float]:
+    """A cascade's wall time per row: each stage's (``autoattack:apgd-ce``, ...) and the sum (``autoattack``)."""
+    if not output.seconds:
+        return {}
+    names = attack_rows(attack)
+    return {**{name: output.seconds[stage] for name, (stage, _, _) in zip(names, output.stages)},
+            names[-1]: sum(output.seconds.values())}
+
+
 def stage_predictions(output: AttackOutput, attack: str, model: torch.nn.Module,
                       scorer: torch.nn.Module | None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``[(row name, adversarial inputs, predictions there)]`` for one attack run: the cascade's
@@ -71,6 +80,7 @@ class BatchEvaluation:
         self.step, self.saved_units, self.save_unit = step, saved_units or {}, save_unit
         self.adv_pred: dict[int, torch.Tensor] = {}
         self.robust: dict[int, torch.Tensor] = {}
+        self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
         self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
@@ -124,6 +134,7 @@ class BatchEvaluation:
         if whitebox:
             for name, adversarial, pred in stage_predictions(output, spec.name, bare, None):
                 self._record("none", "whitebox", name, eps, rows, pred, adversarial)
+            self._time("none", "whitebox", eps, output, spec.name)
         for d in oblivious:
             self._record_oblivious(d, spec.name, eps, output, rows)
         self._finish(unit, before)
@@ -140,7 +151,12 @@ class BatchEvaluation:
         scorer = self.grid.modules[defense.key] if spec.bpda else None
         for name, adversarial, pred in stage_predictions(output, spec.name, target, scorer):
             self._record(defense.key, "adaptive", name, eps, rows, pred, adversarial)
+        self._time(defense.key, "adaptive", eps, output, spec.name)
         self._finish(unit, before)
+
+    def _time(self, defense: str, threat: str, eps: float, output: AttackOutput, attack: str) -> None:
+        for name, seconds in row_seconds(output, attack).items():
+            self.seconds[self.grid.position(defense, threat, name, eps)] = seconds
 
     def _worst_case_rows(self) -> None:
         """``worst-case``: robust only if every attack of the threat model failed (no single adversarial prediction)."""
@@ -160,7 +176,8 @@ class BatchEvaluation:
     def _chunk(self, grad: np.ndarray) -> Chunk:
         grid = self.grid
         chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
-                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad}
+                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad,
+                 "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64)}
         for d in grid.defenses:
             chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
         for i in range(len(grid.cells)):
@@ -227,6 +244,8 @@ class BatchEvaluation:
             if array_name("adv", i) in arrays:
                 self.adv_pred[i] = torch.as_tensor(arrays[array_name("adv", i)]).to(self.labels.device)
                 self.robust[i] = torch.as_tensor(arrays[array_name("robust", i)]).to(self.labels.device).bool()
+            if array_name("seconds", i) in arrays:
+                self.seconds[i] = float(arrays[array_name("seconds", i)])
             self.spectra.restore(i, arrays)
         return True
 
@@ -237,6 +256,8 @@ class BatchEvaluation:
         for i in sorted(set(self.adv_pred) - before):
             self.pending[f"u{unit}:{array_name('adv', i)}"] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             self.pending[f"u{unit}:{array_name('robust', i)}"] = self.robust[i].cpu().numpy().astype(np.int8)
+            if i in self.seconds:
+                self.pending[f"u{unit}:{array_name('seconds', i)}"] = np.float64(self.seconds[i])
             if i in self.spectra.sums:
                 self.pending.update({f"u{unit}:{name}": array for name, array in self.spectra.arrays([i]).items()})
         if time.monotonic() - self.last_save >= CHECKPOINT_SECONDS and self.pending:

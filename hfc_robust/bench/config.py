@@ -78,6 +78,11 @@ class BenchConfig:
             raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
         if self.queries < 1 or self.spot_check < 0:
             raise HfcError("--queries must be >= 1 and --spot-check >= 0", "pass e.g. --queries 5000 --spot-check 100")
+        if self.queries != DEFAULT_QUERIES and "autoattack" in self.attacks and "square" not in self.attacks:
+            # --queries is the stand-alone square row's budget; an autoattack row always runs the standard 5,000
+            raise HfcError(f"--queries {self.queries} would not change autoattack, whose Square always makes the "
+                           f"standard {DEFAULT_QUERIES} queries (--queries sets only the square row's budget)",
+                           "drop --queries, or add square to --attack for a square row with that budget")
         if self.min_eps_max is not None and not 0 < float(self.min_eps_max) <= 1:
             raise HfcError(f"--min-eps-max {self.min_eps_max} is outside (0, 1]", "pass e.g. --min-eps-max 32/255")
         if self.alpha is not None and not 0 < self.alpha <= 1:

@@ -137,6 +137,7 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     n = len(indices)
     run["dataset"].update(n=n, indices=shard["of_indices"], sample=shard["of_sample"])
     run.update(gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks},
+               attack_seconds=result.provenance.get("attack_seconds", {}),
                cells=list(result.table["cell"]), wall_time_s=round(time.time() - started, 3),
                merged_from=[{"folder": str(d), "rows": r["shard"]["rows"], "wall_time_s": r.get("wall_time_s"),
                              "device": r.get("device")} for d, r in zip(dirs, runs)],
