@@ -147,6 +147,65 @@ def test_each_component_breaks_exactly_the_examples_the_reference_breaks(tiny_mo
         assert torch.equal(ours, theirs)
 
 
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("targeted", [False, True], ids=["ce", "targeted-dlr"])
+def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch, norm, targeted):
+    """One APGD run against the reference's ``attack_single_run`` from the same generator state:
+    the same highest-loss iterates, losses, successes and last misclassified iterates, to the bit;
+    with early stop (examples leave at their first success), the same successes and the same
+    iterates for the examples never broken."""
+    from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
+
+    from hfc_robust.attacks.apgd import apgd_single_run
+
+    x, y = correct_batch
+    model = tiny_model.eval()
+    eps = {"linf": 6 / 255, "l2": 0.35}[norm]
+    with torch.no_grad():
+        targets = model(x).sort(1)[1][:, -2] if targeted else None
+    ref = (APGDAttack_targeted if targeted else APGDAttack)(model, n_iter=20, norm={"linf": "Linf", "l2": "L2"}[norm],
+                                                            eps=eps, seed=0, device="cpu")
+    ref.init_hyperparam(x)
+    ref.y_target = targets
+    torch.manual_seed(0)
+    best, robust, loss, last = ref.attack_single_run(x, y)
+    assert 0 < int(robust.sum()) < len(y)
+    torch.manual_seed(0)
+    fooled, adversarial, ours_best, ours_loss, _ = apgd_single_run(model, x, y, eps, norm, 20, targets, early_stop=False)
+    assert torch.equal(~fooled, robust) and torch.equal(adversarial, last)
+    assert torch.equal(ours_best, best) and torch.equal(ours_loss, loss)
+    torch.manual_seed(0)
+    fooled, _, ours_best, ours_loss, _ = apgd_single_run(model, x, y, eps, norm, 20, targets, early_stop=True)
+    assert torch.equal(~fooled, robust)
+    assert torch.equal(ours_best[robust], best[robust]) and torch.equal(ours_loss[robust], loss[robust])
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_fab_finds_the_references_smallest_adversarial_norms(tiny_model, correct_batch, norm):
+    """One targeted FAB run against the reference's ``attack_single_run``: with no eps to stop at,
+    the smallest adversarial norm found per example is the reference's, to the bit (the forward
+    passes it saves do not change a single iterate)."""
+    from pyautoattack.fab_pt import FABAttack_PT
+
+    from hfc_robust.attacks.fab import fab_targeted_run
+
+    x, y = correct_batch
+    model = tiny_model.eval()
+    with torch.no_grad():
+        targets = model(x).sort(1)[1][:, -2]
+    ref = FABAttack_PT(model, norm={"linf": "Linf", "l2": "L2"}[norm], n_restarts=1, n_iter=15, eps=1.0, seed=0,
+                       device="cpu", targeted=True)
+    ref.target_class = 2
+    with torch.no_grad():
+        found_point = ref.attack_single_run(x, y, use_rand_start=False, is_targeted=True)
+    found = (found_point != x).flatten(1).any(1)
+    delta = (found_point - x).reshape(len(x), -1)
+    theirs = delta.abs().max(dim=1)[0] if norm == "linf" else (delta ** 2).sum(dim=-1).sqrt()
+    broken, _, smallest = fab_targeted_run(model, x, y, targets, 0.0, norm, steps=15)
+    assert bool(found.any()) and not broken.any()
+    assert torch.equal(smallest[found], theirs[found]) and bool((smallest[~found] == 1e10).all())
+
+
 def test_standalone_square_rescales_its_schedule_as_the_reference_does(tiny_model, correct_batch):
     """The stand-alone square row keeps the reference's default schedule rescaled to its budget."""
     x, y = correct_batch
@@ -223,16 +282,19 @@ def test_run_json_records_each_stage_budget_and_time(tmp_path):
     x = torch.rand(12, 1, 12, 12, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         y = model(x).argmax(1)
-    run = hr.benchmark(model, (x, y), attacks=("autoattack",), eps=(0.5,), out=tmp_path / "run", spot_check=0)
+    run = hr.benchmark(model, (x, y), attacks=("autoattack",), eps=(0.5,), radii=(3,), out=tmp_path / "run",
+                       spot_check=0)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["attack_budgets"]["autoattack"] == {
         "apgd-ce": {"steps": 100, "restarts": 1}, "apgd-t": {"steps": 100, "restarts": 1, "targets": 9},
         "fab-t": {"steps": 100, "restarts": 1, "targets": 9}, "square": {"queries": 5000, "restarts": 1}}
-    rows = [cell for cell in run.table["cell"] if "autoattack" in cell]
-    assert len(rows) == 5 and set(record["attack_seconds"]) == set(rows)
-    stages = sum(record["attack_seconds"][cell] for cell in rows if "autoattack:" in cell)
-    total = record["attack_seconds"][next(cell for cell in rows if "autoattack:" not in cell)]
-    assert total == pytest.approx(stages, abs=0.01)
+    table = run.table[run.table["attack"].str.startswith("autoattack")]
+    timed = table[table["threat_model"].isin(["whitebox", "adaptive"])]  # oblivious rows reuse the bare model's run
+    assert len(timed) == 10 and set(record["attack_seconds"]) == set(timed["cell"])
+    for _, rows in timed.groupby("threat_model"):
+        stages = sum(record["attack_seconds"][cell] for cell, attack in zip(rows["cell"], rows["attack"]) if ":" in attack)
+        total = record["attack_seconds"][rows[rows["attack"] == "autoattack"]["cell"].iloc[0]]
+        assert total == pytest.approx(stages, abs=0.01)
 
 
 # ---------------------------------------------------------------- real models, against the reference

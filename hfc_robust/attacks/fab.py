@@ -89,17 +89,19 @@ def _step(x1: torch.Tensor, im2: torch.Tensor, x0: torch.Tensor, df: torch.Tenso
 def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, eps: float,
                      norm: str, steps: int = AUTOATTACK_STEPS, owners: torch.Tensor | None = None,
                      batch: int | None = None, alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Targeted FAB without random start (the reference's ``attack_single_run``), one row per
-    (example, target), on inputs the model classifies correctly: ``(broken, adversarial)`` per row,
-    broken where an adversarial input of norm <= ``eps`` was found (``adversarial`` is the first;
-    else the clean input). ``owners``: the example of each row; once a row breaks its example,
+    (example, target), on inputs the model classifies correctly: ``(broken, adversarial, smallest)``
+    per row, broken where an adversarial input of norm <= ``eps`` was found (``adversarial`` is the
+    first; else the clean input); ``smallest``: the smallest norm of an adversarial input found
+    before the row stopped (1e10: none), the reference's ``res2``. ``owners``: the example of each row; once a row breaks its example,
     the example's other rows stop (they come back unbroken). ``batch``: the batch the reference
     evaluates these rows in (default: all rows), for :func:`logits_as_in`."""
     n0, device = len(x), x.device
     batch = n0 if batch is None else batch
     owners = torch.arange(n0, device=device) if owners is None else owners
     out, broken = x.clone(), torch.zeros(n0, dtype=torch.bool, device=device)
+    smallest = torch.full((n0,), 1e10, device=device)
     active, im2, la2, lt, own = torch.arange(n0, device=device), x, labels, targets, owners
     x1, x0, adv = im2.clone(), im2.clone().reshape([n0, -1]), im2.clone()
     res2 = 1e10 * torch.ones([n0], device=device)
@@ -133,6 +135,7 @@ def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, ta
             if bool(done.any()):  # broken within eps: the outcome is final, for the example's other rows too
                 out[active[done]], broken[active[done]] = adv[done], True
                 done = torch.isin(own, own[done])
+                smallest[active[done]] = res2[done]
         if last:
             break
         keep = ~done
@@ -153,7 +156,8 @@ def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, ta
                 break
     done = res2 <= eps
     out[active[done]], broken[active[done]] = adv[done], True
-    return broken, out
+    smallest[active] = res2
+    return broken, out, smallest
 
 
 class FABT(AdapterMixin, _TorchattacksAttack):
@@ -199,7 +203,7 @@ class FABT(AdapterMixin, _TorchattacksAttack):
             target = logits.sort(dim=-1)[1][:, -(rank + 2)]
             rows, target = rows[correct], target[correct]
             if len(rows):
-                hit, adv = fab_targeted_run(self.model, images[rows], labels[rows], target, self.eps, self.norm,
+                hit, adv, _ = fab_targeted_run(self.model, images[rows], labels[rows], target, self.eps, self.norm,
                                             self.steps, batch=len(correct))
                 adversarial[rows[hit]] = adv[hit]
                 standing[rows[hit]] = False
@@ -220,7 +224,7 @@ class FABT(AdapterMixin, _TorchattacksAttack):
                 continue
             owner = torch.tensor([i for i, _ in chunk], device=images.device)
             target = order[owner, torch.tensor([-(r + 2) for _, r in chunk], device=images.device)]
-            hit, adv = fab_targeted_run(self.model, images[rows[owner]], labels[rows[owner]], target, self.eps,
+            hit, adv, _ = fab_targeted_run(self.model, images[rows[owner]], labels[rows[owner]], target, self.eps,
                                         self.norm, self.steps, owners=owner, batch=2)
             adversarial[rows[owner[hit]]] = adv[hit]
             broken[owner[hit]] = True

@@ -1,4 +1,4 @@
-"""The L-inf Square loop (the reference's ``attack_single_run``), with fewer and larger forward passes.
+"""The L-inf Square loop (the reference's ``attack_single_run``), with fewer and fuller forward passes.
 
 Three facts of the reference's L-inf loop make this possible without changing any outcome:
 
@@ -8,32 +8,34 @@ Three facts of the reference's L-inf loop make this possible without changing an
    lowers the example's margin (or misclassifies it), and nothing else is shared between
    examples. On the CPU a row's logits are the same bits in any batch of two or more rows
    (:func:`~hfc_robust.attacks.base.logits_as_in`).
-3. Most late queries are rejected. So a *block* of the next ``k`` queries is evaluated for every
-   example in one batch, as if all were rejected; up to its first accepted query each example's
-   results are exactly the reference's, and from there the rest of its block is evaluated again.
+3. Most queries are rejected. So each example runs ahead on its own: a *round* evaluates the
+   next ``k`` queries of every example in one batch, as if all were rejected. Up to its first
+   accepted query an example's results are exactly the reference's; it accepts that query and
+   its next round starts right after it (the rest of its round is discarded).
 
 Queries whose answer is already known are not evaluated: a square that leaves the example's
 current point unchanged (its values ``x +- eps``, clipped to [0, 1], are already there), or a
 square the example already rejected since its last accepted query (the same point again).
-Blocks run only while three or more examples are attacked; with one or two, a query is
-evaluated as the reference evaluates it, one batch per query (a lone example in a batch of one).
+
+The reference evaluates a lone example in a batch of one, whose logits are not the same bits. So
+with one or two examples, or when all but one example end up broken, the queries are evaluated
+as the reference does, one batch per query.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
 
-from .base import logits_as_in
+from .base import batch_rows, logits_as_in
 
-__all__ = ["linf_square_run", "BLOCK_ROWS", "MAX_BLOCK"]
+__all__ = ["linf_square_run", "MAX_ROUND"]
 
-BLOCK_ROWS = 96  # about the rows evaluated per forward pass in a block (larger batches are no faster per row on a CPU)
-MAX_BLOCK = 16  # at most this many queries per block
+MAX_ROUND = 16  # at most this many queries per example and round
 
 
 def margins(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
@@ -46,21 +48,43 @@ def margins(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> t
 
 
 @dataclass
-class _Square:
-    size: int
-    top: int
-    left: int
-    delta: torch.Tensor  # 2 eps * signs, C x 1 x 1
-    seen: int  # the last earlier query that drew the same square, or -2
+class _Squares:
+    """The reference's random squares, one per query: side, corner, ``2 eps * sign`` per channel, and
+    the last earlier query that drew the same square (-2: none)."""
 
-    def window(self) -> tuple[slice, slice, slice, slice]:
-        return (slice(None), slice(None), slice(self.top, self.top + self.size), slice(self.left, self.left + self.size))
+    size: torch.Tensor
+    top: torch.Tensor
+    left: torch.Tensor
+    delta: torch.Tensor  # queries x C
+    seen: torch.Tensor
+
+
+def draw_squares(queries: int, p_selection: Callable[[int], float], c: int, h: int, w: int, eps: float,
+                 device: torch.device) -> _Squares:
+    """The reference's random squares for ``queries`` queries, drawn in its order."""
+    size, top, left, delta, seen, last = [], [], [], [], [], {}
+    n_features = c * h * w
+    for i in range(queries):
+        s = min(max(int(round(math.sqrt(p_selection(i) * n_features / c))), 1), min(h, w))
+        vh = int((0 + (h - s) * torch.rand([1])).long())
+        vw = int((0 + (w - s) * torch.rand([1])).long())
+        signs = torch.sign(2 * torch.rand([c, 1, 1]).to(device) - 1)
+        key = (s, vh, vw, *signs.flatten().tolist())
+        size.append(s)
+        top.append(vh)
+        left.append(vw)
+        delta.append((2. * eps * signs).flatten())
+        seen.append(last.get(key, -2))
+        last[key] = i
+    as_long = lambda v: torch.tensor(v, dtype=torch.long, device=device)  # noqa: E731
+    return _Squares(as_long(size), as_long(top), as_long(left), torch.stack(delta), as_long(seen))
 
 
 @dataclass
 class _State:
-    """The examples still attacked: their clean inputs, labels, ball bounds, best points, margins, and
-    the query at which each last accepted a square (-1: none)."""
+    """The examples still attacked: their rows in the caller's batch, clean inputs, labels, ball
+    bounds, best points, margins, the query at which each last accepted a square (-1: none), the
+    query each is at, and how often each accepts."""
 
     rows: torch.Tensor
     x: torch.Tensor
@@ -70,105 +94,107 @@ class _State:
     best: torch.Tensor
     margin: torch.Tensor
     accepted: torch.Tensor
+    query: torch.Tensor
+    rate: torch.Tensor  # a running estimate of the share of its queries the example accepts
 
     def take(self, keep: torch.Tensor) -> _State:
-        return _State(*(getattr(self, f)[keep] for f in ("rows", "x", "y", "lo", "hi", "best", "margin", "accepted")))
+        return _State(*(getattr(self, f.name)[keep] for f in fields(self)))
 
     def copy(self) -> _State:
-        return _State(*(getattr(self, f).clone() for f in ("rows", "x", "y", "lo", "hi", "best", "margin", "accepted")))
+        return _State(*(getattr(self, f.name).clone() for f in fields(self)))
 
 
-def draw_squares(queries: int, p_selection: Callable[[int], float], c: int, h: int, w: int, eps: float,
-                 device: torch.device) -> list[_Square]:
-    """The reference's random squares for ``queries`` queries, drawn in its order."""
-    squares, last = [], {}
-    n_features = c * h * w
-    for i in range(queries):
-        s = min(max(int(round(math.sqrt(p_selection(i) * n_features / c))), 1), min(h, w))
-        top = int((0 + (h - s) * torch.rand([1])).long())
-        left = int((0 + (w - s) * torch.rand([1])).long())
-        signs = torch.sign(2 * torch.rand([c, 1, 1]).to(device) - 1)
-        key = (s, top, left, *signs.flatten().tolist())
-        squares.append(_Square(s, top, left, 2. * eps * signs, last.get(key, -2)))
-        last[key] = i
-    return squares
+def _candidates(state: _State, squares: _Squares, owner: torch.Tensor, query: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each (example ``owner``, ``query``) pair: the example's point with the query's square
+    applied (the reference's ``x_best + new_deltas``, projected onto the ball and [0, 1]: outside
+    the square that leaves the point as it is), and whether the square changes the point."""
+    n, (c, h, w) = len(owner), state.x.shape[1:]
+    if n == 0:
+        return state.best[owner].clone(), torch.zeros(0, dtype=torch.bool, device=owner.device)
+    size, top, left = squares.size[query], squares.top[query], squares.left[query]
+    span = torch.arange(int(size.max()), device=owner.device)
+    # pixels beyond a smaller square repeat its corner pixel, which gets the same value twice
+    inside = span[None, :] < size[:, None]
+    rows = top[:, None] + torch.where(inside, span[None, :], 0)
+    cols = left[:, None] + torch.where(inside, span[None, :], 0)
+    pixel = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, -1)
+    index = (torch.arange(c, device=owner.device)[None, :, None] * (h * w) + pixel).reshape(n, -1)
+    best = state.best[owner].reshape(n, -1)
+    old = best.gather(1, index)
+    lo, hi = state.lo[owner].reshape(n, -1).gather(1, index), state.hi[owner].reshape(n, -1).gather(1, index)
+    delta = squares.delta[query].repeat_interleave(pixel.shape[-1], dim=1)
+    new = torch.clamp(torch.min(torch.max(old + delta, lo), hi), 0., 1.)
+    changed = (new != old).any(1)
+    return best.scatter_(1, index, new).view(n, c, h, w), changed
 
 
-def _candidate(best: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, square: _Square
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The square's new values on each row's window (the reference's ``x_best + new_deltas``, projected)
-    and whether they change the row's point at all. Outside the window the reference's
-    projection leaves the point as it is (it is already inside the ball and [0, 1])."""
-    win = square.window()
-    old = best[win]
-    new = torch.clamp(torch.min(torch.max(old + square.delta, lo[win]), hi[win]), 0., 1.)
-    return new, ~(new == old).flatten(1).all(1)
-
-
-def _accept(state: _State, at: torch.Tensor, margin: torch.Tensor, point: torch.Tensor, query: int | torch.Tensor) -> None:
+def _accept(state: _State, at: torch.Tensor, margin: torch.Tensor, point: torch.Tensor, query: torch.Tensor) -> None:
     """The reference's update for rows ``at`` whose query improved: ``1 * new + 0 * old``."""
     one = torch.ones(len(margin), device=margin.device)
     state.margin[at] = one * margin + (1. - one) * state.margin[at]
     state.best[at] = one.view(-1, 1, 1, 1) * point + (1. - one).view(-1, 1, 1, 1) * state.best[at]
-    state.accepted[at] = query if isinstance(query, int) else query.to(state.accepted.dtype)
+    state.accepted[at] = query
 
 
-def _one_query(model: nn.Module, state: _State, square: _Square, query: int) -> tuple[int, int]:
-    """One query of every example, one batch: the reference's loop body. Returns (evaluated, accepted)."""
-    new, changed = _candidate(state.best, state.lo, state.hi, square)
+def _round(model: nn.Module, state: _State, squares: _Squares, k: torch.Tensor, queries: int, batch: int) -> int:
+    """The next ``k[i]`` queries of every example ``i``, one batch (``batch``: the batch the reference
+    evaluates them in, for :func:`logits_as_in`). Each example accepts its first improving query and
+    moves to the query after it, or past its ``k[i]`` queries. Returns the rows evaluated."""
+    device, m = state.best.device, len(state.rows)
+    offsets = torch.arange(int(k.max()), device=device)
+    query = state.query[:, None] + offsets[None, :]
+    owner, offset = ((query < queries) & (offsets[None, :] < k[:, None])).nonzero(as_tuple=True)
+    query = query[owner, offset]
+    points, changed = _candidates(state, squares, owner, query)
+    fresh = changed & (state.accepted[owner] >= squares.seen[query])
+    owner, offset, query, points = owner[fresh], offset[fresh], query[fresh], points[fresh]
+    if len(owner):
+        margin = margins(model, points, state.y[owner], batch)
+        better = (margin < state.margin[owner]) | (margin <= 0.)
+    else:
+        better = torch.zeros(0, dtype=torch.bool, device=device)
+    first = k.clone()
+    first.scatter_reduce_(0, owner[better], offset[better], reduce="amin")
+    chosen = better & (offset == first[owner])
+    if bool(chosen.any()):
+        _accept(state, owner[chosen], margin[chosen], points[chosen], query[chosen])
+    hit = first < k
+    advanced = torch.where(hit, first + 1, k)
+    state.query += advanced
+    state.rate = 0.8 * state.rate + 0.2 * hit.float() / advanced
+    return len(owner)
+
+
+def _one_query(model: nn.Module, state: _State, squares: _Squares, query: int) -> int:
+    """Query ``query`` of every example, one batch: the reference's loop body. Returns the rows evaluated."""
     n = len(state.rows)
-    fresh = changed & (state.accepted >= square.seen) if n > 1 else torch.ones_like(changed)
-    if not bool(fresh.any()):
-        return 0, 0
-    point = state.best[fresh].clone()
-    point[square.window()] = new[fresh]
-    margin = margins(model, point, state.y[fresh], n)
-    better = (margin < state.margin[fresh]) | (margin <= 0.)
-    at = fresh.nonzero().flatten()[better]
-    if len(at):
-        _accept(state, at, margin[better], point[better], query)
-    return int(fresh.sum()), len(at)
+    owner = torch.arange(n, device=state.best.device)
+    points, changed = _candidates(state, squares, owner, torch.full_like(owner, query))
+    fresh = changed & (state.accepted >= squares.seen[query]) if n > 1 else torch.ones_like(changed)
+    if bool(fresh.any()):
+        margin = margins(model, points[fresh], state.y[fresh], n)
+        better = (margin < state.margin[fresh]) | (margin <= 0.)
+        at = owner[fresh][better]
+        if len(at):
+            _accept(state, at, margin[better], points[fresh][better], torch.full_like(at, query))
+    state.query += 1
+    return int(fresh.sum())
 
 
-def _block(model: nn.Module, state: _State, squares: list[_Square], first: int) -> tuple[int, int]:
-    """Queries ``first .. first + len(squares) - 1`` of every example, evaluated together; after an
-    example's first accepted query, the rest of its block again. Returns (evaluated, accepted)."""
-    k, device = len(squares), state.best.device
-    start = torch.zeros(len(state.rows), dtype=torch.long, device=device)  # per example: the block's next query
-    pending = torch.arange(len(state.rows), device=device)
-    evaluated = accepted = 0
-    while len(pending):
-        best, lo, hi = state.best[pending], state.lo[pending], state.hi[pending]
-        points, owners, offsets = [], [], []
-        for j, square in enumerate(squares):
-            new, changed = _candidate(best, lo, hi, square)
-            fresh = (start[pending] <= j) & changed & (state.accepted[pending] >= square.seen)
-            if bool(fresh.any()):
-                point = best[fresh].clone()
-                point[square.window()] = new[fresh]
-                points.append(point)
-                owners.append(fresh.nonzero().flatten())
-                offsets.append(torch.full((int(fresh.sum()),), j, dtype=torch.long, device=device))
-        if not points:
+def _in_turn(model: nn.Module, state: _State, squares: _Squares, queries: int, out: torch.Tensor) -> int:
+    """The reference's order: every example's query ``q``, then ``q + 1``, ...; broken examples leave."""
+    evaluated = 0
+    for query in range(queries):
+        if not len(state.rows):
             break
-        point, owner, offset = torch.cat(points), torch.cat(owners), torch.cat(offsets)
-        margin = margins(model, point, state.y[pending][owner], 2)
-        evaluated += len(point)
-        better = (margin < state.margin[pending][owner]) | (margin <= 0.)
-        # each example's first improving query in the block (queries are in block order within an owner)
-        first_at = torch.full((len(pending),), k, dtype=torch.long, device=device)
-        first_at.scatter_reduce_(0, owner[better], offset[better], reduce="amin")
-        hit = first_at < k
-        if not bool(hit.any()):
-            break
-        chosen = better & (offset == first_at[owner])
-        rows = pending[owner[chosen]]
-        _accept(state, rows, margin[chosen], point[chosen], first + offset[chosen])
-        accepted += len(rows)
-        again = hit & (first_at < k - 1) & (state.margin[pending] > 0.)
-        start[pending[hit]] = first_at[hit] + 1
-        pending = pending[again]
-    return evaluated, accepted
+        evaluated += _one_query(model, state, squares, query)
+        left = state.margin > 0.0
+        if not bool(left.all()):
+            out[state.rows[~left]] = state.best[~left]
+            state = state.take(left)
+    out[state.rows] = state.best
+    return evaluated
 
 
 def linf_square_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int,
@@ -185,35 +211,26 @@ def linf_square_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     squares = draw_squares(queries, p_selection, c, h, w, eps, device)
     rows = (margin_min > 0.0).nonzero().flatten()
     state = _State(rows, x[rows], y[rows], x[rows] - eps, x[rows] + eps, x_best[rows], margin_min[rows],
-                   torch.full((len(rows),), -1, dtype=torch.long, device=device))
-    query, evaluated, rate = 0, 0, 1.0
-    while query < queries and len(state.rows):
-        m = len(state.rows)
-        k = 1 if m <= 2 else max(1, min(MAX_BLOCK, BLOCK_ROWS // m, int(0.25 / max(rate, 1e-3)), queries - query))
-        before = state.copy() if k > 1 else None
-        if k == 1:
-            done, kept = _one_query(model, state, squares[query], query)
-        else:
-            done, kept = _block(model, state, squares[query:query + k], query)
-        left = state.margin > 0.0
-        if before is not None and int(left.sum()) <= 1 and not bool(left.all()):
-            state = before  # the reference then evaluates a lone example in a batch of one: redo query by query
-            done = kept = 0
-            for j in range(k):
-                a, b = _one_query(model, state, squares[query + j], query + j)
-                done, kept = done + a, kept + b
-                still = state.margin > 0.0
-                if not bool(still.all()):
-                    out[state.rows[~still]] = state.best[~still]
-                    state = state.take(still)
-                    if not len(state.rows):
-                        break
-            left = state.margin > 0.0
-        evaluated += done
-        rate = 0.7 * rate + 0.3 * (kept / max(done, 1))
-        query += k
+                   torch.full((len(rows),), -1, dtype=torch.long, device=device),
+                   torch.zeros(len(rows), dtype=torch.long, device=device), torch.full((len(rows),), 0.5, device=device))
+    if len(rows) <= 2:
+        return out, _in_turn(model, state, squares, queries, out)
+    start, evaluated = state.copy(), 0
+    broken = torch.zeros(len(x), dtype=torch.bool, device=device)
+    while len(state.rows):
+        # an example that accepts a share q of its queries wastes about k q / 2 of a round of k queries
+        k = (0.3 / state.rate.clamp_min(1e-3)).long().clamp(1, MAX_ROUND)
+        total = int(k.sum())
+        if total > 2 * batch_rows(device):  # inference batches: up to about twice the rows of a gradient batch
+            k = (k * (2 * batch_rows(device)) // total).clamp_min(1)
+        evaluated += _round(model, state, squares, k, queries, 2)
+        left = (state.margin > 0.0) & (state.query < queries)
         if not bool(left.all()):
             out[state.rows[~left]] = state.best[~left]
+            broken[state.rows[~left]] = state.margin[~left] <= 0.0
             state = state.take(left)
-    out[state.rows] = state.best
+    if int((~broken[rows]).sum()) <= 1 and bool(broken.any()):
+        # a lone example was left at some query, which the reference evaluates in a batch of one
+        out[rows] = x_best[rows]
+        evaluated += _in_turn(model, start, squares, queries, out)
     return out, evaluated
