@@ -331,7 +331,7 @@ def _engine_and_reference(model_name, weights, dataset, n, radius, eps):
 SETTINGS = {
     "fmnist-cnn r=8 8/255": ("fmnist-cnn", None, "fmnist", 200, 8.0, 8 / 255),
     "resnet20 r=8 1/255": ("resnet20", "RESNET20", "CIFAR", 100, 8.0, 1 / 255),
-    "resnet20 r=4 2/255": ("resnet20", "RESNET20", "CIFAR", 100, 4.0, 2 / 255),
+    "cifar10-small-at r=8 8/255": ("cifar10-small-at", None, "CIFAR", 200, 8.0, 8 / 255),
 }
 
 
@@ -339,10 +339,12 @@ def _setting(name):
     from tests.conftest import CIFAR_NPZ, RESNET20
 
     model, weights, dataset, n, radius, eps = SETTINGS[name]
-    if weights == "RESNET20":
+    if dataset == "CIFAR":
         if not (CIFAR_NPZ.is_file() and RESNET20.is_file()):
-            pytest.skip("shared CIFAR-10 data/models not found")
-        weights, dataset = str(RESNET20), f"npz:{CIFAR_NPZ}"
+            pytest.skip(f"shared CIFAR-10 data/models not found under {CIFAR_NPZ.parents[2]}")
+        dataset = f"npz:{CIFAR_NPZ}"
+    if weights == "RESNET20":
+        weights = str(RESNET20)
     return model, weights, dataset, n, radius, eps
 
 

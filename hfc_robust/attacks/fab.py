@@ -9,7 +9,7 @@ example against a target is a deterministic function of (example, target): the p
 every arithmetic step of the reference in its order and changes only the work around them:
 
 * the targets are attacked together: each (example, target) pair is one row of a batch, in
-  target order, in batches of about :data:`ROWS` rows; an example stops being attacked once
+  target order, in batches of a few times :func:`~hfc_robust.attacks.base.batch_rows` rows; an example stops being attacked once
   any of its targets broke it (the reference attacks a target only on the examples every
   earlier target left standing; whether an example is broken is the same);
 * the reference classifies each new iterate with a forward pass and then, at the next step,
@@ -33,11 +33,9 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from torchattacks.attacks.fab import projection_l2, projection_linf
 
 from .apgd import AUTOATTACK_STEPS, standard_targets
-from .base import AdapterMixin, AttackOutput, check_radius, frozen_parameters, logits_as_in
+from .base import AdapterMixin, AttackOutput, batch_rows, check_radius, frozen_parameters, logits_as_in
 
-__all__ = ["FABT", "fab_targeted_run", "ROWS"]
-
-ROWS = 96  # (example, target) rows per batch on a CPU: larger batches run no faster per row here
+__all__ = ["FABT", "fab_targeted_run"]
 
 
 def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
@@ -210,13 +208,13 @@ class FABT(AdapterMixin, _TorchattacksAttack):
 
     def _together(self, images: torch.Tensor, labels: torch.Tensor, standing: torch.Tensor, logits: torch.Tensor,
                   adversarial: torch.Tensor) -> bool:
-        """Every (example, target) pair, in target order, about :data:`ROWS` rows at a time. Exact while
+        """Every (example, target) pair, in target order, about 3 :func:`batch_rows` rows at a time. Exact while
         the reference's batches have two or more examples, which holds when two or more examples
         survive; else returns False (the caller then runs :meth:`_in_turn`)."""
         rows = standing.nonzero().flatten()
         order = logits[rows].sort(dim=-1)[1]
         pairs = [(int(i), r) for r in range(self.targets) for i in range(len(rows))]
-        size = ROWS if images.device.type == "cpu" else 32 * ROWS
+        size = 3 * batch_rows(images.device)  # a step splits its rows into up to three forward passes
         broken = torch.zeros(len(rows), dtype=torch.bool, device=images.device)
         for start in range(0, len(pairs), size):
             chunk = [(i, r) for i, r in pairs[start:start + size] if not broken[i]]

@@ -19,7 +19,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.option("--image-size", type=click.IntRange(min=1), default=None,
               help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
-              help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack (see `hfc-robust list`)")
+              help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack, autoattack-fast (see `hfc-robust list`)")
 @click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
 @click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
@@ -31,7 +31,7 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
 @click.option("--random-start/--no-random-start", default=True, show_default=True,
               help="PGD starts at a random point of the eps-ball, drawn per example from the seed")
 @click.option("--queries", default=DEFAULT_QUERIES, show_default=True, type=click.IntRange(min=1),
-              help="Square's queries per example (AutoAttack's standard is 5000)")
+              help="the square row's queries per example (autoattack always makes the standard 5000)")
 @click.option("--spot-check", "spot_check", default=DEFAULT_SPOT_CHECK, show_default=True, type=click.IntRange(min=0),
               help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
                    "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
