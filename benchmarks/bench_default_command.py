@@ -2,6 +2,7 @@
 against an earlier commit, measured in one run.
 
     python benchmarks/bench_default_command.py                          # spot check on vs off
+    python benchmarks/bench_default_command.py --spot-check 10 --json out.json   # also another N
     python benchmarks/bench_default_command.py --baseline-commit de1ba72 --json out.json
 
 Each variant runs ``hfc-robust bench --attack pgd --radius 8`` (the README's quick start) as a
@@ -43,10 +44,13 @@ def timed(source: Path, extra: list[str], out: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline-commit", default=None, help="also time this commit's default command")
+    parser.add_argument("--spot-check", type=int, action="append", default=[],
+                        help="also time the command with this --spot-check N (repeatable)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     variants = {"default (spot check on)": (ROOT, []), "--no-spot-check": (ROOT, ["--no-spot-check"])}
+    variants.update({f"--spot-check {size}": (ROOT, ["--spot-check", str(size)]) for size in args.spot_check})
     with tempfile.TemporaryDirectory() as tmp:
         if args.baseline_commit:
             worktree = Path(tmp) / "baseline"
@@ -67,8 +71,17 @@ def main() -> None:
     for name, figure in figures.items():
         print(f"{name:32s} wall {figure['wall_s']:7.1f} s   CPU {figure['cpu_s']:7.1f} s")
     on, off = figures["default (spot check on)"], figures["--no-spot-check"]
+    # Each repeat times every variant back to back: the ratio within a repeat sees one load, so the
+    # median of those paired ratios is steadier on a shared machine than a ratio of medians.
+    for name, figure in figures.items():
+        paired = [(c - c_off) / c_off for (_, c), (_, c_off) in zip(samples[name], samples["--no-spot-check"])]
+        figure["spot_check_cost_cpu"] = round(statistics.median(paired), 3)  # (variant - off) / off, CPU
+        figure["samples"] = [{"wall_s": round(w, 2), "cpu_s": round(c, 2)} for w, c in samples[name]]
     print(f"spot check share of the default command: {(on['cpu_s'] - off['cpu_s']) / on['cpu_s']:.2f} of CPU time "
-          f"(target <= 0.5 of the command without it: {(on['cpu_s'] - off['cpu_s']) / off['cpu_s']:.2f})")
+          f"(target <= 0.5 of the command without it: {on['spot_check_cost_cpu']:.2f}, median of paired repeats)")
+    for size in args.spot_check:
+        print(f"--spot-check {size}: {figures[f'--spot-check {size}']['spot_check_cost_cpu']:.2f} of the command "
+              "without it (CPU, median of paired repeats)")
     if args.baseline_commit:
         base = figures[f"commit {args.baseline_commit}"]
         print(f"default command / {args.baseline_commit}: {on['cpu_s'] / base['cpu_s']:.2f}x CPU, "

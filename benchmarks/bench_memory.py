@@ -1,8 +1,10 @@
-"""Peak RSS of `hfc-robust bench` against n on the same grid: per-example records stream to
-disk per batch, so memory should not grow with n. Each n runs in a fresh process that reports
-its own peak RSS (getrusage); the figure is written beside the JSON.
+"""Peak RSS of `hfc-robust bench` against n on the same grid, with and without the spot check:
+per-example records stream to disk per batch and the kernel caches are capped
+(hfc_robust/bench/allocator.py), so memory should not grow with n. Each run is a fresh process
+that reports its own peak RSS (getrusage); the figure is written beside the JSON.
 
     python benchmarks/bench_memory.py --n 1000,10000 --json memory.json --figure memory.png
+    python benchmarks/bench_memory.py --grid "--attack fgsm --radius 8" --spot-check 20
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ print("RESULT", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.p
 """
 
 
-def measure(n: int, grid: list[str], out: Path) -> dict:
+def measure(n: int, grid: list[str], out: Path, spot_check: int = 0) -> dict:
     args = [sys.executable, "-c", CHILD, "bench", "--n", str(n), *grid, "--out", str(out), "--quiet", "--threads", "1",
-            "--allow-failed-checks", "--no-spot-check"]
+            "--device", "cpu", "--allow-failed-checks", "--spot-check", str(spot_check)]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
     _, code, rss_kb, seconds = line.split()
@@ -36,15 +38,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1000,10000")
     parser.add_argument("--grid", default="--attack pgd --eps 8/255 --radius 8 --steps 2")
+    parser.add_argument("--spot-check", type=int, default=0, help="the spot check's sample (0: --no-spot-check)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--figure", default=None)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(v) for v in args.n.split(",")):
-            rows.append(measure(n, args.grid.split(), Path(tmp) / str(n)))
+            rows.append(measure(n, args.grid.split(), Path(tmp) / str(n), args.spot_check))
             print(json.dumps(rows[-1]), flush=True)
-    report = {"grid": args.grid, "runs": rows, "ratio_last_first": rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]}
+    report = {"grid": args.grid, "spot_check": args.spot_check, "runs": rows, "ratio_last_first": rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]}
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

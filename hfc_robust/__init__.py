@@ -22,8 +22,9 @@ import importlib
 __version__ = "0.1.0"
 #: Bumped whenever a change can move any outcome (a row's per-example results, the checks, the spot
 #: check's sample); recorded in every run.json, so a committed number says which engine produced it.
-#: 1: runs without the field (up to issue 12); 2: typed cells with the norm in the key (issue 15).
-ENGINE_VERSION = 2
+#: 1: runs without the field (up to issue 12); 2: typed cells with the norm in the key (issue 15);
+#: 3: the spot check's sample and rule (issue 16), AutoAttack's components as the reference's (issue 16).
+ENGINE_VERSION = 3
 
 _EXPORTS = {
     "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",
@@ -34,6 +35,8 @@ _EXPORTS = {
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
     "benchmark": "bench.benchmark", "BenchRun": "bench.api", "BenchConfig": "bench.config", "Cell": "cells",
+    "CorruptionCell": "cells", "corrupt": "corruptions.registry", "CorruptionConfig": "bench.corruption_config",
+    "corruptions_run": "bench.corruption_api",
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }

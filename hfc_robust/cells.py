@@ -1,10 +1,18 @@
-"""``Cell``: one row of a bench table as a typed value, with one stable key.
+"""``Cell``: one row of a bench table as a typed value, with one stable key; ``CorruptionCell``,
+one row of a ``hfc-robust corruptions`` table.
 
-A cell is one (dataset, model, defense, threat model, attack, norm, eps) combination. Code
-that runs or reads a grid passes :class:`Cell` values around; the key string exists only to
-name a cell in files (``results.csv``'s ``cell`` column, ``examples.csv.gz``, ``checks.json``)
-and is turned back into a :class:`Cell` by :meth:`Cell.parse`, the one parser, which also
-reads the keys of run folders written before the norm was part of the key.
+A cell is one (dataset, model, defense, threat model, attack, norm, eps) combination; a
+corruption cell one (dataset, model, defense, corruption, severity). Code that runs or reads a
+grid passes these values around; the key string exists only to name a cell in files
+(``results.csv``'s ``cell`` column, ``examples.csv.gz``, ``checks.json``) and is turned back into
+a value by :meth:`Cell.parse`, the one parser for both kinds, which also reads the keys of run
+folders written before the norm was part of the key.
+
+Corruption cells are a type of their own rather than a ``Cell`` with a made-up threat model: a
+corruption has no attack, eps or norm, and a ``Cell`` whose fields are always meaningful keeps
+every consumer of attack rows (checks, spot check, plots) free of a special case. The key's
+``corruption`` segment and its last part, ``severity=S`` instead of ``eps=E``, tell the kinds
+apart, so one parser reads both and a corruption key is never taken for an attack key.
 
 No torch here: the results layer (``compare``, ``report``) uses it too.
 """
@@ -17,14 +25,25 @@ from dataclasses import dataclass, replace
 
 from .errors import HfcError
 
-__all__ = ["Cell", "NORMS", "THREATS", "ATTACKED_THREATS", "SCORED_THREATS", "WORST_CASE", "NO_ATTACK", "cell_of"]
+__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "NORMS", "check_norm", "THREATS", "ATTACKED_THREATS", "SCORED_THREATS", "WORST_CASE", "NO_ATTACK", "cell_of"]
 
 NORMS = ("linf", "l2")  #: threat-model norms; eps is a radius in that norm on the [0, 1] pixel scale
+
+
+def check_norm(norm: str) -> str:
+    """``linf`` or ``l2``: the threat model's norm, else an HfcError naming the choices."""
+    if norm not in NORMS:
+        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(NORMS)}")
+    return norm
+
+
 THREATS = ("clean", "whitebox", "oblivious", "adaptive")  #: table order
 ATTACKED_THREATS = THREATS[1:]
 SCORED_THREATS = ("whitebox", "adaptive")  #: the attack sees the model its row is scored on
 WORST_CASE = "worst-case"  #: an example is robust only if every attack of the grid failed on it
 NO_ATTACK = "none"  #: the attack of clean rows
+CLEAN_CORRUPTION = "none"  #: the corruption of a corruption table's clean rows (severity 0)
+_CORRUPTION_SEGMENT = "corruption"
 _EPS_DECIMALS = 7
 
 
@@ -60,8 +79,7 @@ class Cell:
     def __post_init__(self) -> None:
         if self.threat not in THREATS:
             raise HfcError(f"unknown threat model {self.threat!r}", f"use one of {', '.join(THREATS)}")
-        if self.norm not in NORMS:
-            raise HfcError(f"unknown norm {self.norm!r}", f"use one of {', '.join(NORMS)}")
+        check_norm(self.norm)
         if "/" in self.model or "/" in self.defense or "/" in self.attack:
             raise HfcError(f"a cell's model, defense and attack cannot contain '/': {self.model!r}, {self.defense!r}, "
                            f"{self.attack!r}", "choose names without '/'")
@@ -97,11 +115,14 @@ class Cell:
         return replace(self, **changes)
 
     @classmethod
-    def parse(cls, key: str) -> Cell:
-        """The cell a key names; reads the current keys and the older ones without a norm segment
+    def parse(cls, key: str) -> Cell | CorruptionCell:
+        """The cell a key names: a :class:`CorruptionCell` for ``.../corruption/NAME/severity=S``,
+        else a :class:`Cell`, reading the current keys and the older ones without a norm segment
         (``dataset/model/defense/threat/attack/eps=...``, L-inf). Split from the right, since a
         dataset name may contain ``/``."""
         text = str(key)
+        if text.rsplit("/", 1)[-1].startswith("severity="):
+            return CorruptionCell._parse(text)
         parts = text.rsplit("/", 6)
         if len(parts) == 7 and parts[5] in NORMS:
             dataset, model, defense, threat, attack, norm, eps_text = parts
@@ -120,9 +141,56 @@ class Cell:
         return cls(dataset, model, defense, threat, attack, eps, norm)
 
 
-def cell_of(row: Mapping) -> Cell | None:
+@dataclass(frozen=True)
+class CorruptionCell:
+    """One row of a corruption table: ``defense`` (a defense key, as in :class:`Cell`) scored on
+    images under ``corruption`` (a registry name) at ``severity`` 1..5; the clean rows have
+    corruption ``none`` and severity 0. Key: ``dataset/model/defense/corruption/NAME/severity=S``."""
+
+    dataset: str
+    model: str
+    defense: str
+    corruption: str
+    severity: int = 0
+
+    def __post_init__(self) -> None:
+        if "/" in self.model or "/" in self.defense or "/" in self.corruption:
+            raise HfcError(f"a cell's model, defense and corruption cannot contain '/': {self.model!r}, "
+                           f"{self.defense!r}, {self.corruption!r}", "choose names without '/'")
+        if isinstance(self.severity, bool) or not isinstance(self.severity, int) or not 0 <= self.severity <= 5:
+            raise HfcError(f"severity must be an integer from 1 to 5 (0 for clean rows), got {self.severity!r}",
+                           "use severities 1 to 5")
+        if (self.corruption == CLEAN_CORRUPTION) != (self.severity == 0):
+            raise HfcError(f"corruption {self.corruption!r} at severity {self.severity}",
+                           f"use severity 0 with corruption {CLEAN_CORRUPTION!r} (clean rows) and 1..5 otherwise")
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.defense}/{_CORRUPTION_SEGMENT}/{self.corruption}/severity={self.severity}"
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_clean(self) -> bool:
+        return self.corruption == CLEAN_CORRUPTION
+
+    @classmethod
+    def _parse(cls, text: str) -> CorruptionCell:
+        parts = text.rsplit("/", 5)
+        if len(parts) != 6 or parts[3] != _CORRUPTION_SEGMENT:
+            raise HfcError(f"{text!r} is not a corruption cell key", "expected dataset/model/defense/corruption/NAME/severity=S")
+        dataset, model, defense, _, corruption, severity_text = parts
+        try:
+            severity = int(severity_text[len("severity="):])
+        except ValueError:
+            raise HfcError(f"{text!r} has no integer after severity=", "expected e.g. severity=3") from None
+        return cls(dataset, model, defense, corruption, severity)
+
+
+def cell_of(row: Mapping) -> Cell | CorruptionCell | None:
     """The cell of a results row (a ``results.csv`` row or a dict with a ``cell`` key); None for a
-    row without one (hand-made tables)."""
+    row without one (hand-made tables). Both kinds have ``defense``, and compare equal by key."""
     key = row.get("cell") if hasattr(row, "get") else None
     if not isinstance(key, str) or not key:
         return None

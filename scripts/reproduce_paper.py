@@ -18,6 +18,10 @@ Experiments (all seeded; the CIFAR-10 ones need ../shared and are skipped withou
    bare and with LowPass r = 8, on the first 200 CIFAR-10 test images (`hfc-robust heatmap`).
 5. Beyond the paper: perturbation spectra of PGD at 8/255 against ResNet-20, bare (white-box)
    and with LowPass r = 8 (oblivious, adaptive), on the first 500 CIFAR-10 test images.
+6. Beyond the paper: ResNet-20 under the 15 CIFAR-10-C corruptions (severities 1-5), bare and with
+   LowPass r = 4, 8, 12, 16, on the first 1,000 CIFAR-10 test images (`hfc-robust corruptions`),
+   and the verdict on Yin et al.'s trade-off (`--corruptions-only` runs just this and updates its
+   REPRODUCTION.md section).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from hfc_robust.analysis.heatmap import heatmap_run, heatmap_summary  # noqa: E4
 from hfc_robust.paper import verdicts as paper  # noqa: E402
 from hfc_robust.bench.api import bench_run  # noqa: E402
 from hfc_robust.bench.config import BenchConfig  # noqa: E402
+from hfc_robust.paper import corruptions as corruption_paper  # noqa: E402
 from hfc_robust.results.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from hfc_robust.paper.spectrum import spectrum_run  # noqa
 from hfc_robust.results.plots import png_bytes  # noqa: E402
@@ -362,6 +367,122 @@ def run_perturbation_spectra(have_cifar: bool, reuse: bool) -> list[str]:
             "![perturbation spectra resnet20](perturbation_spectra_resnet20/perturbation_spectra.png)", ""]
 
 
+CORRUPTIONS_RADII = [4.0, 8.0, 12.0, 16.0]
+CORRUPTIONS_TITLE = "## 6. Beyond the paper: common corruptions and Yin et al.'s trade-off"
+CORRUPTIONS_COUNTS = "per_image_counts.csv.gz"
+
+
+def run_corruptions(n: int, have_cifar: bool, reuse: bool) -> tuple[list[str], list]:
+    """ResNet-20 under the 15 CIFAR-10-C corruptions, bare and at r = 4, 8, 12, 16; returns the
+    REPRODUCTION.md section and its verdict, every number computed from the stored files."""
+    from hfc_robust.bench.corruption_api import corruptions_run
+    from hfc_robust.bench.corruption_config import CorruptionConfig
+    from hfc_robust.results.io import atomic_writer
+
+    if not have_cifar:
+        return [CORRUPTIONS_TITLE, "", f"(not run: {SHARED} not found)", ""], []
+    folder = OUT / "corruptions_resnet20"
+    weights = RESNETS / "resnet20-12fca82f.th"
+    config = CorruptionConfig(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n,
+                              radii=tuple(CORRUPTIONS_RADII), seed=0)
+    command = ["hfc-robust", "corruptions", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
+               "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"), "--n", str(n),
+               "--radius", ",".join(f"{r:g}" for r in CORRUPTIONS_RADII), "--out", str(folder.relative_to(ROOT))]
+    stored = {"n": n, "radii": CORRUPTIONS_RADII, "seed": 0, "corruptions": list(config.corruptions),
+              "severities": list(config.severities)}
+    if reuse and (folder / CORRUPTIONS_COUNTS).is_file() and _same_run(folder / "run.json", stored, "resnet20", weights):
+        print(f"[corruptions] reusing {folder.relative_to(ROOT)}", flush=True)
+    else:
+        started = time.time()
+        print(f"[corruptions] {' '.join(command)}", flush=True)
+        corruptions_run(config, out=folder, command=command, overwrite=True,
+                        notify=lambda text: print(f"[corruptions] {text}", flush=True))
+        counts = corruption_paper.per_image_counts(pd.read_csv(folder / "examples.csv.gz"))
+        with atomic_writer(folder / CORRUPTIONS_COUNTS) as raw:  # gzip without a time stamp: byte-identical reruns
+            import gzip
+
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as handle:
+                handle.write(counts.to_csv(index=False, lineterminator="\n").encode())
+        for name in ("examples.csv.gz", "corruption_spectra.npz"):  # ~20 MB and ~0.6 MB: the counts and the CSV suffice
+            if not KEEP_EXAMPLES and (folder / name).is_file():
+                (folder / name).unlink()
+        print(f"[corruptions] {time.time() - started:.0f}s", flush=True)
+    counts = pd.read_csv(folder / CORRUPTIONS_COUNTS)
+    summary = pd.read_csv(folder / "summary.csv")
+    spectra = pd.read_csv(folder / "corruption_spectra.csv")
+    label = f"resnet20, {sample(CIFAR_SAMPLE, n)}"
+    verdict, per = corruption_paper.tradeoff_verdict(label, counts, CORRUPTIONS_RADII)
+    section = corruption_paper.corruption_section(CORRUPTIONS_TITLE, " ".join(command), folder.name, label, summary,
+                                                  spectra, verdict, per, CORRUPTIONS_RADII, counts)
+    return section, [verdict]
+
+
+L2_TITLE = "## 7. Beyond the paper: the L2 threat model (AutoAttack)"
+L2_EPS = (0.25, 0.5)
+L2_RADIUS = 8.0
+
+
+def run_l2(n: int, have_cifar: bool, reuse: bool) -> list[str]:
+    """ResNet-20 under AutoAttack's standard L2 ensemble at eps 0.25 and 0.5, bare and with LowPass
+    r = 8; returns the REPRODUCTION.md section, every number computed from the stored results.csv."""
+    from hfc_robust.results.stats import wilson_interval
+
+    if not have_cifar:
+        return [L2_TITLE, "", f"(not run: {SHARED} not found)", ""]
+    folder = OUT / "l2_autoattack_resnet20"
+    weights = RESNETS / "resnet20-12fca82f.th"
+    config = BenchConfig(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n, norm="l2",
+                         attacks=("autoattack",), eps=L2_EPS, radii=(L2_RADIUS,), seed=0)
+    command = ["hfc-robust", "bench", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
+               "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"), "--n", str(n),
+               "--norm", "l2", "--attack", "autoattack", "--eps", ",".join(f"{e:g}" for e in L2_EPS),
+               "--radius", f"{L2_RADIUS:g}", "--device", "cpu", "--out", str(folder.relative_to(ROOT))]
+    if reuse and (folder / "results.csv").is_file() and _same_run(
+            folder / "run.json", {"n": n, "norm": "l2", "attacks": ["autoattack"], "eps": list(L2_EPS),
+                                  "radii": [L2_RADIUS], "seed": 0}, "resnet20", weights):
+        print(f"[l2] reusing {folder.relative_to(ROOT)}", flush=True)
+    else:
+        print(f"[l2] {' '.join(command)}", flush=True)
+        started = time.time()
+        bench_run(config, out=folder, command=command, overwrite=True, device="cpu")
+        _drop_examples(folder)
+        print(f"[l2] {time.time() - started:.0f}s", flush=True)
+    table = pd.read_csv(folder / "results.csv")
+
+    def row(defense: str, threat: str, eps: float, attack: str = "autoattack") -> pd.Series:
+        mine = table[(table["defense"] == defense) & (table["threat_model"] == threat) & (table["attack"] == attack)]
+        if threat != "clean":
+            mine = mine[(mine["eps"] - eps).abs() < 1e-9]
+        return mine.iloc[0]
+
+    def cite(r: pd.Series) -> str:
+        low, high = wilson_interval(int(r["correct"]), int(r["n"]))
+        return f"{100 * r['accuracy']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({int(r['correct'])}/{int(r['n'])})"
+
+    clean_bare, clean_low = row("none", "clean", 0), row("lowpass", "clean", 0)
+    lines = [f"ResNet-20 on the {sample(CIFAR_SAMPLE, n)}, AutoAttack's standard L2 ensemble (APGD-CE, APGD-T, FAB-T, "
+             f"Square; eps is the L2 radius on the [0, 1] pixel scale of the 3x32x32 image), bare (white-box) and "
+             f"with the input low-pass filter at r = {L2_RADIUS:g} (oblivious: the bare model's attack transferred; "
+             f"adaptive: AutoAttack through the filter). Clean accuracy: bare {cite(clean_bare)}, r = {L2_RADIUS:g} "
+             f"{cite(clean_low)}.", "",
+             "| eps (L2) | bare, white-box | r = 8, oblivious | r = 8, adaptive (the number to cite) |",
+             "|---|---|---|---|"]
+    for eps in L2_EPS:
+        lines.append(f"| {eps:g} | {cite(row('none', 'whitebox', eps))} | {cite(row('lowpass', 'oblivious', eps))} | "
+                     f"{cite(row('lowpass', 'adaptive', eps))} |")
+    adaptive = {eps: row("lowpass", "adaptive", eps) for eps in L2_EPS}
+    oblivious = {eps: row("lowpass", "oblivious", eps) for eps in L2_EPS}
+    top = max(L2_EPS)
+    lines += ["", (f"Against the transferred attack the filter keeps {100 * oblivious[top]['accuracy']:.1f}% at eps = "
+                   f"{top:g}, but attacked through the filter it keeps {100 * adaptive[top]['accuracy']:.1f}%: "
+                   + ("the L2 robustness the filter seems to give is the oblivious number's, not a property an "
+                      "adaptive attacker has to respect." if adaptive[top]["accuracy"] < 0.5 * oblivious[top]["accuracy"]
+                      else "most of the oblivious robustness survives the adaptive attack.")),
+              "", f"`{' '.join(command)}` (folder `{folder.name}/`: `results.csv`, `results.md`, `checks.json`, "
+              "`run.json`, `perturbation_spectra.png`).", ""]
+    return [L2_TITLE, ""] + lines
+
+
 def _splice_section(text: str, title: str, section: list[str]) -> str:
     """REPRODUCTION.md with ``title``'s section replaced by ``section`` (inserted before ## Models when absent)."""
     lines = text.split("\n")
@@ -425,6 +546,12 @@ def main() -> None:
     parser.add_argument("--heatmap-only", action="store_true", help="only compute the ResNet-20 Fourier heat map")
     parser.add_argument("--spectra-only", action="store_true",
                         help="only compute the ResNet-20 perturbation spectra and update their REPRODUCTION.md section")
+    parser.add_argument("--l2-only", action="store_true",
+                        help="only compute ResNet-20 under L2 AutoAttack (eps 0.25, 0.5; bare and r = 8) and update its "
+                             "REPRODUCTION.md section")
+    parser.add_argument("--corruptions-only", action="store_true",
+                        help="only compute ResNet-20 under the 15 CIFAR-10-C corruptions (bare, r = 4, 8, 12, 16) and "
+                             "update its REPRODUCTION.md section")
     args = parser.parse_args()
     global KEEP_EXAMPLES
     KEEP_EXAMPLES = args.keep_examples
@@ -451,6 +578,17 @@ def main() -> None:
         atomic_write_text(path, _splice_section(path.read_text(), SPECTRA_TITLE, section))
         print(f"wrote {path}", flush=True)
         return
+    if args.l2_only:
+        path = OUT / "REPRODUCTION.md"
+        atomic_write_text(path, _splice_section(path.read_text(), L2_TITLE, run_l2(args.n, have_cifar, args.reuse)))
+        print(f"wrote {path}", flush=True)
+        return
+    if args.corruptions_only:
+        section, _ = run_corruptions(args.n, have_cifar, args.reuse)
+        path = OUT / "REPRODUCTION.md"
+        atomic_write_text(path, _splice_section(path.read_text(), CORRUPTIONS_TITLE, section))
+        print(f"wrote {path}", flush=True)
+        return
     if args.table2_only:
         run_table2(args.n, have_cifar, args.reuse, args.table2_only.split(","))
         return
@@ -458,6 +596,8 @@ def main() -> None:
     _, table2_verdicts = run_table2(args.n, have_cifar, args.reuse)
     record, table1_verdicts = run_table1()
     heatmap_section = run_heatmap(have_cifar, args.reuse) + run_perturbation_spectra(have_cifar, args.reuse)
+    corruption_section, corruption_verdicts = run_corruptions(args.n, have_cifar, args.reuse)
+    heatmap_section += corruption_section + run_l2(args.n, have_cifar, args.reuse)
     sections = [
         "## 1. Predictions on x_l and x_h (Sec. 3, Fig. 1/2)", "",
         "Summary: [spectrum.md](spectrum.md), figure [spectrum.png](spectrum.png); per model: `spectrum/<model>/` "
@@ -481,11 +621,17 @@ def main() -> None:
     ] + trained_model_lines() + [
         "* ResNet-20/32 — public akamaster checkpoints from ../shared (SHA-256 in each run.json).",
         "", f"Generated by `{COMMAND}{' --reuse' if args.reuse else ''}`" + (
-            " (stored spectrum, Table 2 and heat-map runs with the same configuration and weights were reused)." if args.reuse else "."),
+            " (stored spectrum, Table 2, heat-map and corruption runs with the same configuration and weights were "
+            "reused)." if args.reuse else "."),
     ]
-    verdicts = spectrum_verdicts + table2_verdicts + table1_verdicts
-    atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND))
-    print(f"wrote {OUT / 'REPRODUCTION.md'}", flush=True)
+    verdicts = spectrum_verdicts + table2_verdicts + table1_verdicts + corruption_verdicts
+    from hfc_robust import ENGINE_VERSION
+
+    previous = OUT / "REPRODUCTION.md"
+    changes = paper.verdict_changes(verdicts, paper.previous_verdicts(previous.read_text()) if previous.is_file() else {})
+    atomic_write_text(OUT / "REPRODUCTION.md", paper.reproduction_markdown(verdicts, sections, COMMAND, ENGINE_VERSION,
+                                                                           changes))
+    print(f"wrote {OUT / 'REPRODUCTION.md'} ({time.time() - started:.0f}s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torchattacks
 from click.testing import CliRunner
 
+from hfc_robust import load_model
 from hfc_robust.cli import main
+from hfc_robust.data.datasets import load_dataset
 
 from .conftest import CIFAR_NPZ, RESNET20, needs_shared
 
@@ -27,11 +30,28 @@ def test_default_bench_writes_all_rows(tmp_path):
     out = tmp_path / "run"
     result = invoke("bench", "--attack", "pgd", "--radius", "8", "--n", "200", "--out", str(out))
     checks = {c["name"]: c["status"] for c in json.loads((out / "checks.json").read_text())}
-    # PGD-10 on the bare model is weak: the spot check may fail it (exit 3), and nothing else may fail
-    assert result.exit_code == (3 if "fail" in checks.values() else 0), result.output
-    assert [name for name, status in checks.items() if status == "fail"] in ([], ["strong-attack-spot-check"])
-    assert "strong-attack-spot-check" in result.output
     table = pd.read_csv(out / "results.csv")
+    # Independent evidence that PGD-10 overstates the bare model's robust accuracy by more than the
+    # 5 points the spot check is built to catch: torchattacks' own APGD-CE (100 steps) on every
+    # example the white-box row reports robust.
+    whitebox = table[table["threat_model"] == "whitebox"].iloc[0]
+    examples = pd.read_csv(out / "examples.csv.gz")
+    robust = examples[(examples["cell"] == whitebox["cell"]) & (examples["robust"] == 1)]["index"].to_numpy()
+    data = load_dataset("fmnist", n=200)
+    images, labels = data.to_float(data.images[robust]), data.labels[robust]
+    bare = load_model("fmnist-cnn").eval()
+    adversarial = torchattacks.APGD(bare, norm="Linf", eps=8 / 255, steps=100, n_restarts=1, loss="ce", seed=0)(images,
+                                                                                                             labels)
+    with torch.no_grad():
+        broken = int((bare(adversarial).argmax(1) != labels).sum())
+    assert 100 * broken / 200 > 5, broken
+    # so the spot check must fail that row (exit 3), and nothing else may fail
+    assert result.exit_code == 3, result.output
+    assert [name for name, status in checks.items() if status == "fail"] == ["strong-attack-spot-check"]
+    spot_rows = {r["cell"]: r for r in next(c for c in json.loads((out / "checks.json").read_text())
+                                            if c["name"] == "strong-attack-spot-check")["data"]["rows"]}
+    assert spot_rows[whitebox["cell"]]["status"] == "fail"
+    assert "strong-attack-spot-check" in result.output
     rows = set(zip(table["defense"], table["threat_model"], table["attack"]))
     assert rows == {("none", "clean", "none"), ("none", "whitebox", "pgd"), ("lowpass", "clean", "none"),
                     ("lowpass", "oblivious", "pgd"), ("lowpass", "adaptive", "pgd")}
@@ -45,10 +65,18 @@ def test_default_bench_writes_all_rows(tmp_path):
         assert key in run
     assert run["versions"]["torchattacks"] and run["versions"]["torch"] and run["versions"]["hfc_robust"]
     assert len(run["model"]["sha256"]) == 64 and run["dataset"]["n"] == 200
-    examples = pd.read_csv(out / "examples.csv.gz")
     assert len(examples) == 200 * len(table)
-    assert "adaptive" in (out / "results.md").read_text()
-    assert json.loads((out / "checks.json").read_text())
+    md = (out / "results.md").read_text()
+    assert "adaptive" in md
+    # the quick start's headline: each PGD-10 row is an upper bound carrying the spot check's finding, never citable
+    spot = next(c for c in json.loads((out / "checks.json").read_text()) if c["name"] == "strong-attack-spot-check")
+    for record in spot["data"]["rows"]:
+        row = table[table["cell"] == record["cell"]].iloc[0]
+        found = (f"overstated by ~{record['overestimate_points']:.1f} points per the spot check" if record["broken"]
+                 else f"the spot check broke none of {record['sampled']} sampled robust examples")
+        assert f"PGD-10: {100 * row['accuracy']:.1f}%, upper bound" in md and found in md
+    assert len(spot["data"]["rows"]) == 2 and "citable" not in md.replace("not citable", "")
+    assert "upper bound" in result.output
     assert "lowpass r=8" in result.output  # the rich table is printed
     assert "Sanity checks" in result.output and "nonzero-input-gradient" in result.output
 

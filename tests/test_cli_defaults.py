@@ -184,3 +184,23 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     assert last.startswith("interrupted: finished batches are saved in") and ".partial" in last
     assert "run the same command again to resume" in last and "aborted" not in err and "Traceback" not in err
     assert any((out / ".partial").glob("chunk-*.npz")) and not (out / "results.csv").exists()
+
+
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    """`--threads 1` and `--threads 2` write byte-identical tables, per-example records and spectra
+    (run.json shows the count applied)."""
+    before = torch.get_num_threads()
+    runs = {}
+    try:
+        for threads in (1, 2):
+            out = tmp_path / f"t{threads}"
+            result = invoke("bench", "--n", "64", "--batch-size", "32", "--attack", "fgsm,pgd", "--steps", "2",
+                            "--radius", "6", "--rho", "1", "--no-spot-check", "--quiet", "--threads", str(threads),
+                            "--device", "cpu", "--out", out)
+            assert result.exit_code in (0, 3), result.output
+            assert json.loads((out / "run.json").read_text())["device"]["threads"] == threads
+            runs[threads] = out
+    finally:
+        torch.set_num_threads(before)
+    for name in ("results.csv", "examples.csv.gz", "perturbation_spectra.npz"):
+        assert (runs[1] / name).read_bytes() == (runs[2] / name).read_bytes(), name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_missing_configuration_fails_unless_allowed(base_run, tmp_path):
     table.drop(index=dropped).to_csv(new / "results.csv", index=False, float_format="%.6f")
     result = invoke("compare", base_run, new)
     assert result.exit_code == 1, result.output
-    assert "missing" in result.output and "none whitebox fgsm 2/255: baseline only" in result.output
+    assert "missing" in result.output and "none whitebox fgsm 2/255 (L∞): baseline only" in result.output
     result = invoke("compare", base_run, new, "--allow-missing")
     assert result.exit_code == 0, result.output
     assert "(allowed)" in result.output
@@ -262,13 +263,58 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
     assert list(parse_eps_list(value["--eps"])) == pytest.approx(run["config"]["eps"])
     assert [float(r) for r in value["--radius"].split(",")] == run["config"]["radii"]
     assert int(value["--seed"]) == run["config"]["seed"]
+    # pinned to the CPU the baseline was made on (the default, auto, would pick a GPU where there is one)
+    assert args[args.index("--device") + 1] == "cpu" and run["device"]["device"] == "cpu"
     assert "hfc-robust compare results/baseline" in script
     # the README's one update command uses the same grid
     assert f"hfc-robust bench {grid.group(1)} --out results/baseline" in (ROOT / "README.md").read_text()
 
 
-def test_committed_baseline_compares_clean_with_itself():
-    assert invoke("compare", BASELINE, BASELINE / "results.csv").exit_code == 0
+def _baseline_copy(dst: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    shutil.copytree(BASELINE, dst)
+    return pd.read_csv(dst / "results.csv"), pd.read_csv(dst / "examples.csv.gz")
+
+
+def _write(dst: Path, table: pd.DataFrame, examples: pd.DataFrame) -> None:
+    table.to_csv(dst / "results.csv", index=False, float_format="%.6f")
+    with gzip.open(dst / "examples.csv.gz", "wt") as handle:
+        examples.to_csv(handle, index=False)
+
+
+def test_committed_baseline_against_a_copy_with_one_row_moved(tmp_path):
+    """Five examples of one committed row turned non-robust (the table and the per-example records
+    agree): compare fails that row alone, paired, with the exact McNemar p-value computed here."""
+    new = tmp_path / "moved"
+    table, examples = _baseline_copy(new)
+    row = table[(table["threat_model"] == "adaptive") & (table["attack"] == "pgd") & (table["radius"] == 8)
+                & ((table["eps_255"] - 2).abs() < 1e-6)].iloc[0]
+    robust = examples[(examples["cell"] == row["cell"]) & (examples["robust"] == 1)].index[:5]
+    assert len(robust) == 5
+    examples.loc[robust, "robust"] = 0
+    table.loc[table["cell"] == row["cell"], "correct"] -= 5
+    table.loc[table["cell"] == row["cell"], "accuracy"] = table["correct"] / table["n"]
+    _write(new, table, examples)
+    result = compare_runs(load_side(BASELINE), load_side(new))
+    moved = result.rows[result.rows["delta_pts"] != 0]
+    assert len(result.rows) == len(table) and len(moved) == 1
+    assert moved.iloc[0]["test"] == "mcnemar" and moved.iloc[0]["discordant"] == "5/0"
+    assert moved.iloc[0]["delta_pts"] == pytest.approx(-100 * 5 / int(row["n"]))
+    assert moved.iloc[0]["p_value"] == pytest.approx(2 * math.comb(5, 0) / 2 ** 5)  # two-sided exact binomial
+    assert invoke("compare", BASELINE, new).exit_code == 1
+
+
+def test_committed_baseline_pairs_with_a_run_written_before_the_norm_existed(tmp_path):
+    """The same outcomes in engine 1's format (keys without the norm, no norm column) pair row by row
+    with the committed run: every row tested with McNemar, nothing moved."""
+    old = tmp_path / "engine1"
+    table, examples = _baseline_copy(old)
+    old_key = {key: key.replace("/linf/eps=", "/eps=") for key in table["cell"]}
+    assert all(key != old_key[key] for key in old_key)
+    table["cell"], examples["cell"] = table["cell"].map(old_key), examples["cell"].map(old_key)
+    _write(old, table.drop(columns=["norm"]), examples)
+    result = compare_runs(load_side(old), load_side(BASELINE))
+    assert len(result.rows) == len(table) and (result.rows["test"] == "mcnemar").all()
+    assert not result.failed and (result.rows["delta_pts"] == 0).all()
 
 
 def test_runs_with_spectrum_columns_compare_with_the_committed_baseline(base_run, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hfc_robust import frequency_mask, low_pass, split_frequencies, smooth_kernels
+from hfc_robust.defenses import LowPass
 
 
 def numpy_split(x: np.ndarray, r: float, inclusive: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -163,3 +164,10 @@ def test_half_spectrum_filter_equals_the_full_complex_one_in_float32(shape, radi
     grad_low, = torch.autograd.grad((low * upstream).sum(), x)
     grad_full, = torch.autograd.grad((full * upstream).sum(), x)
     torch.testing.assert_close(grad_low, grad_full, atol=2e-6, rtol=0)
+
+
+def test_an_empty_batch_passes_through_the_filter():
+    empty = torch.empty(0, 3, 8, 8, requires_grad=True)
+    low, high = split_frequencies(empty, 2.0)
+    assert low.shape == high.shape == (0, 3, 8, 8)
+    assert LowPass(torch.nn.Flatten(), 2.0)(empty).shape == (0, 192)

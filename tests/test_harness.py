@@ -4,6 +4,7 @@ The comparison with an independent naive loop is in test_grid.py."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from hfc_robust.bench.checks import run_checks
 from hfc_robust.data.dataset import ImageDataset
+from hfc_robust.errors import HfcWarning
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
 from hfc_robust.bench.config import BenchConfig
 from hfc_robust.bench.engine import run_grid
@@ -155,6 +157,35 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     assert not checkpoint.exists()
 
 
+def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
+    """Chunks computed on a GPU are not resumed by a CPU run (float noise would differ between the
+    halves of one table): the run says so and starts again, and gives the fresh table."""
+    from hfc_robust.bench.checkpoint import OutcomeStore
+    from hfc_robust.bench.engine import DEVICE_ARRAY
+
+    model, dataset = make_dataset()
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2,
+                         batch_size=10)
+    checkpoint = tmp_path / "partial"
+
+    def interrupt(done, total, text=None):
+        if done == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    store = OutcomeStore.existing(checkpoint)
+    assert [str(store.read(start, DEVICE_ARRAY)) for start in store.starts] == ["cpu", "cpu"]
+    for start in store.starts:  # as if a GPU had computed them
+        store.append(start, {**store.chunk(start), DEVICE_ARRAY: np.array("cuda")})
+    seen = []
+    with pytest.warns(HfcWarning, match="computed on cuda, this run uses cpu"):
+        resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+                           progress=lambda d, t, x=None: seen.append(d))
+    assert seen[0] == 0 and resumed.resumed_rows == 0
+    assert resumed.table.equals(run_grid(config, model=model, dataset=dataset).table)
+
+
 def test_convergence_check_flags_a_weak_attack():
     from hfc_robust.bench.checks import convergence_check
 
@@ -219,15 +250,14 @@ def test_bench_leaves_a_train_mode_model_untouched():
 
 
 def test_spot_check_leaves_a_train_mode_model_untouched():
-    from hfc_robust.bench.spotcheck import spot_check
+    from hfc_robust.bench.spotcheck import SpotBudget, spot_check
 
     _, dataset = make_dataset()
     model = BNNet().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5,
-                         queries=20)
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5)
     result = run_grid(config, model=model, dataset=dataset)
-    check = spot_check(result, result.modules, dataset, config.spot_check)
+    check = spot_check(result, result.modules, dataset, config.spot_check, budget=SpotBudget(steps=5, queries=20))
     assert check.status in ("pass", "warn", "fail") and check.data["rows"][0]["sampled"] > 0
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():
@@ -264,3 +294,20 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
     fresh = run_grid(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)
+
+
+def test_a_batch_with_no_correctly_classified_example_runs():
+    """A batch where every example is misclassified clean leaves nothing to attack or to add to a
+    spectrum: its rows are all non-robust, and the run does not stop (MKL's FFT refuses an empty
+    batch, so the low-pass filter and the spectrum sums must not call it on one)."""
+    model, dataset = make_dataset(20)
+    with torch.no_grad():
+        wrong = (model(dataset.images[:10]).argmax(1) + 1) % 4
+    dataset.labels[:10] = wrong  # the first batch: every example misclassified by the bare model
+    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,),
+                         steps=2, batch_size=10)
+    result = run_grid(config, model=model, dataset=dataset)
+    for cell in result.cells:
+        if cell.defense == "none":
+            _, robust = result.outcomes(cell)
+            assert not robust[:10].any(), cell.key

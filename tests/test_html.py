@@ -32,6 +32,8 @@ window.addEventListener("load", function () {
   var result = {
     images: Array.from(document.images).map(function (i) { return {alt: i.alt, complete: i.complete, width: i.naturalWidth}; }),
     cells: Array.from(document.querySelectorAll("#results-table tbody tr")).map(function (r) { return r.dataset.cell; }),
+    headline: Array.from(document.querySelectorAll("#headline-table tbody tr")).map(function (r) {
+      return {status: r.dataset.status, verdict: r.querySelector("td.verdict").textContent}; }),
     checks: Array.from(document.querySelectorAll("#checks li.check")).map(function (li) {
       return {status: li.dataset.status, color: getComputedStyle(li).borderLeftColor}; }),
     command: (document.querySelector("#command") || {}).textContent || null,
@@ -116,6 +118,10 @@ def test_report_page_in_a_browser(runs, tmp_path):
     assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
     table = pd.read_csv(run / "results.csv")
     assert seen["cells"] == list(table["cell"])  # every row of results.csv, in order
+    # fgsm,pgd without a spot check: every headline row is an upper bound without an estimate, none citable
+    assert len(seen["headline"]) == 4 and {h["status"] for h in seen["headline"]} == {"upper bound"}
+    assert all("how much it overstates is unknown" in h["verdict"] and "--attack autoattack" in h["verdict"]
+               for h in seen["headline"])
     checks = json.loads((run / "checks.json").read_text())
     assert [c["status"] for c in seen["checks"]] == [c["status"] for c in checks]
     colors = {c["status"]: c["color"] for c in seen["checks"]}
@@ -138,7 +144,7 @@ def test_report_page_is_self_contained_and_reproducible(runs, tmp_path):
     assert text.count('src="data:image/png;base64,') == len(list(run.glob("*.png")))
     table = pd.read_csv(run / "results.csv")
     assert text.count('<tr class="threat-adaptive') >= (table["threat_model"] == "adaptive").sum()
-    for key, accuracy in expected_citable(table, 8.0).items():  # the headline's starred rows are the citable ones
+    for key, accuracy in expected_citable(table, 8.0).items():  # the headline rows are the rule's rows
         assert f'data-defense="{key}"' in text and f"{100 * accuracy:.1f}" in text
     assert "http://" not in text and "https://" not in text
 

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hfc_robust"
 LAYERS = {
     "errors": 0, "lazy": 0,
     "cells": 1,
-    "ops": 1,
+    "ops": 1, "corruptions": 1,
     "defenses": 2, "attacks": 2, "models": 2, "data": 2,
     "results": 3,
     "bench": 4,

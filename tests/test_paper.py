@@ -86,3 +86,18 @@ def test_spectrum_verdicts():
     assert paper.spectrum_verdict("s", *_spectrum(0.4, 30)).verdict == "partially"
     assert paper.spectrum_verdict("s", *_spectrum(0.4, 80)).verdict == "reproduces"
     assert paper.spectrum_verdict("s", *_spectrum(0.09, 1)).verdict == "does not"
+
+
+def test_reproduction_md_names_the_engine_and_the_verdicts_that_changed():
+    old = [paper.Verdict("claim A", "setting 1", "x", "reproduces", "why"),
+           paper.Verdict("claim B", "setting 2", "y", "does not", "why")]
+    text = paper.reproduction_markdown(old, [], "python scripts/reproduce_paper.py")
+    assert paper.previous_verdicts(text) == {("claim A", "setting 1"): "reproduces", ("claim B", "setting 2"): "does not"}
+    new = [paper.Verdict("claim A", "setting 1", "x", "partially", "why"),
+           paper.Verdict("claim B", "setting 2", "y", "does not", "why"),
+           paper.Verdict("claim C", "setting 3", "z", "reproduces", "why")]
+    changes = paper.verdict_changes(new, paper.previous_verdicts(text))
+    assert changes == ["changed: claim A (setting 1): reproduces -> partially", "new: claim C (setting 3): reproduces"]
+    again = paper.reproduction_markdown(new, [], "cmd", engine_version=7, changes=changes)
+    assert "engine version 7" in again and "reproduces -> partially" in again
+    assert "No verdict changed" in paper.reproduction_markdown(new, [], "cmd", engine_version=7, changes=[])

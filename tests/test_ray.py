@@ -1,5 +1,8 @@
-"""`--executor ray` on a local Ray instance with 2 workers (started once for this module):
-byte-identical to a single-process run, a killed worker is retried, a killed driver resumes."""
+"""`--executor ray` on a local Ray instance with 2 workers (started once for this module, from
+another working directory than the tests'): byte-identical to a single-process run, a killed
+worker is retried, an interrupted driver resumes, and GPUs are given to tasks as the device
+asks. `tests/test_ray_cluster.py`: workers without the driver's files, a lost node and a
+SIGKILLed driver on a two-node cluster."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from click.testing import CliRunner
 
 from hfc_robust.bench.api import bench_run
 from hfc_robust.cli import main
+from hfc_robust.errors import HfcError
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "hfc-robust[ray]")')
 pytestmark = pytest.mark.slow
@@ -21,8 +25,15 @@ CONFIG = dict(n=120, batch_size=30, radii=(8.0,), steps=5, spot_check=0)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+def local_ray(tmp_path_factory):
+    # Ray's workers start in the directory ray.init was called from: not the tests' (or any driver's)
+    elsewhere = tmp_path_factory.mktemp("ray-workers-start-here")
+    here = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    finally:
+        os.chdir(here)
     yield
     ray.shutdown()
 
@@ -94,3 +105,31 @@ def test_an_nn_module_from_python_travels_by_object_store(tmp_path):
     distributed = bench_run(config, model=TinyCNN().eval(), dataset=(images, labels), executor=RayExecutor(workers=2))
     assert one.table.equals(distributed.table)
     assert os.getpid() not in {s["pid"] for s in distributed.run["executor"]["shards"]}
+
+
+def test_tasks_get_gpus_as_the_device_asks():
+    executor = RayExecutor(workers=2)
+    assert executor.placement("auto", 0)[:2] == (0, "cpu")  # auto on a cluster without GPUs: CPU, said so
+    assert "no GPUs" in executor.placement("auto", 0)[2]
+    assert executor.placement("auto", 4)[:2] == (1, "cuda")  # one GPU per task by default
+    assert executor.placement("cuda", 4)[:2] == (1, "cuda") and executor.placement("cuda:1", 4)[:2] == (1, "cuda")
+    assert executor.placement("cpu", 4)[:2] == (0, "cpu")
+    assert RayExecutor(gpus_per_worker=0.5).placement("cuda", 1)[:2] == (0.5, "cuda")
+    with pytest.raises(HfcError, match="the Ray cluster has no GPUs"):
+        executor.placement("cuda", 0)
+    with pytest.raises(HfcError, match="--gpus-per-worker 0: Ray hides every GPU"):
+        RayExecutor(gpus_per_worker=0).placement("cuda", 2)
+    with pytest.raises(HfcError, match="has only 2 GPUs"):
+        RayExecutor(gpus_per_worker=4).placement("auto", 2)
+
+
+def test_device_cuda_on_a_cluster_without_gpus_is_refused_before_anything_runs(tmp_path):
+    if ray.cluster_resources().get("GPU", 0):
+        pytest.skip("this machine's Ray cluster has GPUs")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["bench", "--n", "20", "--batch-size", "10", "--no-spot-check", "--quiet",
+                                       "--executor", "ray", "--device", "cuda", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--device cuda: the Ray cluster has no GPUs" in lines[0], result.output
+    assert not out.exists()  # refused before anything was written or any task started

@@ -1,5 +1,7 @@
 """Perturbation spectra and minimal eps (issue 12, parts 2 and 3), against independent numpy
-computations and a naive per-example bisection."""
+computations and a naive per-example bisection. The reference adversarial examples come from
+``tests/reference.py`` (PGD with the documented per-example random starts, the paper's low-pass
+filter), which imports nothing from hfc_robust."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ import torch
 from hfc_robust.attacks import PGD
 from hfc_robust.bench.api import bench_run
 from hfc_robust.bench.config import BenchConfig
-from hfc_robust.defenses import LowPass
 from hfc_robust.errors import HfcError
 from hfc_robust.results.io import npz_bytes
+from tests import reference
+from tests.reference import LowPassModel
 from tests.test_harness import make_dataset
 
 TOL = 0.25 / 255
@@ -70,23 +73,23 @@ def spectra_run(tmp_path_factory):
 
 
 def reference_adversarials(model, dataset, eps):
-    """Re-create each row's adversarial inputs from the attack and the clean predictions alone."""
+    """Re-create each row's adversarial inputs from the documented attack and the clean predictions
+    alone: white-box and adaptive rows score the first misclassified iterate (else the last),
+    oblivious rows the bare attack's last iterate."""
     x, y = dataset.images.float(), dataset.labels
-    ids = torch.arange(len(y))
-    defended = LowPass(model, RADIUS).eval()
+    defended = LowPassModel(model, RADIUS).eval()
     with torch.no_grad():
         bare_ok, defended_ok = model(x).argmax(1) == y, defended(x).argmax(1) == y
     bare_rows, rows = bare_ok.nonzero().flatten(), defended_ok.nonzero().flatten()
-    whitebox = PGD(model, eps, steps=3).run(x[bare_rows], y[bare_rows], ids[bare_rows])
-    transfer = PGD(model, eps, steps=3).run(x[bare_rows], y[bare_rows], ids[bare_rows], full_budget=True).transfers[0]
+    bare = reference.pgd(model, x[bare_rows], y[bare_rows], eps, 3, ids=bare_rows.tolist())
     both = bare_ok & defended_ok
     position = torch.full((len(y),), -1, dtype=torch.long)
     position[bare_rows] = torch.arange(len(bare_rows))
     oblivious_rows = both.nonzero().flatten()
-    adaptive = PGD(defended, eps, steps=3).run(x[rows], y[rows], ids[rows])
-    return {"none/whitebox": (whitebox.adversarial - x[bare_rows]).numpy(),
-            f"lowpass-r{RADIUS}/oblivious": (transfer[position[oblivious_rows]] - x[oblivious_rows]).numpy(),
-            f"lowpass-r{RADIUS}/adaptive": (adaptive.adversarial - x[rows]).numpy()}
+    adaptive = reference.pgd(defended, x[rows], y[rows], eps, 3, ids=rows.tolist())
+    return {"none/whitebox": (bare.first - x[bare_rows]).numpy(),
+            f"lowpass-r{RADIUS}/oblivious": (bare.finals[0][position[oblivious_rows]] - x[oblivious_rows]).numpy(),
+            f"lowpass-r{RADIUS}/adaptive": (adaptive.first - x[rows]).numpy()}
 
 
 def test_spectra_match_numpy_from_recomputed_adversarials(spectra_run):
@@ -103,17 +106,18 @@ def test_spectra_match_numpy_from_recomputed_adversarials(spectra_run):
             k = k[0]
             assert npz["count"][k] == len(delta)
             expected = np_power(delta)
-            np.testing.assert_allclose(npz["spectrum"][k], expected, rtol=1e-9, atol=1e-12)
-            np.testing.assert_allclose(npz["radial"][k], np_radial(expected), rtol=1e-9, atol=1e-12)
+            # the same iterates up to float rounding (the reference filters in float64 with the full FFT)
+            np.testing.assert_allclose(npz["spectrum"][k], expected, rtol=1e-5, atol=1e-9)
+            np.testing.assert_allclose(npz["radial"][k], np_radial(expected), rtol=1e-5, atol=1e-9)
             row = table[table["cell"] == npz["cell"][k]].iloc[0]
             if key.startswith("lowpass"):
                 share = expected[np_mask(12, 12, RADIUS)].sum() / expected.sum()
                 assert 0.05 < share < 0.95
                 assert row["energy_inside_radius"] == pytest.approx(share, abs=1e-6)  # results.csv: 6 decimals
-                assert npz["energy_inside_radius"][k] == pytest.approx(share, rel=1e-9)
+                assert npz["energy_inside_radius"][k] == pytest.approx(share, rel=1e-6)
                 l2 = np_inband_l2(delta, RADIUS)
                 assert row["inband_l2"] == pytest.approx(l2, abs=1e-6)
-                assert npz["inband_l2"][k] == pytest.approx(l2, rel=1e-9)
+                assert npz["inband_l2"][k] == pytest.approx(l2, rel=1e-6)
                 # Parseval: the in-band norm is at most the whole perturbation's
                 assert l2 < np.sqrt((delta.astype(np.float64) ** 2).sum(axis=(1, 2, 3))).mean()
             else:
@@ -185,14 +189,13 @@ def min_eps_run(tmp_path_factory):
 
 
 def naive_min_eps(model, x, y, index, high=16 / 255):
-    """One example at a time, scalar PGD: the bisection as written in the docs."""
+    """One example at a time, the reference PGD: the bisection as written in the docs."""
     with torch.no_grad():
         if model(x).argmax(1) != y:
             return 0.0, []
 
     def fooled(eps):
-        output = PGD(model, eps, steps=4).run(x, y, torch.tensor([index]))
-        return bool(output.predictions[0] != y[0])
+        return bool(reference.pgd(model, x, y, eps, 4, ids=[index]).fooled[0])
 
     if not fooled(high):
         return np.inf, []
@@ -208,7 +211,7 @@ def naive_min_eps(model, x, y, index, high=16 / 255):
 def test_min_eps_matches_a_naive_bisection(min_eps_run):
     model, dataset, out = min_eps_run
     frame = examples(out)
-    defended = LowPass(model, RADIUS).eval()
+    defended = LowPassModel(model, RADIUS).eval()
     for key, threat, target in (("none", "whitebox", model), (f"lowpass-r{RADIUS}", "adaptive", defended)):
         rows = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/linf/eps=0.0313725")].sort_values("index")
         for index, value in zip(rows["index"], rows["min_eps"]):

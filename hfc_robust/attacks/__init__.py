@@ -1,7 +1,8 @@
 """Attacks on [0, 1] pixels: adapters over torchattacks, one small class per attack, and a registry.
 
-Every attack returns a new tensor inside the L-inf ball of radius ``eps`` intersected with
-[0, 1], never mutates its inputs, runs the model in eval mode and restores every module's mode.
+Every attack returns a new tensor inside the ball of radius ``eps`` in its ``norm`` (``linf``,
+or ``l2`` over each example's C x H x W values) intersected with [0, 1], never mutates its
+inputs, runs the model in eval mode and restores every module's mode.
 
 Names are imported lazily (PEP 562): the registry's names and descriptions load without
 torch or torchattacks, so ``hfc-robust list`` starts fast.

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torchattacks.attack import Attack as _TorchattacksAttack
 
 from ..errors import HfcError
-from .base import AdapterMixin, AttackOutput, batch_rows, check_radius, frozen_parameters, logits_as_in, seeded_global_rng
+from .base import AdapterMixin, AttackOutput, batch_rows, check_eps, frozen_parameters, logits_as_in, seeded_global_rng
 from .defaults import STEPS, TARGETS
 
 __all__ = ["APGD", "APGDT", "AUTOATTACK_STEPS", "AUTOATTACK_TARGETS", "standard_targets", "apgd_single_run"]
@@ -216,7 +216,7 @@ def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 def _check_norm_steps(eps: float, norm: str, steps: int, restarts: int) -> float:
     if steps < 1 or restarts < 1:
         raise HfcError(f"APGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "use the defaults")
-    return check_radius(eps, norm)
+    return check_eps(eps, norm)
 
 
 class APGD(AdapterMixin, _TorchattacksAttack):

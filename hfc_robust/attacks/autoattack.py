@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
-from .base import AttackOutput, check_radius, eval_mode
+from .base import AttackOutput, check_eps, eval_mode
 from .defaults import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
 from .fab import FABT
 from .square import Square
@@ -70,7 +70,7 @@ class AutoAttack:
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, seed: int = 0, num_classes: int = 10,
                  norm: str = "linf", *, steps: int = AUTOATTACK_STEPS, queries: int = DEFAULT_QUERIES) -> None:
-        self.model, self.eps, self.norm = model, check_radius(eps, norm), norm
+        self.model, self.eps, self.norm = model, check_eps(eps, norm), norm
         self.budgets = standard_budgets(num_classes)
         self.components = {
             "apgd-ce": APGD(model, eps, steps=steps, seed=seed, norm=norm),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,13 +12,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..cells import check_norm
 from ..errors import HfcError
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "check_radius", "example_seed", "eval_mode",
-           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES", "ATTACK_NORMS"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "check_norm", "example_seed", "eval_mode",
+           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
 
 LOSSES = ("ce", "margin")
-ATTACK_NORMS = ("linf", "l2")  # the threat models of APGD, FAB, Square and AutoAttack
 
 
 @contextlib.contextmanager
@@ -45,27 +46,45 @@ def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") ->
 
 
 def example_seed(seed: int, example_id: int, restart: int) -> int:
-    """A stable 63-bit seed for one example's random start."""
+    """A stable 63-bit seed for one example's random start on one restart: the first 8 bytes of
+    ``sha256(f"{seed}:{example_id}:{restart}")`` read little-endian, top bit cleared. It depends on
+    nothing else (not the batch, the device, eps or the rest of the grid)."""
     digest = hashlib.sha256(f"{seed}:{example_id}:{restart}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def check_eps(eps: float) -> float:
-    if not (0.0 <= float(eps) <= 1.0):
+def check_eps(eps: float, norm: str = "linf") -> float:
+    """An attack radius on the [0, 1] pixel scale: in [0, 1] for L-inf; any finite value >= 0 for
+    L2 (an L2 radius on C x H x W images reaches up to sqrt(C H W))."""
+    value = float(eps)
+    if check_norm(norm) == "linf" and not 0.0 <= value <= 1.0:
         raise HfcError(f"eps must lie in [0, 1] on the pixel scale, got {eps}", "write it as 8/255 or 0.031")
-    return float(eps)
+    if norm == "l2" and not (math.isfinite(value) and value >= 0.0):
+        raise HfcError(f"an L2 eps must be a finite number >= 0 on the [0, 1] pixel scale, got {eps}",
+                       "write it as e.g. 0.5")
+    return value
 
 
-def check_radius(eps: float, norm: str) -> float:
-    """``eps`` for a threat model: an L-inf radius in [0, 1], or an L2 radius >= 0, both on the
-    [0, 1] pixel scale (an L2 eps of 0.5 moves a 32 x 32 x 3 image by 0.5 in Euclidean norm)."""
-    if norm not in ATTACK_NORMS:
-        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(ATTACK_NORMS)}")
-    if norm == "linf":
-        return check_eps(eps)
-    if not 0.0 <= float(eps) < float("inf"):
-        raise HfcError(f"an L2 eps must be a finite radius >= 0 on the [0, 1] pixel scale, got {eps}", "pass e.g. 0.5")
-    return float(eps)
+def _per_example_norms(tensor: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each example of an N x ... tensor, shaped N x 1 x ... x 1 for broadcasting."""
+    return tensor.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (tensor.dim() - 1)))
+
+
+def l2_normalize(tensor: torch.Tensor) -> torch.Tensor:
+    """Each example divided by its L2 norm; an all-zero example stays zero (no direction to step in,
+    as ``sign(0) = 0`` under L-inf)."""
+    norms = _per_example_norms(tensor)
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))  # no 0/0 in the branch torch.where discards
+    return torch.where(norms > 0, tensor / safe, torch.zeros_like(tensor))
+
+
+def l2_project(delta: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of each example of ``delta`` onto the L2 ball of radius ``eps`` (a
+    scalar or N x 1 x ... x 1): ``delta * min(1, eps / ||delta||_2)``."""
+    norms = _per_example_norms(delta)
+    eps = torch.as_tensor(eps, dtype=delta.dtype, device=delta.device)
+    outside = norms > eps
+    return torch.where(outside, delta * (eps / torch.where(outside, norms, torch.ones_like(norms))), delta)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from torchattacks.attacks.fab import projection_l2, projection_linf
 
 from .apgd import AUTOATTACK_STEPS, standard_targets
-from .base import AdapterMixin, AttackOutput, batch_rows, check_radius, frozen_parameters, logits_as_in
+from .base import AdapterMixin, AttackOutput, batch_rows, check_eps, frozen_parameters, logits_as_in
 
 __all__ = ["FABT", "fab_targeted_run"]
 
@@ -166,7 +166,7 @@ class FABT(AdapterMixin, _TorchattacksAttack):
     def __init__(self, model: nn.Module, eps: float = 8 / 255, steps: int = AUTOATTACK_STEPS, restarts: int = 1,
                  seed: int = 0, num_classes: int = 10, norm: str = "linf", targets: int | None = None) -> None:
         super().__init__("FABT", model)
-        self.eps, self.norm, self.steps, self.seed = check_radius(eps, norm), norm, int(steps), int(seed)
+        self.eps, self.norm, self.steps, self.seed = check_eps(eps, norm), norm, int(steps), int(seed)
         self.restarts = int(restarts)  # AutoAttack's FAB-T: 1 (a later restart would start at random)
         self.targets = standard_targets(num_classes) if targets is None else int(targets)
         self.supported_mode = ["default"]

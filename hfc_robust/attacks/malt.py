@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from .apgd import APGD, APGDT
 from .autoattack import run_cascade
-from .base import AttackOutput, check_radius, frozen_parameters
+from .base import AttackOutput, check_eps, frozen_parameters
 from .defaults import FAST_TARGETS
 
 __all__ = ["AutoAttackFast", "MaltAPGDT", "malt_order"]
@@ -60,7 +60,7 @@ class AutoAttackFast:
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, seed: int = 0, num_classes: int = 10,
                  norm: str = "linf", targets: int = FAST_TARGETS) -> None:
-        self.model, self.eps, self.norm = model, check_radius(eps, norm), norm
+        self.model, self.eps, self.norm = model, check_eps(eps, norm), norm
         targets = max(0, min(int(targets), int(num_classes) - 1))
         self.components = {"apgd-ce": APGD(model, eps, seed=seed, norm=norm),
                            "apgd-t-malt": MaltAPGDT(model, eps, seed=seed, num_classes=num_classes, norm=norm,

@@ -23,7 +23,7 @@ import torch.nn as nn
 from torchattacks.attack import Attack as _TorchattacksAttack
 
 from ..errors import HfcError
-from .base import AdapterMixin, AttackOutput, check_radius, seeded_global_rng
+from .base import AdapterMixin, AttackOutput, check_eps, seeded_global_rng
 from .defaults import DEFAULT_QUERIES
 from .square_linf import linf_square_run, margins
 
@@ -72,7 +72,7 @@ class Square(AdapterMixin, _TorchattacksAttack):
         if queries < 1 or restarts < 1:
             raise HfcError(f"Square needs queries >= 1 and restarts >= 1, got {queries} and {restarts}",
                            "pass --queries 5000")
-        self.eps, self.norm = check_radius(eps, norm), norm
+        self.eps, self.norm = check_eps(eps, norm), norm
         self.queries, self.restarts, self.seed = int(queries), int(restarts), int(seed)
         self.rescale_schedule, self.p_init = bool(rescale_schedule), float(p_init)
         self.supported_mode = ["default"]

@@ -141,7 +141,7 @@ def _round(model: nn.Module, state: _State, squares: _Squares, k: torch.Tensor, 
     """The next ``k[i]`` queries of every example ``i``, one batch (``batch``: the batch the reference
     evaluates them in, for :func:`logits_as_in`). Each example accepts its first improving query and
     moves to the query after it, or past its ``k[i]`` queries. Returns the rows evaluated."""
-    device, m = state.best.device, len(state.rows)
+    device = state.best.device
     offsets = torch.arange(int(k.max()), device=device)
     query = state.query[:, None] + offsets[None, :]
     owner, offset = ((query < queries) & (offsets[None, :] < k[:, None])).nonzero(as_tuple=True)

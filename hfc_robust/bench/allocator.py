@@ -1,25 +1,34 @@
-"""Keep a long run's peak memory flat on Linux (glibc).
+"""Keep a long run's peak memory flat in n (Linux, glibc; ``benchmarks/bench_memory.py``).
 
-glibc serves large blocks with ``mmap`` and returns them on free, but after freeing one it
-raises its mmap threshold (up to 32 MiB), so later batch-sized tensors come from the heap,
-which fragments and grows with the number of batches: peak RSS for 10,000 Fashion-MNIST
-images was 1.7x that for 1,000 with nothing held per example. Fixing the threshold (which
-also turns off that adjustment) keeps it flat (``benchmarks/bench_memory.py``). It is fixed at
-32 MiB, glibc's own ceiling: at 64 KiB every activation tensor was mmapped and page-faulted
-afresh, which made the default command 1.7x slower in wall time (36 s vs 21 s); at 32 MiB the
-time is unchanged and peak RSS for 10,000 images is 1.13x that for 1,000.
+What grew (issue 15): not per-example state, but the CPU kernel caches and the heap around them.
+PyTorch's oneDNN convolutions cache one compiled primitive per input shape (``ONEDNN_PRIMITIVE_CACHE_CAPACITY``,
+default 1024) and ideep caches one computation per shape (``LRU_CACHE_CAPACITY``, default 1024). The
+engine's batches take many shapes (the examples each row attacks, the shrinking active set of an
+early-stopping attack), so both caches kept growing by tens of kB per batch; these long-lived
+blocks sit between the batch-sized tensors in glibc's heap, whose free space then cannot be reused
+or returned, and the heap grew with the number of batches (peak RSS 1.4x at 6,000 images that of
+1,000, with the in-use memory flat). Capping both caches at :data:`KERNEL_CACHE_CAPACITY` entries
+keeps heap and peak flat, at no measurable cost in time (a batch's shapes recur within it).
+
+glibc serves blocks of :data:`THRESHOLD_BYTES` or more with ``mmap``; fixing that threshold (which
+also stops glibc from raising it as blocks are freed) keeps the largest tensors out of the heap.
+At 64 KiB every activation tensor was mmapped and page-faulted afresh (1.7x slower); at 32 MiB,
+glibc's own ceiling, the time is unchanged.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
-__all__ = ["fix_mmap_threshold"]
+__all__ = ["flat_memory", "fix_mmap_threshold", "limit_kernel_caches", "KERNEL_CACHE_VARIABLES", "KERNEL_CACHE_CAPACITY"]
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 THRESHOLD_BYTES = 1 << 25  # 32 MiB
+KERNEL_CACHE_CAPACITY = "32"  # entries; 16, 32 and 64 were equally flat and fast (benchmarks/README.md)
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
 
 
 def fix_mmap_threshold(threshold: int = THRESHOLD_BYTES) -> bool:
@@ -31,3 +40,21 @@ def fix_mmap_threshold(threshold: int = THRESHOLD_BYTES) -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold)))
     except (OSError, AttributeError):
         return False
+
+
+def limit_kernel_caches(environ: dict | None = None) -> dict[str, str]:
+    """Cap oneDNN's and ideep's per-shape caches (unless the user set them); the settings in force.
+
+    The libraries read these variables when their caches are first used, so this must run before
+    the process's first convolution: the CLI and the Ray workers call it first thing; in Python,
+    set them before your first forward pass, or call this."""
+    environ = os.environ if environ is None else environ
+    for name in KERNEL_CACHE_VARIABLES:
+        environ.setdefault(name, KERNEL_CACHE_CAPACITY)
+    return {name: environ[name] for name in KERNEL_CACHE_VARIABLES}
+
+
+def flat_memory() -> dict[str, str]:
+    """Both of the above; the kernel-cache settings, for run.json."""
+    fix_mmap_threshold()
+    return limit_kernel_caches()

@@ -22,10 +22,11 @@ from ..attacks.base import AttackOutput
 from ..attacks.registry import AttackSpec, get_attack
 from ..cells import WORST_CASE
 from ..defenses.spec import DefenseSpec
+from ..results.labels import eps_label
 from .checkpoint import Chunk, array_name
 from .config import attack_rows, runs_attack, threats
 from .grid import Grid
-from .inference import predict_classes, zero_gradient_count
+from .inference import clean_pass, predict_classes
 from .mineps import min_eps_arrays
 from .spectra import SpectrumSums
 
@@ -82,7 +83,9 @@ class BatchEvaluation:
         self.robust: dict[int, torch.Tensor] = {}
         self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
-        self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+        clean = {d.key: clean_pass(grid.modules[d.key], images, labels, grid.config.loss) for d in grid.defenses}
+        self.clean_pred = {key: pred for key, (pred, _) in clean.items()}
+        self.zero_gradients = {key: zero for key, (_, zero) in clean.items()}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
         self.pending: Chunk = {}
         self.last_save = time.monotonic()
@@ -118,14 +121,12 @@ class BatchEvaluation:
         for j, d in enumerate(self.grid.defenses):
             i = self.grid.position(d, "clean", "none", 0.0)
             self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
-            rows = self.correct[d.key]
-            grad[j] = (int(rows.sum()), zero_gradient_count(self.grid.modules[d.key], self.images[rows],
-                                                            self.labels[rows], self.grid.config.loss))
+            grad[j] = (int(self.correct[d.key].sum()), self.zero_gradients[d.key])
         return grad
 
     def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
-        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 on the bare model")
+        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} on the bare model")
         before = set(self.adv_pred)
         bare = self.grid.modules["none"]
         rows = self.correct["none"].nonzero().flatten()
@@ -141,7 +142,7 @@ class BatchEvaluation:
 
     def _adaptive_unit(self, unit: int, spec: AttackSpec, eps: float, defense: DefenseSpec) -> None:
         """The attack through one defense (its BPDA twin for a BPDA attack), scored through the defense."""
-        self.step(unit / self.units, f"{spec.name} eps={eps * 255:.3g}/255 through {defense.key}")
+        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} through {defense.key}")
         before = set(self.adv_pred)
         rows = self.correct[defense.key].nonzero().flatten()
         target = self.grid.bpda_modules[defense.key] if spec.bpda else self.grid.modules[defense.key]

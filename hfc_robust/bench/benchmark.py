@@ -17,7 +17,7 @@ from .config import BenchConfig
 __all__ = ["benchmark"]
 
 _OPTIONS = {f.name for f in dataclasses.fields(BenchConfig)} - {"dataset", "model", "weights", "n", "attacks", "eps",
-                                                                  "radii", "rhos", "data_dir"}
+                                                                  "radii", "rhos", "data_dir", "norm"}
 
 
 @contextlib.contextmanager
@@ -37,11 +37,12 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = ("pgd",),
-              eps: Sequence[float] = (8 / 255,), radii: Sequence[float] = (), rhos: Sequence[float] = (),
+              eps: Sequence[float] | None = None, norm: str = "linf", radii: Sequence[float] = (),
+              rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,
-              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "cpu",
-              **options) -> BenchRun:
+              overwrite: bool = False, progress: Callable[[int, int], None] | None = None, device: str = "auto",
+              deterministic: bool | None = None, **options) -> BenchRun:
     """Benchmark any model on any data: the checks and run folder of ``hfc-robust bench``.
 
     Args:
@@ -54,7 +55,10 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         name: the ``model`` column of every row for an ``nn.Module`` (default: its class name);
             registry and ``py:`` models keep their own names.
         attacks, eps, radii, rhos: the grid; eps on the [0, 1] pixel scale, radii in frequency
-            bins, rhos the Eq. 3 smoothing strengths.
+            bins, rhos the Eq. 3 smoothing strengths. ``eps=None``: the norm's default (8/255
+            for L-inf; 0.5 for L2 on 3 x 32 x 32 images, required for L2 on other shapes).
+        norm: the threat model, ``"linf"`` (default) or ``"l2"``: every attack's eps is a radius
+            in this norm. One norm per call.
         n: the first ``n`` images; default all of them. More than the data holds is an HfcError.
         out: a run folder to write (results.csv, results.md, run.json, examples.csv.gz,
             checks.json, plots); a folder holding a different run is refused unless ``overwrite``.
@@ -62,7 +66,15 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         image_size: pixels, to resize and centre-crop ``imagefolder:`` images.
         check_convergence, check_unbounded: the optional sanity checks.
         progress: called as ``progress(done, total, text)`` as the grid runs.
-        device: ``cpu`` (default), ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when present).
+        device: ``auto`` (default): an ``nn.Module`` runs on the device its parameters are on (a
+            model on ``cuda:1`` runs on ``cuda:1``, the input probe included); a registry name or
+            ``py:`` factory on CUDA when present, else MPS, else the CPU. ``cpu``, ``cuda``,
+            ``cuda:N`` or ``mps`` override it. Your model is never changed: it is evaluated in
+            place when it is already on that device (its own and its submodules' train/eval
+            flags restored afterwards; parameters, buffers and ``requires_grad`` are never
+            written), and as a copy moved to that device otherwise, so it stays where it was.
+        deterministic: deterministic cuDNN/cuBLAS kernels (None: on for CUDA, where they cost
+            some speed; see the README's "Devices"); run.json records the choice.
         **options: the other :class:`BenchConfig` settings (``steps``, ``alpha``, ``restarts``,
             ``loss``, ``seed``, ``batch_size``, ``smooth_normalize``, ``inclusive``).
 
@@ -83,8 +95,10 @@ def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = 
         raise HfcError(f"n must be a positive number of images or None (all), got {n!r}", "pass e.g. n=1000")
     registry_data = isinstance(data, str)
     config = BenchConfig(dataset=data if registry_data else "python", model="python", n=n, attacks=tuple(attacks),
-                         eps=tuple(eps), radii=tuple(radii), rhos=tuple(rhos), **options)
+                         eps=None if eps is None else tuple(eps), norm=norm, radii=tuple(radii), rhos=tuple(rhos),
+                         **options)
     with _torch_threads(threads):
         return bench_run(config, out=out, progress=progress, check_convergence=check_convergence,
                          check_unbounded=check_unbounded, model=model, dataset=None if registry_data else data,
-                         name=name, image_size=image_size, overwrite=overwrite, device=device)
+                         name=name, image_size=image_size, overwrite=overwrite, device=device,
+                         deterministic=deterministic)

@@ -14,27 +14,30 @@ and one example is not evidence.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch.nn as nn
-from scipy import stats as _stats
 
 from ..cells import cell_of
 from ..data.dataset import ImageDataset
 from ..models.zoo import LoadedModel
-from ..results.labels import defense_label, format_eps
+from ..results.labels import defense_label, eps_label, row_norm
+from ..results.stats import binomial_tail, fisher_greater
 from .engine import run_grid
 from .result import BenchResult
 
-__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "paired_violation",
-           "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE"]
+__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "unbounded_eps",
+           "paired_violation", "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE", "UNBOUNDED_LINF_EPS"]
 
 CLEAN_DROP_WARN_POINTS = 5.0
 SIGNIFICANCE = 0.01
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-t", "fab-t", "bpda-pgd")
+#: The unbounded check's L-inf eps: every image can reach the uniform mid-grey image (0.5 everywhere).
+UNBOUNDED_LINF_EPS = 0.5
 
 Outcomes = Callable[[str], "tuple[np.ndarray, np.ndarray]"]
 
@@ -58,12 +61,13 @@ def paired_violation(should_be_lower: np.ndarray, should_be_higher: np.ndarray) 
     robustness should be lower, ``c`` the other way, ``p`` the one-sided exact binomial p-value of b."""
     lower, higher = np.asarray(should_be_lower, bool), np.asarray(should_be_higher, bool)
     b, c = int((lower & ~higher).sum()), int((higher & ~lower).sum())
-    p = float(_stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0
+    p = binomial_tail(b, b + c)
     return b, c, p
 
 
 def _row_name(row: pd.Series) -> str:
-    return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={format_eps(float(row['eps']))}"
+    eps = eps_label(float(row["eps"]), row_norm(row))
+    return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={eps}"
 
 
 def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes: Outcomes | None,
@@ -82,7 +86,7 @@ def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes
         else:  # no per-example outcomes: an unpaired one-sided Fisher test on the counts
             b, c = int(lower["correct"]), int(higher["correct"])
             n_l, n_h = int(lower["n"]), int(higher["n"])
-            p = float(_stats.fisher_exact([[b, n_l - b], [c, n_h - c]], alternative="greater").pvalue) if b > c else 1.0
+            p = fisher_greater(b, n_l, c, n_h) if b > c else 1.0
         if b <= c:
             continue
         text = f"{_row_name(lower)} vs {_row_name(higher)}: {b} vs {c} discordant examples, p = {p:.2g}"
@@ -259,14 +263,28 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
     merged = base.merge(strong[strong["attack"] == "pgd"], on=["cell"], suffixes=("", "_strong"))
     merged["drop"] = 100 * (merged["accuracy"] - merged["accuracy_strong"])
     worst = merged.sort_values("drop", ascending=False).iloc[0]
-    detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at eps {eps:.4f} lower accuracy "
-              f"by at most {worst['drop']:.1f} points ({worst['defense']} {worst['threat_model']})")
+    detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at "
+              f"eps={eps_label(eps, config.norm)} lower accuracy by at most {worst['drop']:.1f} points "
+              f"({worst['defense']} {worst['threat_model']})")
     return Check("pgd-converged", "fail" if worst["drop"] > 1.0 else "pass", detail)
 
 
-def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset, eps: float = 0.5):
-    """PGD at a huge eps must take accuracy to chance or below, for every defense."""
+def unbounded_eps(norm: str, shape: tuple[int, ...]) -> float:
+    """An eps no model can be robust at: L-inf 0.5, at which every image of [0, 1] pixels can reach
+    the mid-grey image; for L2 the radius with the same reach, ``0.5 * sqrt(C H W)`` (the L2
+    distance from the mid-grey image to the farthest corner of [0, 1]^d, so the L2 ball contains
+    the L-inf one)."""
+    if norm == "linf":
+        return UNBOUNDED_LINF_EPS
+    return UNBOUNDED_LINF_EPS * math.sqrt(math.prod(int(v) for v in tuple(shape)[-3:]))
+
+
+def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset,
+                    eps: float | None = None):
+    """PGD at a huge eps (default :func:`unbounded_eps` of the run's norm) must take accuracy to
+    chance or below, for every defense."""
     config = result.config
+    eps = unbounded_eps(config.norm, dataset.shape) if eps is None else float(eps)
     big = run_grid(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
                     steps=max(config.steps, 10), extra_defenses=result.extra_defenses,
                     device=result.provenance.get("device", "cpu")).table
@@ -276,8 +294,9 @@ def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset
     above = rows[rows["accuracy"] > chance]
     if len(above):
         row = above.iloc[0]
-        return Check("unbounded-attack-reaches-chance", "fail", f"at eps={eps} accuracy stays {100 * row['accuracy']:.1f}% "
+        return Check("unbounded-attack-reaches-chance", "fail", f"at eps={eps_label(eps, config.norm)} accuracy stays "
+                     f"{100 * row['accuracy']:.1f}% "
                      f"> chance {100 * chance:.0f}% for {row['defense']} {row['threat_model']}: the attack cannot "
                      "even break an unbounded threat model, so gradients are masked or the attack is broken")
-    return Check("unbounded-attack-reaches-chance", "pass", f"at eps={eps} every row falls to <= chance "
+    return Check("unbounded-attack-reaches-chance", "pass", f"at eps={eps_label(eps, config.norm)} every row falls to <= chance "
                  f"({100 * chance:.0f}%), max {100 * rows['accuracy'].max():.1f}%")

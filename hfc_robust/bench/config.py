@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ..attacks.defaults import DEFAULT_QUERIES
 from ..attacks.registry import ATTACKS, AttackOptions, get_attack
 from ..cells import NO_ATTACK, NORMS, WORST_CASE, Cell
-from ..defenses.spec import NO_DEFENSE, DefenseSpec
+from ..defenses.spec import DefenseSpec, defense_grid
 from ..errors import HfcError
 from .defaults import DEFAULT_SPOT_CHECK
 
 __all__ = ["BenchConfig", "plan_cells", "threats", "runs_attack", "attack_rows", "TABLE_COLUMNS", "DEFAULT_SPOT_CHECK",
-           "WORST_CASE"]
+           "WORST_CASE", "DEFAULT_EPS", "default_eps", "with_default_eps"]
+
+#: The default eps per norm and image shape (C, H, W); ``None`` stands for any shape. L-inf: 8/255
+#: everywhere; L2: 0.5 on 3 x 32 x 32 images (RobustBench's CIFAR-10 L2 threat model), no
+#: default elsewhere (an L2 radius only means something relative to the image's dimension).
+DEFAULT_EPS: dict[str, dict[tuple[int, int, int] | None, float]] = {"linf": {None: 8 / 255}, "l2": {(3, 32, 32): 0.5}}
 
 TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "norm", "attack", "eps", "eps_255", "threat_model", "n",
                  "correct", "accuracy", "ci_low", "ci_high", "energy_inside_radius", "inband_l2", "cell"]
@@ -23,10 +30,15 @@ TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "norm", "attack
 
 @dataclass
 class BenchConfig:
-    """Everything that determines a bench table. eps/alpha on the [0, 1] pixel scale;
-    radii in frequency bins; rhos are the Eq. 3 smoothing strengths. ``min_eps`` adds each
-    example's minimal PGD eps per (defense, threat), bisected up to ``min_eps_max`` ([0, 1]
-    scale; default twice the largest grid eps, see :mod:`hfc_robust.bench.mineps`)."""
+    """Everything that determines a bench table. eps/alpha on the [0, 1] pixel scale, radii of
+    the threat model's ``norm`` ball (``linf`` or ``l2``; one norm per run); radii in frequency
+    bins; rhos are the Eq. 3 smoothing strengths. ``min_eps`` adds each example's minimal PGD
+    eps per (defense, threat), bisected up to ``min_eps_max`` ([0, 1] scale; default twice the
+    largest grid eps, see :mod:`hfc_robust.bench.mineps`).
+
+    ``eps=None`` takes the norm's default: 8/255 for L-inf at once; for L2 it depends on the
+    images' shape, so it stays ``None`` until :func:`with_default_eps` sees the data
+    (``bench_run`` and ``run_grid`` call it)."""
 
     dataset: str = "fmnist"
     model: str = "fmnist-cnn"
@@ -34,7 +46,7 @@ class BenchConfig:
     weights: str | None = None
     n: int | None = 1000
     attacks: tuple[str, ...] = ("pgd",)
-    eps: tuple[float, ...] = (8 / 255,)
+    eps: tuple[float, ...] | None = None
     radii: tuple[float, ...] = ()
     rhos: tuple[float, ...] = ()
     smooth_normalize: bool = False
@@ -54,24 +66,26 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         self.attacks = tuple(self.attacks)
-        self.eps = tuple(sorted({float(e) for e in self.eps}))
+        if not isinstance(self.norm, str):
+            raise HfcError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}",
+                           "one norm per run: run linf and l2 separately (compare and report read both)")
+        if self.norm not in NORMS:
+            raise HfcError(f"unknown norm {self.norm!r}", f"use one of {', '.join(NORMS)}")
+        if self.eps is None and self.norm == "linf":
+            self.eps = (DEFAULT_EPS["linf"][None],)
+        if self.eps is not None:
+            self.eps = tuple(sorted({float(e) for e in self.eps}))
         self.radii = tuple(float(r) for r in self.radii)
         self.rhos = tuple(float(r) for r in self.rhos)
         for name in self.attacks:
             get_attack(name)
-        if self.norm not in NORMS:
-            raise HfcError(f"unknown norm {self.norm!r}", f"use one of {', '.join(NORMS)}")
-        if self.norm != "linf":
-            raise HfcError(f"norm {self.norm} is not supported yet", "use --norm linf")
-        for eps in self.eps:
-            if not 0.0 <= eps <= 1.0:
+        for eps in self.eps or ():
+            if self.norm == "linf" and not 0.0 <= eps <= 1.0:
                 raise HfcError(f"eps {eps} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
-        for radius in self.radii:
-            if not radius >= 0:
-                raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
-        for rho in self.rhos:
-            if not rho >= 0:
-                raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
+            if self.norm == "l2" and not (math.isfinite(eps) and eps >= 0):
+                raise HfcError(f"L2 eps {eps} is not a finite number >= 0", "pass an L2 radius on the [0, 1] pixel "
+                               "scale, e.g. --eps 0.5")
+        self.defenses()  # validates the radii and rhos
         if self.steps < 1 or self.restarts < 1 or self.batch_size < 1:
             raise HfcError("steps, restarts and batch size must be >= 1", "pass positive integers")
         if self.restarts > 1 and not self.random_start:
@@ -83,26 +97,47 @@ class BenchConfig:
             raise HfcError(f"--queries {self.queries} would not change autoattack, whose Square always makes the "
                            f"standard {DEFAULT_QUERIES} queries (--queries sets only the square row's budget)",
                            "drop --queries, or add square to --attack for a square row with that budget")
-        if self.min_eps_max is not None and not 0 < float(self.min_eps_max) <= 1:
-            raise HfcError(f"--min-eps-max {self.min_eps_max} is outside (0, 1]", "pass e.g. --min-eps-max 32/255")
-        if self.alpha is not None and not 0 < self.alpha <= 1:
-            raise HfcError(f"step size {self.alpha} is outside (0, 1]", "pass e.g. --step-size 2/255")
+        top, example = (1.0, "32/255") if self.norm == "linf" else (math.inf, "1.0")
+        if self.min_eps_max is not None and not (0 < float(self.min_eps_max) <= top and math.isfinite(self.min_eps_max)):
+            raise HfcError(f"--min-eps-max {self.min_eps_max} is outside (0, {top:g}]", f"pass e.g. --min-eps-max {example}")
+        if self.alpha is not None and not (0 < self.alpha <= top and math.isfinite(self.alpha)):
+            raise HfcError(f"step size {self.alpha} is outside (0, {top:g}]",
+                           "pass e.g. --step-size " + ("2/255" if self.norm == "linf" else "0.1"))
 
     def defenses(self) -> list[DefenseSpec]:
-        specs = [NO_DEFENSE]
-        specs += [DefenseSpec("lowpass", radius=r, inclusive=self.inclusive) for r in self.radii]
-        specs += [DefenseSpec("smooth", rho=r, normalize=self.smooth_normalize) for r in self.rhos]
-        return specs
+        return defense_grid(self.radii, self.rhos, self.inclusive, self.smooth_normalize)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def attack_options(self, num_classes: int) -> AttackOptions:
         return AttackOptions(steps=self.steps, alpha=self.alpha, restarts=self.restarts, loss=self.loss, seed=self.seed,
-                             random_start=self.random_start, queries=self.queries, num_classes=num_classes)
+                             random_start=self.random_start, queries=self.queries, num_classes=num_classes,
+                             norm=self.norm)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def default_eps(norm: str, shape: Sequence[int]) -> float:
+    """The default eps of ``norm`` for images of ``shape`` (C x H x W, or N x C x H x W): see
+    :data:`DEFAULT_EPS`. HfcError (exit 2) when the norm has no default for that shape."""
+    image = tuple(int(v) for v in shape)[-3:]
+    defaults = DEFAULT_EPS[norm]
+    if image in defaults:
+        return defaults[image]
+    if None in defaults:
+        return defaults[None]
+    known = ", ".join("x".join(map(str, s)) for s in defaults if s is not None)
+    raise HfcError(f"--norm {norm} has no default eps for {'x'.join(map(str, image))} images (only for {known})",
+                   f"pass --eps, the {norm.upper()} radius on the [0, 1] pixel scale (eps=(...,) in Python)")
+
+
+def with_default_eps(config: BenchConfig, shape: Sequence[int]) -> BenchConfig:
+    """``config`` with ``eps=None`` replaced by the norm's default for images of ``shape``."""
+    if config.eps is not None:
+        return config
+    return dataclasses.replace(config, eps=(default_eps(config.norm, shape),))
 
 
 def threats(defense: DefenseSpec) -> tuple[str, ...]:
@@ -131,6 +166,8 @@ def plan_cells(config: BenchConfig, dataset_name: str | None = None,
     which other attacks are in the grid, and their name says so.
     """
     dataset_name = dataset_name or config.dataset
+    if config.eps is None:
+        raise HfcError(f"no eps for --norm {config.norm}", "pass eps, or let bench_run pick the default for the data")
     cells = []
     for defense in (config.defenses() if defenses is None else defenses):
         def cell(threat: str, attack: str, eps: float) -> Cell:

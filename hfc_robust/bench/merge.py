@@ -1,4 +1,5 @@
-"""``hfc-robust merge SHARD_DIR... --out RUN``: one run folder from the shards of ``bench --shard I/N``.
+"""``hfc-robust merge SHARD_DIR... --out RUN``: one run folder from the shards of ``bench --shard I/N``
+(or of ``corruptions --shard I/N``, whose run.json says ``"kind": "corruptions"``).
 
 The shards must share the configuration, the weights' SHA-256 and the images' fingerprint,
 and cover every example of the sample exactly once. Their chunks are put together and the
@@ -11,8 +12,6 @@ data can be loaded again from run.json, and is marked skipped with the reason ot
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 
@@ -20,13 +19,13 @@ import numpy as np
 
 from ..errors import HfcError
 from ..results.io import load_run_json, write_run
-from .api import OUTCOMES_DIR, PARTIAL_DIR, BenchRun, load_config_model, load_data
+from .api import BenchRun
+from .prepare import (OUTCOMES_DIR, finish_merged_folder, load_config_model, load_data, merged_record, merged_store)
 from .checkpoint import OutcomeStore
 from .checks import Check, run_checks
 from .devices import resolve_device
 from .engine import assemble
 from .grid import defense_modules
-from .runfolder import check_out_folder, remove_stale_files
 from .provenance import index_ranges
 from .rerun import rerun_config, rerun_options
 from .spotcheck import spot_check
@@ -115,37 +114,26 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     started = time.time()
     dirs = [Path(d) for d in dirs]
     runs, stores = _read_shards(dirs)
-    indices = _check_coverage(runs, stores, dirs)
+    _check_coverage(runs, stores, dirs)
     first = runs[0]
     out = Path(out)
     if out.resolve() in {d.resolve() for d in dirs}:
         raise HfcError(f"--out {out} is one of the shards", "write the merged run to a new folder")
-    check_out_folder(out, {"config": first["config"], "model sha256": first["model"]["sha256"],
-                     "dataset sha256": first["dataset"]["sha256"]}, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    if first.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`: the same checks, its own tables
+        from .corruption_api import merge_corruption_shards
+
+        return merge_corruption_shards(dirs, runs, stores, out, overwrite, command)
     config = rerun_config({**first, "model": {}, "dataset": {}})  # the grid only; paths are not opened here
-    store = OutcomeStore(out / PARTIAL_DIR, f"merge:{config.fingerprint()}:{first['model']['sha256']}:"
-                                            f"{first['dataset']['sha256']}")
-    for shard_store in stores:
-        for start in shard_store.starts:
-            store.append(start, shard_store.chunk(start))
+    store = merged_store(out, first, stores, overwrite, "merge", config.fingerprint())
     result = assemble(config, first["dataset"]["name"], store)
     checks = run_checks(result.table, result.gradient_checks, [_spot_check(first, dirs[0], result, device, progress)],
                         outcomes=result.outcomes)
-    run = json.loads(json.dumps(first))
-    shard = run.pop("shard")
-    n = len(indices)
-    run["dataset"].update(n=n, indices=shard["of_indices"], sample=shard["of_sample"])
-    run.update(gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks},
-               attack_seconds=result.provenance.get("attack_seconds", {}),
-               cells=list(result.table["cell"]), wall_time_s=round(time.time() - started, 3),
-               merged_from=[{"folder": str(d), "rows": r["shard"]["rows"], "wall_time_s": r.get("wall_time_s"),
-                             "device": r.get("device")} for d, r in zip(dirs, runs)],
-               command=command if command is not None else run.get("command"))
+    run = merged_record(first, dirs, runs, time.time() - started, list(result.table["cell"]), command,
+                        gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks},
+                        attack_seconds=result.provenance.get("attack_seconds", {}))
     files = write_run(out, result.table, run, result.example_frames(), checks)
     from ..results.plots import write_plots
 
     files += write_plots(result.table, out)
-    remove_stale_files(out, files)
-    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+    finish_merged_folder(out, files)
     return BenchRun(result.table, checks, run, out, files, list(first.get("warnings") or []))

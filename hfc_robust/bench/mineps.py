@@ -1,4 +1,5 @@
-"""Minimal L-inf eps per example: a seeded bisection on eps with PGD (``--min-eps``).
+"""Minimal eps per example, in the run's norm (L-inf or L2): a seeded bisection on eps with PGD
+(``--min-eps``).
 
 For each (defense, threat) pair, white-box for the bare model and adaptive (PGD through the
 defended model, as the ``pgd`` adaptive row) for each defense, and each example the scored
@@ -10,11 +11,13 @@ model classifies correctly clean:
 2. The others are bisected on ``[0, max_eps]``: PGD at the midpoint, each example at its own
    eps in one batched call (:class:`~hfc_robust.attacks.pgd.PGD` takes an eps tensor); success
    moves the upper end down, failure the lower end up, until the interval is at most
-   :data:`MIN_EPS_TOL` wide. The result is the upper end: an eps at which PGD succeeded, with
-   a failed eps (or 0, where the example is classified correctly) less than ``MIN_EPS_TOL`` below.
+   the norm's tolerance wide (:data:`MIN_EPS_TOLS`: 0.25/255 for L-inf, 0.01 for L2). The result
+   is the upper end: an eps at which PGD succeeded, with a failed eps (or 0, where the example is
+   classified correctly) less than the tolerance below.
 
 Examples misclassified clean get 0. Every example starts from the same seeded direction at
-every eps (its start is ``x + eps * u`` with ``u`` drawn from (seed, example id, restart)), so
+every eps (its start is ``x + eps * u`` with ``u`` drawn from (seed, example id, restart) in the
+norm's unit ball), so
 the bisection is deterministic. PGD is not monotone in eps: an example may be fooled at some
 eps and not at a larger one. What holds exactly is that the bisection's outcome at each eps it
 queried is the fixed-eps PGD outcome there (same attack, same start); with the default
@@ -31,20 +34,27 @@ import torch
 from ..attacks.pgd import PGD
 from ..defenses.spec import DefenseSpec
 
-__all__ = ["MIN_EPS_TOL", "DEFAULT_MIN_EPS_MAX", "min_eps_limit", "min_eps_pairs", "bisect_min_eps", "min_eps_arrays",
-           "bisection_steps"]
+__all__ = ["MIN_EPS_TOL", "MIN_EPS_TOLS", "DEFAULT_MIN_EPS_MAX", "DEFAULT_MIN_EPS_MAXES", "min_eps_limit", "min_eps_pairs",
+           "bisect_min_eps", "min_eps_arrays", "bisection_steps"]
 
-MIN_EPS_TOL = 0.25 / 255  #: bisection tolerance on the [0, 1] pixel scale
-DEFAULT_MIN_EPS_MAX = 32 / 255  #: the maximum eps when the grid has no eps > 0
+MIN_EPS_TOL = 0.25 / 255  #: L-inf bisection tolerance on the [0, 1] pixel scale
+#: bisection tolerance per norm ([0, 1] scale). L2's 0.01 takes 7 halvings from the default
+#: maximum 1.0 (twice RobustBench's 0.5), about the resolution L-inf's 0.25/255 gives from 16/255.
+MIN_EPS_TOLS = {"linf": MIN_EPS_TOL, "l2": 0.01}
+DEFAULT_MIN_EPS_MAX = 32 / 255  #: the L-inf maximum eps when the grid has no eps > 0
+DEFAULT_MIN_EPS_MAXES = {"linf": DEFAULT_MIN_EPS_MAX, "l2": 1.0}  #: per norm, when the grid has no eps > 0
 
 
-def min_eps_limit(eps_grid, max_eps: float | None) -> float:
+def min_eps_limit(eps_grid, max_eps: float | None, norm: str = "linf") -> float:
     """The bisection's maximum eps ([0, 1] scale): ``max_eps`` when given, else twice the largest
-    grid eps (so that eps is every bisection's first midpoint), else :data:`DEFAULT_MIN_EPS_MAX`."""
+    grid eps (so that eps is every bisection's first midpoint; at most 1 for L-inf, where eps = 1
+    already reaches every image), else the norm's :data:`DEFAULT_MIN_EPS_MAXES`."""
     if max_eps is not None:
         return float(max_eps)
     largest = max([float(e) for e in eps_grid] + [0.0])
-    return min(2 * largest, 1.0) if largest > 0 else DEFAULT_MIN_EPS_MAX
+    if largest <= 0:
+        return DEFAULT_MIN_EPS_MAXES[norm]
+    return min(2 * largest, 1.0) if norm == "linf" else 2 * largest
 
 
 def bisection_steps(max_eps: float, tol: float = MIN_EPS_TOL) -> int:
@@ -58,9 +68,11 @@ def min_eps_pairs(defenses: list[DefenseSpec]) -> list[tuple[DefenseSpec, str]]:
 
 
 def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor,
-                   options, max_eps: float, tol: float = MIN_EPS_TOL) -> np.ndarray:
-    """Minimal eps (float64, [0, 1] scale; ``inf`` when PGD at ``max_eps`` fails) of examples the
-    model classifies correctly. ``options``: the grid's :class:`~hfc_robust.attacks.registry.AttackOptions`."""
+                   options, max_eps: float, tol: float | None = None) -> np.ndarray:
+    """Minimal eps (float64, [0, 1] scale, in ``options.norm``; ``inf`` when PGD at ``max_eps`` fails) of
+    examples the model classifies correctly. ``options``: the grid's
+    :class:`~hfc_robust.attacks.registry.AttackOptions`; ``tol`` default: the norm's :data:`MIN_EPS_TOLS`."""
+    tol = MIN_EPS_TOLS[options.norm] if tol is None else tol
     n = len(labels)
     result = np.full(n, np.inf)
     if n == 0:
@@ -68,7 +80,7 @@ def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
 
     def fooled(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         attack = PGD(model, eps=eps, alpha=options.alpha, steps=options.steps, random_start=options.random_start,
-                     restarts=options.restarts, loss=options.loss, seed=options.seed)
+                     restarts=options.restarts, loss=options.loss, seed=options.seed, norm=options.norm)
         output = attack.run(images[rows], labels[rows], example_ids[rows.cpu()])
         return (output.predictions != labels[rows]).cpu()
 
@@ -90,7 +102,7 @@ def min_eps_arrays(grid, indices: torch.Tensor, images: torch.Tensor, labels: to
     """Chunk arrays ``mineps{j}`` (j: the defense's position), one float64 per example of the batch:
     0 for examples the model misclassifies clean, ``inf`` beyond the maximum eps."""
     config = grid.config
-    max_eps = min_eps_limit(config.eps, config.min_eps_max)
+    max_eps = min_eps_limit(config.eps, config.min_eps_max, config.norm)
     arrays = {}
     for d, threat in min_eps_pairs(grid.defenses):
         step(1.0, f"minimal eps ({threat}) of {d.key}")

@@ -49,8 +49,14 @@ def rerun_config(run: dict, run_dir: Path | str | None = None) -> BenchConfig:
 
 def rerun_options(run: dict, run_dir: Path | str) -> dict:
     """How the original loaded its model and data beyond the config: ``image_size`` for an
-    ImageFolder, the folder a ``py:`` model's module was imported from."""
+    ImageFolder, the folder a ``py:`` model's module was imported from; and where it ran: a CPU
+    run is repeated on the CPU (byte-comparable), a GPU run on ``auto``, with its deterministic setting."""
     options: dict = {}
+    device = run.get("device") or {}
+    if device.get("device"):
+        options["device"] = "cpu" if str(device["device"]).startswith("cpu") else "auto"
+    if isinstance(device.get("deterministic"), bool):
+        options["deterministic"] = device["deterministic"]
     image_size = (run.get("dataset") or {}).get("image_size")
     if image_size:
         options["image_size"] = int(image_size)

@@ -27,13 +27,16 @@ def recorded_identity(out: Path) -> dict | None:
 
 
 def remove_stale_files(out: Path, written: list[Path]) -> None:
-    """Delete run files that an earlier, replaced run left and this one did not write."""
+    """Delete run files (of a bench or a corruption run) that an earlier, replaced run left and
+    this one did not write."""
+    from ..results.corruptions import CORRUPTION_FILES
     from ..results.mineps import MIN_EPS_CSV, MIN_EPS_PLOT
     from ..results.plots import EPS_PLOT, RADIUS_PLOT
     from ..results.spectra import SPECTRA_NPZ, SPECTRA_PLOT
 
     kept = {path.name for path in written}
-    for name in (*RUN_FILES, EPS_PLOT, RADIUS_PLOT, SPECTRA_NPZ, SPECTRA_PLOT, MIN_EPS_CSV, MIN_EPS_PLOT):
+    for name in dict.fromkeys((*RUN_FILES, EPS_PLOT, RADIUS_PLOT, SPECTRA_NPZ, SPECTRA_PLOT, MIN_EPS_CSV, MIN_EPS_PLOT,
+                               *CORRUPTION_FILES)):
         if name not in kept and (out / name).is_file():
             (out / name).unlink()
 

@@ -37,6 +37,8 @@ def perturbation_sums(delta: torch.Tensor, defense: DefenseSpec) -> tuple[np.nda
     ``delta`` (N x C x H x W), computed in float64. The in-band sum is NaN for defenses
     without a low-pass radius."""
     delta = delta.detach().to(torch.float64)
+    if delta.numel() == 0:  # no perturbation to add (MKL's FFT also refuses an empty batch)
+        return np.zeros(delta.shape[-2:]), (float("nan") if defense.kind != "lowpass" or defense.radius is None else 0.0)
     power = torch.fft.fftshift(torch.fft.fft2(delta).abs() ** 2, dim=(-2, -1)).mean(1).sum(0)
     inband = float("nan")
     if defense.kind == "lowpass" and defense.radius is not None:

@@ -1,21 +1,24 @@
 """Strong-attack spot check: is a reported robust accuracy an overestimate?
 
-After the grid, for every white-box and adaptive row at the largest eps (the worst case
-over the grid's attacks when there are several), a seeded random subsample of the examples
-that the reported attack left robust is attacked again with APGD-CE and then APGD-T
-(AutoAttack's gradient attacks, 100 steps, APGD-T against the 3 likeliest wrong classes)
-and with Square (gradient-free, 500 queries). If they break k of the m sampled examples, the row overstates robust
-accuracy by about ``100 * R / n * k / m`` points (R of n examples were reported robust),
-with a Wilson interval on k / m. The check warns when the interval's lower bound exceeds
-1 point and fails above 5 points. Square breaking significantly more of the sample than
-both gradient attacks together (one-sided exact McNemar test, p < 0.01) is the signature
-of gradient masking, and fails too.
+After the grid, for every white-box and adaptive row at the largest eps (the worst case over
+the grid's attacks when there are several; groups that ran AutoAttack are skipped, it already
+holds these attacks), a seeded random sample of up to ``--spot-check`` examples that the row
+counts as robust is attacked again with the budgets of :mod:`hfc_robust.bench.defaults`:
+APGD-CE (100 steps), then APGD-T (100 steps, the likeliest wrong class) on what it left,
+then Square (250 queries) on what they left (gradient-free: it sees through masked gradients).
+An example counts as broken when any of them breaks it. The decision (estimate, one-sided
+exact test, warn/fail, gradient masking, power) is :mod:`hfc_robust.bench.spotrule`, a pure
+function of the per-example outcomes.
+
+The attacks are the adapters of :mod:`hfc_robust.attacks` (the same classes the grid runs), so
+the check gets faster whenever they do.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,27 +29,39 @@ from ..attacks.base import eval_mode
 from ..attacks.square import Square
 from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
-from ..results.stats import wilson_interval
-from .checks import SIGNIFICANCE, Check, paired_violation
+from ..results.labels import eps_label
+from .checks import Check
+from .defaults import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
 from .inference import num_outputs, predict_classes
 from .result import BenchResult
+from .spotrule import (ALPHA, DETECT_POINTS, POWER, TOLERANCE_POINTS, row_verdict, sample_size,
+                       worst_status)
 
-__all__ = ["spot_check", "WARN_POINTS", "FAIL_POINTS", "SPOT_CHECK_QUERIES"]
+__all__ = ["spot_check", "reported_cells", "sample_indices", "summarize", "SpotBudget", "CHECK_NAME"]
 
-WARN_POINTS, FAIL_POINTS = 1.0, 5.0
-# Budgets here, cheaper than AutoAttack's (5,000 queries, 9 targets) so that the check costs at
-# most about half of a default run; `--attack autoattack` runs the full ensemble.
-SPOT_CHECK_QUERIES = 250
-SPOT_CHECK_TARGETS = 1
+CHECK_NAME = "strong-attack-spot-check"
 
 
-def reported_cells(cells: list[Cell], eps: float) -> list[Cell]:
-    """Per (defense, threat model) at ``eps``: the cell a reader would quote, i.e. ``worst-case``
-    when the grid has several attacks, else the single attack's cell. Groups that ran
-    AutoAttack are skipped: it already includes APGD-CE, APGD-T and Square."""
+@dataclass(frozen=True)
+class SpotBudget:
+    """The strong attacks' budgets (defaults: :mod:`hfc_robust.bench.defaults`); tests pass smaller ones."""
+
+    steps: int = SPOT_CHECK_STEPS
+    targets: int = SPOT_CHECK_TARGETS
+    queries: int = SPOT_CHECK_QUERIES
+
+
+def reported_cells(cells: Sequence[Cell]) -> list[Cell]:
+    """The rows a reader would quote, at the largest eps of the white-box and adaptive cells: per
+    (defense, threat model), ``worst-case`` when the grid has several attacks, else the single
+    attack's cell. Groups that ran AutoAttack (any ``autoattack...`` row) are skipped."""
+    scored = [cell for cell in cells if cell.threat in SCORED_THREATS and cell.eps > 0]
+    if not scored:
+        return []
+    eps = max(cell.eps for cell in scored)
     groups: dict[tuple[str, str], list[Cell]] = {}
-    for cell in cells:
-        if cell.threat in SCORED_THREATS and cell.eps == eps:
+    for cell in scored:
+        if cell.eps == eps:
             groups.setdefault((cell.defense, cell.threat), []).append(cell)
     chosen = []
     for group in groups.values():
@@ -58,13 +73,51 @@ def reported_cells(cells: list[Cell], eps: float) -> list[Cell]:
     return chosen
 
 
-def _sample(cell: str, seed: int, indices: np.ndarray, size: int) -> np.ndarray:
-    """A seeded subsample of ``indices`` that depends only on (seed, cell)."""
+def sample_indices(cell: str, seed: int, indices: np.ndarray, size: int) -> np.ndarray:
+    """A seeded subsample of ``indices`` (sorted) that depends only on (seed, cell key)."""
     digest = hashlib.sha256(f"spot-check:{seed}:{cell}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     if len(indices) <= size:
         return np.sort(indices)
     return np.sort(rng.choice(indices, size=size, replace=False))
+
+
+def _row_name(cell: Cell) -> str:
+    return f"{cell.defense} {cell.threat} {cell.attack}"
+
+
+def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
+    """The check from each checked row's :func:`~hfc_robust.bench.spotrule.row_verdict` record:
+    the worst status, a one-line detail led by the most overstated row, and every record in ``data``."""
+    records = [{"cell": cell.key, **record} for cell, record in rows]
+    status = worst_status([r["status"] for r in records])
+    eps = rows[0][0].eps
+    ordered = sorted(rows, key=lambda item: -item[1]["overestimate_points"])
+    parts = []
+    for cell, r in ordered:
+        text = f"{_row_name(cell)}: {r['broken']} of {r['sampled']} sampled robust examples broken"
+        if r["broken"]:
+            text += (f", overstated by about {r['overestimate_points']:.1f} points (at least "
+                     f"{r['lower_bound_points']:.1f} with {100 * (1 - ALPHA):g}% confidence)")
+        parts.append(f"{text}: {r['status']}")
+    detail = (f"{'; '.join(parts)}. {len(rows)} row(s) at eps {eps_label(eps, rows[0][0].norm)}, {spot_check_budget_text()}; "
+              f"fails when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
+              f"alpha {ALPHA:g})")
+    masked = [(cell, r) for cell, r in rows if r["gradient_masking"]]
+    if masked:
+        cell, r = masked[0]
+        detail = (f"Square broke {r['square_only']} sampled examples of {_row_name(cell)} that APGD could not "
+                  f"(APGD broke {r['broken_by_apgd']}, p = {r['masking_p']:.2g}): gradients are masked; " + detail)
+    weak = [(cell, r) for cell, r in rows if r["power"] is not None and r["power"] < POWER]
+    if weak:
+        cell, r = min(weak, key=lambda item: item[1]["power"])
+        needed = sample_size(r["robust"], r["n"])
+        detail += (f"; the check's power to catch a {DETECT_POINTS:g}-point overstatement is only {r['power']:.2f} for "
+                   f"{_row_name(cell)} ({r['robust']}/{r['n']} robust)"
+                   + (f": --spot-check {needed} gives {POWER:g}" if needed and needed > size else ""))
+    if status != "pass":
+        detail += "; for a number to cite, rerun with --attack autoattack"
+    return Check(CHECK_NAME, status, detail, {"rows": records, "size": size, "eps": eps})
 
 
 def _images(dataset: ImageDataset, wanted: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -88,82 +141,60 @@ def _broken(attack, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     return np.concatenate(broken) if broken else np.zeros(0, dtype=bool)
 
 
+def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, eps: float,
+                  seed: int, batch_size: int, budget: SpotBudget = SpotBudget(),
+                  norm: str = "linf") -> tuple[np.ndarray, np.ndarray]:
+    """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in ``norm``."""
+    num_classes = num_outputs(model, images[:1])
+    # APGD-T runs only where APGD-CE failed: their union is all that is recorded.
+    gradient = _broken(APGD(model, eps, steps=budget.steps, seed=seed, norm=norm), model, images, labels,
+                       ids, batch_size)
+    standing = np.flatnonzero(~gradient)
+    if len(standing) and num_classes > 1:
+        targeted = APGDT(model, eps, steps=budget.steps, seed=seed, num_classes=num_classes,
+                         targets=min(budget.targets, num_classes - 1), norm=norm)
+        keep = torch.as_tensor(standing)
+        gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
+                                     ids[keep], batch_size)
+    # Square only where APGD failed: breaking an example twice adds nothing to the count, and the
+    # masking test then assumes APGD broke every one of its examples alone (spotrule.row_verdict).
+    square = np.zeros_like(gradient)
+    standing = np.flatnonzero(~gradient)
+    if len(standing):
+        keep = torch.as_tensor(standing)
+        square[standing] = _broken(Square(model, eps, queries=budget.queries, seed=seed, norm=norm), model,
+                                   images[keep.to(images.device)], labels[keep.to(labels.device)], ids[keep], batch_size)
+    return gradient, square
+
+
 def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: ImageDataset, size: int,
-               device: torch.device | str = "cpu", progress: Callable[[str], None] | None = None) -> Check:
-    """Re-attack up to ``size`` robust examples of each white-box/adaptive row at the largest eps.
+               device: torch.device | str = "cpu", progress: Callable[[str], None] | None = None,
+               budget: SpotBudget = SpotBudget()) -> Check:
+    """Re-attack up to ``size`` robust examples of each reported white-box/adaptive row at the largest eps.
 
     ``modules`` maps each defense key (``none``, ``lowpass-r8``, ...) to the model its rows are scored on.
     """
     config = result.config
-    name = "strong-attack-spot-check"
     if size <= 0:
-        return Check(name, "skipped", "disabled (--no-spot-check)")
-    eps = max(config.eps)
-    if eps == 0:
-        return Check(name, "skipped", "not applicable (eps = 0: there is no perturbation to look for)")
-    cells = reported_cells(result.cells, eps)
+        return Check(CHECK_NAME, "skipped", "disabled (--no-spot-check)")
+    if not config.eps or max(config.eps) == 0:
+        return Check(CHECK_NAME, "skipped", "not applicable (eps = 0: there is no perturbation to look for)")
+    cells = reported_cells(result.cells)
     if not cells:
-        return Check(name, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
-    records, statuses, checked = [], [], {}
+        return Check(CHECK_NAME, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
+    rows = []
     for cell in cells:
         index, robust = result.outcomes(cell)
-        robust_count, n = int(robust.sum()), len(robust)
-        sample = _sample(cell.key, config.seed, index[robust], size)
-        record = {"cell": cell.key, "robust": robust_count, "n": n, "sampled": len(sample)}
-        checked[cell.key] = cell
-        if len(sample) == 0:
-            records.append({**record, "broken_by_apgd": 0, "broken_by_square": 0, "overestimate_points": 0.0,
-                            "ci_points": [0.0, 0.0]})
-            statuses.append("pass")
-            continue
-        if progress:
-            progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {cell.defense} "
-                     f"{cell.threat} {cell.attack}")
-        ids, images, labels = _images(dataset, sample, config.batch_size)
-        images, labels = images.to(device), labels.to(device)
-        model = modules[cell.defense]
-        with eval_mode(model):  # a caller's train-mode BatchNorm must neither run on batch statistics nor learn
-            record.update(_attack_sample(model, images, labels, ids, eps, config, robust_count, n))
-        records.append(record)
-        status = "fail" if record["ci_points"][0] > FAIL_POINTS or record["gradient_masking"] else \
-            "warn" if record["ci_points"][0] > WARN_POINTS else "pass"
-        statuses.append(status)
-    worst = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
-    top = max(records, key=lambda r: r["overestimate_points"])
-    top_cell = checked[top["cell"]]
-    detail = (f"APGD-CE + APGD-T broke {top['broken_by_apgd']} of {top['sampled']} sampled robust examples of "
-              f"{top_cell.defense} {top_cell.threat} {top_cell.attack}: the row overstates "
-              f"robust accuracy by about {top['overestimate_points']:.1f} points "
-              f"(95% CI {top['ci_points'][0]:.1f}-{top['ci_points'][1]:.1f}); {len(records)} rows checked at eps "
-              f"{eps * 255:.3g}/255")
-    masked = [r for r in records if r.get("gradient_masking")]
-    if masked:
-        detail = (f"Square broke {masked[0]['square_only']} sampled examples that APGD could not "
-                  f"({checked[masked[0]['cell']].defense}): gradients are masked; " + detail)
-    if worst != "pass":
-        detail += "; for a number to cite, rerun with --attack autoattack, or at least --steps 100 --restarts 5"
-    return Check(name, worst, detail, {"rows": records, "size": size, "eps": eps})
-
-
-def _attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, eps: float, config,
-                   robust_count: int, n: int) -> dict:
-    """APGD-CE, then APGD-T on what it left, and Square, on the sampled robust examples of one row."""
-    num_classes = num_outputs(model, images[:1])
-    # APGD-T runs only where APGD-CE failed: their union is all that is reported.
-    gradient = _broken(APGD(model, eps, seed=config.seed), model, images, labels, ids, config.batch_size)
-    standing = np.flatnonzero(~gradient)
-    if len(standing):
-        targeted = APGDT(model, eps, seed=config.seed, num_classes=min(num_classes, SPOT_CHECK_TARGETS + 1))
-        keep = torch.as_tensor(standing)
-        gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
-                                     ids[keep], config.batch_size)
-    square = _broken(Square(model, eps, queries=min(config.queries, SPOT_CHECK_QUERIES), seed=config.seed), model,
-                     images, labels, ids, config.batch_size)
-    k, m = int(gradient.sum()), len(labels)
-    scale = 100.0 * robust_count / n
-    low, high = wilson_interval(k, m)
-    # Robustness to the gradient attacks should be the lower one; Square-only breaks violate that.
-    square_only, apgd_only, p = paired_violation(~gradient, ~square)
-    return dict(broken_by_apgd=k, broken_by_square=int(square.sum()), square_only=square_only,
-                overestimate_points=round(scale * k / m, 3), ci_points=[round(scale * low, 3), round(scale * high, 3)],
-                gradient_masking=bool(square_only > apgd_only and p < SIGNIFICANCE))
+        sample = sample_indices(cell.key, config.seed, index[robust], size)
+        gradient = square = np.zeros(0, dtype=bool)
+        if len(sample):
+            if progress:
+                progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {_row_name(cell)}")
+            ids, images, labels = _images(dataset, sample, config.batch_size)
+            images, labels = images.to(device), labels.to(device)
+            model = modules[cell.defense]
+            with eval_mode(model):  # a caller's train-mode BatchNorm must neither run on batch statistics nor learn
+                gradient, square = attack_sample(model, images, labels, ids, cell.eps, config.seed, config.batch_size,
+                                                 budget, config.norm)
+        rows.append((cell, row_verdict(int(robust.sum()), len(robust), gradient, square)))
+    return summarize(rows, size)

@@ -74,13 +74,14 @@ def main() -> None:
 
 @main.command("list")
 def list_command() -> None:
-    """List the registered models, datasets and attacks."""
+    """List the registered models, datasets, attacks and corruptions."""
     from ..attacks.registry import list_attacks
+    from ..corruptions.registry import list_corruptions
     from ..data.datasets import list_datasets
     from ..models.registry import list_models
 
-    models, datasets, attacks = list_models(), list_datasets(), list_attacks()
-    width = max(len(name) for name in [*models, *datasets, *attacks]) + 2
+    models, datasets, attacks, corruptions = list_models(), list_datasets(), list_attacks(), list_corruptions()
+    width = max(len(name) for name in [*models, *datasets, *attacks, *corruptions]) + 2
     click.echo("models:")
     for name, spec in models.items():
         weights = "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
@@ -88,17 +89,21 @@ def list_command() -> None:
     click.echo("datasets:")
     for name, text in datasets.items():
         click.echo(f"  {name:<{width}}{text}")
-    click.echo("attacks:")
+    click.echo("attacks (eps bounds the L-inf norm, or the L2 norm with `bench --norm l2`):")
     for name, spec in attacks.items():
         click.echo(f"  {name:<{width}}{spec.description}")
+    click.echo("corruptions (CIFAR-10-C, severities 1-5; `hfc-robust corruptions`):")
+    for name, spec in corruptions.items():
+        click.echo(f"  {name:<{width}}{spec.family:<9}{spec.description}")
 
 
 from .analysis import heatmap_command  # noqa: E402
 from .bench import bench_command, merge_command  # noqa: E402
+from .corruptions import corruptions_command  # noqa: E402
 from .paper import spectrum_command, train_command  # noqa: E402
 from .results import compare_command, leaderboard_command, report_command, rerun_command  # noqa: E402
 
-for _command in (bench_command, compare_command, heatmap_command, leaderboard_command, merge_command, report_command,
+for _command in (bench_command, compare_command, corruptions_command, heatmap_command, leaderboard_command, merge_command, report_command,
                  rerun_command, spectrum_command, train_command):
     main.add_command(_command)
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from ..attacks.defaults import DEFAULT_QUERIES
-from ..bench.defaults import DEFAULT_SPOT_CHECK
+from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
-from .options import mask_option, model_and_data_options, progress_bar, set_threads, stdout_console
+from .options import (mask_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
+                      stdout_console)
 
 
 @click.command("bench")
@@ -20,13 +21,20 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
               help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack, autoattack-fast (see `hfc-robust list`)")
-@click.option("--eps", "eps_text", default="8/255", show_default=True, help="comma list, e.g. 2/255,8/255 ([0,1] scale)")
+@click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,
+              help="threat model, one per run: eps bounds the perturbation's L-inf norm (FGSM, sign-gradient PGD) or "
+                   "its L2 norm over all C*H*W values (FGM, L2 PGD)")
+@click.option("--eps", "eps_text", default=None,
+              help="comma list of radii in --norm on the [0,1] pixel scale, e.g. 2/255,8/255 or 0.25,0.5 "
+                   "[default: 8/255 for linf; 0.5 for l2 on 3x32x32 images, required for l2 otherwise]")
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
 @click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
 @click.option("--smooth-normalize", is_flag=True, help="divide smoothed kernels by 1+8*rho (paper: off)")
 @mask_option
 @click.option("--steps", default=10, show_default=True, help="PGD steps")
-@click.option("--step-size", "step_text", default=None, help="PGD step size (default eps/4, i.e. 2/255 at 8/255)")
+@click.option("--step-size", "step_text", default=None,
+              help="PGD step size [default: eps/4 for linf (2/255 at 8/255); 2.5*eps/steps for l2, the convention of "
+                   "Madry lab's robustness library (0.125 at eps 0.5 and 10 steps)]")
 @click.option("--restarts", default=1, show_default=True, help="PGD random restarts (first success per example)")
 @click.option("--random-start/--no-random-start", default=True, show_default=True,
               help="PGD starts at a random point of the eps-ball, drawn per example from the seed")
@@ -34,84 +42,76 @@ from .options import mask_option, model_and_data_options, progress_bar, set_thre
               help="the square row's queries per example (autoattack always makes the standard 5000)")
 @click.option("--spot-check", "spot_check", default=DEFAULT_SPOT_CHECK, show_default=True, type=click.IntRange(min=0),
               help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
-                   "largest eps with APGD-CE, APGD-T and Square; warn or fail when the row overstates robustness")
+                   f"largest eps with {spot_check_budget_text()}; {spot_check_rule_text()}")
 @click.option("--no-spot-check", is_flag=True, help="skip the strong-attack spot check (same as --spot-check 0)")
 @click.option("--min-eps", "min_eps", is_flag=True,
-              help="also bisect each example's minimal PGD eps (white-box, adaptive) to 0.25/255: min_eps column in "
-                   "examples.csv.gz, min_eps.csv, min_eps_curve.png")
+              help="also bisect each example's minimal PGD eps (white-box, adaptive) in --norm, to 0.25/255 (linf) or "
+                   "0.01 (l2): min_eps column in examples.csv.gz, min_eps.csv, min_eps_curve.png")
 @click.option("--min-eps-max", "min_eps_max_text", default=None,
-              help="largest eps the --min-eps bisection tries, e.g. 32/255 (default twice the largest --eps); "
-                   "examples not broken there get inf")
+              help="largest eps the --min-eps bisection tries, e.g. 32/255 or 1.0 for l2 (default twice the largest "
+                   "--eps); examples not broken there get inf")
 @click.option("--loss", type=click.Choice(["ce", "margin"]), default="ce", show_default=True,
               help="PGD/FGSM loss: cross-entropy, or the Carlini-Wagner margin (does not saturate on huge logits)")
 @click.option("--seed", default=0, show_default=True, help="seed of every random choice; the same seed gives the same files")
 @click.option("--batch-size", default=250, show_default=True, type=click.IntRange(min=1),
               help="images evaluated together; a checkpoint is saved after each batch (AutoAttack's components are "
                    "seeded per batch: keep it fixed to reproduce their rows)")
-@click.option("--device", default="cpu", show_default=True,
-              help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present (CPU and GPU can differ by float noise)")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present, else MPS, else the CPU, and says "
+                   "which (CPU and GPU runs differ by float noise: compare them with `compare --alpha`)")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="deterministic cuDNN/cuBLAS kernels (default: on for CUDA, off on the CPU, where kernels already "
+                   "repeat exactly); slower, and no guarantee across GPU models (README, Devices)")
 @click.option("--out", default="hfc-robust-results", show_default=True, type=click.Path(file_okay=False),
               help="run directory for results.csv, results.md, run.json, examples.csv.gz, checks.json")
 @click.option("--overwrite", is_flag=True, help="replace a different run already in --out (the same run is resumed or "
                                                  "rewritten without it)")
 @click.option("--check-convergence", is_flag=True, help="re-run PGD with 2x steps and restarts; must not drop > 1 point")
-@click.option("--check-unbounded", is_flag=True, help="PGD at eps=0.5 must reach chance accuracy")
+@click.option("--check-unbounded", is_flag=True,
+              help="PGD at eps=0.5 (linf; l2: 0.5*sqrt(C*H*W), which also reaches the mid-grey image) must reach "
+                   "chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: one per idle physical core, from the load average); results do "
-                   "not depend on it")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process; ray: contiguous shards as Ray tasks (pip install \"hfc-robust[ray]\"), "
-                   "byte-identical results")
-@click.option("--address", default=None,
-              help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="--executor ray: shards run at once, each a task with --threads CPUs")
-@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="--executor ray: GPUs per task (use with --device cuda)")
-@click.option("--shard", "shard_text", default=None,
-              help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them")
+@scale_options
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
-def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, eps_text, radius_text,
+def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
-                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, out, overwrite,
+                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, deterministic, out, overwrite,
                   check_convergence, check_unbounded, allow_failed_checks, threads, executor, address, workers,
                   gpus_per_worker, shard_text, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
     from ..attacks.registry import ATTACKS
-    from ..bench.allocator import fix_mmap_threshold
+    from ..bench.allocator import flat_memory
     from ..bench.api import bench_run
     from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list, parse_shard
 
     started = time.time()
-    fix_mmap_threshold()
+    kernel_caches = flat_memory()
     shard = parse_shard(shard_text)
-    runner = None
-    if executor == "ray":
-        from ..bench.executors import RayExecutor
-
-        runner = RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
+    runner = ray_executor(executor, address, workers, gpus_per_worker, threads)
     threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
-                  attacks=parse_name_list(attack_text, ATTACKS, "attack"), eps=parse_eps_list(eps_text),
+                  attacks=parse_name_list(attack_text, ATTACKS, "attack"), norm=norm,
+                  eps=parse_eps_list(eps_text, norm) if eps_text is not None else None,
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
-                  alpha=parse_eps(step_text) if step_text else None, restarts=restarts, loss=loss, seed=seed,
+                  alpha=parse_eps(step_text, norm) if step_text else None, restarts=restarts, loss=loss, seed=seed,
                   batch_size=batch_size, random_start=random_start, queries=queries,
                   spot_check=0 if no_spot_check else spot_check, min_eps=min_eps,
-                  min_eps_max=parse_eps(min_eps_max_text) if min_eps_max_text else None)
+                  min_eps_max=parse_eps(min_eps_max_text, norm) if min_eps_max_text else None)
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
     with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
                         check_unbounded=check_unbounded, started=started, image_size=image_size,
-                        clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record},
-                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard)
+                        clamp_n=not explicit_n, overwrite=overwrite,
+                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
+                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard,
+                        deterministic=deterministic)
     if not quiet:
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
-                    f"{run.run['dataset']['sample']}", checks=run.checks)
+                    f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
@@ -125,26 +125,32 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory for the merged run")
 @click.option("--overwrite", is_flag=True, help="replace a different run already in --out")
-@click.option("--device", default="cpu", show_default=True, help="device for the strong-attack spot check")
+@click.option("--device", default="auto", show_default=True,
+              help="device for the strong-attack spot check: auto (CUDA when present), cpu, cuda, cuda:N or mps")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch in the spot check (default: one per idle physical core)")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
-    """Join the run folders of `bench --shard I/N` into one run (byte-identical to the unsharded run)."""
-    from ..bench.allocator import fix_mmap_threshold
+    """Join the run folders of `bench --shard I/N` or `corruptions --shard I/N` into one run (byte-identical to the
+    unsharded run)."""
+    from ..bench.allocator import flat_memory
     from ..bench.merge import merge_shards
 
     started = time.time()
-    fix_mmap_threshold()
+    flat_memory()
     _, threads_line = set_threads(threads)
     with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
         run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)
-    if not quiet:
+    if not quiet and run.run.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`
+        from .corruptions import print_corruption_summary
+
+        print_corruption_summary(run)
+    elif not quiet:
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
-                    f"{run.run['dataset']['sample']}", checks=run.checks)
+                    f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
     if run.failed and not allow_failed_checks:
         click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)

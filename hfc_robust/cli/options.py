@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "progress_bar", "stdout_console", "set_threads"]
+__all__ = ["model_and_data_options", "mask_option", "scale_options", "ray_executor", "progress_bar", "stdout_console",
+           "set_threads"]
 
 
 def model_and_data_options(func: Callable | None = None, *, custom: bool = False, n_default: str = "1000") -> Callable:
@@ -48,6 +49,42 @@ def stdout_console():
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=400)
+
+
+def scale_options(target: Callable) -> Callable:
+    """``--threads --executor --address --workers --gpus-per-worker --shard`` (the last as ``shard_text``):
+    the same options for every command that streams a dataset through the engine."""
+    options = [
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for torch (default: one per idle physical core, from the load average); results "
+                          "do not depend on it"),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: this process; ray: contiguous shards as Ray tasks (pip install \"hfc-robust[ray]\"), "
+                          "byte-identical results"),
+        click.option("--address", default=None,
+                     help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)"),
+        click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="--executor ray: shards run at once, each a task with --threads CPUs"),
+        click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
+                     help="--executor ray: GPUs per task (default: 1 with --device cuda, or auto on a cluster with "
+                          "GPUs; else 0)"),
+        click.option("--shard", "shard_text", default=None,
+                     help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` "
+                          "joins them"),
+    ]
+    for option in reversed(options):
+        target = option(target)
+    return target
+
+
+def ray_executor(executor: str, address: str | None, workers: int, gpus_per_worker: float | None,
+                 threads: int | None):
+    """The Ray executor for ``--executor ray``; None for ``local``."""
+    if executor != "ray":
+        return None
+    from ..bench.executors import RayExecutor
+
+    return RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
 
 
 mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,

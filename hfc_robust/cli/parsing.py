@@ -7,11 +7,13 @@ from fractions import Fraction
 
 from ..errors import HfcError
 
-__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard"]
+__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard",
+           "parse_severities"]
 
 
-def parse_eps(text: str | float) -> float:
-    """``8/255`` or ``0.031`` -> float on the [0, 1] pixel scale."""
+def parse_eps(text: str | float, norm: str = "linf") -> float:
+    """``8/255`` or ``0.031`` -> float on the [0, 1] pixel scale: in [0, 1] for an L-inf radius (or a
+    step size), any finite value >= 0 for an L2 one (``norm="l2"``)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
@@ -20,7 +22,11 @@ def parse_eps(text: str | float) -> float:
             value = float(Fraction(raw)) if "/" in raw else float(raw)
         except (ValueError, ZeroDivisionError):
             raise HfcError(f"cannot read eps {raw!r}", "write it as 8/255 or as a decimal such as 0.031") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if norm == "l2":
+        if not math.isfinite(value) or value < 0.0:
+            raise HfcError(f"L2 eps {text} is not a finite number >= 0", "pass an L2 radius on the [0, 1] pixel scale, "
+                           "e.g. 0.5")
+    elif not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise HfcError(f"eps {text} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
     return value
 
@@ -29,8 +35,8 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in str(text).split(",") if part.strip()]
 
 
-def parse_eps_list(text: str) -> tuple[float, ...]:
-    values = sorted({parse_eps(part) for part in _split(text)})
+def parse_eps_list(text: str, norm: str = "linf") -> tuple[float, ...]:
+    values = sorted({parse_eps(part, norm) for part in _split(text)})
     if not values:
         raise HfcError("no eps given", "pass e.g. --eps 2/255,8/255")
     return tuple(values)
@@ -88,3 +94,15 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not 1 <= index <= count:
         raise HfcError(f"cannot read --shard {text!r}", "write it as I/N with 1 <= I <= N, e.g. --shard 1/2")
     return index, count
+
+
+def parse_severities(text: str) -> tuple[int, ...]:
+    """``1,3,5`` -> ``(1, 3, 5)``: corruption severities, each 1..5."""
+    values = []
+    for part in _split(text):
+        if not part.isdigit() or not 1 <= int(part) <= 5:
+            raise HfcError(f"cannot read severity {part!r}", "pass severities 1 to 5 separated by commas, e.g. --severity 1,3,5")
+        values.append(int(part))
+    if not values:
+        raise HfcError("no severity given", "pass e.g. --severity 1,2,3,4,5")
+    return tuple(sorted(set(values)))

@@ -71,7 +71,7 @@ def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> 
 @click.option("--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)")
 def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
     """Re-render a run's table (md, latex, csv) or its HTML page, and its plots, from its files, recomputing nothing."""
-    from ..results.io import atomic_write_text, read_results
+    from ..results.io import atomic_write_text, read_checks_json, read_results
     from ..results.render import render_table
 
     table, run, directory = read_results(run_dir)
@@ -84,7 +84,7 @@ def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
         atomic_write_text(target, render_report_html(run_dir, [Path(plots_dir)] if plots_dir else None))
         click.echo(f"wrote {target}", err=True)
         return 0
-    text = render_table(table, run, fmt, standalone=standalone)
+    text = render_table(table, run, fmt, standalone=standalone, checks=read_checks_json(directory))
     if output:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -111,7 +111,8 @@ def _write_plots(table, target: Path) -> None:
 @click.command("leaderboard")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--eps", "eps_text", default=None,
-              help="rank at this eps, e.g. 8/255 [default: the largest attacked eps every run has]")
+              help="rank at this eps in the runs' norm, e.g. 8/255 (linf) or 0.5 (l2) [default: the largest attacked eps "
+                   "every run has]")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="file to write [default: leaderboard.html, or leaderboard.md with --format md]")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
@@ -120,11 +121,13 @@ def _write_plots(table, target: Path) -> None:
 @click.option("--reports/--no-reports", default=True, show_default=True,
               help="write RUN/report.html for every ranked run that lacks one, so that every link works")
 def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
-    """Rank (model, defense) pairs across runs by their citable robust accuracy at one eps.
+    """Rank (model, defense) pairs across runs by their headline robust accuracy at one eps.
 
-    Citable: a defense's adaptive row (autoattack, else worst-case, else the single attack);
-    the undefended model's whitebox row. Runs on different samples, or without the eps,
-    are refused (exit 2) unless --group.
+    Headline: a defense's adaptive row (autoattack, else worst-case, else the single attack);
+    the undefended model's whitebox row. Only AutoAttack rows of runs with no failed check are
+    citable and rank first; other rows are upper bounds, shown with the spot check's estimate.
+    Runs on different samples, or without the eps, are refused (exit 2) unless --group; runs of
+    different threat-model norms (--norm linf, l2) are always refused: build one board per norm.
     """
     from .. import __version__
     from ..results.io import atomic_write_text
@@ -134,13 +137,14 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
     if fmt is None:
         fmt = "md" if out and Path(out).suffix.lower() == ".md" else "html"
     target = Path(out) if out else Path(f"leaderboard.{fmt}")
-    board = build_leaderboard(list(runs), target, parse_eps(eps_text) if eps_text else None, group=group)
+    # any eps >= 0 is read here (an L2 radius may exceed 1); a value the runs lack is refused there
+    board = build_leaderboard(list(runs), target, parse_eps(eps_text, "l2") if eps_text else None, group=group)
     written = write_missing_reports(board) if reports else []
     atomic_write_text(target, render_leaderboard(board, fmt, __version__))
     for path in written:
         click.echo(f"wrote {path}", err=True)
     rows = sum(len(g.rows) for g in board.groups)
-    click.echo(f"wrote {target} ({rows} rows at eps = {board.eps_text})", err=True)
+    click.echo(f"wrote {target} ({rows} rows at {board.norm_text} eps = {board.eps_text})", err=True)
     return 0
 
 
@@ -156,17 +160,20 @@ def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, thread
 
     Data and weights paths in run.json are relative to RUN_DIR, so this works from any directory.
     """
+    from ..bench.allocator import flat_memory
     from ..bench.api import bench_run
     from ..bench.rerun import load_run_json, rerun_checks, rerun_config, rerun_options
 
     started = time.time()
+    kernel_caches = flat_memory()
     run = load_run_json(run_dir)
     config = rerun_config(run, run_dir)
     options = rerun_options(run, run_dir)
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
     threads_record, threads_line = set_threads(threads)
     with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
-        new = bench_run(config, out=out_dir, progress=report, started=started, run_extra={"threads": threads_record},
+        new = bench_run(config, out=out_dir, progress=report, started=started,
+                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
                         **options, **rerun_checks(run))
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:

@@ -12,7 +12,7 @@ from ..errors import HfcError
 from .lowpass import InputTransform, LowPass
 from .smoothing import smooth_first_conv
 
-__all__ = ["DefenseSpec", "NO_DEFENSE"]
+__all__ = ["DefenseSpec", "NO_DEFENSE", "defense_grid"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,16 @@ class DefenseSpec:
 
 
 NO_DEFENSE = DefenseSpec("none")
+
+
+def defense_grid(radii, rhos, inclusive: bool = True, smooth_normalize: bool = False) -> list[DefenseSpec]:
+    """The defenses of a grid, in table order: none, a low-pass filter per radius (frequency bins),
+    a smoothed first conv per Eq. 3 strength rho. HfcError for a negative radius or rho."""
+    for radius in radii:
+        if not radius >= 0:
+            raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
+    for rho in rhos:
+        if not rho >= 0:
+            raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
+    return ([NO_DEFENSE] + [DefenseSpec("lowpass", radius=float(r), inclusive=inclusive) for r in radii]
+            + [DefenseSpec("smooth", rho=float(r), normalize=smooth_normalize) for r in rhos])

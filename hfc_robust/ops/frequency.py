@@ -110,6 +110,8 @@ def low_pass(images: torch.Tensor, radius: float, inclusive: bool = True) -> tor
     # half the spectrum, and a contiguous real output rather than a strided view of a complex one
     # (benchmarks/README.md measures both).
     mask = _half_mask(height, width, _check_radius(radius), bool(inclusive), str(images.device), images.dtype)
+    if images.numel() == 0:  # MKL's FFT refuses an empty batch ("Inconsistent configuration parameters")
+        return images.clone()
     return torch.fft.irfft2(torch.fft.rfft2(images) * mask, s=(height, width)).to(images.dtype)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ..results.labels import format_eps
 from ..results.stats import two_proportion_pvalue, wilson_interval
 
-__all__ = ["TABLE2_RHOS", "TABLE2_EPS", "Verdict", "table2_markdown", "table2_figure", "table1_markdown",
+__all__ = ["TABLE2_RHOS", "TABLE2_EPS", "Verdict", "previous_verdicts", "verdict_changes", "table2_markdown", "table2_figure", "table1_markdown",
            "table1_figure", "spectrum_summary_markdown", "spectrum_summary_figure", "spectrum_verdict",
            "smoothing_verdicts", "at_verdict", "table1_verdicts", "reproduction_markdown", "VERDICT_RULES"]
 
@@ -44,6 +44,14 @@ VERDICT_RULES = {
     "table1-low": "reproduces if models trained on x_l are above chance on original images at every radius (Wilson CI "
                   "lower bound > 1/K) and the one at the largest radius is within 15 points of the model trained on x; "
                   "partially if only above chance; does not otherwise.",
+    "corruption-tradeoff": "per low-pass radius r, the accuracy change from the filter (defended minus bare, averaged "
+                           "per image over the corruptions and severities 1-5 of a group, paired 95% t interval over "
+                           "the images) on the high-frequency group (gaussian, shot and impulse noise) and on the "
+                           "low-frequency group (fog, contrast); the filter protects at r if the noise change's interval "
+                           "is above 0 and costs at r if the fog+contrast change's interval is below 0. Reproduces if it "
+                           "protects at some radius and costs at every radius where it protects; partially if it costs "
+                           "at some but not all of them; does not if it protects nowhere or never costs where it "
+                           "protects. Fixed before the first run.",
     "table1-high": "reproduces if models trained on x_h are below 25% on original images at every radius (Wilson CI "
                    "upper bound < 25%) while their accuracy on equally filtered test images is higher (they did learn "
                    "the training task); partially if they stay below the x_l-trained model at every radius but exceed "
@@ -373,14 +381,48 @@ KNOWN_DIFFERENCES = [
 ]
 
 
-def reproduction_markdown(verdicts: list[Verdict], sections: list[str], command: str) -> str:
+ICONS = {"reproduces": "✅ reproduces", "partially": "🟡 partially", "does not": "❌ does not"}
+
+
+def previous_verdicts(markdown: str) -> dict[tuple[str, str], str]:
+    """``{(claim, setting): verdict}`` from the verdict table of an earlier REPRODUCTION.md."""
+    found = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[3] in ICONS.values():
+            found[(cells[0], cells[1])] = next(v for v, text in ICONS.items() if text == cells[3])
+    return found
+
+
+def verdict_changes(verdicts: list[Verdict], before: dict[tuple[str, str], str]) -> list[str]:
+    """One line per claim whose verdict differs from ``before`` (:func:`previous_verdicts`), or is new."""
+    lines = []
+    for v in verdicts:
+        old = before.get((v.claim, v.setting))
+        if old is None:
+            lines.append(f"new: {v.claim} ({v.setting}): {v.verdict}")
+        elif old != v.verdict:
+            lines.append(f"changed: {v.claim} ({v.setting}): {old} -> {v.verdict}")
+    return lines
+
+
+def reproduction_markdown(verdicts: list[Verdict], sections: list[str], command: str, engine_version: int | None = None,
+                          changes: list[str] | None = None) -> str:
+    """REPRODUCTION.md: the verdict table, the rules, the known differences, then ``sections``; it
+    names the engine version that produced every stored run and the verdicts that changed."""
     counts = {v: sum(1 for x in verdicts if x.verdict == v) for v in ("reproduces", "partially", "does not")}
-    icon = {"reproduces": "✅ reproduces", "partially": "🟡 partially", "does not": "❌ does not"}
+    icon = ICONS
     lines = ["# Reproducing Wang et al. (CVPR 2020) with hfc-robust", "",
              "*High-Frequency Component Helps Explain the Generalization of Convolutional Neural Networks* — which of "
              "the paper's claims hold on the data and models a CPU can afford.", "",
              f"Regenerate everything in `results/paper/` with `{command}` (add `--retrain` to retrain the models first).",
-             "", f"**At a glance:** {counts['reproduces']} reproduce, {counts['partially']} partially, "
+             ""]
+    if engine_version is not None:
+        lines += [f"Every run stored here was produced by hfc-robust engine version {engine_version} "
+                  "(`engine_version` in each run.json; `tests/test_committed_results.py` checks it). "
+                  + ("Verdicts that changed since the previous regeneration: " + "; ".join(changes) + "."
+                     if changes else "No verdict changed since the previous regeneration."), ""]
+    lines += [f"**At a glance:** {counts['reproduces']} reproduce, {counts['partially']} partially, "
              f"{counts['does not']} do not.", "",
              "| claim | setting (model, data, n) | our number (Wilson 95% CI, correct/n) | verdict | why |",
              "|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """Regression comparison of two bench runs: ``hfc-robust compare BASELINE NEW``.
 
-Rows are joined on their configuration (dataset, model, defense, radius, rho, attack,
+Rows are joined on their configuration (dataset, model, defense, radius, rho, norm, attack,
 eps, threat model; the stable ``cell`` key when both sides have it). Every accuracy delta
 is reported in percentage points with a p-value: McNemar's exact test on the paired
 per-example outcomes when both sides carry ``examples.csv.gz`` for that cell (same
@@ -8,8 +8,8 @@ images, so the pairing is real), otherwise a two-proportion test (Fisher's exact
 
 A row *fails* when its accuracy moves by more than ``tol`` points in either direction
 (a rise usually means a weaker attack) and, when ``alpha`` is given, the move is also
-significant at that level. Runs on different datasets, models or sample sets are refused
-with :class:`~hfc_robust.errors.HfcError`, never compared.
+significant at that level. Runs on different datasets, models, sample sets or threat-model
+norms are refused with :class:`~hfc_robust.errors.HfcError`, never compared.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import HfcError
 from .io import atomic_write_text, read_results
 from ..cells import cell_of
-from .labels import defense_label, format_eps
+from .labels import defense_label, eps_label, format_eps, norm_label, row_norm
 from .render import precise_eps
 from .stats import mcnemar_exact, two_proportion_pvalue
 
@@ -115,12 +115,17 @@ def _cell_defense(row) -> str | None:
 # ---------------------------------------------------------------- refusal of incomparable runs
 
 def check_comparable(base: RunSide, new: RunSide) -> None:
-    """Raise HfcError when the two runs are on different datasets, models or sample sets."""
+    """Raise HfcError when the two runs are on different datasets, models, sample sets or norms."""
     for column, what in (("dataset", "datasets"), ("model", "models")):
         a, b = sorted(set(map(str, base.table[column]))), sorted(set(map(str, new.table[column])))
         if a != b:
             raise HfcError(f"the runs are on different {what}: {', '.join(a)} vs {', '.join(b)}",
                            f"compare runs of the same {column}; a new {column} needs a new baseline")
+    norms_a, norms_b = (sorted({row_norm(row) for _, row in side.table.iterrows()}) for side in (base, new))
+    if norms_a != norms_b:
+        raise HfcError(f"the runs use different threat-model norms: {', '.join(map(norm_label, norms_a))} vs "
+                       f"{', '.join(map(norm_label, norms_b))}",
+                       "compare runs made with the same --norm (an L2 eps and an L-inf eps are different threat models)")
     d_a, d_b = base.run.get("dataset") or {}, new.run.get("dataset") or {}
     # n first: it is the most readable reason when the sample sets differ
     for key, what in (("n", "sample size n"), ("sample", "sample"), ("indices", "sample indices"),
@@ -246,7 +251,7 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | N
         moved = abs(delta) > tol + 1e-9
         significant = alpha is None or p < alpha
         rows.append({"key": key, "row": _describe(ra), "defense": defense_label(ra), "threat_model": ra["threat_model"],
-                     "attack": ra["attack"], "eps": float(ra["eps"]), "n": n_a, "correct_base": c_a,
+                     "attack": ra["attack"], "norm": row_norm(ra), "eps": float(ra["eps"]), "n": n_a, "correct_base": c_a,
                      "correct_new": c_b, "acc_base": acc_a, "acc_new": acc_b, "delta_pts": delta, "test": test,
                      "p_value": p, "discordant": discordant, "fail": bool(moved and significant)})
     missing = [{"key": k, "row": _describe(a.loc[k]), "present_in": "baseline only"} for k in a.index if k not in b.index]
@@ -259,13 +264,13 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | N
                       tol, alpha, allow_missing, base.label, new.label, notes)
 
 
-_ROW_COLUMNS = ["key", "row", "defense", "threat_model", "attack", "eps", "n", "correct_base", "correct_new", "acc_base",
+_ROW_COLUMNS = ["key", "row", "defense", "threat_model", "attack", "norm", "eps", "n", "correct_base", "correct_new", "acc_base",
                 "acc_new", "delta_pts", "test", "p_value", "discordant", "fail"]
 
 
 def _describe(row) -> str:
-    """``lowpass r=8 adaptive pgd 8/255`` for messages and tables."""
-    return f"{defense_label(row)} {row['threat_model']} {row['attack']} {format_eps(float(row['eps']))}"
+    """``lowpass r=8 adaptive pgd 8/255 (L∞)`` for messages and tables."""
+    return f"{defense_label(row)} {row['threat_model']} {row['attack']} {eps_label(float(row['eps']), row_norm(row))}"
 
 
 def _data_name(dataset) -> str:
@@ -308,13 +313,14 @@ def _view(comparison: Comparison, only_changed: bool = False) -> list[list[str]]
     for _, row in comparison.rows.iterrows():
         if only_changed and row["correct_base"] == row["correct_new"] and not row["fail"]:
             continue
-        lines.append([row["defense"], str(row["threat_model"]), str(row["attack"]), format_eps(row["eps"]),
+        lines.append([row["defense"], str(row["threat_model"]), str(row["attack"]), format_eps(row["eps"], row["norm"]),
+                      norm_label(row["norm"]),
                       f"{100 * row['acc_base']:.1f}", f"{100 * row['acc_new']:.1f}", f"{row['delta_pts']:+.1f}",
                       _p_text(row["p_value"]), row["test"], _status(row)])
     return lines
 
 
-HEADERS = ["defense", "threat", "attack", "eps", "base %", "new %", "Δ pts", "p", "test", "status"]
+HEADERS = ["defense", "threat", "attack", "eps", "norm", "base %", "new %", "Δ pts", "p", "test", "status"]
 
 
 def comparison_markdown(comparison: Comparison) -> str:

@@ -1,7 +1,8 @@
 """``hfc-robust report --format html``: one self-contained page per run directory.
 
-The page holds the results table with Wilson 95% intervals (adaptive rows highlighted, the
-citable row of each configuration and eps starred, see :mod:`hfc_robust.results.citable`),
+The page holds the headline (each configuration's number at each eps, labelled citable, or an
+upper bound with the spot check's estimate, see :mod:`hfc_robust.results.citable`), the results
+table with Wilson 95% intervals (adaptive rows highlighted, the headline rows starred),
 the sanity checks coloured by status, every PNG of the run folder inlined as base64, the
 provenance (versions, commit, hashes, sample) and the exact command that reruns it. It is
 rendered from Jinja2 templates shipped in ``templates/``; it loads nothing from the network.
@@ -16,12 +17,12 @@ import shlex
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import pandas as pd
 
-from ..errors import HfcError
-from .citable import CITABLE_RULE, citable_rows, configuration_label
-from .io import read_results
-from .labels import defense_key, format_eps
+from .citable import CITABLE_RULE, configuration_label, headline_rows
+from .io import read_checks_json, read_results
+from .labels import defense_key, norm_label, row_eps, row_norm
 from .render import precise_eps
 from .stats import wilson_interval
 
@@ -33,13 +34,22 @@ CHECK_STATUSES = ("pass", "warn", "fail", "skipped")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def code_spans(text: str) -> markupsafe.Markup:
+    """Escape ``text`` and set its `backtick` spans in <code> (the headline's `--attack autoattack`)."""
+    parts = str(text).split("`")
+    return markupsafe.Markup("").join(markupsafe.Markup("<code>{}</code>").format(part) if i % 2 else markupsafe.escape(part)
+                                      for i, part in enumerate(parts))
+
+
 def template_environment() -> jinja2.Environment:
     """The package's templates; HTML autoescaped, Markdown not; undefined names are errors."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("hfc_robust.results", "templates"),
-                              autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
-                                                                  default_for_string=False),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("hfc_robust.results", "templates"),
+                                     autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
+                                                                         default_for_string=False),
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     keep_trailing_newline=True)
+    environment.filters["code_spans"] = code_spans
+    return environment
 
 
 def percent(value: float) -> str:
@@ -55,19 +65,13 @@ def interval(row) -> tuple[float, float]:
 
 
 def read_checks(directory: Path | None) -> list[dict] | None:
-    """checks.json as a list of {name, status, detail}; None when the run has none."""
-    path = directory / "checks.json" if directory is not None else None
-    if path is None or not path.is_file():
+    """checks.json as a list of {name, status, detail} for display; None when the run has none."""
+    checks = read_checks_json(directory)
+    if checks is None:
         return None
-    try:
-        checks = json.loads(path.read_text())
-    except ValueError:
-        raise HfcError(f"{path} is not readable JSON", "restore it from the original run or delete it") from None
-    if not isinstance(checks, list):
-        raise HfcError(f"{path} is not a list of checks", "restore it from the original run or delete it")
     return [dict(name=str(c.get("name", "?")), detail=str(c.get("detail", "")),
                  status=str(c.get("status", "")).lower() if str(c.get("status", "")).lower() in CHECK_STATUSES
-                 else "unknown") for c in checks if isinstance(c, dict)]
+                 else "unknown") for c in checks]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -95,27 +99,29 @@ def _images(folders: list[Path]) -> list[dict]:
     return images
 
 
-def _table_rows(table: pd.DataFrame, citable: pd.DataFrame) -> list[dict]:
-    starred = set(citable["row"])
+def _table_rows(table: pd.DataFrame, headline: pd.DataFrame) -> list[dict]:
+    starred = set(headline["row"])
     rows = []
     for index, row in table.iterrows():
         low, high = interval(row)
         rows.append(dict(cell=str(row["cell"]) if pd.notna(row.get("cell")) else "", defense=configuration_label(row),
                          key=defense_key(row), threat=str(row["threat_model"]), attack=str(row["attack"]),
-                         eps=format_eps(float(row["eps"])), correct=int(row["correct"]), n=int(row["n"]),
+                         norm=norm_label(row_norm(row)), eps=row_eps(row), correct=int(row["correct"]), n=int(row["n"]),
                          accuracy=percent(float(row["accuracy"])), low=percent(low), high=percent(high),
-                         citable=index in starred))
+                         headline=index in starred))
     return rows
 
 
-def _headline(citable: pd.DataFrame) -> list[dict]:
+def _headline(headline: pd.DataFrame) -> list[dict]:
     rows = []
-    for _, row in citable.iterrows():
+    for _, row in headline.iterrows():
         low, high = interval(row)
-        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], eps=format_eps(float(row["eps"])),
-                         threat=row["threat_model"], attack=row["attack_text"], accuracy=percent(row["accuracy"]),
-                         low=percent(low), high=percent(high), correct=int(row["correct"]), n=int(row["n"]),
-                         clean=percent(row["clean_accuracy"])))
+        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], norm=norm_label(row_norm(row)),
+                         eps=row_eps(row), threat=row["threat_model"], attack=row["attack_label"], rule=row["attack_text"],
+                         accuracy=percent(row["accuracy"]), low=percent(low), high=percent(high),
+                         correct=int(row["correct"]), n=int(row["n"]), clean=percent(row["clean_accuracy"]),
+                         status=row["status"], status_class=row["status"].replace(" ", "-"), detail=row["detail"],
+                         label=row["label"]))
     return rows
 
 
@@ -139,15 +145,16 @@ def render_report_html(run_dir: Path | str, extra_image_dirs: list[Path] | None 
     """The HTML page of a run directory (or results.csv), built only from its files."""
     table, run, directory = read_results(run_dir)
     table = precise_eps(table)
-    citable = citable_rows(table)
+    checks = read_checks_json(directory)
+    headline = headline_rows(table, checks, run)
     folders = ([directory] if directory is not None else []) + list(extra_image_dirs or [])
     model = (run.get("model") or {}).get("name") or ", ".join(sorted(set(map(str, table["model"]))))
     dataset = (run.get("dataset") or {}).get("name") or ", ".join(sorted(set(map(str, table["dataset"]))))
     context = dict(
         title=f"hfc-robust: {model} on {dataset}", model=model, dataset=dataset,
         sample=(run.get("dataset") or {}).get("sample"), n=sorted(set(int(v) for v in table["n"])),
-        version=(run.get("versions") or {}).get("hfc_robust"), rows=_table_rows(table, citable),
-        headline=_headline(citable), checks=read_checks(directory), images=_images(folders),
+        version=(run.get("versions") or {}).get("hfc_robust"), rows=_table_rows(table, headline),
+        headline=_headline(headline), checks=read_checks(directory), images=_images(folders),
         provenance=_provenance(run), has_run_json=bool(run), rule=CITABLE_RULE, run_name=str(run_dir),
     )
     return template_environment().get_template("report.html.j2").render(**context)

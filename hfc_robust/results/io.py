@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HfcError
-from .render import FLOAT_FORMAT, markdown_table, sample_note
+from .citable import check_dicts
+from .render import FLOAT_FORMAT, headline_lines, markdown_table, sample_note
 
 __all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "npz_bytes", "write_examples", "write_run", "read_results",
-           "load_run_json", "FLOAT_FORMAT", "RUN_FILES"]
+           "read_checks_json", "load_run_json", "FLOAT_FORMAT", "RUN_FILES"]
 
 RUN_FILES = ("results.csv", "results.md", "examples.csv.gz", "checks.json", "run.json")  # what write_run writes
 
@@ -110,14 +111,15 @@ def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict,
     atomic_write_text(out / "results.csv", csv_text)
     written.append(out / "results.csv")
     title = f"hfc-robust: {run.get('model', {}).get('name')} on {run.get('dataset', {}).get('name')}"
-    atomic_write_text(out / "results.md", markdown_table(table, title, sample_note(run)))
+    checks_list = check_dicts(checks)
+    atomic_write_text(out / "results.md", markdown_table(table, title, sample_note(run),
+                                                         headline_lines(table, checks_list, run)))
     written.append(out / "results.md")
     if examples is not None:
         frames = [examples] if isinstance(examples, pd.DataFrame) else examples
         if write_examples(out / "examples.csv.gz", frames):
             written.append(out / "examples.csv.gz")
-    if checks is not None:
-        checks_list = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in checks]
+    if checks_list is not None:
         atomic_write_text(out / "checks.json", json.dumps(checks_list, indent=2) + "\n")
         written.append(out / "checks.json")
     atomic_write_text(out / "run.json", json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
@@ -142,6 +144,20 @@ def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path | None]:
     run_path = csv_path.parent / "run.json"
     run = json.loads(run_path.read_text()) if run_path.is_file() else {}
     return table, run, csv_path.parent
+
+
+def read_checks_json(directory: Path | str | None) -> list[dict] | None:
+    """checks.json of a run directory as written (name, status, detail, data); None when it has none."""
+    path = Path(directory) / "checks.json" if directory is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        checks = json.loads(path.read_text())
+    except ValueError:
+        raise HfcError(f"{path} is not readable JSON", "restore it from the original run or delete it") from None
+    if not isinstance(checks, list):
+        raise HfcError(f"{path} is not a list of checks", "restore it from the original run or delete it")
+    return [check for check in checks if isinstance(check, dict)]
 
 
 def load_run_json(run_dir: Path | str) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, atomic_write_text
-from .labels import defense_key
+from .labels import EPS_AXIS_LABELS, defense_key, eps_axis_scale, norm_label, row_norm
 from .render import FLOAT_FORMAT
 
 __all__ = ["MIN_EPS_CSV", "MIN_EPS_PLOT", "MIN_EPS_COLUMNS", "robust_curve", "min_eps_table", "write_min_eps"]
@@ -58,26 +58,29 @@ def write_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float
 
 
 def plot_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float) -> bytes:
-    from .plots import _STYLE, plt, png_bytes  # matplotlib's Agg backend is set there
+    from .plots import _STYLE, png_bytes, subplots  # matplotlib's Agg backend is set there
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = subplots(figsize=(6.4, 4.2))
+    norms = [row_norm(row) for _, row in table.iterrows()]
+    norm = norms[0] if norms else "linf"
+    scale = eps_axis_scale(norm)
     grid = np.linspace(0.0, max_eps, 513)
     styles = ["-", "--", ":", "-."]
     for k, ((defense, threat), group) in enumerate(per_example.groupby(["defense", "threat_model"], sort=False)):
         values = group["min_eps"].to_numpy(np.float64)
         colour = _STYLE[threat]["color"]
-        ax.step(255 * grid, 100 * robust_curve(values, grid) / max(len(values), 1), where="post", color=colour,
+        ax.step(scale * grid, 100 * robust_curve(values, grid) / max(len(values), 1), where="post", color=colour,
                 linestyle=styles[k % len(styles)], linewidth=1.8, label=f"{defense} {threat} (min eps, n={len(values)})")
         if "cell" in table.columns:
             defenses = np.array([defense_key(row) for _, row in table.iterrows()], dtype=object)
             fixed = table[(defenses == defense) & (table["threat_model"] == threat) & (table["attack"] == "pgd")]
-            ax.plot(255 * fixed["eps"], 100 * fixed["accuracy"], linestyle="none", marker="o", color=colour,
+            ax.plot(scale * fixed["eps"], 100 * fixed["accuracy"], linestyle="none", marker="o", color=colour,
                     markerfacecolor="white", label=f"{defense} {threat} pgd rows")
-    ax.set_xlabel("eps (x/255)")
+    ax.set_xlabel(EPS_AXIS_LABELS.get(norm, "eps"))
     ax.set_ylabel("robust accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("robust accuracy vs eps from per-example minimal eps (PGD bisection)")
+    ax.set_title(f"robust accuracy vs {norm_label(norm)} eps from per-example minimal eps (PGD bisection)")
     fig.tight_layout()
     return png_bytes(fig)

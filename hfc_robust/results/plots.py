@@ -1,8 +1,8 @@
 """Accuracy-vs-eps and accuracy-vs-radius plots of a bench table (matplotlib, Agg backend).
 
-* ``accuracy_vs_eps.png``: one panel per defense configuration; x = eps in 1/255 steps
-  (0 = clean accuracy of that configuration), a line per threat model. The adaptive
-  (headline) line is drawn thick and red.
+* ``accuracy_vs_eps.png``: one panel per defense configuration; x = eps (an L-inf eps in 1/255
+  steps, an L2 eps on the [0, 1] scale; the axis names the norm; 0 = clean accuracy of that
+  configuration), a line per threat model. The adaptive (headline) line is drawn thick and red.
 * ``accuracy_vs_radius.png`` (only when the grid has low-pass radii): one panel per
   attacked eps; x = radius in frequency bins, a line per threat model (plus the defended
   clean accuracy), and the undefended model's value as a dashed horizontal reference.
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # no display in CI or on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
+matplotlib.use("Agg")  # no display in CI or on servers
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
-from .labels import defense_key, defense_label, format_eps  # noqa: E402
+from .labels import EPS_AXIS_LABELS, defense_key, defense_label, eps_axis_scale, format_eps, norm_label, row_norm  # noqa: E402
 from .render import precise_eps  # noqa: E402
 
-__all__ = ["write_plots", "png_bytes", "EPS_PLOT", "RADIUS_PLOT"]
+__all__ = ["write_plots", "png_bytes", "subplots", "EPS_PLOT", "RADIUS_PLOT"]
 
 EPS_PLOT = "accuracy_vs_eps.png"
 RADIUS_PLOT = "accuracy_vs_radius.png"
@@ -55,22 +56,42 @@ def _panel_key(row) -> str:
     return defense_key(row)  # the cell's defense keeps -lt / -norm variants apart
 
 
+def subplots(rows: int = 1, cols: int = 1, figsize: tuple[float, float] | None = None, **kwargs):
+    """``(figure, axes)`` as ``pyplot.subplots`` returns them, on an Agg canvas without pyplot: importing
+    pyplot costs a bench run about half a second, and pyplot keeps every figure until it is closed."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, **kwargs)
+
+
 def png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
     # no timestamp/software metadata: the bytes depend only on the data and matplotlib
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return buffer.getvalue()
 
 
+def _table_norm(table: pd.DataFrame) -> str:
+    """The table's threat-model norm (a bench run has one); ``linf`` for tables without one."""
+    norms = list(dict.fromkeys(row_norm(row) for _, row in table.iterrows()))
+    return norms[0] if len(norms) == 1 else "linf"
+
+
+def _title(table: pd.DataFrame) -> str:
+    norms = ", ".join(dict.fromkeys(norm_label(row_norm(row)) for _, row in table.iterrows()))
+    return f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])}), {norms} threat model"
+
+
 def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
-    """PNG bytes: accuracy (%) vs eps (in 1/255), one panel per defense configuration."""
+    """PNG bytes: accuracy (%) vs eps (L-inf in 1/255, L2 on the [0, 1] scale), one panel per defense configuration."""
     table = table.copy()
+    norm = _table_norm(table)
+    scale = eps_axis_scale(norm)
     table["_panel"] = [_panel_key(row) for _, row in table.iterrows()]
     panels = list(dict.fromkeys(table["_panel"]))
     cols = min(len(panels), 3)
     rows_n = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
+    fig, axes = subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
     for ax, panel in zip(axes.flat, panels):
         sub = table[table["_panel"] == panel]
         clean = sub[sub["threat_model"] == "clean"]["accuracy"]
@@ -81,14 +102,14 @@ def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
                 continue
             drawn, what = _attack_rows(rows)
             drawn = drawn.sort_values("eps")
-            xs = [255 * float(e) for e in drawn["eps"]]
+            xs = [scale * float(e) for e in drawn["eps"]]
             ys = [100 * float(a) for a in drawn["accuracy"]]
             if clean_acc is not None:  # every curve starts at the configuration's clean accuracy
                 xs, ys = [0.0] + xs, [100 * clean_acc] + ys
             label = f"{threat}{' (headline)' if threat == 'adaptive' else ''}: {what}"
             ax.plot(xs, ys, label=label, **_STYLE[threat])
         ax.set_title(defense_label(sub.iloc[0]) if len(sub) else panel)
-        ax.set_xlabel("eps (x/255)")
+        ax.set_xlabel(EPS_AXIS_LABELS.get(norm, "eps"))
         ax.grid(alpha=0.3)
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7, loc="lower left")
@@ -96,8 +117,7 @@ def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
         ax.set_ylabel("accuracy (%)")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    title = f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])})"
-    fig.suptitle(title)
+    fig.suptitle(_title(table))
     fig.tight_layout()
     return png_bytes(fig)
 
@@ -108,9 +128,10 @@ def plot_accuracy_vs_radius(table: pd.DataFrame) -> bytes | None:
     if lowpass.empty:
         return None
     undefended = table[table["defense"] == "none"]
+    norm = _table_norm(table)
     eps_values = sorted(e for e in set(lowpass["eps"]) if e > 0)
     panels = eps_values or [0.0]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, sharey=True)
+    fig, axes = subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, sharey=True)
     clean = lowpass[lowpass["threat_model"] == "clean"].sort_values("radius")
     for ax, eps in zip(axes.flat, panels):
         if len(clean):
@@ -135,7 +156,7 @@ def plot_accuracy_vs_radius(table: pd.DataFrame) -> bytes | None:
         if len(undefended_clean):
             ax.axhline(100 * float(undefended_clean["accuracy"].iloc[0]), color="0.45", linestyle="-.", linewidth=1,
                        label="undefended clean")
-        ax.set_title(f"eps = {format_eps(eps)}" if eps > 0 else "clean")
+        ax.set_title(f"{norm_label(norm)} eps = {format_eps(eps, norm)}" if eps > 0 else "clean")
         ax.set_xlabel("low-pass radius r (frequency bins)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
@@ -143,7 +164,7 @@ def plot_accuracy_vs_radius(table: pd.DataFrame) -> bytes | None:
     # one legend below the panels: the lines are the same in every panel and would hide data
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])})")
+    fig.suptitle(_title(table))
     fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) + 2) // 3), 1, 1))
     return png_bytes(fig)
 

@@ -13,11 +13,12 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..errors import HfcError
+from .citable import CITABLE, configuration_label, headline_rows
 from .formats import FORMATS
-from .labels import defense_label, format_eps
+from .labels import defense_label, format_eps, norm_label, row_eps, row_norm
 
 __all__ = ["FORMATS", "render_table", "latex_table", "latex_escape", "latex_document", "precise_eps", "display_frame",
-           "markdown_table", "sample_note", "print_table", "FLOAT_FORMAT"]
+           "markdown_table", "sample_note", "pgd_step_text", "print_table", "headline_lines", "FLOAT_FORMAT"]
 
 FLOAT_FORMAT = "%.6f"
 
@@ -37,12 +38,14 @@ def precise_eps(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def display_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable view: eps as k/255, accuracy and CI in percent."""
+    """Human-readable view: eps (L-inf as k/255, L2 as a number) and its threat-model norm (``L∞``,
+    ``L2``), accuracy and CI in percent."""
     view = pd.DataFrame({
         "defense": [defense_label(row) for _, row in table.iterrows()],
         "threat": table["threat_model"],
         "attack": table["attack"],
-        "eps": table["eps"].map(format_eps),
+        "eps": [row_eps(row) for _, row in table.iterrows()],
+        "norm": [norm_label(row_norm(row)) for _, row in table.iterrows()],
         "correct/n": [f"{c}/{n}" for c, n in zip(table["correct"], table["n"])],
         "acc %": table["accuracy"].map(lambda v: f"{100 * v:.1f}"),
         "95% CI": [f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in zip(table["ci_low"], table["ci_high"])],
@@ -50,13 +53,27 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | None = None) -> str:
+def headline_lines(table: pd.DataFrame, checks: Iterable | None, run: dict | None) -> list[tuple[str, str, str]]:
+    """``(where, label, status)`` of each headline row (:func:`~hfc_robust.results.citable.headline_rows`):
+    ``none (undefended), whitebox, 8/255`` and ``PGD-10: 18.6%, upper bound, overstated by ...``."""
+    rows = headline_rows(precise_eps(table), checks, run)
+    return [(f"{configuration_label(row)}, {row['threat_model']}, {row_eps(row)}", row["label"],
+             row["status"]) for _, row in rows.iterrows()]
+
+
+def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | None = None,
+                   headline: list[tuple[str, str, str]] | None = None) -> str:
+    """The table in Markdown, after the title, the note and the ``headline`` (:func:`headline_lines`) if given."""
     view = display_frame(table)
     lines = []
     if title:
         lines += [f"# {title}", ""]
     if note:
         lines += [note, ""]
+    if headline:
+        lines += ["## Headline", ""]
+        lines += [f"- {where}: {'**' + label + '**' if status == CITABLE else label}" for where, label, status in headline]
+        lines += ["", "## All results", ""]
     lines.append("| " + " | ".join(view.columns) + " |")
     lines.append("|" + "|".join("---" for _ in view.columns) + "|")
     for row in view.itertuples(index=False):
@@ -64,15 +81,24 @@ def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | No
     return "\n".join(lines) + "\n"
 
 
+def pgd_step_text(config: dict) -> str:
+    """PGD's step size as run.json's config gives it: ``--step-size``, else the norm's default rule."""
+    norm = config.get("norm") or "linf"
+    alpha = config.get("alpha")
+    if alpha:
+        return format_eps(alpha, norm)
+    return "eps/4" if norm == "linf" else "2.5*eps/steps"
+
+
 def sample_note(run: dict) -> str:
     dataset = run.get("dataset", {})
     config = run.get("config", {})
     steps = config.get("steps")
-    alpha = config.get("alpha")
-    step_text = f"{format_eps(alpha)}" if alpha else "eps/4"
+    norm = config.get("norm") or "linf"
     return (f"Dataset {dataset.get('name')} ({dataset.get('source')}), {dataset.get('sample')}, n = {dataset.get('n')}. "
             f"Model {run.get('model', {}).get('name')} (sha256 {str(run.get('model', {}).get('sha256'))[:12]}). "
-            f"PGD: {steps} steps of {step_text}, {config.get('restarts')} restart(s), {config.get('loss')} loss, "
+            f"Threat model: {norm_label(norm)} ball of radius eps ([0, 1] pixel scale). "
+            f"PGD: {steps} steps of {pgd_step_text(config)}, {config.get('restarts')} restart(s), {config.get('loss')} loss, "
             f"seed {config.get('seed')}. Headline = adaptive (attack crafted through the defense); oblivious = crafted "
             f"on the bare model. Accuracy with Wilson 95% CI.")
 
@@ -82,9 +108,13 @@ def latex_escape(text: object) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _latex_eps(eps: float) -> str:
-    text = format_eps(eps)
+def _latex_eps(eps: float, norm: str = "linf") -> str:
+    text = format_eps(eps, norm)
     return f"${text}$" if "/" in text else latex_escape(text)
+
+
+# \textsubscript is in the LaTeX kernel (no package), and keeps raw underscores out of the table
+_LATEX_NORMS = {"linf": r"L\textsubscript{$\infty$}", "l2": r"L\textsubscript{2}"}
 
 
 def _config_footnote(run: dict) -> str:
@@ -93,8 +123,9 @@ def _config_footnote(run: dict) -> str:
     versions = run.get("versions") or {}
     parts = [sample_note(run)] if run else []
     if config:
-        parts.append(f"Grid: attacks {', '.join(config.get('attacks') or [])}; eps "
-                     f"{', '.join(format_eps(e) for e in config.get('eps') or [])}; radii "
+        norm = config.get("norm") or "linf"
+        parts.append(f"Grid: attacks {', '.join(config.get('attacks') or [])}; {norm_label(norm)} eps "
+                     f"{', '.join(format_eps(e, norm) for e in config.get('eps') or [])}; radii "
                      f"{', '.join(f'{r:g}' for r in config.get('radii') or []) or 'none'}; rho "
                      f"{', '.join(f'{r:g}' for r in config.get('rhos') or []) or 'none'}; mask "
                      f"{'<= r' if config.get('inclusive', True) else '< r'}.")
@@ -107,7 +138,7 @@ def _config_footnote(run: dict) -> str:
 
 
 def latex_table(table: pd.DataFrame, run: dict | None = None, label: str = "tab:hfc-robust") -> str:
-    """A ``table`` float with a plain ``tabular``: defense, threat, attack, eps, correct/n,
+    """A ``table`` float with a plain ``tabular``: defense, threat, attack, eps, norm, correct/n,
     accuracy (%) and the Wilson 95% CI (%); headline adaptive rows in bold; configuration footnote."""
     run = run or {}
     model = (run.get("model") or {}).get("name") or ", ".join(sorted(set(map(str, table["model"]))))
@@ -121,14 +152,16 @@ def latex_table(table: pd.DataFrame, run: dict | None = None, label: str = "tab:
         rf"\caption{{Robust accuracy of {latex_escape(model)} on {latex_escape(dataset)} ($n = {n_text}$), "
         r"with Wilson 95\% confidence intervals. Bold: adaptive attack (the headline).}",
         rf"\label{{{latex_escape(label)}}}",
-        r"\begin{tabular}{lllrrrr}",
+        r"\begin{tabular}{lllrlrrr}",
         r"\hline",
-        r"Defense & Threat & Attack & $\epsilon$ & Correct/$n$ & Acc.\ (\%) & 95\% CI (\%) \\",
+        r"Defense & Threat & Attack & $\epsilon$ & Norm & Correct/$n$ & Acc.\ (\%) & 95\% CI (\%) \\",
         r"\hline",
     ]
     for _, row in table.iterrows():
+        norm = row_norm(row)
         cells = [latex_escape(defense_label(row)), latex_escape(row["threat_model"]), latex_escape(row["attack"]),
-                 _latex_eps(float(row["eps"])), f"{int(row['correct'])}/{int(row['n'])}",
+                 _latex_eps(float(row["eps"]), norm), _LATEX_NORMS.get(norm, latex_escape(norm)),
+                 f"{int(row['correct'])}/{int(row['n'])}",
                  f"{100 * float(row['accuracy']):.1f}"]
         if "ci_low" in row.index and pd.notna(row.get("ci_low")):
             cells.append(f"[{100 * float(row['ci_low']):.1f}, {100 * float(row['ci_high']):.1f}]")
@@ -152,13 +185,14 @@ def latex_document(body: str) -> str:
     return "\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n"
 
 
-def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = False) -> str:
-    """The run's table as ``md``, ``latex`` (``standalone``: a complete document) or ``csv``."""
+def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = False, checks: Iterable | None = None) -> str:
+    """The run's table as ``md`` (with the headline, labelled from ``checks``), ``latex``
+    (``standalone``: a complete document) or ``csv``."""
     if fmt in ("md", "latex"):
         table = precise_eps(table)
     if fmt == "md":
         title = f"hfc-robust: {(run.get('model') or {}).get('name')} on {(run.get('dataset') or {}).get('name')}"
-        return markdown_table(table, title, sample_note(run) if run else None)
+        return markdown_table(table, title, sample_note(run) if run else None, headline_lines(table, checks, run))
     if fmt == "latex":
         body = latex_table(table, run)
         return latex_document(body) if standalone else body
@@ -167,8 +201,12 @@ def render_table(table: pd.DataFrame, run: dict, fmt: str, standalone: bool = Fa
     raise HfcError(f"unknown format {fmt!r}", f"choose from {', '.join(FORMATS)}")
 
 
-def print_table(table: pd.DataFrame, console=None, title: str | None = None, checks: Iterable | None = None) -> None:
+def print_table(table: pd.DataFrame, console=None, title: str | None = None, checks: Iterable | None = None,
+                run: dict | None = None) -> None:
+    """The table, the headline (each configuration's number: citable, or an upper bound with the
+    spot check's estimate) and, when ``checks`` are given, the sanity checks."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -180,8 +218,14 @@ def print_table(table: pd.DataFrame, console=None, title: str | None = None, che
         style = "bold" if threat == "adaptive" else None
         rich_table.add_row(*[str(v) for v in row], style=style)
     console.print(rich_table)
+    headline = headline_lines(table, checks, run)
+    if headline:
+        console.print("[bold]Headline[/]")
+        colours = {CITABLE: "green", "upper bound": "yellow", "not citable": "red"}
+        for where, label, status in headline:
+            console.print(f"  {escape(where)}: [{colours.get(status, 'default')}]{escape(label)}[/]", highlight=False)
     if checks is not None:
         marks = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]", "skipped": "[dim]SKIP[/]"}
         console.print("[bold]Sanity checks[/]")
         for check in checks:
-            console.print(f"  {marks.get(check.status, check.status)} {check.name}: {check.detail}", highlight=False)
+            console.print(f"  {marks.get(check.status, check.status)} {check.name}: {escape(check.detail)}", highlight=False)

@@ -10,7 +10,9 @@ The npz holds, per attacked cell (row k of every array, in table order):
   ``|fftshift(fft2(x_adv - x))|^2`` (unnormalised FFT, centre at ``(H // 2, W // 2)``);
 * ``radial`` (K x B): mean power per integer distance bin, bin b holding the frequencies at
   distance ``b <= d < b + 1`` from the centre; ``radial_count`` (B): frequencies per bin;
-* ``energy_inside_radius`` and ``inband_l2``: as in results.csv (NaN outside low-pass cells).
+* ``energy_inside_radius`` and ``inband_l2``: as in results.csv (NaN outside low-pass cells);
+  ``inband_l2`` is the mean L2 norm of the perturbation's part inside the filter's radius, a
+  measurement of the spectrum under either threat model (``--norm linf`` or ``l2``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, npz_bytes
+from .labels import format_eps, norm_label, row_norm
 
 __all__ = ["SPECTRA_NPZ", "SPECTRA_PLOT", "radial_profile", "write_spectra", "plot_spectra"]
 
@@ -70,12 +73,12 @@ _COLOURS = {"whitebox": "tab:blue", "oblivious": "tab:green", "adaptive": "tab:r
 def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> bytes:
     """PNG bytes: radial profile (log power) per threat model, one panel per defense, the filter's
     radius as a vertical line. Several attacks or eps in one panel differ by line style."""
-    from .plots import plt, png_bytes  # matplotlib's Agg backend is set there
+    from .plots import png_bytes, subplots  # matplotlib's Agg backend is set there
 
     defenses = list(dict.fromkeys(table["defense"]))
     cols = min(len(defenses), 3)
     rows_n = -(-len(defenses) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.4 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
+    fig, axes = subplots(rows_n, cols, figsize=(4.4 * cols, 3.4 * rows_n), squeeze=False, sharey=True)
     variants = list(dict.fromkeys(zip(table["attack"], table["eps"])))
     styles = ["-", "--", ":", "-."]
     for ax, defense in zip(axes.flat, defenses):
@@ -88,7 +91,8 @@ def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> by
             ax.semilogy(np.arange(len(profile)), np.where(profile > 0, profile, np.nan),
                         color=_COLOURS.get(row["threat"], "0.3"), linestyle=styles[variant % len(styles)],
                         linewidth=2.2 if row["threat"] == "adaptive" else 1.4,
-                        label=f"{row['threat']} {row['attack']} {255 * float(row['eps']):.3g}/255 (n={int(row['count'])})")
+                        label=f"{row['threat']} {row['attack']} {norm_label(row_norm(row))} "
+                              f"{format_eps(float(row['eps']), row_norm(row))} (n={int(row['count'])})")
         radius = table.loc[table["defense"] == defense, "radius"].iloc[0]
         if np.isfinite(radius):
             ax.axvline(float(radius), color="0.2", linestyle="--", linewidth=1, label=f"filter radius r = {radius:g}")

@@ -1,0 +1,97 @@
+"""``hfc-robust corruptions``: option parsing only; the work is in :mod:`hfc_robust.bench.corruption_api`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .interrupts import interrupted_run
+from .options import (mask_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
+                      stdout_console)
+
+
+def print_corruption_summary(run, console=None) -> None:
+    """The per-corruption mean accuracy per defense (and mCA, mCE, relative mCE) as a rich table."""
+    from rich.table import Table
+
+    from ..results.corruptions import ALL, corruption_summary
+
+    summary = corruption_summary(run.table)
+    defenses = list(dict.fromkeys(summary["defense"]))
+    table = Table(title=f"{run.run['model']['name']} on {run.dataset_name}: {run.run['dataset']['sample']} "
+                        "(accuracy %, mean over severities)")
+    table.add_column("corruption")
+    for defense in defenses:
+        table.add_column(defense, justify="right")
+    for corruption in dict.fromkeys(summary["corruption"]):
+        rows = summary[summary["corruption"] == corruption].set_index("defense")
+        label = "mCA" if corruption == ALL else corruption
+        table.add_row(label, *[f"{100 * rows.loc[d, 'accuracy']:.1f}" for d in defenses],
+                      style="bold" if corruption == ALL else None)
+    totals = summary[summary["corruption"] == ALL].set_index("defense")
+    table.add_row("clean", *[f"{100 * totals.loc[d, 'clean_accuracy']:.1f}" for d in defenses])
+    table.add_row("relative mCE", *[f"{100 * totals.loc[d, 'relative_ce']:.1f}" for d in defenses])
+    (console or stdout_console()).print(table)
+
+
+@click.command("corruptions")
+@model_and_data_options(custom=True)
+@click.option("--image-size", type=click.IntRange(min=1), default=None,
+              help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
+@click.option("--corruption", "corruption_text", default="all", show_default=True,
+              help="comma list of CIFAR-10-C corruptions (see `hfc-robust list`), or all 15")
+@click.option("--severity", "severity_text", default="1,2,3,4,5", show_default=True,
+              help="comma list of severities 1..5 (CIFAR-10-C's parameters)")
+@click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
+@click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
+@click.option("--smooth-normalize", is_flag=True, help="divide smoothed kernels by 1+8*rho (paper: off)")
+@mask_option
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="seed of every corruption's random numbers (per image, corruption and severity); the same seed "
+                   "gives the same files")
+@click.option("--batch-size", default=250, show_default=True, type=click.IntRange(min=1),
+              help="images corrupted and classified together; a checkpoint is saved after each batch (outcomes do not "
+                   "depend on it)")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present, else MPS, else the CPU), cpu, cuda, cuda:N or mps: where the models run "
+                   "(corruptions are computed on the CPU)")
+@click.option("--out", default="hfc-robust-corruptions", show_default=True, type=click.Path(file_okay=False),
+              help="run directory for results.csv, results.md, summary.csv, corruption_spectra.*, "
+                   "corruption_tradeoff.png, run.json, examples.csv.gz")
+@click.option("--overwrite", is_flag=True, help="replace a different run already in --out")
+@scale_options
+@click.option("--quiet", is_flag=True, help="no progress bar or table")
+@click.pass_context
+def corruptions_command(ctx, dataset, model, weights, data_dir, n_text, image_size, corruption_text, severity_text,
+                        radius_text, rho_text, smooth_normalize, mask, seed, batch_size, device, out, overwrite, threads,
+                        executor, address, workers, gpus_per_worker, shard_text, quiet) -> int:
+    """Accuracy under the 15 CIFAR-10-C common corruptions with and without the low-pass defenses,
+    and where each corruption lies in the spectrum."""
+    from ..bench.allocator import flat_memory
+    from ..bench.corruption_api import corruptions_run
+    from ..corruptions.registry import CORRUPTIONS
+    from .parsing import parse_float_list, parse_n, parse_name_list, parse_severities, parse_shard
+
+    started = time.time()
+    kernel_caches = flat_memory()
+    shard = parse_shard(shard_text)
+    runner = ray_executor(executor, address, workers, gpus_per_worker, threads)
+    threads_record, threads_line = set_threads(threads)
+    names = tuple(CORRUPTIONS) if corruption_text.strip().lower() == "all" else \
+        parse_name_list(corruption_text, CORRUPTIONS, "corruption")
+    config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text), corruptions=names,
+                  severities=parse_severities(severity_text), radii=parse_float_list(radius_text, "radius"),
+                  rhos=parse_float_list(rho_text, "rho"), smooth_normalize=smooth_normalize, inclusive=(mask == "le"),
+                  seed=seed, batch_size=batch_size)
+    explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
+    with interrupted_run(Path(out)), progress_bar("corrupting", quiet, announce=threads_line) as report:
+        run = corruptions_run(config, out=Path(out), progress=report, started=started, image_size=image_size,
+                              clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
+                              device=device, notify=lambda text: click.echo(text, err=True), executor=runner,
+                              shard=shard)
+    if not quiet:
+        print_corruption_summary(run)
+    click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
+    return 0
