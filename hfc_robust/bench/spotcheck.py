@@ -24,9 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..attacks.apgd import APGD, APGDT
 from ..attacks.base import eval_mode
-from ..attacks.square import Square
 from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
 from ..results.labels import eps_label
@@ -145,6 +143,9 @@ def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
                   seed: int, batch_size: int, budget: SpotBudget = SpotBudget(),
                   norm: str = "linf") -> tuple[np.ndarray, np.ndarray]:
     """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in ``norm``."""
+    from ..attacks.apgd import APGD, APGDT  # here: a run without a spot check never loads torchattacks
+    from ..attacks.square import Square
+
     num_classes = num_outputs(model, images[:1])
     # APGD-T runs only where APGD-CE failed: their union is all that is recorded.
     gradient = _broken(APGD(model, eps, steps=budget.steps, seed=seed, norm=norm), model, images, labels,
