@@ -25,9 +25,18 @@ from dataclasses import dataclass, replace
 
 from .errors import HfcError
 
-__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "NORMS", "THREATS", "ATTACKED_THREATS", "SCORED_THREATS", "WORST_CASE", "NO_ATTACK", "cell_of"]
+__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "NORMS", "check_norm", "THREATS", "ATTACKED_THREATS", "SCORED_THREATS", "WORST_CASE", "NO_ATTACK", "cell_of"]
 
 NORMS = ("linf", "l2")  #: threat-model norms; eps is a radius in that norm on the [0, 1] pixel scale
+
+
+def check_norm(norm: str) -> str:
+    """``linf`` or ``l2``: the threat model's norm, else an HfcError naming the choices."""
+    if norm not in NORMS:
+        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(NORMS)}")
+    return norm
+
+
 THREATS = ("clean", "whitebox", "oblivious", "adaptive")  #: table order
 ATTACKED_THREATS = THREATS[1:]
 SCORED_THREATS = ("whitebox", "adaptive")  #: the attack sees the model its row is scored on
@@ -70,8 +79,7 @@ class Cell:
     def __post_init__(self) -> None:
         if self.threat not in THREATS:
             raise HfcError(f"unknown threat model {self.threat!r}", f"use one of {', '.join(THREATS)}")
-        if self.norm not in NORMS:
-            raise HfcError(f"unknown norm {self.norm!r}", f"use one of {', '.join(NORMS)}")
+        check_norm(self.norm)
         if "/" in self.model or "/" in self.defense or "/" in self.attack:
             raise HfcError(f"a cell's model, defense and attack cannot contain '/': {self.model!r}, {self.defense!r}, "
                            f"{self.attack!r}", "choose names without '/'")

@@ -26,7 +26,6 @@ from scipy import stats
 import hfc_robust as hr
 from hfc_robust.attacks import FGSM, PGD
 from hfc_robust.attacks.base import check_eps, l2_project
-from hfc_robust.attacks.registry import norm_kwargs
 from hfc_robust.bench.checks import unbounded_eps
 from hfc_robust.bench.config import BenchConfig, default_eps, with_default_eps
 from hfc_robust.cells import Cell
@@ -261,20 +260,6 @@ def test_eps_checks_per_norm():
         check_eps(-0.1, "l2")
     with pytest.raises(HfcError):
         PGD(Linear(), 0.5, norm="l1")
-
-
-def test_attacks_without_a_norm_argument_are_linf_only():
-    class LinfOnly:
-        def __init__(self, model, eps):
-            pass
-
-    class Both:
-        def __init__(self, model, eps, norm="linf"):
-            pass
-
-    assert norm_kwargs(LinfOnly, "linf") == {} and norm_kwargs(Both, "l2") == {"norm": "l2"}
-    with pytest.raises(HfcError, match="no l2 version"):
-        norm_kwargs(LinfOnly, "l2", "square")
 
 
 # ------------------------------------------------------------------ the engine's rows

@@ -1,37 +1,82 @@
 """AutoAttack's standard ensemble (Croce & Hein 2020) as a cascade: APGD-CE, then APGD-T, FAB-T
-and Square, each run only on the examples that every earlier component left standing.
+and Square, each run only on the examples that every earlier component left standing, with the
+reference's budgets: APGD-CE 100 steps; APGD-T and FAB-T 100 steps against the min(9, C - 1)
+likeliest wrong classes; Square 5,000 queries. L-inf or L2 (AutoAttack's standard L2 version
+is the same ensemble with L2 components).
 
 An example counts as robust only if all four fail: the per-example worst case. The stages
 are reported cumulatively (robust after APGD-CE; after APGD-CE and APGD-T; ...), so the last
-stage is the ``autoattack`` number.
+stage is the ``autoattack`` number. Each stage is seeded with the run's seed, as the reference
+seeds each of its attacks, and scored as the reference scores it (one forward pass over the
+stage's examples), so the per-example outcomes are the reference's (``tests/test_autoattack.py``).
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 import torch.nn as nn
 
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
 from .base import AttackOutput, check_eps, eval_mode
+from .defaults import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
 from .fab import FABT
-from .defaults import COMPONENTS, DEFAULT_QUERIES
 from .square import Square
 
-__all__ = ["AutoAttack", "COMPONENTS"]
+__all__ = ["AutoAttack", "COMPONENTS", "standard_budgets", "run_cascade"]
 
+
+def standard_budgets(num_classes: int) -> dict[str, dict[str, int]]:
+    """Each standard component's budget, as run.json records it."""
+    return cascade_budgets("autoattack", num_classes)
+
+
+def run_cascade(model: nn.Module, components: dict, images: torch.Tensor, labels: torch.Tensor,
+                example_ids: torch.Tensor | None = None, full_budget: bool = False) -> AttackOutput:
+    """Run ``components`` (name -> attack) as a cascade: each on the examples still classified
+    correctly, scored by one forward pass over them; ``seconds`` holds each stage's wall time."""
+    images, labels = images.detach(), labels.detach()
+    adversarial = images.clone()
+    with eval_mode(model), torch.no_grad():
+        predictions = model(images).max(1)[1] if len(images) else labels.clone()
+    stages, transfers, seconds = [], [], {}
+    for name, attack in components.items():
+        started = time.perf_counter()
+        rows = (predictions == labels).nonzero().flatten()
+        if len(rows):
+            ids = example_ids[rows.cpu()] if example_ids is not None else None
+            out = attack.run(images[rows], labels[rows], ids, full_budget)
+            with eval_mode(model), torch.no_grad():
+                scored = out.predictions if out.predictions is not None else model(out.adversarial).max(1)[1]
+            adversarial[rows], predictions[rows] = out.adversarial, scored
+        seconds[name] = time.perf_counter() - started
+        if full_budget:  # one candidate per stage, also when the stage had nothing left to attack
+            candidate = adversarial.clone()
+            if len(rows):
+                candidate[rows] = out.transfers[0]
+            transfers.append(candidate)
+        stages.append((name, adversarial.clone(), predictions.clone()))
+    return AttackOutput(adversarial, predictions, transfers or [adversarial.clone()], stages, seconds)
 
 
 class AutoAttack:
-    """``AutoAttack(model, eps)(images, labels)``: the standard L-inf ensemble, ``eps`` on the [0, 1] scale."""
+    """``AutoAttack(model, eps)(images, labels)``: the standard ensemble, ``norm`` ``linf`` or ``l2``,
+    ``eps`` on the [0, 1] pixel scale.
+
+    ``steps`` and ``queries`` exist for fast unit tests only: a bench row named ``autoattack``
+    is always built with the standard budgets (:mod:`hfc_robust.attacks.registry`).
+    """
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, seed: int = 0, num_classes: int = 10,
-                 queries: int = DEFAULT_QUERIES, steps: int = AUTOATTACK_STEPS) -> None:
-        self.model, self.eps = model, check_eps(eps)
+                 norm: str = "linf", *, steps: int = AUTOATTACK_STEPS, queries: int = DEFAULT_QUERIES) -> None:
+        self.model, self.eps, self.norm = model, check_eps(eps, norm), norm
+        self.budgets = standard_budgets(num_classes)
         self.components = {
-            "apgd-ce": APGD(model, eps, steps=steps, seed=seed),
-            "apgd-t": APGDT(model, eps, steps=steps, seed=seed, num_classes=num_classes),
-            "fab-t": FABT(model, eps, steps=steps, seed=seed, num_classes=num_classes),
-            "square": Square(model, eps, queries=queries, seed=seed),
+            "apgd-ce": APGD(model, eps, steps=steps, seed=seed, norm=norm),
+            "apgd-t": APGDT(model, eps, steps=steps, seed=seed, num_classes=num_classes, norm=norm),
+            "fab-t": FABT(model, eps, steps=steps, seed=seed, num_classes=num_classes, norm=norm),
+            "square": Square(model, eps, queries=queries, seed=seed, norm=norm, rescale_schedule=False),
         }
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -39,23 +84,4 @@ class AutoAttack:
 
     def run(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None,
             full_budget: bool = False) -> AttackOutput:
-        images, labels = images.detach(), labels.detach()
-        adversarial = images.clone()
-        with eval_mode(self.model), torch.no_grad():
-            predictions = self.model(images).argmax(1) if len(images) else labels.clone()
-        stages, transfers = [], []
-        for name, attack in self.components.items():
-            rows = (predictions == labels).nonzero().flatten()
-            if len(rows):
-                ids = example_ids[rows.cpu()] if example_ids is not None else None
-                out = attack.run(images[rows], labels[rows], ids, full_budget)
-                with eval_mode(self.model), torch.no_grad():
-                    scored = out.predictions if out.predictions is not None else self.model(out.adversarial).argmax(1)
-                adversarial[rows], predictions[rows] = out.adversarial, scored
-            if full_budget:  # one candidate per stage, also when the stage had nothing left to attack
-                candidate = adversarial.clone()
-                if len(rows):
-                    candidate[rows] = out.transfers[0]
-                transfers.append(candidate)
-            stages.append((name, adversarial.clone(), predictions.clone()))
-        return AttackOutput(adversarial, predictions, transfers or [adversarial.clone()], stages)
+        return run_cascade(self.model, self.components, images, labels, example_ids, full_budget)

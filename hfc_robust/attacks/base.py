@@ -12,11 +12,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cells import NORMS
+from ..cells import check_norm
 from ..errors import HfcError
 
 __all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "check_norm", "example_seed", "eval_mode",
-           "seeded_global_rng", "l2_normalize", "l2_project", "LOSSES"]
+           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
 
 LOSSES = ("ce", "margin")
 
@@ -53,13 +53,6 @@ def example_seed(seed: int, example_id: int, restart: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def check_norm(norm: str) -> str:
-    """``linf`` or ``l2``: the threat model's norm."""
-    if norm not in NORMS:
-        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(NORMS)}")
-    return norm
-
-
 def check_eps(eps: float, norm: str = "linf") -> float:
     """An attack radius on the [0, 1] pixel scale: in [0, 1] for L-inf; any finite value >= 0 for
     L2 (an L2 radius on C x H x W images reaches up to sqrt(C H W))."""
@@ -94,6 +87,41 @@ def l2_project(delta: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
     return torch.where(outside, delta * (eps / torch.where(outside, norms, torch.ones_like(norms))), delta)
 
 
+@contextlib.contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[nn.Module]:
+    """Switch off ``requires_grad`` on the model's parameters while an attack runs, then restore
+    each flag: the attack needs gradients with respect to the input only, and backward then skips
+    the weight gradients. The input gradient is bit-for-bit the same (``tests/test_autoattack.py``)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def logits_as_in(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``model(x)`` for rows that the reference implementation evaluates inside a batch of
+    ``batch`` rows. On the CPU a row's logits are the same bits in any batch of two or more,
+    but a batch of one takes another convolution path; an attack that drops finished examples
+    (an active set) pads a lone row with a detached copy so that it gets the bits the
+    reference's larger batch gives it."""
+    if len(x) == 1 and batch > 1:
+        return model(torch.cat([x, x.detach()]))[:1]
+    return model(x)
+
+
+def batch_rows(device: torch.device) -> int:
+    """About how many rows an attack puts in one batch when it can choose (targets attacked
+    together, queries evaluated ahead, a large APGD batch cut in pieces). On a CPU a forward and
+    backward pass costs the least per row at 16-64 rows for the models of
+    benchmarks/bench_autoattack.py (ResNet-20: 2.0 ms a row at 5 rows, 1.45 at 45, 1.9 at 90; the
+    Fashion-MNIST CNN: 0.50, 0.42, 0.43, 0.59 at 180); a GPU wants large batches."""
+    return 48 if torch.device(device).type == "cpu" else 4096
+
+
 @dataclass
 class AttackOutput:
     """What one attack run on a batch returns.
@@ -104,13 +132,15 @@ class AttackOutput:
     scores exactly what the attack saw. ``transfers``: full-budget candidates to classify
     through *other* models (oblivious rows); an example is robust to the transfer attack only
     if every candidate is classified correctly. ``stages``: for a cascade, ``(component,
-    adversarial, predictions)`` after each component, cumulative.
+    adversarial, predictions)`` after each component, cumulative. ``seconds``: a cascade's wall
+    time per component (run.json sums them over batches).
     """
 
     adversarial: torch.Tensor
     predictions: torch.Tensor | None = None
     transfers: list[torch.Tensor] = field(default_factory=list)
     stages: list[tuple[str, torch.Tensor, torch.Tensor | None]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @contextlib.contextmanager

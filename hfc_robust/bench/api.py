@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..attacks.defaults import cascade_budgets
 from ..attacks.registry import ATTACKS
 from ..errors import HfcError, HfcWarning
 from ..ops.frequency import frequency_mask
@@ -192,6 +193,8 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     checks = run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
     run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
+                            "attack_budgets": attack_budgets(config.attacks, result.provenance.get("num_classes", data.num_classes)),
+                            "attack_seconds": result.provenance.get("attack_seconds", {}),
                             "checks": {c.name: c.status for c in checks},
                             "cells": list(result.table["cell"]), "warnings": notes,
                             "device": {**device_record(result.provenance["device"]),
@@ -210,3 +213,10 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         files += _write_extra(result, out)
         finish_run_folder(out, files, rows, result.store)
     return BenchRun(result.table, checks, run, out, files, notes)
+
+
+def attack_budgets(attacks, num_classes: int) -> dict:
+    """run.json's ``attack_budgets``: each stage's budget of the grid's cascade attacks (``autoattack``
+    always the standard). Their wall times are ``attack_seconds``, per row."""
+    return {name: budgets for name in attacks if (budgets := cascade_budgets(name, num_classes)) is not None}
+

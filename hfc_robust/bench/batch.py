@@ -38,6 +38,15 @@ Step = Callable[[float, str], None]
 SaveUnit = Callable[[int, Chunk], None]
 
 
+def row_seconds(output: AttackOutput, attack: str) -> dict[str, float]:
+    """A cascade's wall time per row: each stage's (``autoattack:apgd-ce``, ...) and the sum (``autoattack``)."""
+    if not output.seconds:
+        return {}
+    names = attack_rows(attack)
+    return {**{name: output.seconds[stage] for name, (stage, _, _) in zip(names, output.stages)},
+            names[-1]: sum(output.seconds.values())}
+
+
 def stage_predictions(output: AttackOutput, attack: str, model: torch.nn.Module,
                       scorer: torch.nn.Module | None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``[(row name, adversarial inputs, predictions there)]`` for one attack run: the cascade's
@@ -72,6 +81,7 @@ class BatchEvaluation:
         self.step, self.saved_units, self.save_unit = step, saved_units or {}, save_unit
         self.adv_pred: dict[int, torch.Tensor] = {}
         self.robust: dict[int, torch.Tensor] = {}
+        self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
         clean = {d.key: clean_pass(grid.modules[d.key], images, labels, grid.config.loss) for d in grid.defenses}
         self.clean_pred = {key: pred for key, (pred, _) in clean.items()}
@@ -125,6 +135,7 @@ class BatchEvaluation:
         if whitebox:
             for name, adversarial, pred in stage_predictions(output, spec.name, bare, None):
                 self._record("none", "whitebox", name, eps, rows, pred, adversarial)
+            self._time("none", "whitebox", eps, output, spec.name)
         for d in oblivious:
             self._record_oblivious(d, spec.name, eps, output, rows)
         self._finish(unit, before)
@@ -141,7 +152,12 @@ class BatchEvaluation:
         scorer = self.grid.modules[defense.key] if spec.bpda else None
         for name, adversarial, pred in stage_predictions(output, spec.name, target, scorer):
             self._record(defense.key, "adaptive", name, eps, rows, pred, adversarial)
+        self._time(defense.key, "adaptive", eps, output, spec.name)
         self._finish(unit, before)
+
+    def _time(self, defense: str, threat: str, eps: float, output: AttackOutput, attack: str) -> None:
+        for name, seconds in row_seconds(output, attack).items():
+            self.seconds[self.grid.position(defense, threat, name, eps)] = seconds
 
     def _worst_case_rows(self) -> None:
         """``worst-case``: robust only if every attack of the threat model failed (no single adversarial prediction)."""
@@ -161,7 +177,8 @@ class BatchEvaluation:
     def _chunk(self, grad: np.ndarray) -> Chunk:
         grid = self.grid
         chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
-                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad}
+                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad,
+                 "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64)}
         for d in grid.defenses:
             chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
         for i in range(len(grid.cells)):
@@ -228,6 +245,8 @@ class BatchEvaluation:
             if array_name("adv", i) in arrays:
                 self.adv_pred[i] = torch.as_tensor(arrays[array_name("adv", i)]).to(self.labels.device)
                 self.robust[i] = torch.as_tensor(arrays[array_name("robust", i)]).to(self.labels.device).bool()
+            if array_name("seconds", i) in arrays:
+                self.seconds[i] = float(arrays[array_name("seconds", i)])
             self.spectra.restore(i, arrays)
         return True
 
@@ -238,6 +257,8 @@ class BatchEvaluation:
         for i in sorted(set(self.adv_pred) - before):
             self.pending[f"u{unit}:{array_name('adv', i)}"] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             self.pending[f"u{unit}:{array_name('robust', i)}"] = self.robust[i].cpu().numpy().astype(np.int8)
+            if i in self.seconds:
+                self.pending[f"u{unit}:{array_name('seconds', i)}"] = np.float64(self.seconds[i])
             if i in self.spectra.sums:
                 self.pending.update({f"u{unit}:{name}": array for name, array in self.spectra.arrays([i]).items()})
         if time.monotonic() - self.last_save >= CHECKPOINT_SECONDS and self.pending:

@@ -71,7 +71,8 @@ def _damage(path: Path) -> str | None:
 
 def array_name(kind: str, position: int) -> str:
     """A chunk array's name: ``kind`` is ``adv`` (predicted class), ``robust``, ``spec``, ``specn`` or
-    ``inband`` (perturbation spectrum sums) of the cell at ``position`` in table order, or ``clean``
+    ``inband`` (perturbation spectrum sums) or ``seconds`` (a cascade stage's wall time, in a unit
+    saved inside a slow batch) of the cell at ``position`` in table order, or ``clean``
     (clean predictions) or ``mineps`` of the defense at ``position``; in a corruption run, ``pred``
     (predicted class) of a cell and ``cspec`` (spectrum sums) of a (corruption, severity). Names are
     only ever built, never parsed back."""
@@ -140,6 +141,13 @@ class OutcomeStore:
             return self._memory[start][name]
         with np.load(self._path(start), allow_pickle=False) as archive:
             return archive[name]
+
+    def chunk_names(self, start: int) -> list[str]:
+        """The names of one chunk's arrays."""
+        if self.folder is None:
+            return list(self._memory[start])
+        with np.load(self._path(start), allow_pickle=False) as archive:
+            return list(archive.files)
 
     def chunk(self, start: int) -> Chunk:
         """Every array of one chunk."""

@@ -92,6 +92,11 @@ class BenchConfig:
             raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
         if self.queries < 1 or self.spot_check < 0:
             raise HfcError("--queries must be >= 1 and --spot-check >= 0", "pass e.g. --queries 5000 --spot-check 100")
+        if self.queries != DEFAULT_QUERIES and "autoattack" in self.attacks and "square" not in self.attacks:
+            # --queries is the stand-alone square row's budget; an autoattack row always runs the standard 5,000
+            raise HfcError(f"--queries {self.queries} would not change autoattack, whose Square always makes the "
+                           f"standard {DEFAULT_QUERIES} queries (--queries sets only the square row's budget)",
+                           "drop --queries, or add square to --attack for a square row with that budget")
         top, example = (1.0, "32/255") if self.norm == "linf" else (math.inf, "1.0")
         if self.min_eps_max is not None and not (0 < float(self.min_eps_max) <= top and math.isfinite(self.min_eps_max)):
             raise HfcError(f"--min-eps-max {self.min_eps_max} is outside (0, {top:g}]", f"pass e.g. --min-eps-max {example}")

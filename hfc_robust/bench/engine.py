@@ -49,7 +49,7 @@ from .devices import on_device, run_device
 from .grid import Grid, defense_modules
 from .inference import num_outputs
 from .provenance import engine_version
-from .result import BenchResult, build_table, gradient_totals
+from .result import BenchResult, attack_seconds, build_table, gradient_totals
 
 __all__ = ["run_grid", "run_batches", "engine_inputs", "EngineInputs", "BatchEvaluator", "GridBatches", "checkpoint_key", "run_key", "model_identity",
            "assemble"]
@@ -137,7 +137,8 @@ def run_grid(config: BenchConfig | None = None, *, model: LoadedModel | nn.Modul
                               progress, notify)
 
     provenance = {"wall_time_s": round(time.time() - start_time, 3), "device": str(target),
-                  "model_sha256": model_identity(model)}
+                  "model_sha256": model_identity(model), "attack_seconds": attack_seconds(grid, store),
+                  "num_classes": engine.outputs}
     if isinstance(model, LoadedModel):
         provenance["weights"] = model.weights
     return BenchResult(build_table(grid, store), gradient_totals(grid, store), config, grid.cells, defenses, store,
@@ -254,5 +255,5 @@ def assemble(config: BenchConfig, dataset_name: str, store: OutcomeStore,
     and per-example records :func:`run_grid` writes, e.g. for shards merged by ``hfc-robust merge``."""
     defenses = config.defenses() + list(extra_defenses)
     grid = Grid(config, dataset_name, defenses)
-    return BenchResult(build_table(grid, store), gradient_totals(grid, store), config, grid.cells, defenses, store, {},
-                       tuple(extra_defenses))
+    return BenchResult(build_table(grid, store), gradient_totals(grid, store), config, grid.cells, defenses, store,
+                       {"attack_seconds": attack_seconds(grid, store)}, tuple(extra_defenses))

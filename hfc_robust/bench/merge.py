@@ -129,7 +129,8 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     checks = run_checks(result.table, result.gradient_checks, [_spot_check(first, dirs[0], result, device, progress)],
                         outcomes=result.outcomes)
     run = merged_record(first, dirs, runs, time.time() - started, list(result.table["cell"]), command,
-                        gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks})
+                        gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks},
+                        attack_seconds=result.provenance.get("attack_seconds", {}))
     files = write_run(out, result.table, run, result.example_frames(), checks)
     from ..results.plots import write_plots
 

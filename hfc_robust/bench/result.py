@@ -22,7 +22,7 @@ from .grid import Grid
 from .mineps import min_eps_pairs
 from .spectra import spectra_summary
 
-__all__ = ["BenchResult", "EXAMPLE_COLUMNS", "build_table", "gradient_totals"]
+__all__ = ["BenchResult", "EXAMPLE_COLUMNS", "build_table", "gradient_totals", "attack_seconds"]
 
 EXAMPLE_COLUMNS = ["cell", "index", "label", "clean_pred", "adv_pred", "robust"]
 
@@ -100,6 +100,16 @@ def gradient_totals(grid: Grid, store: OutcomeStore) -> dict[str, dict[str, int]
             totals[d.key]["checked"] += int(checked)
             totals[d.key]["zero_gradient"] += int(zero)
     return totals
+
+
+def attack_seconds(grid: Grid, store: OutcomeStore) -> dict[str, float]:
+    """Wall time of each cascade stage row (``autoattack:apgd-ce``, ..., and the cascade's own row),
+    summed over the run's batches, by cell key (run.json's ``attack_seconds``)."""
+    totals = np.zeros(len(grid.cells))
+    for start in store.starts:
+        if "seconds" in store.chunk_names(start):
+            totals += store.read(start, "seconds")
+    return {cell.key: round(float(t), 3) for cell, t in zip(grid.cells, totals) if t > 0}
 
 
 def build_table(grid: Grid, store: OutcomeStore) -> pd.DataFrame:

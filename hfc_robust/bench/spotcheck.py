@@ -24,13 +24,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..attacks.apgd import APGD, APGDT
 from ..attacks.base import eval_mode
-from ..attacks.registry import norm_kwargs
-from ..attacks.square import Square
 from ..cells import SCORED_THREATS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
-from ..errors import HfcError
 from ..results.labels import eps_label
 from .checks import Check
 from .defaults import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
@@ -147,14 +143,17 @@ def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
                   seed: int, batch_size: int, budget: SpotBudget = SpotBudget(),
                   norm: str = "linf") -> tuple[np.ndarray, np.ndarray]:
     """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in ``norm``."""
+    from ..attacks.apgd import APGD, APGDT  # here: a run without a spot check never loads torchattacks
+    from ..attacks.square import Square
+
     num_classes = num_outputs(model, images[:1])
     # APGD-T runs only where APGD-CE failed: their union is all that is recorded.
-    gradient = _broken(APGD(model, eps, steps=budget.steps, seed=seed, **norm_kwargs(APGD, norm)), model, images, labels,
+    gradient = _broken(APGD(model, eps, steps=budget.steps, seed=seed, norm=norm), model, images, labels,
                        ids, batch_size)
     standing = np.flatnonzero(~gradient)
     if len(standing) and num_classes > 1:
-        targeted = APGDT(model, eps, steps=budget.steps, seed=seed, num_classes=min(num_classes, budget.targets + 1),
-                         **norm_kwargs(APGDT, norm))
+        targeted = APGDT(model, eps, steps=budget.steps, seed=seed, num_classes=num_classes,
+                         targets=min(budget.targets, num_classes - 1), norm=norm)
         keep = torch.as_tensor(standing)
         gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
                                      ids[keep], batch_size)
@@ -164,7 +163,7 @@ def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     standing = np.flatnonzero(~gradient)
     if len(standing):
         keep = torch.as_tensor(standing)
-        square[standing] = _broken(Square(model, eps, queries=budget.queries, seed=seed, **norm_kwargs(Square, norm)), model,
+        square[standing] = _broken(Square(model, eps, queries=budget.queries, seed=seed, norm=norm), model,
                                    images[keep.to(images.device)], labels[keep.to(labels.device)], ids[keep], batch_size)
     return gradient, square
 
@@ -184,12 +183,6 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
     cells = reported_cells(result.cells)
     if not cells:
         return Check(CHECK_NAME, "skipped", "not applicable (no white-box or adaptive row other than AutoAttack's)")
-    try:  # the spot check's attacks in the run's norm (an L-inf-only build of them cannot check an L2 run)
-        for attack in (APGD, APGDT, Square):
-            norm_kwargs(attack, config.norm)
-    except HfcError:
-        return Check(CHECK_NAME, "skipped", f"not available: this hfc-robust has no {config.norm} version of APGD-CE, "
-                                            "APGD-T and Square")
     rows = []
     for cell in cells:
         index, robust = result.outcomes(cell)

@@ -20,7 +20,7 @@ from .options import (mask_option, model_and_data_options, progress_bar, ray_exe
 @click.option("--image-size", type=click.IntRange(min=1), default=None,
               help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
-              help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack (see `hfc-robust list`)")
+              help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack, autoattack-fast (see `hfc-robust list`)")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,
               help="threat model, one per run: eps bounds the perturbation's L-inf norm (FGSM, sign-gradient PGD) or "
                    "its L2 norm over all C*H*W values (FGM, L2 PGD)")
@@ -39,7 +39,7 @@ from .options import (mask_option, model_and_data_options, progress_bar, ray_exe
 @click.option("--random-start/--no-random-start", default=True, show_default=True,
               help="PGD starts at a random point of the eps-ball, drawn per example from the seed")
 @click.option("--queries", default=DEFAULT_QUERIES, show_default=True, type=click.IntRange(min=1),
-              help="Square's queries per example (AutoAttack's standard is 5000)")
+              help="the square row's queries per example (autoattack always makes the standard 5000)")
 @click.option("--spot-check", "spot_check", default=DEFAULT_SPOT_CHECK, show_default=True, type=click.IntRange(min=0),
               help="after the grid, re-attack up to N robust examples of each reported white-box/adaptive row at the "
                    f"largest eps with {spot_check_budget_text()}; {spot_check_rule_text()}")
