@@ -462,7 +462,7 @@ def run_l2(n: int, have_cifar: bool, reuse: bool) -> list[str]:
         low, high = wilson_interval(int(r["correct"]), int(r["n"]))
         return f"{100 * r['accuracy']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({int(r['correct'])}/{int(r['n'])})"
 
-    clean_bare, clean_low = row("none", "clean", 0), row("lowpass", "clean", 0)
+    clean_bare, clean_low = row("none", "clean", 0, "none"), row("lowpass", "clean", 0, "none")
     lines = [f"ResNet-20 on the {sample(CIFAR_SAMPLE, n)}, AutoAttack's standard L2 ensemble (APGD-CE, APGD-T, FAB-T, "
              f"Square; eps is the L2 radius on the [0, 1] pixel scale of the 3x32x32 image), bare (white-box) and "
              f"with the input low-pass filter at r = {L2_RADIUS:g} (oblivious: the bare model's attack transferred; "
