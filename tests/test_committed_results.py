@@ -1,0 +1,24 @@
+"""Every committed run names the engine that produced it, and it is today's engine: a number in
+results/ was computed by the code that would compute it again (issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+import hfc_robust
+
+from .conftest import ROOT
+
+
+def test_every_committed_run_json_carries_the_current_engine_version():
+    runs = sorted((ROOT / "results").rglob("run.json"))
+    assert len(runs) >= 10, [str(p) for p in runs]  # the baseline and the paper's runs
+    stale = {str(path.relative_to(ROOT)): json.loads(path.read_text()).get("engine_version") for path in runs}
+    stale = {path: version for path, version in stale.items() if version != hfc_robust.ENGINE_VERSION}
+    assert not stale, (f"produced by another engine than version {hfc_robust.ENGINE_VERSION} (regenerate them: README, "
+                       f"Reproducing the paper): {stale}")
+
+
+def test_reproduction_md_states_the_engine_version():
+    text = (ROOT / "results" / "paper" / "REPRODUCTION.md").read_text()
+    assert f"engine version {hfc_robust.ENGINE_VERSION}" in text
