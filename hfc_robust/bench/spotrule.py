@@ -31,8 +31,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as _stats
 
+from ..results.stats import binomial_tail
 from .defaults import (SPOT_ALPHA, SPOT_ASSUMED_N, SPOT_ASSUMED_ROBUST, SPOT_DETECT_POINTS, SPOT_POWER,
                        SPOT_TOLERANCE_POINTS)
 
@@ -65,7 +65,9 @@ def _null_count(points: float, n: int) -> int:
 def _tail(broken, sampled: int, robust: int, breakable):
     """``P(k' >= broken)`` for ``k'`` hypergeometric: ``sampled`` drawn from ``robust`` of which
     ``breakable`` are breakable (``broken`` or ``breakable`` may be arrays; 1 where ``broken <= 0``)."""
-    return np.where(np.asarray(broken) <= 0, 1.0, _stats.hypergeom.sf(np.asarray(broken) - 1, robust, breakable, sampled))
+    from scipy.stats import hypergeom  # here: scipy.stats costs about 0.4 s to import, and a run without a spot check never needs it
+
+    return np.where(np.asarray(broken) <= 0, 1.0, hypergeom.sf(np.asarray(broken) - 1, robust, breakable, sampled))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,8 +156,7 @@ def row_verdict(robust: int, n: int, broken_by_apgd: Sequence[bool], broken_by_s
         raise ValueError(f"{sampled} examples sampled from {robust} robust ones")
     broken = int((gradient | square).sum())
     square_only, apgd = int((square & ~gradient).sum()), int(gradient.sum())
-    masking_p = float(_stats.binomtest(square_only, square_only + apgd, 0.5, alternative="greater").pvalue) \
-        if square_only + apgd else 1.0
+    masking_p = binomial_tail(square_only, square_only + apgd)
     masking = bool(square_only > apgd and masking_p < MASKING_SIGNIFICANCE)
     estimate = overstatement_points(broken, sampled, robust, n)
     p = p_value(broken, sampled, robust, n)
