@@ -25,8 +25,7 @@ from .config import BenchConfig, with_default_eps
 from .devices import deterministic_mode, device_line, module_device
 from .engine import run_grid, run_key
 from .jobs import GridJob, ShippedModel, local_modules
-from .paths import portable_dataset, portable_path
-from .prepare import (OUTCOMES_DIR, PARTIAL_DIR, as_model, finish_run_folder, load_config_model, load_data, load_inputs,
+from .prepare import (OUTCOMES_DIR, check_single_split, recorded_config, PARTIAL_DIR, as_model, finish_run_folder, load_config_model, load_data, load_inputs,
                       record_shard, start_run)
 from .provenance import device_record, provenance
 from .shards import shard_rows
@@ -146,8 +145,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
     """
     started = started if started is not None else time.time()
     config = config if isinstance(config, BenchConfig) else BenchConfig(**config)
-    if executor is not None and shard is not None:
-        raise HfcError("--shard and --executor ray both split the run", "use one of them")
+    check_single_split(executor, shard)
     inputs = load_inputs(config, dataset=dataset, model=model, name=name, image_size=image_size,
                          import_root=import_root, clamp_n=clamp_n, device=device,
                          driver_device=executor.driver_device(device) if executor is not None else None,
@@ -160,15 +158,14 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
         warnings.warn(note, HfcWarning, stacklevel=2)
 
     base = Path(out) if out is not None else Path.cwd()
-    recorded_config = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
-                       "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
+    recorded = recorded_config(config, base)
     requested = "auto" if device is None else str(device)
     engine_model = inputs.engine_model
-    started_run = start_run(out, recorded_config, inputs, overwrite, executor, requested,
+    started_run = start_run(out, recorded, inputs, overwrite, executor, requested,
                             lambda: GridJob(run_key(config, engine_model, data), len(data), config.batch_size, requested,
                                             config.to_dict(), ShippedModel.of(loaded), local_modules(loaded),
                                             deterministic), progress, notify)
-    run_extra = dict(run_extra or {}, **({"executor": started_run.executor_record} if executor is not None else {}))
+    run_extra = started_run.run_extra(run_extra)
     if executor is None and notify:
         notify(device_line(device, target, inputs.handed and module_device(loaded.module) is not None,
                            inputs.determinism))
@@ -191,7 +188,7 @@ def bench_run(config: dict | BenchConfig, out: Path | str | None = None, progres
             extra.append(spot_check(result, result.modules, data, config.spot_check, result.provenance["device"],
                                     (lambda text: progress(None, None, text)) if progress else None))
     checks = run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
-    run = provenance(recorded_config, data, loaded, time.time() - started, command, base=base,
+    run = provenance(recorded, data, loaded, time.time() - started, command, base=base,
                      extra={"gradient_checks": result.gradient_checks,
                             "attack_budgets": attack_budgets(config.attacks, result.provenance.get("num_classes", data.num_classes)),
                             "attack_seconds": result.provenance.get("attack_seconds", {}),

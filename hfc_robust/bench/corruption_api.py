@@ -17,15 +17,13 @@ import pandas as pd
 
 from ..corruptions.params import SEVERITY_PARAMS, SOURCE
 from ..corruptions.registry import CORRUPTIONS_VERSION
-from ..errors import HfcError
 from ..results.corruptions import write_corruption_run
 from .jobs import ConfigJob, ShardRows, ShippedModel, local_modules
-from .prepare import (finish_merged_folder, finish_run_folder, load_inputs, merged_record, merged_store, record_shard,
+from .prepare import (check_single_split, finish_merged_folder, recorded_config, finish_run_folder, load_inputs, merged_record, merged_store, record_shard,
                       start_run)
 from .checkpoint import OutcomeStore
 from .corruption_config import KIND, CorruptionConfig
 from .corruption_engine import assemble_corruptions, corruption_run_key, run_corruptions
-from .paths import portable_dataset, portable_path
 from .provenance import device_record, provenance
 from .shards import shard_rows
 
@@ -71,8 +69,7 @@ def corruptions_run(config: dict | CorruptionConfig, out: Path | str | None = No
     its loading, checks, run folder, executor and shard steps (:mod:`.prepare`)."""
     started = started if started is not None else time.time()
     config = config if isinstance(config, CorruptionConfig) else CorruptionConfig(**config)
-    if executor is not None and shard is not None:
-        raise HfcError("--shard and --executor ray both split the run", "use one of them")
+    check_single_split(executor, shard)
     inputs = load_inputs(config, dataset=dataset, model=model, name=name, image_size=image_size,
                          import_root=import_root, clamp_n=clamp_n, device=device,
                          driver_device=executor.driver_device(device) if executor is not None else None,
@@ -80,15 +77,14 @@ def corruptions_run(config: dict | CorruptionConfig, out: Path | str | None = No
     config, data, loaded = inputs.config, inputs.data, inputs.loaded
     rows = shard_rows(len(data), config.batch_size, shard) if shard is not None else None
     base = Path(out) if out is not None else Path.cwd()
-    recorded = {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
-                "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
+    recorded = recorded_config(config, base)
     requested = "auto" if device is None else str(device)
     engine_model = inputs.engine_model
     started_run = start_run(out, recorded, inputs, overwrite, executor, requested,
                             lambda: CorruptionJob(corruption_run_key(config, engine_model, data), len(data),
                                                   config.batch_size, requested, config.to_dict(),
                                                   ShippedModel.of(loaded), local_modules(loaded)), progress, notify)
-    run_extra = dict(run_extra or {}, **({"executor": started_run.executor_record} if executor is not None else {}))
+    run_extra = started_run.run_extra(run_extra)
     try:
         result = run_corruptions(config, model=engine_model, dataset=data, progress=progress,
                                  checkpoint=started_run.checkpoint, device=inputs.target, notify=notify, rows=rows)

@@ -26,10 +26,11 @@ from ..models.zoo import LoadedModel, load_model
 from .checkpoint import OutcomeStore
 from .devices import deterministic_mode, meta_error, on_device, run_device, wants_determinism
 from .jobs import local_modules
+from .paths import portable_dataset, portable_path
 from .provenance import index_ranges
 from .runfolder import check_out_folder, remove_stale_files
 
-__all__ = ["RunInputs", "load_inputs", "Started", "start_run", "open_run_folder", "run_on_executor", "record_shard", "finish_run_folder",
+__all__ = ["RunInputs", "check_single_split", "recorded_config", "load_inputs", "Started", "start_run", "open_run_folder", "run_on_executor", "record_shard", "finish_run_folder",
            "merged_store", "merged_record", "finish_merged_folder", "as_model", "probe_classes", "load_data", "load_config_model", "shard_record", "PARTIAL_DIR", "OUTCOMES_DIR"]
 
 PARTIAL_DIR = ".partial"  # the checkpoint folder inside a run directory
@@ -106,6 +107,18 @@ class RunInputs:
         return self.loaded if isinstance(self.loaded, LoadedModel) else self.loaded.module
 
 
+def check_single_split(executor, shard) -> None:
+    """HfcError when a run is asked to be split twice (``--shard`` and an executor)."""
+    if executor is not None and shard is not None:
+        raise HfcError("--shard and --executor ray both split the run", "use one of them")
+
+
+def recorded_config(config, base: Path) -> dict:
+    """``config`` as run.json records it: its dataset, weights and data paths relative to ``base``."""
+    return {**config.to_dict(), "dataset": portable_dataset(config.dataset, base),
+            "weights": portable_path(config.weights, base), "data_dir": portable_path(config.data_dir, base)}
+
+
 def load_inputs(config, *, dataset=None, model=None, name: str | None = None, image_size: int | None = None,
                 import_root: str | None = None, clamp_n: bool = False, device: str | None = "auto",
                 driver_device: str | None = None, deterministic: bool | None = None, adjust=None) -> RunInputs:
@@ -172,6 +185,10 @@ class Started:
     checkpoint: str | None
     scratch: str | None = None
     executor_record: dict | None = None
+
+    def run_extra(self, extra: dict | None) -> dict:
+        """run.json's extra entries: ``extra`` and, with an executor, its record."""
+        return dict(extra or {}, **({"executor": self.executor_record} if self.executor_record is not None else {}))
 
     def remove_scratch(self) -> None:
         if self.scratch is not None:
