@@ -36,7 +36,7 @@ def test_default_bench_writes_all_rows(tmp_path):
     # example the white-box row reports robust.
     whitebox = table[table["threat_model"] == "whitebox"].iloc[0]
     examples = pd.read_csv(out / "examples.csv.gz")
-    robust = examples[(examples["cell"] == whitebox["cell"]) & (examples["robust"] == 1)]["index"].to_numpy()
+    robust = examples[(examples["cell"] == whitebox["cell"]) & (examples["robust"] == 1)]["index"].to_numpy().copy()
     data = load_dataset("fmnist", n=200)
     images, labels = data.to_float(data.images[robust]), data.labels[robust]
     bare = load_model("fmnist-cnn").eval()

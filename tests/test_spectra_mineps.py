@@ -263,3 +263,17 @@ def test_min_eps_curve_agrees_with_fixed_eps_rows(min_eps_run):
 def test_min_eps_max_validation():
     with pytest.raises(HfcError):
         BenchConfig(min_eps=True, min_eps_max=0.0)
+
+
+def test_a_run_with_nothing_attacked_draws_its_spectra_without_a_warning(tmp_path):
+    """eps = 0 attacks nothing, so the spectra panel has no line: no legend, and no matplotlib
+    "No artists with labels" warning printed to the user."""
+    import warnings
+
+    import hfc_robust as hr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        hr.benchmark("fmnist-cnn", "fmnist", n=8, attacks=("fgsm",), eps=(0.0,), spot_check=0, out=tmp_path / "run",
+                     threads=1)
+    assert (tmp_path / "run" / "perturbation_spectra.png").is_file()

@@ -99,7 +99,8 @@ def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> by
         ax.set_title(defense)
         ax.set_xlabel("distance from the centre (frequency bins)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="lower left")
+        if ax.get_legend_handles_labels()[0]:  # a bare model none of whose attacked examples moved has no line
+            ax.legend(fontsize=6, loc="lower left")
     for ax in axes[:, 0]:
         ax.set_ylabel("mean |FFT(x_adv - x)|^2")
     for ax in list(axes.flat)[len(defenses):]:
