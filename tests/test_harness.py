@@ -117,18 +117,24 @@ def test_bpda_forward_is_exact_and_backward_is_identity():
     torch.testing.assert_close(xg.grad, torch.ones_like(x))
 
 
+def _interrupted_run(config, model, dataset, checkpoint, interrupt=None) -> None:
+    """A run stopped (Ctrl-C) by ``interrupt(done, total, text)``, by default after its first 20
+    images, leaving what it finished in ``checkpoint``."""
+    def after_20(done, total, text=None):
+        if done == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt or after_20)
+
+
 def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     model, dataset = make_dataset()
     config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3,
                          batch_size=10)
     checkpoint = tmp_path / "partial"
 
-    def interrupt(done, total, text=None):
-        if done == 20:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    _interrupted_run(config, model, dataset, checkpoint)
     chunks = sorted(checkpoint.glob("chunk-*.npz"))
     assert [p.name for p in chunks] == ["chunk-0000000000.npz", "chunk-0000000010.npz"]  # one file per finished batch
     written = {p: p.stat().st_mtime_ns for p in chunks}
@@ -139,8 +145,7 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     seen = []
     run_grid(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
     assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
-    with pytest.raises(KeyboardInterrupt):
-        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    _interrupted_run(config, model, dataset, checkpoint)
     written = {p: p.stat().st_mtime_ns for p in sorted(checkpoint.glob("chunk-*.npz"))}
     seen.clear()
     messages = []
@@ -168,12 +173,7 @@ def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
                          batch_size=10)
     checkpoint = tmp_path / "partial"
 
-    def interrupt(done, total, text=None):
-        if done == 20:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    _interrupted_run(config, model, dataset, checkpoint)
     store = OutcomeStore.existing(checkpoint)
     assert [str(store.read(start, DEVICE_ARRAY)) for start in store.starts] == ["cpu", "cpu"]
     for start in store.starts:  # as if a GPU had computed them
@@ -282,8 +282,7 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
         if text and text.startswith("pgd eps=4"):
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt)
+    _interrupted_run(config, model, dataset, checkpoint, interrupt)
     assert not list(checkpoint.glob("chunk-*.npz"))  # the batch never finished
     assert len(list(checkpoint.glob("units-*.npz"))) == 4  # fgsm at two eps: bare and adaptive runs
     seen = []
