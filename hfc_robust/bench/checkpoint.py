@@ -142,13 +142,6 @@ class OutcomeStore:
         with np.load(self._path(start), allow_pickle=False) as archive:
             return archive[name]
 
-    def chunk_names(self, start: int) -> list[str]:
-        """The names of one chunk's arrays."""
-        if self.folder is None:
-            return list(self._memory[start])
-        with np.load(self._path(start), allow_pickle=False) as archive:
-            return list(archive.files)
-
     def chunk(self, start: int) -> Chunk:
         """Every array of one chunk."""
         if self.folder is None:
