@@ -23,8 +23,9 @@ __version__ = "0.1.0"
 #: Bumped whenever a change can move any outcome (a row's per-example results, the checks, the spot
 #: check's sample); recorded in every run.json, so a committed number says which engine produced it.
 #: 1: runs without the field (up to issue 12); 2: typed cells with the norm in the key (issue 15);
-#: 3: the spot check's sample and rule (issue 16), AutoAttack's components as the reference's (issue 16).
-ENGINE_VERSION = 3
+#: 3: the spot check's sample and rule (issue 16), AutoAttack's components as the reference's (issue 16);
+#: 4: the gradient check at each attack's first step (issue 15).
+ENGINE_VERSION = 4
 
 _EXPORTS = {
     "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",

@@ -16,6 +16,7 @@ from hfc_robust.errors import HfcWarning
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
 from hfc_robust.bench.config import BenchConfig
 from hfc_robust.bench.engine import run_grid
+from tests import reference
 
 
 class DoubleCNN(nn.Module):
@@ -76,6 +77,28 @@ def test_gradient_masking_fixture_is_caught():
     assert "custom-uint8" in checks["nonzero-input-gradient"].detail
     assert checks["bpda-not-below-exact"].status == "fail"
     assert result.gradient_checks["none"]["zero_gradient"] == 0
+
+
+def test_the_gradient_check_counts_where_each_attack_took_its_first_step():
+    """FGSM steps from the clean input; PGD from its random start, on the examples the start did not
+    already fool (early stop), or on all of them when oblivious rows need its full budget. The
+    expected counts come from tests/reference.py's random starts, not from the package."""
+    model, dataset = make_dataset()
+    x, y = dataset.to_float(dataset.images), dataset.labels
+    correct = reference.predict(model, x) == y
+    start = reference.random_start(x, list(range(len(y))), 0.25, 0, 0)
+    standing = correct & (reference.predict(model, start) == y)
+    assert int(standing.sum()) < int(correct.sum())  # the start fools some: the two rules differ here
+    bare = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.25,), radii=(),
+                                steps=3, seed=0), model=model, dataset=dataset)
+    assert bare.gradient_checks == {"none": {"checked": int(correct.sum()) + int(standing.sum()), "zero_gradient": 0}}
+    defended = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(0.25,), radii=(3,),
+                                    steps=3, seed=0), model=model, dataset=dataset)
+    assert defended.gradient_checks["none"]["checked"] == int(correct.sum())  # full budget for the oblivious row
+    square = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("square",), eps=(0.25,), radii=(),
+                                  queries=20, seed=0), model=model, dataset=dataset)
+    status = {c.name: c.status for c in run_checks(square.table, square.gradient_checks, outcomes=square.outcomes)}
+    assert status["nonzero-input-gradient"] == "skipped"  # no gradient attack took a step
 
 
 def test_checks_pass_for_a_genuine_lowpass_defense():
@@ -293,6 +316,8 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
     fresh = run_grid(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)
+    assert resumed.gradient_checks == fresh.gradient_checks  # the saved runs' gradient counts are restored too
+    assert fresh.gradient_checks["none"]["checked"] > 0
 
 
 def test_a_batch_with_no_correctly_classified_example_runs():

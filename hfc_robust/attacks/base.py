@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..cells import check_norm
 from ..errors import HfcError
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "check_eps", "check_norm", "example_seed", "eval_mode",
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "check_eps", "check_norm", "example_seed", "eval_mode",
            "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
 
 LOSSES = ("ce", "margin")
@@ -43,6 +43,13 @@ def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") ->
         others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
         return (others.max(1).values - true).sum()
     raise HfcError(f"unknown loss {loss!r}", f"use one of {', '.join(LOSSES)}")
+
+
+def dead_gradient_rows(grad: torch.Tensor) -> torch.Tensor:
+    """Per example (row) of an N x ... input gradient: True where it is exactly zero or not finite,
+    the gradient masking (or saturated loss) that leaves a gradient attack blind."""
+    flat = grad.flatten(1)
+    return (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
 
 
 def example_seed(seed: int, example_id: int, restart: int) -> int:
@@ -133,7 +140,11 @@ class AttackOutput:
     through *other* models (oblivious rows); an example is robust to the transfer attack only
     if every candidate is classified correctly. ``stages``: for a cascade, ``(component,
     adversarial, predictions)`` after each component, cumulative. ``seconds``: a cascade's wall
-    time per component (run.json sums them over batches).
+    time per component (run.json sums them over batches). ``first_gradients``: ``(examples, dead)``
+    for an attack that reports its own first gradient step: how many examples it took a gradient
+    step on, and for how many of them that first input gradient was zero or not finite
+    (:func:`dead_gradient_rows`); None when it does not report, and the engine then checks the
+    gradient at the clean input itself.
     """
 
     adversarial: torch.Tensor
@@ -141,6 +152,7 @@ class AttackOutput:
     transfers: list[torch.Tensor] = field(default_factory=list)
     stages: list[tuple[str, torch.Tensor, torch.Tensor | None]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    first_gradients: tuple[int, int] | None = None
 
 
 @contextlib.contextmanager

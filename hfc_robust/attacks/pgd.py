@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import HfcError
-from .base import (AdapterMixin, AttackOutput, attack_loss, check_eps, check_norm, example_seed, l2_normalize,
-                   l2_project)
+from .base import (AdapterMixin, AttackOutput, attack_loss, check_eps, check_norm, dead_gradient_rows, example_seed,
+                   l2_normalize, l2_project)
 
 __all__ = ["PGD", "L2_STEP_FACTOR"]
 
@@ -119,20 +119,23 @@ class PGD(AdapterMixin):
 
     def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor, early_stop: bool,
              eps: float | torch.Tensor, alpha: float | torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One restart: ``(adversarial, fooled, predictions, final)``.
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int]]:
+        """One restart: ``(adversarial, fooled, predictions, final, first_gradients)``.
 
         ``adversarial`` is each example's first misclassified iterate, or its last iterate when
         none was; ``predictions`` the model's class there; ``final`` the last iterate of the whole
         budget (equal to ``adversarial`` under early stop, where fooled examples stop moving).
         ``eps`` and ``alpha``: scalars, or N x 1 x 1 x 1 per-example tensors. With early stop, examples still being attacked are kept in compact tensors (``active``
-        maps them back), so finished examples cost nothing in later steps.
+        maps them back), so finished examples cost nothing in later steps. ``first_gradients``:
+        ``(examples, dead)`` of the first step's input gradient, over the examples it was taken for
+        (not those the start already fooled), as :class:`~hfc_robust.attacks.base.AttackOutput` reports it.
         """
         n = len(labels)
         adv, pred, final = start.clone(), torch.zeros_like(labels), start.clone()
         fooled = torch.zeros(n, dtype=torch.bool, device=images.device)
         active = torch.arange(n, device=images.device)
         orig, target, cur = images, labels, start
+        first_gradients = (0, 0)
         for step in range(self.steps + 1):
             last = step == self.steps
             x = cur.clone().requires_grad_(not last)
@@ -154,6 +157,9 @@ class PGD(AdapterMixin):
                 break
             selected = logits if keep is None else logits[keep]
             grad, = torch.autograd.grad(attack_loss(selected, target if keep is None else target[keep], self.loss), x)
+            if step == 0:
+                dead = dead_gradient_rows(grad if keep is None else grad[keep])
+                first_gradients = (len(dead), int(dead.sum()))
             if keep is not None:
                 final[active[~keep]] = cur[~keep]
                 active, orig, target, cur, grad = active[keep], orig[keep], target[keep], cur[keep], grad[keep]
@@ -167,7 +173,7 @@ class PGD(AdapterMixin):
             else:
                 delta = l2_project(cur + alpha * l2_normalize(grad) - orig, eps)
             cur = (orig + delta).clamp(0, 1)
-        return adv, fooled, pred, final
+        return adv, fooled, pred, final, first_gradients
 
     def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
                      full_budget: bool) -> AttackOutput:
@@ -182,7 +188,7 @@ class PGD(AdapterMixin):
         early_stop = self.early_stop and not full_budget
         adversarial, predictions = images.clone(), torch.zeros_like(labels)
         fooled = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
-        transfers = []
+        transfers, first_gradients = [], None
         for restart in range(self.restarts):
             rows = torch.arange(len(labels), device=images.device) if full_budget else (~fooled).nonzero().flatten()
             if len(rows) == 0:
@@ -192,13 +198,14 @@ class PGD(AdapterMixin):
             alpha = self._per_row(self.alpha, rows, sub_images)
             start = self.random_starts(sub_images, example_ids[rows.cpu()], restart, eps) if self.random_start \
                 else sub_images
-            adv, hit, pred, final = self._run(sub_images, sub_labels, start, early_stop, eps, alpha)
+            adv, hit, pred, final, first = self._run(sub_images, sub_labels, start, early_stop, eps, alpha)
+            first_gradients = first if first_gradients is None else first_gradients  # the first restart's
             update = ~fooled[rows]  # an example keeps the first restart that fooled it
             adversarial[rows[update]], predictions[rows[update]] = adv[update], pred[update]
             fooled[rows] |= hit
             if full_budget:
                 transfers.append(final)
-        return AttackOutput(adversarial, predictions, transfers or [adversarial])
+        return AttackOutput(adversarial, predictions, transfers or [adversarial], first_gradients=first_gradients or (0, 0))
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
         """torchattacks' interface: with early stop, each example's first misclassified iterate (or

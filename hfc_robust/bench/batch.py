@@ -8,6 +8,12 @@ saved while a slow batch is still running, and restored instead of recomputed on
 Sharing inside a batch changes no outcome (see :mod:`hfc_robust.bench.engine`): clean
 predictions are computed once per defended model, examples misclassified clean are not
 attacked, and attacks scored on the model they attack may stop early per example.
+
+The ``nonzero-input-gradient`` check counts, per attacked model, the examples whose input
+gradient was zero or not finite where each gradient attack took its first step: PGD reports
+its own first step (at the random start; :attr:`AttackOutput.first_gradients`), which costs
+nothing extra; for an attack that does not report it (FGSM, whose step is at the clean input,
+APGD, the cascades) the unit evaluates the gradient at the clean input itself.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from ..results.labels import eps_label
 from .checkpoint import Chunk, array_name
 from .config import attack_rows, runs_attack, threats
 from .grid import Grid
-from .inference import clean_pass, predict_classes
+from .inference import predict_classes, zero_gradient_count
 from .mineps import min_eps_arrays
 from .spectra import SpectrumSums
 
@@ -83,9 +89,10 @@ class BatchEvaluation:
         self.robust: dict[int, torch.Tensor] = {}
         self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
-        clean = {d.key: clean_pass(grid.modules[d.key], images, labels, grid.config.loss) for d in grid.defenses}
-        self.clean_pred = {key: pred for key, (pred, _) in clean.items()}
-        self.zero_gradients = {key: zero for key, (_, zero) in clean.items()}
+        self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+        # per defense (grid.defense_position): examples whose input gradient was checked, and the dead ones
+        self.gradients = np.zeros((len(grid.defenses), 2), dtype=np.int64)
+        self.unit_gradients: dict[int, np.ndarray] = {}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
         self.pending: Chunk = {}
         self.last_save = time.monotonic()
@@ -95,7 +102,7 @@ class BatchEvaluation:
 
     def run(self) -> Chunk:
         grid, config = self.grid, self.grid.config
-        grad = self._clean_rows()
+        self._clean_rows()
         unit = 0
         defended = [d for d in grid.defenses if d.kind != "none"]
         for attack_name in config.attacks:
@@ -113,16 +120,28 @@ class BatchEvaluation:
                             self._adaptive_unit(unit, spec, eps, d)
                         unit += 1
         self._worst_case_rows()
-        return self._chunk(grad)
+        return self._chunk()
 
-    def _clean_rows(self) -> np.ndarray:
-        """Clean rows of every defense; per defense, (examples checked, zero input gradients)."""
-        grad = np.zeros((len(self.grid.defenses), 2), dtype=np.int64)
-        for j, d in enumerate(self.grid.defenses):
+    def _clean_rows(self) -> None:
+        """Clean rows of every defense."""
+        for d in self.grid.defenses:
             i = self.grid.position(d, "clean", "none", 0.0)
             self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
-            grad[j] = (int(self.correct[d.key].sum()), self.zero_gradients[d.key])
-        return grad
+
+    def _check_gradients(self, unit: int, spec: AttackSpec, defense: str, model: torch.nn.Module, rows: torch.Tensor,
+                         output: AttackOutput) -> None:
+        """Count the unit's examples whose input gradient was zero or not finite (see the module docstring)."""
+        if spec.gradient_free:
+            return
+        if output.first_gradients is not None:
+            checked, dead = output.first_gradients
+        else:
+            checked = len(rows)
+            dead = zero_gradient_count(model, self.images[rows], self.labels[rows], self.grid.config.loss)
+        counts = np.zeros_like(self.gradients)
+        counts[self.grid.defense_position[defense]] = (checked, dead)
+        self.unit_gradients[unit] = counts
+        self.gradients += counts
 
     def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
@@ -132,6 +151,7 @@ class BatchEvaluation:
         rows = self.correct["none"].nonzero().flatten()
         output = spec.build(bare, eps, self.grid.options).run(self.images[rows], self.labels[rows],
                                                               self.indices[rows.cpu()], full_budget=bool(oblivious))
+        self._check_gradients(unit, spec, "none", bare, rows, output)
         if whitebox:
             for name, adversarial, pred in stage_predictions(output, spec.name, bare, None):
                 self._record("none", "whitebox", name, eps, rows, pred, adversarial)
@@ -148,6 +168,7 @@ class BatchEvaluation:
         target = self.grid.bpda_modules[defense.key] if spec.bpda else self.grid.modules[defense.key]
         output = spec.build(target, eps, self.grid.options).run(self.images[rows], self.labels[rows],
                                                                 self.indices[rows.cpu()])
+        self._check_gradients(unit, spec, defense.key, target, rows, output)
         # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
         scorer = self.grid.modules[defense.key] if spec.bpda else None
         for name, adversarial, pred in stage_predictions(output, spec.name, target, scorer):
@@ -174,10 +195,10 @@ class BatchEvaluation:
                     i = grid.position(d, threat, WORST_CASE, eps)
                     self.adv_pred[i], self.robust[i] = torch.full_like(self.labels, -1), both
 
-    def _chunk(self, grad: np.ndarray) -> Chunk:
+    def _chunk(self) -> Chunk:
         grid = self.grid
         chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
-                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": grad,
+                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": self.gradients,
                  "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64)}
         for d in grid.defenses:
             chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
@@ -248,12 +269,16 @@ class BatchEvaluation:
             if array_name("seconds", i) in arrays:
                 self.seconds[i] = float(arrays[array_name("seconds", i)])
             self.spectra.restore(i, arrays)
+        if "grad" in arrays:
+            self.gradients += arrays["grad"]
         return True
 
     def _finish(self, unit: int, before: set[int]) -> None:
         """Unit ``unit`` is done: keep its outcomes for the next save, and save when it is time."""
         if self.save_unit is None:
             return
+        if unit in self.unit_gradients:
+            self.pending[f"u{unit}:grad"] = self.unit_gradients[unit]
         for i in sorted(set(self.adv_pred) - before):
             self.pending[f"u{unit}:{array_name('adv', i)}"] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             self.pending[f"u{unit}:{array_name('robust', i)}"] = self.robust[i].cpu().numpy().astype(np.int8)

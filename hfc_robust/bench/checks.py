@@ -206,17 +206,21 @@ def _compare_union(pairs: list, outcomes: Outcomes | None) -> Check:
 
 
 def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
-    if not gradient_checks:
-        return Check("nonzero-input-gradient", "skipped", "not applicable (no gradient records)")
-    dead = {k: v for k, v in gradient_checks.items() if v.get("zero_gradient", 0) > 0}
-    checked = sum(v.get("checked", 0) for v in gradient_checks.values())
+    """``nonzero-input-gradient``: per attacked model, the examples whose input gradient was zero or
+    not finite where a gradient attack took its first step (:mod:`hfc_robust.bench.batch`)."""
+    checked_models = {k: v for k, v in gradient_checks.items() if v.get("checked", 0) > 0}
+    if not checked_models:
+        return Check("nonzero-input-gradient", "skipped", "not applicable (no gradient attack took a step)")
+    dead = {k: v for k, v in checked_models.items() if v.get("zero_gradient", 0) > 0}
+    checked = sum(v["checked"] for v in checked_models.values())
     if dead:
         parts = [f"{k}: {v['zero_gradient']}/{v['checked']}" for k, v in dead.items()]
-        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient for {'; '.join(parts)} attacked "
-                     "examples: gradients are masked (or the loss saturates), so these white-box numbers are not trustworthy; "
-                     "try --loss margin, which does not saturate on huge logits, or a BPDA attack")
-    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero for all {checked} attacked examples "
-                 f"across {len(gradient_checks)} models")
+        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient at the attack's first step for "
+                     f"{'; '.join(parts)} attacked examples: gradients are masked (or the loss saturates), so these "
+                     "white-box numbers are not trustworthy; try --loss margin, which does not saturate on huge logits, "
+                     "or a BPDA attack")
+    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero at the attack's first step for all {checked} "
+                 f"attacked examples across {len(checked_models)} models")
 
 
 def check_clean_drop(table: pd.DataFrame) -> Check:

@@ -1,14 +1,14 @@
 """Plain model evaluation the engine and the checks share: predicted classes, the number of
-outputs, and the gradient-masking count."""
+outputs, and the gradient-masking count at the clean input."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from ..attacks.base import attack_loss
+from ..attacks.base import attack_loss, dead_gradient_rows
 
-__all__ = ["predict_classes", "num_outputs", "zero_gradient_count", "clean_pass"]
+__all__ = ["predict_classes", "num_outputs", "zero_gradient_count"]
 
 
 def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -25,26 +25,6 @@ def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
         return int(model(sample).shape[1])
 
 
-def clean_pass(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> tuple[torch.Tensor, int]:
-    """``(predicted classes, examples classified correctly whose input gradient is zero or not
-    finite)`` from one forward and one backward pass: :func:`predict_classes` and
-    :func:`zero_gradient_count` on the correct examples without a second forward pass (examples
-    are independent in eval mode, so the correct examples' gradients are those of the subset)."""
-    if len(images) == 0:
-        return torch.empty(0, dtype=torch.long, device=images.device), 0
-    x = images.clone().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(x)
-        predictions = logits.detach().argmax(1)
-        rows = predictions == labels
-        if not bool(rows.any()):
-            return predictions, 0
-        grad, = torch.autograd.grad(attack_loss(logits[rows], labels[rows], loss), x)
-    flat = grad[rows].flatten(1)
-    dead = (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
-    return predictions, int(dead.sum())
-
-
 def zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
     """Examples whose input gradient of the attack loss is exactly zero or not finite.
 
@@ -55,6 +35,4 @@ def zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Te
     x = images.clone().requires_grad_(True)
     with torch.enable_grad():
         grad, = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
-    flat = grad.flatten(1)
-    dead = (flat.abs().amax(1) == 0) | ~torch.isfinite(flat).all(1)
-    return int(dead.sum())
+    return int(dead_gradient_rows(grad).sum())

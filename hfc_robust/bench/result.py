@@ -91,7 +91,8 @@ class BenchResult:
 
 
 def gradient_totals(grid: Grid, store: OutcomeStore) -> dict[str, dict[str, int]]:
-    """Per defense key: examples whose input gradient was checked, and those where it was zero."""
+    """Per defense key: attacked examples whose input gradient was checked at a gradient attack's
+    first step (one count per attack run), and those where it was zero or not finite."""
     totals = {d.key: {"checked": 0, "zero_gradient": 0} for d in grid.defenses}
     for start in store.starts:
         counts = store.read(start, "grad")
