@@ -215,12 +215,12 @@ def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
     checked = sum(v["checked"] for v in checked_models.values())
     if dead:
         parts = [f"{k}: {v['zero_gradient']}/{v['checked']}" for k, v in dead.items()]
-        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient at the attack's first step for "
-                     f"{'; '.join(parts)} attacked examples: gradients are masked (or the loss saturates), so these "
+        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient at an attack's first step for "
+                     f"{'; '.join(parts)} examples checked (once per attack and eps): gradients are masked (or the loss saturates), so these "
                      "white-box numbers are not trustworthy; try --loss margin, which does not saturate on huge logits, "
                      "or a BPDA attack")
-    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero at the attack's first step for all {checked} "
-                 f"attacked examples across {len(checked_models)} models")
+    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero at the first step of every gradient attack "
+                 f"({checked} examples checked, once per attack and eps) across {len(checked_models)} models")
 
 
 def check_clean_drop(table: pd.DataFrame) -> Check:
