@@ -17,8 +17,6 @@ from .options import (mask_option, model_and_data_options, progress_bar, ray_exe
 
 @click.command("bench")
 @model_and_data_options(custom=True)
-@click.option("--image-size", type=click.IntRange(min=1), default=None,
-              help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
               help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack, autoattack-fast (see `hfc-robust list`)")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,

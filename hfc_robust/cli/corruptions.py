@@ -38,8 +38,6 @@ def print_corruption_summary(run, console=None) -> None:
 
 @click.command("corruptions")
 @model_and_data_options(custom=True)
-@click.option("--image-size", type=click.IntRange(min=1), default=None,
-              help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square")
 @click.option("--corruption", "corruption_text", default="all", show_default=True,
               help="comma list of CIFAR-10-C corruptions (see `hfc-robust list`), or all 15")
 @click.option("--severity", "severity_text", default="1,2,3,4,5", show_default=True,

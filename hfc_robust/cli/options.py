@@ -14,9 +14,9 @@ __all__ = ["model_and_data_options", "mask_option", "scale_options", "ray_execut
 def model_and_data_options(func: Callable | None = None, *, custom: bool = False, n_default: str = "1000") -> Callable:
     """``--dataset --model --weights --data-dir --n`` (the last passed as ``n_text``).
 
-    Use as ``@model_and_data_options`` or with keywords: ``custom=True`` (``bench``) also
-    accepts ``--model py:module:factory`` and ``--dataset imagefolder:PATH`` and says so in the
-    help; ``n_default`` sets ``--n``'s default.
+    Use as ``@model_and_data_options`` or with keywords: ``custom=True`` (``bench``, ``corruptions``)
+    also accepts ``--model py:module:factory`` and ``--dataset imagefolder:PATH``, says so in the
+    help, and adds ``--image-size``; ``n_default`` sets ``--n``'s default.
     """
     datasets = "fmnist, cifar10, npz:PATH" + (" or imagefolder:PATH (a torchvision ImageFolder tree, streamed from "
                                               "disk)" if custom else "")
@@ -32,6 +32,10 @@ def model_and_data_options(func: Callable | None = None, *, custom: bool = False
                      help="the first N images, or 'all'" + (f" (the default {n_default} is cut to a smaller dataset's "
                                                             "size; an explicit N beyond it is an error)" if custom else "")),
     ]
+    if custom:
+        options.append(click.option("--image-size", type=click.IntRange(min=1), default=None,
+                                    help="imagefolder: resize the shorter side to this many pixels, then centre-crop a "
+                                         "square"))
 
     def decorate(target: Callable) -> Callable:
         for option in reversed(options):
