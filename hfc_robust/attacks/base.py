@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from ..cells import check_norm
 from ..errors import HfcError
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "check_eps", "check_norm", "example_seed", "eval_mode",
-           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "check_eps", "check_norm", "example_seed",
+           "eval_mode", "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
 
 LOSSES = ("ce", "margin")
 

@@ -188,7 +188,7 @@ class PGD(AdapterMixin):
         early_stop = self.early_stop and not full_budget
         adversarial, predictions = images.clone(), torch.zeros_like(labels)
         fooled = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
-        transfers, first_gradients = [], None
+        transfers, first_gradients = [], (0, 0)
         for restart in range(self.restarts):
             rows = torch.arange(len(labels), device=images.device) if full_budget else (~fooled).nonzero().flatten()
             if len(rows) == 0:
@@ -199,13 +199,14 @@ class PGD(AdapterMixin):
             start = self.random_starts(sub_images, example_ids[rows.cpu()], restart, eps) if self.random_start \
                 else sub_images
             adv, hit, pred, final, first = self._run(sub_images, sub_labels, start, early_stop, eps, alpha)
-            first_gradients = first if first_gradients is None else first_gradients  # the first restart's
+            if restart == 0:
+                first_gradients = first
             update = ~fooled[rows]  # an example keeps the first restart that fooled it
             adversarial[rows[update]], predictions[rows[update]] = adv[update], pred[update]
             fooled[rows] |= hit
             if full_budget:
                 transfers.append(final)
-        return AttackOutput(adversarial, predictions, transfers or [adversarial], first_gradients=first_gradients or (0, 0))
+        return AttackOutput(adversarial, predictions, transfers or [adversarial], first_gradients=first_gradients)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
         """torchattacks' interface: with early stop, each example's first misclassified iterate (or

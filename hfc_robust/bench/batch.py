@@ -90,8 +90,7 @@ class BatchEvaluation:
         self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
         self.spectra = SpectrumSums(tuple(images.shape[-2:]))
         self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
-        # per defense (grid.defense_position): examples whose input gradient was checked, and the dead ones
-        self.gradients = np.zeros((len(grid.defenses), 2), dtype=np.int64)
+        # per unit, per defense (grid.defense_position): examples whose input gradient was checked, and the dead ones
         self.unit_gradients: dict[int, np.ndarray] = {}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
         self.pending: Chunk = {}
@@ -138,10 +137,9 @@ class BatchEvaluation:
         else:
             checked = len(rows)
             dead = zero_gradient_count(model, self.images[rows], self.labels[rows], self.grid.config.loss)
-        counts = np.zeros_like(self.gradients)
+        counts = np.zeros((len(self.grid.defenses), 2), dtype=np.int64)
         counts[self.grid.defense_position[defense]] = (checked, dead)
         self.unit_gradients[unit] = counts
-        self.gradients += counts
 
     def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
@@ -198,7 +196,7 @@ class BatchEvaluation:
     def _chunk(self) -> Chunk:
         grid = self.grid
         chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
-                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": self.gradients,
+                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": sum(self.unit_gradients.values(), np.zeros((len(grid.defenses), 2), dtype=np.int64)),
                  "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64)}
         for d in grid.defenses:
             chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
@@ -270,7 +268,7 @@ class BatchEvaluation:
                 self.seconds[i] = float(arrays[array_name("seconds", i)])
             self.spectra.restore(i, arrays)
         if "grad" in arrays:
-            self.gradients += arrays["grad"]
+            self.unit_gradients[unit] = arrays["grad"]
         return True
 
     def _finish(self, unit: int, before: set[int]) -> None:
