@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from hfc_robust import LowPass, load_dataset, load_model  # noqa: E402
 from hfc_robust.attacks import AutoAttack, AutoAttackFast  # noqa: E402
-from hfc_robust.bench.allocator import fix_mmap_threshold  # noqa: E402
+from hfc_robust.bench.allocator import fix_malloc_thresholds  # noqa: E402
 
 SETTINGS = {
     "fmnist": dict(model="fmnist-cnn", weights=None, dataset="fmnist", n=200, radius=8, eps=8 / 255),
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    fix_mmap_threshold()  # as `hfc-robust bench` does: the same allocator for both implementations
+    fix_malloc_thresholds()  # as `hfc-robust bench` does: the same allocator for both implementations
     results = [measure(name, args.repeat, args.n) for name in (args.setting or list(SETTINGS))]
     for r in results:
         print(f"\n{r['setting']}: n={r['n']}, clean {r['clean']}, robust {r['robust']}, "
