@@ -18,6 +18,7 @@ import time
 import torch
 import torch.nn as nn
 
+from ..ops.pooling import fast_pooling
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
 from .base import AttackOutput, check_eps, eval_mode
 from .defaults import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
@@ -36,7 +37,12 @@ def run_cascade(model: nn.Module, components: dict, images: torch.Tensor, labels
                 example_ids: torch.Tensor | None = None, full_budget: bool = False) -> AttackOutput:
     """Run ``components`` (name -> attack) as a cascade: each on the examples still classified
     correctly, scored by one forward pass over them; ``seconds`` holds each stage's wall time."""
-    images, labels = images.detach(), labels.detach()
+    with fast_pooling():
+        return _cascade(model, components, images.detach(), labels.detach(), example_ids, full_budget)
+
+
+def _cascade(model: nn.Module, components: dict, images: torch.Tensor, labels: torch.Tensor,
+             example_ids: torch.Tensor | None, full_budget: bool) -> AttackOutput:
     adversarial = images.clone()
     with eval_mode(model), torch.no_grad():
         predictions = model(images).max(1)[1] if len(images) else labels.clone()
