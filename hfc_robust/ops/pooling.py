@@ -1,9 +1,10 @@
 """2-D max-pooling on the CPU in the channels-last layout, with the same bits as PyTorch's default.
 
-PyTorch's CPU kernel for max-pooling a contiguous (N, C, H, W) tensor is scalar code: on a
-Fashion-MNIST CNN behind ``LowPass`` it is half of every forward pass, at 1 thread. The kernel
-for the channels-last layout is vectorised over channels and 4-6x faster, conversions included
-(``benchmarks/bench_pooling.py``). A maximum is exact, and both kernels pick the same element of
+PyTorch's CPU kernel for max-pooling a contiguous (N, C, H, W) tensor is scalar code: on the
+Fashion-MNIST CNN behind ``LowPass`` it is about half of every forward pass, at 1 thread. The
+kernel for the channels-last layout is vectorised over channels: with the conversions to and from
+it, a 2x2 pooling of 45 x 32 x 28 x 28 takes 0.14x the time in inference and 0.24x forward and
+backward (``benchmarks/bench_pooling.py``). A maximum is exact, and both kernels pick the same element of
 each window (the first maximum in row-major order, NaN counting as the maximum), so the pooled
 values and their indices are the same bits in either layout. The gradient is computed by the very
 kernel autograd uses for the default layout (``max_pool2d_with_indices_backward``, from those
