@@ -173,7 +173,10 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     command = [sys.executable, "-m", "hfc_robust.cli", "bench", "--n", "all", "--batch-size", "50", "--steps", "20", "--no-spot-check",
                "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C at a terminal finds SIGINT at its default; a test run started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not any((out / ".partial").glob("chunk-*.npz")) and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
