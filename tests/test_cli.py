@@ -45,13 +45,14 @@ def test_default_bench_writes_all_rows(tmp_path):
     with torch.no_grad():
         broken = int((bare(adversarial).argmax(1) != labels).sum())
     assert 100 * broken / 200 > 5, broken
-    # so the spot check must fail that row (exit 3), and nothing else may fail
-    assert result.exit_code == 3, result.output
-    assert [name for name, status in checks.items() if status == "fail"] == ["strong-attack-spot-check"]
+    # so the spot check must flag that row overstated; the headline already calls it an upper bound, so that
+    # is a warning with its estimate, not a contradiction: the run exits 0, and nothing fails
+    assert result.exit_code == 0, result.output
+    assert checks["strong-attack-spot-check"] == "warn" and "fail" not in checks.values()
     spot_rows = {r["cell"]: r for r in next(c for c in json.loads((out / "checks.json").read_text())
                                             if c["name"] == "strong-attack-spot-check")["data"]["rows"]}
-    assert spot_rows[whitebox["cell"]]["status"] == "fail"
-    assert "strong-attack-spot-check" in result.output
+    assert spot_rows[whitebox["cell"]]["overstated"] and spot_rows[whitebox["cell"]]["status"] == "warn"
+    assert "strong-attack-spot-check" in result.output and "error:" not in result.output
     rows = set(zip(table["defense"], table["threat_model"], table["attack"]))
     assert rows == {("none", "clean", "none"), ("none", "whitebox", "pgd"), ("lowpass", "clean", "none"),
                     ("lowpass", "oblivious", "pgd"), ("lowpass", "adaptive", "pgd")}

@@ -48,7 +48,13 @@ class BenchRun:
 
     @property
     def failed(self) -> bool:
+        """A check contradicts the run (exit 3): see :func:`~hfc_robust.bench.checks.checks_failed`."""
         return checks_failed(self.checks)
+
+    @property
+    def warned(self) -> bool:
+        """A check warns (``--strict`` exits 3 then too)."""
+        return any(check.status == "warn" for check in self.checks)
 
     @property
     def dataset_name(self) -> str:

@@ -250,8 +250,13 @@ def run_checks(table: pd.DataFrame, gradient_checks: dict | None = None, extra: 
     return checks + list(extra or [])
 
 
-def checks_failed(checks: list[Check]) -> bool:
-    return any(check.status == "fail" for check in checks)
+def checks_failed(checks: list[Check], strict: bool = False) -> bool:
+    """True when a check contradicts what the run claims (status ``fail``: a significant violation
+    of a paired comparison, gradient masking, a failed consistency check); with ``strict``, a
+    warning (for instance a PGD row that the spot check finds overstated, which the headline
+    already labels an upper bound) fails too."""
+    failing = ("fail", "warn") if strict else ("fail",)
+    return any(check.status in failing for check in checks)
 
 
 def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset):

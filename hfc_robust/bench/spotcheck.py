@@ -97,10 +97,10 @@ def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
         if r["broken"]:
             text += (f", overstated by about {r['overestimate_points']:.1f} points (at least "
                      f"{r['lower_bound_points']:.1f} with {100 * (1 - ALPHA):g}% confidence)")
-        parts.append(f"{text}: {r['status']}")
+        parts.append(f"{text}: {'overstated, ' if r.get('overstated') else ''}{r['status']}")
     detail = (f"{'; '.join(parts)}. {len(rows)} row(s) at eps {eps_label(eps, rows[0][0].norm)}, {spot_check_budget_text()}; "
-              f"fails when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
-              f"alpha {ALPHA:g})")
+              f"warns when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
+              f"alpha {ALPHA:g}): these rows are upper bounds, not citable numbers; fails only on gradient masking")
     masked = [(cell, r) for cell, r in rows if r["gradient_masking"]]
     if masked:
         cell, r = masked[0]

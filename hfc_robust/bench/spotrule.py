@@ -8,16 +8,20 @@ hypergeometric (population ``R``, ``B`` successes, ``m`` draws), so everything b
 for sampling without replacement (scipy.stats.hypergeom), also when ``m = R``.
 
 * estimate: ``100 * R / n * k / m`` points;
-* **fail** when the one-sided exact test rejects "the row overstates by at most
+* **overstated** when the one-sided exact test rejects "the row overstates by at most
   ``TOLERANCE_POINTS``" at level ``ALPHA`` (equivalently: the one-sided ``1 - ALPHA`` lower
-  confidence bound on ``O`` exceeds ``TOLERANCE_POINTS``), or when the sample shows gradient
-  masking (Square breaks significantly more than APGD, one-sided exact McNemar, p < 0.01,
-  conservative when Square ran only where APGD failed: :func:`row_verdict`);
-* **warn** when it does not fail but the estimate exceeds ``TOLERANCE_POINTS``;
+  confidence bound on ``O`` exceeds ``TOLERANCE_POINTS``);
+* **fail** only when the sample shows gradient masking (Square breaks significantly more than
+  APGD, one-sided exact McNemar, p < 0.01, conservative when Square ran only where APGD failed:
+  :func:`row_verdict`): the run's gradient attacks cannot be trusted, which contradicts the run;
+* **warn** when the row is overstated, or its estimate exceeds ``TOLERANCE_POINTS``: the rows
+  the spot check samples are never citable (it skips AutoAttack's), so the headline already
+  labels them upper bounds, and an overstatement confirms that label rather than contradicting
+  it (``--strict`` makes a warning fail the run);
 * **pass** otherwise.
 
 ``DEFAULT_SPOT_CHECK`` examples per row is the smallest sample for which a row that overstates
-by ``DETECT_POINTS`` fails with probability at least ``POWER`` whenever at most
+by ``DETECT_POINTS`` is flagged overstated with probability at least ``POWER`` whenever at most
 ``ASSUMED_ROBUST_FRACTION`` of ``ASSUMED_N`` examples are reported robust
 (:func:`default_sample_size`; ``tests/test_spotrule.py`` recomputes it). Each row's record
 states its own power, which mostly falls as ``R / n`` rises: a 5-point overstatement is then a
@@ -41,10 +45,10 @@ __all__ = ["TOLERANCE_POINTS", "DETECT_POINTS", "ALPHA", "POWER", "MASKING_SIGNI
            "power", "sample_size", "default_sample_size", "row_verdict", "worst_status"]
 
 # The constants live in bench.defaults (torch- and scipy-free, for --help); see there.
-TOLERANCE_POINTS = SPOT_TOLERANCE_POINTS  # an overstatement the check lets pass: it fails only when the data show more
+TOLERANCE_POINTS = SPOT_TOLERANCE_POINTS  # an overstatement the check lets pass: it flags a row only when the data show more
 DETECT_POINTS = SPOT_DETECT_POINTS  # an overstatement the check must catch ...
 POWER = SPOT_POWER  # ... with at least this probability at the default sample size
-ALPHA = SPOT_ALPHA  # one-sided level of the fail test: a row overstating by <= 1 point fails with probability <= 10%
+ALPHA = SPOT_ALPHA  # one-sided level of the overstatement test: a row overstating by <= 1 point is flagged with probability <= 10%
 MASKING_SIGNIFICANCE = 0.01  # Square-only breaks vs APGD-only breaks (McNemar), as the table checks
 ASSUMED_ROBUST_FRACTION = SPOT_ASSUMED_ROBUST  # the largest R / n DEFAULT_SPOT_CHECK is sized for
 ASSUMED_N = SPOT_ASSUMED_N  # n assumed for DEFAULT_SPOT_CHECK (the default command's); power hardly depends on it
@@ -90,7 +94,7 @@ def lower_bound_points(broken: int, sampled: int, robust: int, n: int, alpha: fl
 
 def critical_count(sampled: int, robust: int, n: int, tolerance: float = TOLERANCE_POINTS,
                    alpha: float = ALPHA) -> int | None:
-    """The fewest breaks among ``m`` sampled that fail the row; None when no count can."""
+    """The fewest breaks among ``m`` sampled that flag the row overstated; None when no count can."""
     if sampled <= 0:
         return None
     counts = np.arange(1, sampled + 1)
@@ -101,7 +105,7 @@ def critical_count(sampled: int, robust: int, n: int, tolerance: float = TOLERAN
 @functools.lru_cache(maxsize=4096)
 def power(sampled: int, robust: int, n: int, detect: float = DETECT_POINTS, tolerance: float = TOLERANCE_POINTS,
           alpha: float = ALPHA) -> float:
-    """Probability that a row overstating by ``detect`` points fails with ``m`` sampled; NaN when
+    """Probability that a row overstating by ``detect`` points is flagged with ``m`` sampled; NaN when
     ``R`` is too small for such an overstatement (fewer than ``detect`` points are robust)."""
     breakable = int(math.ceil(detect * n / 100.0 - 1e-9))
     if breakable > robust or sampled <= 0:
@@ -160,13 +164,14 @@ def row_verdict(robust: int, n: int, broken_by_apgd: Sequence[bool], broken_by_s
     masking = bool(square_only > apgd and masking_p < MASKING_SIGNIFICANCE)
     estimate = overstatement_points(broken, sampled, robust, n)
     p = p_value(broken, sampled, robust, n)
-    status = "fail" if masking or p < ALPHA else "warn" if estimate > TOLERANCE_POINTS else "pass"
+    overstated = bool(p < ALPHA)
+    status = "fail" if masking else "warn" if overstated or estimate > TOLERANCE_POINTS else "pass"
     achieved = power(sampled, robust, n)
     return dict(robust=int(robust), n=int(n), sampled=sampled, broken=broken, broken_by_apgd=apgd,
                 square_only=square_only, overestimate_points=round(estimate, 3),
                 lower_bound_points=round(lower_bound_points(broken, sampled, robust, n), 3), confidence=1 - ALPHA,
                 p_value=round(p, 6), power=None if math.isnan(achieved) else round(achieved, 3),
-                masking_p=round(masking_p, 6), gradient_masking=masking, status=status)
+                masking_p=round(masking_p, 6), gradient_masking=masking, overstated=overstated, status=status)
 
 
 def worst_status(statuses: Sequence[str]) -> str:

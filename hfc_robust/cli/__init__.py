@@ -1,7 +1,8 @@
 """``hfc-robust`` command line: parses options and calls the library, nothing more.
 
-Bad input exits 2 with one line on stderr; failed sanity checks exit 3 (results are
-still written) unless ``--allow-failed-checks``.
+Bad input exits 2 with one line on stderr; a sanity check that contradicts the run (``fail``)
+exits 3 (results are still written) unless ``--allow-failed-checks``; a warning exits 0 unless
+``--strict``.
 """
 
 from __future__ import annotations

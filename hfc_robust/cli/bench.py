@@ -11,7 +11,7 @@ from ..attacks.defaults import DEFAULT_QUERIES
 from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
-from .options import (mask_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
+from .options import (mask_option, strict_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
                       stdout_console)
 
 
@@ -69,13 +69,14 @@ from .options import (mask_option, model_and_data_options, progress_bar, ray_exe
               help="PGD at eps=0.5 (linf; l2: 0.5*sqrt(C*H*W), which also reaches the mid-grey image) must reach "
                    "chance accuracy")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
+@strict_option
 @scale_options
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
 def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
                   rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
                   no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, deterministic, out, overwrite,
-                  check_convergence, check_unbounded, allow_failed_checks, threads, executor, address, workers,
+                  check_convergence, check_unbounded, allow_failed_checks, strict, threads, executor, address, workers,
                   gpus_per_worker, shard_text, quiet) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
     from ..attacks.registry import ATTACKS
@@ -112,11 +113,23 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
                     f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
-    if run.failed and not allow_failed_checks:
-        click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
+    return checks_exit_code(run, strict, allow_failed_checks)
+
+
+def checks_exit_code(run, strict: bool, allow_failed_checks: bool) -> int:
+    """Exit 3 when a check contradicts what the run claims (``fail``), or with ``--strict`` when one
+    warns; the results are written either way."""
+    if allow_failed_checks:
+        return 0
+    if run.failed:
+        click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0",
+                   err=True)
+        return EXIT_FAILED_CHECKS
+    if strict and run.warned:
+        click.echo("error: a sanity check warned and --strict turns warnings into failures (see above and checks.json)",
+                   err=True)
         return EXIT_FAILED_CHECKS
     return 0
-
 
 
 @click.command("merge")
@@ -128,8 +141,9 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch in the spot check (default: one per idle physical core)")
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
+@strict_option
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
-def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, quiet) -> int:
+def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, strict, quiet) -> int:
     """Join the run folders of `bench --shard I/N` or `corruptions --shard I/N` into one run (byte-identical to the
     unsharded run)."""
     from ..bench.allocator import flat_memory
@@ -150,7 +164,4 @@ def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
                     f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
-    if run.failed and not allow_failed_checks:
-        click.echo("error: a sanity check failed (see above and checks.json); pass --allow-failed-checks to exit 0", err=True)
-        return EXIT_FAILED_CHECKS
-    return 0
+    return checks_exit_code(run, strict, allow_failed_checks)

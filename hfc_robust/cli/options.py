@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "scale_options", "ray_executor", "progress_bar", "stdout_console",
+__all__ = ["model_and_data_options", "mask_option", "strict_option", "scale_options", "ray_executor", "progress_bar", "stdout_console",
            "set_threads"]
 
 
@@ -93,6 +93,11 @@ def ray_executor(executor: str, address: str | None, workers: int, gpus_per_work
 
 mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
                            help="le: keep bins at distance <= r (paper); lt: < r (official code)")
+
+strict_option = click.option("--strict", is_flag=True,
+                             help="exit 3 when a sanity check warns, too (e.g. the spot check finds a PGD row "
+                                  "overstated, which the headline already labels an upper bound): for CI that "
+                                  "demands confirmed numbers")
 
 
 @contextlib.contextmanager
