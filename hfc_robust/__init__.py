@@ -41,7 +41,7 @@ _EXPORTS = {
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }
-_REMOVED = ("bench", "run_bench")  # the one public way in is benchmark() (CHANGELOG 0.2.0)
+_REMOVED = ("bench", "run_bench")  # the one public way in is benchmark() (CHANGELOG, Unreleased: "Removed")
 
 
 def load_model(name: str, weights=None):
@@ -61,7 +61,7 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in _REMOVED:
-        raise AttributeError(f"hfc_robust.{name} was removed in 0.2.0: use hfc_robust.benchmark(model, data, ...), "
+        raise AttributeError(f"hfc_robust.{name} was removed before the first release: use hfc_robust.benchmark(model, data, ...), "
                              "whose .table is the results DataFrame")
     raise AttributeError(f"module 'hfc_robust' has no attribute {name!r}")
 

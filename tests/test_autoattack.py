@@ -14,6 +14,7 @@ import torch
 from hfc_robust.attacks import APGD, APGDT, FABT, AutoAttack, AutoAttackFast, Square
 from hfc_robust.attacks.base import frozen_parameters, logits_as_in
 from tests.conftest import TinyCNN
+from tests.float_noise import ITERATE_ATOL, LOGIT_ATOL, LOGIT_RTOL, assert_outcomes_agree, outcome_allowance
 
 reference = pytest.importorskip("pyautoattack", reason="pip install -e '.[test]' installs the reference AutoAttack")
 
@@ -71,14 +72,37 @@ def test_same_seed_same_result_and_the_callers_generator_is_untouched(tiny_model
     assert torch.equal(first, second)
 
 
-def test_a_row_gets_the_same_logits_in_any_batch(tiny_model, correct_batch):
-    """What the active sets rely on: a row's logits are the same bits in any batch of two or more,
-    and a lone row padded as the reference's batch would hold it gets them too."""
+def test_a_rows_logits_repeat_exactly_and_agree_across_batches_within_float_noise(tiny_model, correct_batch):
+    """What the active sets rely on, as far as every CPU gives it (tests/float_noise.py): the same batch
+    gives the same bits every time; a row's logits in a smaller batch, and a lone row padded as the
+    reference's batch would hold it, agree with the full batch's within float32 rounding (the same
+    bits on an AMD EPYC, not on an Intel AVX-512 Xeon, whose MKL and oneDNN kernels depend on the batch)."""
     x, _ = correct_batch
     with torch.no_grad():
         full = tiny_model(x)
-        assert torch.equal(tiny_model(x[5:9]), full[5:9])
-        assert torch.equal(logits_as_in(tiny_model, x[7:8], batch=48), full[7:8])
+        assert torch.equal(tiny_model(x), full)
+        torch.testing.assert_close(tiny_model(x[5:9]), full[5:9], rtol=LOGIT_RTOL, atol=LOGIT_ATOL)
+        torch.testing.assert_close(logits_as_in(tiny_model, x[7:8], batch=48), full[7:8], rtol=LOGIT_RTOL,
+                                   atol=LOGIT_ATOL)
+        # a lone row not padded takes another convolution path, yet still within float noise
+        torch.testing.assert_close(tiny_model(x[7:8]), full[7:8], rtol=LOGIT_RTOL, atol=LOGIT_ATOL)
+
+
+def test_the_float_noise_allowance():
+    """The rule the reference comparisons use when batches differ: one differing outcome per 200, at
+    least one, in either direction; more fails."""
+    assert [outcome_allowance(n) for n in (1, 48, 199, 200, 399, 400, 1000)] == [1, 1, 1, 1, 1, 2, 5]
+    same = np.array([True, False] * 100)
+    assert_outcomes_agree(same, same)
+    one = same.copy()
+    one[3] = not one[3]
+    assert_outcomes_agree(one, same)
+    two = one.copy()
+    two[4] = not two[4]
+    with pytest.raises(AssertionError, match="2 of 200 outcomes differ"):
+        assert_outcomes_agree(two, same)
+    with pytest.raises(AssertionError):
+        assert_outcomes_agree(same[:10], same)
 
 
 def test_frozen_parameters_give_the_same_input_gradient_and_restore_the_flags(tiny_model, correct_batch):
@@ -121,8 +145,9 @@ COMPONENTS = [("apgd-ce", "linf"), ("apgd-t", "linf"), ("fab-t", "linf"), ("squa
 @pytest.mark.parametrize("name,norm", COMPONENTS)
 def test_each_component_breaks_exactly_the_examples_the_reference_breaks(tiny_model, correct_batch, name, norm):
     """Our APGD-CE, APGD-T, FAB-T and Square against the reference's classes on the same batch, same
-    seed, same budget: the same examples are broken. Square's every query is the reference's, so its
-    returned points are the same bits."""
+    seed, same budget: the same examples are broken (within the float-noise allowance, since ours
+    evaluate rows in other batches: tests/float_noise.py). Square's every query is the reference's,
+    so its returned points are the reference's, but for examples where float noise decided a query."""
     x, y = correct_batch
     model = tiny_model.eval()
     if (name, norm) == ("square", "l2"):  # the reference's L2 Square needs sides of 5 s + 2 or less (s = side // 5)
@@ -142,18 +167,22 @@ def test_each_component_breaks_exactly_the_examples_the_reference_breaks(tiny_mo
     with torch.no_grad():
         robust_ours, robust_theirs = model(ours).argmax(1) == y, model(theirs).argmax(1) == y
     assert 0 < int(robust_theirs.sum()) < len(y)  # the setting tells broken from robust examples
-    assert torch.equal(robust_ours, robust_theirs)
+    assert_outcomes_agree(robust_ours.numpy(), robust_theirs.numpy())
     if name == "square":
-        assert torch.equal(ours, theirs)
+        differing = (ours != theirs).flatten(1).any(1)
+        assert int(differing.sum()) <= outcome_allowance(len(y)), int(differing.sum())
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize("targeted", [False, True], ids=["ce", "targeted-dlr"])
 def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch, norm, targeted):
-    """One APGD run against the reference's ``attack_single_run`` from the same generator state:
-    the same highest-loss iterates, losses, successes and last misclassified iterates, to the bit;
-    with early stop (examples leave at their first success), the same successes and the same
-    iterates for the examples never broken."""
+    """One APGD run against the reference's ``attack_single_run`` from the same generator state, on
+    the same full batch: the same highest-loss iterates, losses, successes and last misclassified
+    iterates, to the bit (the same computation on the same batch). With early stop (examples leave
+    at their first success, so the rest run in smaller batches): the same successes, and iterates and
+    losses of the examples never broken within float noise (tests/float_noise.py): the same bits on
+    an AMD EPYC; on an Intel AVX-512 Xeon the L2 steps, which follow the raw gradient, drift by up to
+    3e-4 over 20 steps."""
     from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
     from hfc_robust.attacks.apgd import apgd_single_run
@@ -176,8 +205,10 @@ def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch,
     assert torch.equal(ours_best, best) and torch.equal(ours_loss, loss)
     torch.manual_seed(0)
     fooled, _, ours_best, ours_loss, _ = apgd_single_run(model, x, y, eps, norm, 20, targets, early_stop=True)
-    assert torch.equal(~fooled, robust)
-    assert torch.equal(ours_best[robust], best[robust]) and torch.equal(ours_loss[robust], loss[robust])
+    assert_outcomes_agree(~fooled.numpy(), robust.numpy())
+    both = robust & ~fooled
+    torch.testing.assert_close(ours_best[both], best[both], rtol=0, atol=ITERATE_ATOL)
+    torch.testing.assert_close(ours_loss[both], loss[both], rtol=ITERATE_ATOL, atol=ITERATE_ATOL)
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
@@ -354,14 +385,13 @@ def _setting(name):
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_autoattack_row_equals_the_reference_and_fast_keeps_its_strength(setting):
     """The ``autoattack`` adaptive row, through the engine, against the reference's standard
-    AutoAttack on the same images through the same LowPass module: the same examples robust. No
-    float-noise allowance is needed on the CPU: a row's logits are the same bits in every batch the
-    two implementations evaluate it in (tests above), so every iterate is the reference's.
-    ``autoattack-fast`` leaves at most 1 more robust example per 200 than the standard."""
+    AutoAttack on the same images through the same LowPass module: the same examples robust, within
+    the float-noise allowance (tests/float_noise.py; identical on the AMD EPYC and the Intel AVX-512
+    Xeon measured). ``autoattack-fast`` leaves at most 1 more robust example per 200 than the standard."""
     model, weights, dataset, n, radius, eps = _setting(setting)
     ours, theirs, fast = _engine_and_reference(model, weights, dataset, n, radius, eps)
     assert 0 < theirs.sum() < len(theirs)
-    np.testing.assert_array_equal(ours, theirs)
+    assert_outcomes_agree(ours, theirs)
     assert not (fast & ~ours).sum() > max(1, len(ours) // 200), (int(fast.sum()), int(ours.sum()))
 
 
@@ -374,5 +404,5 @@ def test_l2_autoattack_row_equals_the_reference():
     model, weights, dataset, _, radius, _ = _setting("resnet20 r=8 1/255")
     ours, theirs, fast = _engine_and_reference(model, weights, dataset, 50, radius, 0.1, norm="l2")
     assert 0 < theirs.sum() < len(theirs)
-    np.testing.assert_array_equal(ours, theirs)
+    assert_outcomes_agree(ours, theirs)
     assert not (fast & ~ours).sum() > 1, (int(fast.sum()), int(ours.sum()))

@@ -189,9 +189,11 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     assert any((out / ".partial").glob("chunk-*.npz")) and not (out / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_thread_count(tmp_path):
     """`--threads 1` and `--threads 2` write byte-identical tables, per-example records and spectra
-    (run.json shows the count applied)."""
+    (run.json shows the count applied). Unnormalised rho = 1 saturates fmnist-cnn's BatchNorm, so the
+    gradient check fails that row: --allow-failed-checks makes the exit code 0 exactly."""
     before = torch.get_num_threads()
     runs = {}
     try:
@@ -199,8 +201,8 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
             out = tmp_path / f"t{threads}"
             result = invoke("bench", "--n", "64", "--batch-size", "32", "--attack", "fgsm,pgd", "--steps", "2",
                             "--radius", "6", "--rho", "1", "--no-spot-check", "--quiet", "--threads", str(threads),
-                            "--device", "cpu", "--out", out)
-            assert result.exit_code in (0, 3), result.output
+                            "--device", "cpu", "--allow-failed-checks", "--out", out)
+            assert result.exit_code == 0, result.output
             assert json.loads((out / "run.json").read_text())["device"]["threads"] == threads
             runs[threads] = out
     finally:

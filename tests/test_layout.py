@@ -4,9 +4,9 @@ functions), and the torch-free layers start without torch."""
 from __future__ import annotations
 
 import ast
+import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -138,20 +138,24 @@ def test_help_list_compare_and_report_do_not_import_torch(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="timing measured on the Linux CI machine")
 def test_help_is_fast():
-    best = min(_timed([sys.executable, "-m", "hfc_robust.cli", "--help"]) for _ in range(3))
-    assert best < 1.5, f"hfc-robust --help took {best:.2f}s"
+    best = min(_cpu_seconds([sys.executable, "-m", "hfc_robust.cli", "--help"]) for _ in range(3))
+    assert best < 1.5, f"hfc-robust --help took {best:.2f}s of CPU"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="timing measured on the Linux CI machine")
 def test_list_is_fast():
-    best = min(_timed([sys.executable, "-m", "hfc_robust.cli", "list"]) for _ in range(3))
-    assert best < 1.5, f"hfc-robust list took {best:.2f}s"
+    best = min(_cpu_seconds([sys.executable, "-m", "hfc_robust.cli", "list"]) for _ in range(3))
+    assert best < 1.5, f"hfc-robust list took {best:.2f}s of CPU"
 
 
-def _timed(command: list[str]) -> float:
-    start = time.perf_counter()
+def _cpu_seconds(command: list[str]) -> float:
+    """The child's CPU time (user + system), not wall time: a loaded machine delays a process but
+    does not make it compute more, so the bound holds on a busy CI machine too (the wall-time bound
+    flaked there). What makes start-up slow, importing torch, costs CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, capture_output=True, check=True, timeout=60)
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def test_the_reference_autoattack_is_never_imported_by_the_package():

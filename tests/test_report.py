@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from hfc_robust.cli import main
@@ -66,14 +67,40 @@ def test_run_json_has_everything_to_rerun(run_dir):
     assert run["dataset"]["n"] == N and f"0..{N - 1}" in run["dataset"]["sample"]
 
 
-def test_report_md_and_csv_rerender_the_stored_files(run_dir, monkeypatch):
-    out, _ = run_dir
-    import hfc_robust.bench.engine
-
-    def no_compute(*args, **kwargs):
+def forbid_model_evaluation(monkeypatch) -> None:
+    """Any forward pass of any ``nn.Module`` raises: recomputing a row needs one, whichever module
+    the recomputation is reached through (patching ``run_grid`` where it is defined would miss the
+    modules that imported it by name)."""
+    def no_forward(self, *args, **kwargs):
         raise AssertionError("report must not recompute")
 
-    monkeypatch.setattr(hfc_robust.bench.engine, "run_grid", no_compute)
+    monkeypatch.setattr(torch.nn.Module, "__call__", no_forward)
+
+
+def test_the_recompute_guard_fires_on_a_planted_recompute(run_dir, monkeypatch):
+    """The guard below is real: a report that evaluates a model (planted here) fails under it."""
+    import hfc_robust.results.render as render
+    from hfc_robust import load_model
+
+    out, _ = run_dir
+    honest = render.render_table
+
+    def recomputing_render(table, *args, **kwargs):
+        model = load_model("fmnist-cnn")
+        model(torch.zeros(1, 1, 28, 28))  # the planted recomputation
+        return honest(table, *args, **kwargs)
+
+    monkeypatch.setattr(render, "render_table", recomputing_render)
+    assert invoke("report", out, "--format", "md", "--no-plots").exit_code == 0  # without the guard: unnoticed
+    forbid_model_evaluation(monkeypatch)
+    result = invoke("report", out, "--format", "md", "--no-plots")
+    assert result.exit_code != 0 and isinstance(result.exception, AssertionError), result.output
+    assert "must not recompute" in str(result.exception)
+
+
+def test_report_md_and_csv_rerender_the_stored_files(run_dir, monkeypatch):
+    out, _ = run_dir
+    forbid_model_evaluation(monkeypatch)
     md = invoke("report", out, "--format", "md", "--no-plots")
     assert md.exit_code == 0, md.output
     assert md.output == (out / "results.md").read_text()

@@ -3,16 +3,19 @@
 same outcomes.
 
 Every arithmetic step, random draw and step-size rule is the reference's, in its order, so an
-example's iterates are the reference's bit for bit. What changes is only the work around them:
+example's iterates are the reference's bit for bit wherever the CPU gives a row the same bits in
+any batch (measured on an AMD EPYC), and within float32 rounding of them where it does not (an
+Intel AVX-512 Xeon: :mod:`hfc_robust.attacks.base`, "Batch-dependent bits"); the outcomes were
+the reference's on both. What changes is only the work around them:
 
 * an example leaves the batch at its first success (an *active set*): its outcome is final, and
   every quantity of the algorithm (iterates, step sizes, the oscillation checks) is per example;
 * the model's parameters do not require gradients while it is attacked, so backward computes
   the input gradient only (the same bits, :func:`~hfc_robust.attacks.base.frozen_parameters`);
 * a lone row left in the active set is padded to a batch of two
-  (:func:`~hfc_robust.attacks.base.logits_as_in`): on the CPU a row's logits and gradient are
-  the same in any batch of two or more, so an example's trajectory does not depend on which
-  other examples are still being attacked.
+  (:func:`~hfc_robust.attacks.base.logits_as_in`), since a batch of one takes another
+  convolution path; an example's trajectory then depends on which other examples are still being
+  attacked only through the batch size, by float32 rounding at most.
 
 The returned adversarial input of a broken example is its first misclassified iterate (the
 reference keeps its last one); whether it is broken is the same. Both attacks draw their random

@@ -1,4 +1,23 @@
-"""What every attack adapter shares: eval-mode handling, the attack loss, per-example seeds."""
+"""What every attack adapter shares: eval-mode handling, the attack loss, per-example seeds.
+
+**Batch-dependent bits.** The attacks evaluate examples in batches whose size changes as
+examples leave (active sets), and the ports of the reference AutoAttack evaluate them in other
+batches than the reference does. Whether a row's logits are the same bits in batches of
+different sizes is a property of the CPU's kernels, not something PyTorch promises:
+
+* on an AMD EPYC (the machine most of the committed results come from) they were the same bits
+  in any batch of two or more rows;
+* on an Intel Xeon with AVX-512, MKL's matrix product and oneDNN's convolutions give a row
+  different bits in batches of different sizes (differences of float32 rounding, about 1e-6 on
+  logits of order 1; ``MKL_CBWR=COMPATIBLE`` does not remove them).
+
+What holds on both, and what the tests check: the same computation on the same batch gives the
+same bits (so a run repeats byte for byte on one machine, whatever the thread count); a row's
+logits in different batches agree to float32 rounding; and the per-example outcomes of the active
+sets equal those of a fixed-batch evaluation and of the reference AutoAttack (measured on the
+paper's grids: ``benchmarks/bench_active_sets.py``). Which batches a row is evaluated in depends
+only on the row's own attack and the batch size, never on the rest of the grid, so grid
+independence and sharding do not rest on this property."""
 
 from __future__ import annotations
 
@@ -112,10 +131,11 @@ def frozen_parameters(model: nn.Module) -> Iterator[nn.Module]:
 
 def logits_as_in(model: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
     """``model(x)`` for rows that the reference implementation evaluates inside a batch of
-    ``batch`` rows. On the CPU a row's logits are the same bits in any batch of two or more,
-    but a batch of one takes another convolution path; an attack that drops finished examples
-    (an active set) pads a lone row with a detached copy so that it gets the bits the
-    reference's larger batch gives it."""
+    ``batch`` rows. A batch of one takes another convolution path than a batch of two or more;
+    an attack that drops finished examples (an active set) pads a lone row with a detached copy,
+    so that it is evaluated as in a larger batch: the same bits as the reference's batch where
+    the CPU's kernels give a row the same bits in any batch of two or more (measured on an AMD
+    EPYC), float32 rounding away from them elsewhere (see the module docstring)."""
     if len(x) == 1 and batch > 1:
         return model(torch.cat([x, x.detach()]))[:1]
     return model(x)

@@ -22,7 +22,9 @@ every arithmetic step of the reference in its order and changes only the work ar
   padded to a batch of two, as in :mod:`hfc_robust.attacks.apgd`.
 
 The returned adversarial input is the first one found within ``eps`` (the reference keeps the
-smallest one it found, for the first target that broke the example).
+smallest one it found, for the first target that broke the example). Batching rows otherwise than
+the reference does is exact where the CPU gives a row the same bits in any batch of two or more,
+and within float32 rounding elsewhere (:mod:`hfc_robust.attacks.base`, "Batch-dependent bits").
 """
 
 from __future__ import annotations
