@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Normalized", "CifarResNet", "FashionCNN", "SmallCifarNet", "cifar_resnet"]
+__all__ = ["Normalized", "CifarResNet", "FashionCNN", "SmallCifarNet", "PaperCNN", "cifar_resnet"]
 
 
 class Normalized(nn.Module):
@@ -134,3 +134,34 @@ class SmallCifarNet(_ConvBNStack):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
         super().__init__((width, 2 * width, 4 * width, 4 * width), pooled=3, num_classes=num_classes,
                          in_channels=in_channels)
+
+
+class PaperCNN(nn.Module):
+    """SmallCifarNet's layout with the paper's training heuristics as switches (Sec. 5): four 3x3
+    conv layers (``width``, 2, 4, 4 x ``width`` channels, max-pool after the first three), each
+    followed by BatchNorm when ``batchnorm`` (conv bias otherwise), ReLU, global average pool,
+    dropout with probability ``dropout`` before the linear layer. Without BatchNorm it is the
+    official code's setting (its ResNet's ``batch_normalization_layer`` returns its input)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32, batchnorm: bool = True,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        channels = (width, 2 * width, 4 * width, 4 * width)
+        self.depth, self.pooled, self.batchnorm = len(channels), 3, batchnorm
+        for i, (cin, cout) in enumerate(zip([in_channels, *channels[:-1]], channels), start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, 3, padding=1, bias=not batchnorm))
+            if batchnorm:
+                setattr(self, f"bn{i}", nn.BatchNorm2d(cout))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.linear = nn.Linear(channels[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for i in range(1, self.depth + 1):
+            out = getattr(self, f"conv{i}")(out)
+            if self.batchnorm:
+                out = getattr(self, f"bn{i}")(out)
+            out = F.relu(out)
+            if i <= self.pooled:
+                out = F.max_pool2d(out, 2)
+        return self.linear(self.dropout(F.adaptive_avg_pool2d(out, 1).flatten(1)))
