@@ -56,11 +56,12 @@ def run_heuristics(train_file: Path, out: Path, settings=rule.SETTINGS, seeds=co
                 continue
             config = setting_config(setting, seed)
             started = time.time()
-            curve_train = [config.input]
+            curve_train, curve_bits = [config.input], []
 
             def score(epoch: int, model: torch.nn.Module, record: dict) -> None:
                 train = correct_per_image(model, train_x[:rule.CURVE_N], train_y[:rule.CURVE_N], curve_train)
                 test = correct_per_image(model, test_x[:rule.CURVE_N], test_y[:rule.CURVE_N], names)
+                curve_bits.append(train[config.input])
                 record["train_correct"] = int(train[config.input].sum())
                 record.update({f"test_correct_{name}": int(flags.sum()) for name, flags in test.items()})
                 if epoch % 5 == 0:
@@ -73,7 +74,7 @@ def run_heuristics(train_file: Path, out: Path, settings=rule.SETTINGS, seeds=co
             train = correct_per_image(model, train_x, train_y, [config.input])[config.input]
             conv1 = model.net.conv1.weight.detach().numpy().astype(np.float32)
             arrays = {f"test_{name}": flags for name, flags in test.items()}
-            arrays.update(train=train, conv1=conv1)
+            arrays.update(train=train, conv1=conv1, curve_train=np.stack(curve_bits))  # epochs x CURVE_N
             save_run(path, {"experiment": "heuristics", "setting": setting, "seed": seed, "config": config.to_dict(),
                             "train_n": rule.TRAIN_N, "train_indices": f"0..{rule.TRAIN_N - 1}",
                             "test_n": rule.HOLDOUT, "test_indices": f"{HOLDOUT_START}..{HOLDOUT_START + rule.HOLDOUT - 1}",
