@@ -4,23 +4,24 @@ Robustness to Common Corruptions and Perturbations" (ICLR 2019).
 Every number below is a severity parameter of ``ImageNet-C/create_c/make_cifar_c.py`` in
 https://github.com/hendrycks/robustness (read at commit ca360085d57889288c4143fddd8a707bbcae01bd),
 the script that generated CIFAR-10-C. Only the numbers are taken; the implementations in this
-package are our own (see each module's docstring for what is the same and what differs). Each
-tuple lists severities 1..5, and its comment names the script's variable (``c``) and meaning.
+package are our own, written to compute what the script computes, operation for operation, so that
+they give its pixels (each module's docstring says how, and tests/test_cifar10c_reference.py checks
+all 15 x 5 against the script's own outputs). Each tuple lists severities 1..5, and its comment
+names the script's variable (``c``) and meaning.
 
 Parameters given in pixels for 32 x 32 CIFAR images (elastic transform's ``IMSIZE * f``, the
-glass blur's loop bounds, the fog's 32 x 32 fractal) are applied as fractions of the actual
-image size, so that 28 x 28 Fashion-MNIST gets the same relative corruption; every other
-parameter is used as it is.
+glass blur's loop bounds, the fog's 32 x 32 fractal, the frost crop) are applied to the actual
+image size (the elastic sizes as fractions of it), so that 28 x 28 Fashion-MNIST gets the same
+relative corruption; on 32 x 32 images every one is the script's number. Every other parameter is
+used as it is.
 """
 
 from __future__ import annotations
 
-__all__ = ["SEVERITY_PARAMS", "SOURCE", "ZOOM_STEP"]
+__all__ = ["SEVERITY_PARAMS", "SOURCE"]
 
 SOURCE = ("Hendrycks & Dietterich (ICLR 2019), make_cifar_c.py in github.com/hendrycks/robustness "
           "(commit ca360085d57889288c4143fddd8a707bbcae01bd)")
-
-ZOOM_STEP = 0.01  #: zoom blur's zoom factors are 1, 1.01, ..., up to its severity's largest factor
 
 SEVERITY_PARAMS: dict[str, tuple] = {
     # gaussian_noise: c = standard deviation of additive Gaussian noise ([0, 1] pixel scale)
@@ -36,9 +37,11 @@ SEVERITY_PARAMS: dict[str, tuple] = {
     "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
     # motion_blur: c = (ImageMagick radius, sigma) in pixels; angle uniform in [-45, 45] degrees
     "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
-    # zoom_blur: c = np.arange(1, stop, 0.01) with stop 1.06, 1.11, 1.16, 1.21, 1.26: in float64 these
-    # give 7, 12, 16, 21 and 26 zoom factors, so the largest factors are 1.06, 1.11, 1.15, 1.20, 1.25
-    "zoom_blur": (1.06, 1.11, 1.15, 1.20, 1.25),
+    # zoom_blur: the stop of c = np.arange(1, stop, 0.01), the zoom factors, used as the original computes
+    # them: in float64 they are 7, 12, 16, 21 and 26 factors whose largest are 1.06, 1.11,
+    # 1.1500000000000001, 1.2000000000000002 and 1.2500000000000002 (which enlarges a 26-pixel crop to
+    # 33 pixels, where 1.25 would give 32)
+    "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
     # snow: c = (flake layer mean, std, zoom, threshold, motion-blur radius, motion-blur sigma,
     # weight of the image against its brightened grey version); angle uniform in [-135, -45] degrees
     "snow": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95),

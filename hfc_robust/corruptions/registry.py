@@ -17,19 +17,21 @@ from ..errors import HfcError
 from .params import SEVERITY_PARAMS
 
 __all__ = ["CorruptionSpec", "CORRUPTIONS", "FAMILIES", "SEVERITIES", "CORRUPTIONS_VERSION", "corrupt",
-           "get_corruption", "list_corruptions"]
+           "corrupt_with", "get_corruption", "list_corruptions"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 FAMILIES = ("noise", "blur", "weather", "digital")
 #: Bumped whenever a change can move any corrupted pixel; recorded in run.json and the checkpoint key.
-CORRUPTIONS_VERSION = 1
+#: 2: CIFAR-10-C's pixels (truncation to 8 bits, its zoom factors, glass blur's 8-bit step, the frost
+#: photographs, ImageMagick's 16-bit motion blur, OpenCV's warp, the reference's draws and arithmetic).
+CORRUPTIONS_VERSION = 2
 
 
 @dataclass(frozen=True)
 class CorruptionSpec:
     """A registry entry: ``name``, ``family``, a one-line ``description`` and the function
     (``module:function`` in this package) that maps ``(images, params, generators)`` to
-    unclipped float images."""
+    the corrupted images: unclipped floats (in [0, 1] units, float64 or float32) or final 8-bit pixels."""
 
     name: str
     family: str
@@ -55,12 +57,12 @@ _ENTRIES = [
     ("impulse_noise", "noise", "salt and pepper, 1%..7% of pixel values", "noise:impulse_noise", False),
     ("defocus_blur", "blur", "anti-aliased disk kernel, radius 0.3..1.5 px", "blur:defocus_blur", True),
     ("glass_blur", "blur", "Gaussian blur, local pixel shuffling, blur again", "blur:glass_blur", False),
-    ("motion_blur", "blur", "one-sided Gaussian streak at a random angle (ImageMagick's, in numpy)",
+    ("motion_blur", "blur", "one-sided Gaussian streak at a random angle (ImageMagick's, transcribed)",
      "blur:motion_blur_corruption", False),
     ("zoom_blur", "blur", "mean of zooms into the centre up to 1.06..1.25x", "blur:zoom_blur", True),
     ("snow", "weather", "wind-streaked flakes over a brightened image", "weather:snow", False),
-    ("frost", "weather", "procedural ice texture (ours: the original's frost photographs are not used)",
-     "weather:frost", False),
+    ("frost", "weather", "crops of the original's frost photographs (20% textures, Apache-2.0)", "weather:frost",
+     False),
     ("fog", "weather", "plasma-fractal haze", "weather:fog", False),
     ("brightness", "weather", "HSV value + 0.05..0.3", "digital:brightness", True),
     ("contrast", "digital", "deviations from the channel mean x 0.75..0.15", "digital:contrast", True),
@@ -91,16 +93,33 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0,
     ``indices`` are the images' positions in their dataset (default 0..N-1): with ``seed``, the
     corruption and the severity they seed each image's random numbers
     (:func:`~hfc_robust.corruptions.common.image_generators`), so an image is corrupted the same
-    way in any batch. The output is clipped to [0, 1] and rounded to 8 bits.
+    way in any batch. Images on the 8-bit grid (every dataset's, also as float32 copies: within
+    1e-4 of a level) are read as the exact 8-bit levels ``k / 255`` that CIFAR-10-C's script starts
+    from (:func:`~hfc_robust.corruptions.common.snap_to_8bit`); other values are used as they are.
+    The output is clipped to [0, 1] and truncated to 8 bits, as CIFAR-10-C's ``np.uint8``
+    (:func:`~hfc_robust.corruptions.common.quantize`).
     """
-    from .common import image_generators, quantize
+    from .common import image_generators
 
-    spec = get_corruption(name)
+    get_corruption(name).params(severity)  # an unknown name or severity fails first
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 4:
         raise HfcError(f"images must be N x C x H x W, got shape {images.shape}", "pass a batch of images")
     indices = range(len(images)) if indices is None else indices
     if len(indices) != len(images):
         raise HfcError(f"{len(indices)} indices for {len(images)} images", "pass one dataset index per image")
-    generators = image_generators(seed, indices, name, severity)
+    return corrupt_with(images, name, severity, image_generators(seed, indices, name, severity))
+
+
+def corrupt_with(images: np.ndarray, name: str, severity: int, generators: Sequence) -> np.ndarray:
+    """:func:`corrupt` with the images' random number generators given, one per image: anything
+    with the methods the corruptions call (``normal``, ``poisson``, ``random``, ``uniform``,
+    ``integers``), such as a ``np.random.Generator`` or a ``np.random.RandomState`` whose
+    ``randint`` answers for ``integers``, which replays the reference script's draws. N x C x H x W uint8 out."""
+    from .common import quantize, snap_to_8bit
+
+    spec = get_corruption(name)
+    images = snap_to_8bit(np.asarray(images, dtype=np.float64))
+    if len(generators) != len(images):
+        raise HfcError(f"{len(generators)} generators for {len(images)} images", "pass one generator per image")
     return quantize(spec.apply(images, severity, generators))
