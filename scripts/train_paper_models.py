@@ -18,6 +18,11 @@ Targets (``all`` runs fmnist-cnn-at, cifar10-small, cifar10-small-at, table1):
   the 5,000 held-out original images. Writes results/paper/table1_training.json; the
   weights go to build/paper-models/ (not shipped).
 
+* ``cifar10-nobn``, ``cifar10-nobn-at`` — Table 2 in the paper's setting (issue 26): PaperCNN
+  of width 16 without BatchNorm, natural and FGSM-RS adversarial training, early-stopped on the
+  held-out images 45000..49999 (``hfc_robust.paper.experiments.zoo_models``). Not part of ``all``
+  (``scripts/reproduce_paper.py --retrain`` trains them). Write hfc_robust/models/weights/<name>.pt.
+
 Every model uses seed 0. Training is deterministic for a fixed seed and thread count.
 """
 
@@ -122,7 +127,8 @@ def train_table1(threads: int, epochs: int | None, out_json: Path, weights_dir: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="+",
-                        choices=["all", "cifar10-small", "cifar10-small-at", "fmnist-cnn-at", "table1"])
+                        choices=["all", "cifar10-small", "cifar10-small-at", "fmnist-cnn-at", "table1", "cifar10-nobn",
+                                 "cifar10-nobn-at"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--epochs", type=int, default=None, help="override the target's epoch count")
     parser.add_argument("--table1-json", default=str(ROOT / "results" / "paper" / "table1_training.json"))
@@ -132,7 +138,15 @@ def main() -> None:
         raise SystemExit(f"{CIFAR_TRAIN} not found (the CIFAR-10 training set from ../shared)")
     targets = ["fmnist-cnn-at", "cifar10-small", "cifar10-small-at", "table1"] if "all" in args.targets else args.targets
     for target in targets:
-        if target == "table1":
+        if target in ("cifar10-nobn", "cifar10-nobn-at"):
+            from hfc_robust.paper.experiments.zoo_models import train_nobn
+
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            train_nobn(target, CIFAR_TRAIN, WEIGHTS_DIR, log=lambda text: print(text, flush=True))
+        elif target == "table1":
             train_table1(args.threads, args.epochs, Path(args.table1_json), Path(args.table1_weights))
         else:
             train_zoo(target, args.threads, args.epochs)

@@ -69,3 +69,16 @@ def test_per_image_counts_add_up_the_severities():
     assert counts["index"].tolist() == [5, 6]
     assert counts["none:fog"].tolist() == [2, 5] and counts["lowpass-r8:fog"].tolist() == [2, 0]
     assert counts["lowpass-r8:none"].tolist() == [1, 1]
+
+
+def test_the_cost_is_counted_net_of_the_clean_cost_and_the_earlier_rule_is_kept():
+    """Fog and contrast lose 20 points through the filter, and so do clean images (60 of 300 turn
+    wrong): by construction no cost beyond the clean one. The rule of issue 26 (net of clean) finds
+    none; the earlier rule (raw change) found one."""
+    counts = _counts({8.0: (0.2, -0.2)}, seed=3)
+    counts.loc[np.random.default_rng(4).permutation(N)[:60], "lowpass-r8:none"] = 0
+    verdict, per = tradeoff_verdict("synthetic", counts, [8.0])
+    assert per[8.0]["low_net"]["low"] < 0 < per[8.0]["low_net"]["high"]  # the net interval covers 0, the truth
+    assert verdict.verdict == "does not" and verdict.old == "reproduces"
+    earlier, _ = tradeoff_verdict("synthetic", counts, [8.0], net_of_clean=False)
+    assert earlier.verdict == "reproduces" and earlier.old is None

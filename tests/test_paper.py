@@ -88,16 +88,15 @@ def test_spectrum_verdicts():
     assert paper.spectrum_verdict("s", *_spectrum(0.09, 1)).verdict == "does not"
 
 
-def test_reproduction_md_names_the_engine_and_the_verdicts_that_changed():
-    old = [paper.Verdict("claim A", "setting 1", "x", "reproduces", "why"),
-           paper.Verdict("claim B", "setting 2", "y", "does not", "why")]
-    text = paper.reproduction_markdown(old, [], "python scripts/reproduce_paper.py")
-    assert paper.previous_verdicts(text) == {("claim A", "setting 1"): "reproduces", ("claim B", "setting 2"): "does not"}
-    new = [paper.Verdict("claim A", "setting 1", "x", "partially", "why"),
-           paper.Verdict("claim B", "setting 2", "y", "does not", "why"),
-           paper.Verdict("claim C", "setting 3", "z", "reproduces", "why")]
-    changes = paper.verdict_changes(new, paper.previous_verdicts(text))
-    assert changes == ["changed: claim A (setting 1): reproduces -> partially", "new: claim C (setting 3): reproduces"]
-    again = paper.reproduction_markdown(new, [], "cmd", engine_version=7, changes=changes)
-    assert "engine version 7" in again and "reproduces -> partially" in again
-    assert "No verdict changed" in paper.reproduction_markdown(new, [], "cmd", engine_version=7, changes=[])
+def test_the_closing_note_names_every_changed_verdict_and_every_new_claim():
+    from hfc_robust.paper.verdicts.document import closing_note
+
+    verdicts = {"3.1": paper.Verdict("3.1", "s", "n", "partially", "only where x_l is blurred", old="reproduces"),
+                "4.1": paper.Verdict("4.1", "s", "n", "does not", "why"),
+                "6.2": paper.Verdict("6.2", "s", "n", "reproduces", "why", old="reproduces")}
+    baseline = paper.Verdict("Yin et al.", "s", "n", "partially", "net of clean", old="reproduces")
+    lines = closing_note(verdicts, [baseline])
+    assert lines[0].startswith("3.1 (Sec. 3.1, Fig. 2): earlier reproduces; now 🟡 partially — only where x_l is blurred")
+    assert lines[1].startswith("4.1 (Sec. 4.2, Fig. 3): new, ❌ does not")
+    assert lines[2].startswith("6.2 (Sec. 6.2, Fig. 7): unchanged")
+    assert lines[3].startswith("Yin et al. (not counted): earlier reproduces; now 🟡 partially")

@@ -96,11 +96,15 @@ def test_radius_beyond_corner_keeps_everything_in_x_l():
     assert float(high.abs().max()) < 1e-5  # x_h is all zero
 
 
-def test_rescale_per_image_divides_by_the_max_abs_value():
+def test_rescale_per_image_divides_by_the_max_as_the_official_code():
+    """The official code: ``td[i] / np.max(td[i]) * 255``, then ``/ 255``: the signed maximum, so an
+    image whose most negative value is larger in size than its maximum keeps values below -1."""
+    image = torch.tensor([[[[-4.0, 2.0], [1.0, 0.5]]]])
+    assert torch.equal(rescale_per_image(image), torch.tensor([[[[-2.0, 1.0], [0.5, 0.25]]]]))  # by hand: / 2
+    assert torch.equal(rescale_per_image(image, "absmax"), torch.tensor([[[[-1.0, 0.5], [0.25, 0.125]]]]))  # / 4
     images = torch.randn(5, 3, 8, 8) * torch.arange(1, 6).view(5, 1, 1, 1)
-    scaled = rescale_per_image(images)
-    assert torch.allclose(scaled.abs().flatten(1).amax(1), torch.ones(5))
-    assert torch.allclose(scaled * images.abs().flatten(1).amax(1).view(5, 1, 1, 1), images)
+    official = images.numpy() / images.numpy().reshape(5, -1).max(1).reshape(5, 1, 1, 1) * 255 / 255
+    assert torch.allclose(rescale_per_image(images), torch.from_numpy(official))
     assert float(rescale_per_image(torch.zeros(2, 1, 4, 4)).abs().max()) == 0.0
 
 
@@ -109,7 +113,7 @@ def test_rescale_changes_what_is_fed_to_the_model():
     dataset = _random_dataset()
     plain = spectrum_analysis(model, dataset, radii=(3,))
     scaled = spectrum_analysis(model, dataset, radii=(3,), rescale=True)
-    assert plain.table["rescale"].eq(False).all() and scaled.table["rescale"].eq(True).all()
+    assert plain.table["rescale"].eq(False).all() and scaled.table["rescale"].eq("max").all()
     images = dataset.to_float(dataset.images)
     from hfc_robust.ops.frequency import split_frequencies
 

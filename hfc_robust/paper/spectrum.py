@@ -7,9 +7,11 @@ paper's observation) and the reverse. :func:`write_spectrum` writes the tables, 
 provenance and two matplotlib figures (example grid, accuracy against radius).
 
 By default x_l and x_h are fed to the model as they are (x_h is centred near 0; nothing
-is clipped). ``rescale=True`` reproduces the official code's behaviour as described in
-hfc-robust issue 4: each component is divided by its own per-image maximum absolute value
-before it is classified. The figure always *displays* x_h min-max rescaled per image to
+is clipped). ``rescale=True`` (or ``"max"``) reproduces the official code's behaviour: each
+component is divided by its own per-image maximum, ``td[i] / np.max(td[i]) * 255`` followed by
+``/ 255`` (the signed maximum: negative values stay negative); ``rescale="absmax"`` divides by the
+maximum absolute value instead (this module's behaviour before issue 26). The figure always
+*displays* x_h min-max rescaled per image to
 [0, 1] (it would be invisible otherwise) and says so in its caption.
 """
 
@@ -44,13 +46,27 @@ __all__ = ["DEFAULT_RADII", "SpectrumResult", "rescale_per_image", "spectrum_ana
 DEFAULT_RADII = (4.0, 8.0, 12.0, 16.0)
 
 
-def rescale_per_image(images: torch.Tensor) -> torch.Tensor:
-    """Divide every image by its own maximum absolute value (over channels and pixels).
+RESCALES = (False, "max", "absmax")
 
-    An all-zero image stays zero.
+
+def rescale_per_image(images: torch.Tensor, how: str = "max") -> torch.Tensor:
+    """Divide every image by its own maximum over channels and pixels: the signed maximum (``"max"``,
+    the official code) or the maximum absolute value (``"absmax"``).
+
+    An image whose divisor is <= 0 (all zero, or, for ``"max"``, nowhere positive) stays as it is.
     """
-    peak = images.abs().flatten(1).amax(1).clamp_min(1e-12).view(-1, *([1] * (images.dim() - 1)))
-    return images / peak
+    if how not in ("max", "absmax"):
+        raise ValueError(f"how must be max or absmax, got {how!r}")
+    flat = (images.abs() if how == "absmax" else images).flatten(1)
+    peak = flat.amax(1).view(-1, *([1] * (images.dim() - 1)))
+    return torch.where(peak > 0, images / peak.clamp_min(1e-12), images)
+
+
+def _rescale_mode(rescale: bool | str) -> bool | str:
+    mode = "max" if rescale is True else rescale
+    if mode not in RESCALES:
+        raise ValueError(f"rescale must be one of {RESCALES} (True means 'max'), got {rescale!r}")
+    return mode
 
 
 @dataclass
@@ -64,21 +80,21 @@ class SpectrumResult:
     dataset: ImageDataset
     radii: tuple[float, ...]
     inclusive: bool
-    rescale: bool
+    rescale: bool | str
     model_name: str
     wall_time_s: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
 def _row(dataset: str, model: str, radius: float | None, view: str, correct: int, n: int, inclusive: bool,
-         rescale: bool) -> dict:
+         rescale: bool | str) -> dict:
     low, high = wilson_interval(correct, n)
     return dict(dataset=dataset, model=model, radius=radius, view=view, n=n, correct=int(correct),
                 accuracy=correct / n, ci_low=low, ci_high=high, mask="le" if inclusive else "lt", rescale=rescale)
 
 
 def spectrum_analysis(model: nn.Module, dataset: ImageDataset, radii: Sequence[float] = DEFAULT_RADII,
-                      inclusive: bool = True, rescale: bool = False, batch_size: int = 250, model_name: str = "model",
+                      inclusive: bool = True, rescale: bool | str = False, batch_size: int = 250, model_name: str = "model",
                       progress: Callable[[int, int], None] | None = None) -> SpectrumResult:
     """Classify x, x_l and x_h for every image and radius (radius in frequency bins).
 
@@ -86,6 +102,7 @@ def spectrum_analysis(model: nn.Module, dataset: ImageDataset, radii: Sequence[f
     distance ``<= r`` (paper) or ``< r`` (official code).
     """
     radii = tuple(float(r) for r in radii)
+    rescale = _rescale_mode(rescale)
     if not radii:
         raise ValueError("at least one radius is needed")
     started = time.time()
@@ -100,7 +117,7 @@ def spectrum_analysis(model: nn.Module, dataset: ImageDataset, radii: Sequence[f
             for radius in radii:
                 low, high = split_frequencies(images, radius, inclusive)
                 if rescale:
-                    low, high = rescale_per_image(low), rescale_per_image(high)
+                    low, high = rescale_per_image(low, rescale), rescale_per_image(high, rescale)
                 pred_low[radius].append(model(low).argmax(1))
                 pred_high[radius].append(model(high).argmax(1))
             done += len(labels)
@@ -141,7 +158,8 @@ def _sample_text(result: SpectrumResult) -> str:
 def spectrum_markdown(result: SpectrumResult, title: str | None = None) -> str:
     """Both tables as Markdown, with n, the sample and the mask convention."""
     mask = "distance <= r (paper)" if result.inclusive else "distance < r (official code)"
-    feed = ("x_l and x_h each divided by its per-image max |value| before classification (official code)"
+    feed = ("x_l and x_h each divided by its per-image maximum before classification (official code)"
+            if result.rescale == "max" else "x_l and x_h each divided by its per-image max |value| before classification"
             if result.rescale else "x_l and x_h classified as they are (not rescaled, not clipped)")
     lines = [f"# {title or f'Predictions on x, x_l and x_h: {result.model_name}'}", "",
              f"Model {result.model_name}; {_sample_text(result)}, n = {len(result.dataset)}. Low-pass mask: {mask}; "
@@ -291,13 +309,14 @@ def write_spectrum(result: SpectrumResult, out: Path | str, run: dict, example_r
 
 def spectrum_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: str | None = None,
                  data_dir: str | None = None, n: int | None = 1000, radii: Sequence[float] = DEFAULT_RADII,
-                 inclusive: bool = True, rescale: bool = False, batch_size: int = 250, out: Path | str | None = None,
+                 inclusive: bool = True, rescale: bool | str = False, batch_size: int = 250, out: Path | str | None = None,
                  example_radius: float | None = None, examples: int = 8,
                  progress: Callable[[int, int], None] | None = None,
                  command: list[str] | None = None) -> tuple[SpectrumResult, dict]:
     """Load ``model`` and ``dataset`` as ``hfc-robust bench`` does, analyse, and write ``out`` when given."""
     started = time.time()
     radii = tuple(float(r) for r in radii)
+    rescale = _rescale_mode(rescale)
     if not radii:
         raise HfcError("no radius given", "pass e.g. --radius 4,8,12,16")
     if example_radius is not None and float(example_radius) not in radii:
