@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
+from hfc_robust.threat import ThreatModel  # noqa: E402
 from hfc_robust import LowPass, load_dataset, load_model  # noqa: E402
 from hfc_robust.attacks import AutoAttack, AutoAttackFast  # noqa: E402
 from hfc_robust.bench.allocator import fix_malloc_thresholds  # noqa: E402
@@ -88,7 +89,7 @@ def reference(module, x, y, eps, norm: str = "Linf") -> tuple[torch.Tensor, dict
 
 
 def ours(attack_class, module, x, y, eps, norm: str = "linf") -> tuple[torch.Tensor, dict, dict]:
-    attack = attack_class(module, eps, seed=0, norm=norm)
+    attack = attack_class(module, ThreatModel(norm, eps), seed=0)
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     for stage, component in attack.components.items():

@@ -1,8 +1,9 @@
 """``Cell``: one row of a bench table as a typed value, with one stable key; ``CorruptionCell``,
 one row of a ``hfc-robust corruptions`` table.
 
-A cell is one (dataset, model, defense, threat model, attack, norm, eps) combination; a
-corruption cell one (dataset, model, defense, corruption, severity). Code that runs or reads a
+A cell is one (dataset, model, defense, scenario, attack, threat model) combination, the threat
+model a :class:`~hfc_robust.threat.ThreatModel` (norm and eps); a corruption cell one (dataset,
+model, defense, corruption, severity). Code that runs or reads a
 grid passes these values around; the key string exists only to name a cell in files
 (``results.csv``'s ``cell`` column, ``examples.csv.gz``, ``checks.json``) and is turned back into
 a value by :meth:`Cell.parse`, the one parser for both kinds, which also reads the keys of run
@@ -19,27 +20,21 @@ No torch here: the results layer (``compare``, ``report``) uses it too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .errors import HfcError
+from .threat import Norm, ThreatModel
 
-__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "NORMS", "check_norm", "THREATS", "ATTACKED_THREATS", "SCORED_THREATS", "WORST_CASE", "NO_ATTACK", "cell_of"]
+__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "SCENARIOS", "ATTACKED_SCENARIOS", "SCORED_SCENARIOS",
+           "WORST_CASE", "NO_ATTACK", "cell_of"]
 
-NORMS = ("linf", "l2")  #: threat-model norms; eps is a radius in that norm on the [0, 1] pixel scale
-
-
-def check_norm(norm: str) -> str:
-    """``linf`` or ``l2``: the threat model's norm, else an HfcError naming the choices."""
-    if norm not in NORMS:
-        raise HfcError(f"unknown norm {norm!r}", f"use one of {', '.join(NORMS)}")
-    return norm
-
-
-THREATS = ("clean", "whitebox", "oblivious", "adaptive")  #: table order
-ATTACKED_THREATS = THREATS[1:]
-SCORED_THREATS = ("whitebox", "adaptive")  #: the attack sees the model its row is scored on
+#: who the attack sees, in table order (results.csv's ``threat_model`` column): no attack; the bare model
+#: (``whitebox``); crafted on the bare model, scored through the defense (``oblivious``); crafted
+#: through the defense (``adaptive``)
+SCENARIOS = ("clean", "whitebox", "oblivious", "adaptive")
+ATTACKED_SCENARIOS = SCENARIOS[1:]
+SCORED_SCENARIOS = ("whitebox", "adaptive")  #: the attack sees the model its row is scored on
 WORST_CASE = "worst-case"  #: an example is robust only if every attack of the grid failed on it
 NO_ATTACK = "none"  #: the attack of clean rows
 CLEAN_CORRUPTION = "none"  #: the corruption of a corruption table's clean rows (severity 0)
@@ -57,12 +52,11 @@ class Cell:
         defense: the defense configuration's key (``none``, ``lowpass-r8``, ``lowpass-r8-lt``,
             ``smooth-rho1``, ``smooth-rho1-norm``, ``custom-NAME``): it keeps settings that have
             no table column apart.
-        threat: ``clean``, ``whitebox`` (bare model), ``oblivious`` (crafted on the bare model,
+        scenario: ``clean``, ``whitebox`` (bare model), ``oblivious`` (crafted on the bare model,
             scored through the defense) or ``adaptive`` (crafted through the defense).
         attack: a registry attack, a cascade stage (``autoattack:apgd-ce``), ``worst-case``, or
             ``none`` for clean rows.
-        eps: the threat model's radius on the [0, 1] pixel scale (0 for clean rows).
-        norm: ``linf`` or ``l2``.
+        threat: the threat model: its norm and radius on the [0, 1] pixel scale (eps 0 for clean rows).
 
     Two cells are equal when their keys are equal: eps is compared at the key's 7 decimals,
     so a cell parsed back from a file equals the one that wrote it.
@@ -71,25 +65,32 @@ class Cell:
     dataset: str
     model: str
     defense: str
-    threat: str
+    scenario: str
     attack: str
-    eps: float = 0.0
-    norm: str = "linf"
+    threat: ThreatModel = ThreatModel(Norm.LINF, 0.0)
 
     def __post_init__(self) -> None:
-        if self.threat not in THREATS:
-            raise HfcError(f"unknown threat model {self.threat!r}", f"use one of {', '.join(THREATS)}")
-        check_norm(self.norm)
+        if self.scenario not in SCENARIOS:
+            raise HfcError(f"unknown scenario {self.scenario!r}", f"use one of {', '.join(SCENARIOS)}")
+        if not isinstance(self.threat, ThreatModel):
+            raise HfcError(f"a cell's threat must be a ThreatModel, got {type(self.threat).__name__}",
+                           "pass ThreatModel(norm, eps)")
         if "/" in self.model or "/" in self.defense or "/" in self.attack:
             raise HfcError(f"a cell's model, defense and attack cannot contain '/': {self.model!r}, {self.defense!r}, "
                            f"{self.attack!r}", "choose names without '/'")
-        if not math.isfinite(float(self.eps)) or self.eps < 0:
-            raise HfcError(f"eps must be a finite number >= 0, got {self.eps}", "pass e.g. 8/255")
+
+    @property
+    def eps(self) -> float:
+        return self.threat.eps
+
+    @property
+    def norm(self) -> Norm:
+        return self.threat.norm
 
     @property
     def key(self) -> str:
-        """``dataset/model/defense/threat/attack/norm/eps=0.0313725``: stable across runs and versions."""
-        return (f"{self.dataset}/{self.model}/{self.defense}/{self.threat}/{self.attack}/{self.norm}/"
+        """``dataset/model/defense/scenario/attack/norm/eps=0.0313725``: stable across runs and versions."""
+        return (f"{self.dataset}/{self.model}/{self.defense}/{self.scenario}/{self.attack}/{self.norm.value}/"
                 f"eps={self.eps:.{_EPS_DECIMALS}f}")
 
     def __eq__(self, other: object) -> bool:
@@ -103,12 +104,12 @@ class Cell:
 
     @property
     def is_clean(self) -> bool:
-        return self.threat == "clean"
+        return self.scenario == "clean"
 
     @property
     def has_perturbation(self) -> bool:
         """One adversarial input per example: attacked, and not a ``worst-case`` row."""
-        return self.threat != "clean" and self.attack != WORST_CASE
+        return self.scenario != "clean" and self.attack != WORST_CASE
 
     def with_(self, **changes) -> Cell:
         """A copy with some fields changed."""
@@ -124,21 +125,21 @@ class Cell:
         if text.rsplit("/", 1)[-1].startswith("severity="):
             return CorruptionCell._parse(text)
         parts = text.rsplit("/", 6)
-        if len(parts) == 7 and parts[5] in NORMS:
-            dataset, model, defense, threat, attack, norm, eps_text = parts
+        if len(parts) == 7 and Norm.is_name(parts[5]):
+            dataset, model, defense, scenario, attack, norm, eps_text = parts
         else:
             parts = text.rsplit("/", 5)
             if len(parts) != 6:
-                raise HfcError(f"{text!r} is not a cell key", "expected dataset/model/defense/threat/attack/norm/eps=E")
-            (dataset, model, defense, threat, attack, eps_text), norm = parts, "linf"
+                raise HfcError(f"{text!r} is not a cell key", "expected dataset/model/defense/scenario/attack/norm/eps=E")
+            (dataset, model, defense, scenario, attack, eps_text), norm = parts, Norm.LINF.value
         if not eps_text.startswith("eps="):
             raise HfcError(f"{text!r} is not a cell key (its last part is not eps=E)",
-                           "expected dataset/model/defense/threat/attack/norm/eps=E")
+                           "expected dataset/model/defense/scenario/attack/norm/eps=E")
         try:
             eps = float(eps_text[4:])
         except ValueError:
             raise HfcError(f"{text!r} has no number after eps=", "expected e.g. eps=0.0313725") from None
-        return cls(dataset, model, defense, threat, attack, eps, norm)
+        return cls(dataset, model, defense, scenario, attack, ThreatModel(Norm.parse(norm), eps))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Prints one Markdown table (and ``--json FILE`` the same figures):
 * the CUDA tests (``pytest -m cuda tests/test_devices.py``);
 * a paired CPU-vs-GPU comparison on a ResNet-20 grid from ``../shared`` (``hfc-robust bench``
   on each device, PGD-10 at 8/255 through ``LowPass`` r = 8): clean predictions must be equal
-  and ``hfc-robust compare --alpha 0.05`` must find no attacked row that moved significantly;
+  and ``hfc-robust compare --significance 0.05`` must find no attacked row that moved significantly;
 * ResNet-20 throughput in images/s on the same GPU, timed in this process and interleaved
   (median of ``--repeats``): the harness's grid (clean, white-box, oblivious and adaptive PGD-10
   through LowPass r = 8) against the plain torchattacks loop of ``benchmarks/bench_harness.py``
@@ -100,7 +100,7 @@ def cuda_tests(budget: Budget) -> list[Row]:
 
 
 def cpu_vs_gpu(device: str, n: int, budget: Budget) -> list[Row]:
-    names = ("CPU vs GPU: clean predictions", "CPU vs GPU: attacked rows (compare --alpha 0.05)")
+    names = ("CPU vs GPU: clean predictions", "CPU vs GPU: attacked rows (compare --significance 0.05)")
     reason = gpu_missing(device) or shared_missing()
     if reason is None and budget.left() < 120:
         reason = "skipped: out of the time budget"
@@ -125,9 +125,9 @@ def cpu_vs_gpu(device: str, n: int, budget: Budget) -> list[Row]:
                             (done.stderr.strip().splitlines() or [""])[-1][:200]) for name in names]
             runs[side] = (out, time.perf_counter() - started)
         (cpu_out, cpu_s), (gpu_out, gpu_s) = runs["cpu"], runs[device]
-        compared = subprocess.run(cli + ["compare", str(cpu_out), str(gpu_out), "--alpha", "0.05"], capture_output=True,
+        compared = subprocess.run(cli + ["compare", str(cpu_out), str(gpu_out), "--significance", "0.05"], capture_output=True,
                                   text=True)
-        comparison = compare_runs(load_side(cpu_out), load_side(gpu_out), alpha=0.05)
+        comparison = compare_runs(load_side(cpu_out), load_side(gpu_out), significance=0.05)
         a, b = (pd.read_csv(out / "examples.csv.gz").sort_values(["cell", "index"]) for out in (cpu_out, gpu_out))
         devices = [json.loads((out / "run.json").read_text())["device"]["device"] for out in (cpu_out, gpu_out)]
     differ = int((a["clean_pred"].to_numpy() != b["clean_pred"].to_numpy()).sum())

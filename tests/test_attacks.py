@@ -119,7 +119,7 @@ def test_margin_loss_definition():
 def test_bad_attack_parameters():
     model = torch.nn.Linear(2, 2)
     with pytest.raises(HfcError):
-        PGD(model, eps=1.5)
+        PGD(model, 1.5)
     with pytest.raises(HfcError):
         PGD(model, restarts=2, random_start=False)
     with pytest.raises(HfcError):

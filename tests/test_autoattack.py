@@ -13,6 +13,7 @@ import torch
 
 from hfc_robust.attacks import APGD, APGDT, FABT, AutoAttack, AutoAttackFast, Square
 from hfc_robust.attacks.base import frozen_parameters, logits_as_in
+from hfc_robust.threat import ThreatModel
 from tests.conftest import TinyCNN
 from tests.float_noise import ITERATE_ATOL, LOGIT_ATOL, LOGIT_RTOL, assert_outcomes_agree, outcome_allowance
 
@@ -20,12 +21,12 @@ reference = pytest.importorskip("pyautoattack", reason="pip install -e '.[test]'
 
 EPS = {"linf": 8 / 255, "l2": 0.6}
 ATTACKS = {
-    "apgd-ce": lambda m, eps, norm: APGD(m, eps, steps=20, norm=norm),
-    "apgd-t": lambda m, eps, norm: APGDT(m, eps, steps=10, num_classes=4, norm=norm),
-    "fab-t": lambda m, eps, norm: FABT(m, eps, steps=10, num_classes=4, norm=norm),
-    "square": lambda m, eps, norm: Square(m, eps, queries=50, norm=norm),
-    "autoattack": lambda m, eps, norm: AutoAttack(m, eps, num_classes=4, norm=norm, queries=50, steps=10),
-    "autoattack-fast": lambda m, eps, norm: AutoAttackFast(m, eps, num_classes=4, norm=norm),
+    "apgd-ce": lambda m, eps, norm: APGD(m, ThreatModel(norm, eps), steps=20),
+    "apgd-t": lambda m, eps, norm: APGDT(m, ThreatModel(norm, eps), steps=10, num_classes=4),
+    "fab-t": lambda m, eps, norm: FABT(m, ThreatModel(norm, eps), steps=10, num_classes=4),
+    "square": lambda m, eps, norm: Square(m, ThreatModel(norm, eps), queries=50),
+    "autoattack": lambda m, eps, norm: AutoAttack(m, ThreatModel(norm, eps), num_classes=4, queries=50, steps=10),
+    "autoattack-fast": lambda m, eps, norm: AutoAttackFast(m, ThreatModel(norm, eps), num_classes=4),
 }
 
 
@@ -157,10 +158,11 @@ def test_each_component_breaks_exactly_the_examples_the_reference_breaks(tiny_mo
             y = model(x).argmax(1)
     eps = {"linf": 6 / 255, "l2": 0.35}[norm]
     steps, queries = 15, 400
-    ours = {"apgd-ce": APGD(model, eps, steps=steps, norm=norm),
-            "apgd-t": APGDT(model, eps, steps=steps, num_classes=4, norm=norm),
-            "fab-t": FABT(model, eps, steps=steps, num_classes=4, norm=norm),
-            "square": Square(model, eps, queries=queries, norm=norm, rescale_schedule=False)}[name].run(x, y).adversarial
+    threat = ThreatModel(norm, eps)
+    ours = {"apgd-ce": APGD(model, threat, steps=steps),
+            "apgd-t": APGDT(model, threat, steps=steps, num_classes=4),
+            "fab-t": FABT(model, threat, steps=steps, num_classes=4),
+            "square": Square(model, threat, queries=queries, rescale_schedule=False)}[name].run(x, y).adversarial
     ref = _reference_component(name, model, eps, norm, steps, queries, rescale=False)
     with torch.no_grad() if name in ("fab-t", "square") else torch.enable_grad():
         theirs = ref.perturb(x.clone(), y.clone())
@@ -200,11 +202,11 @@ def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch,
     best, robust, loss, last = ref.attack_single_run(x, y)
     assert 0 < int(robust.sum()) < len(y)
     torch.manual_seed(0)
-    fooled, adversarial, ours_best, ours_loss, _ = apgd_single_run(model, x, y, eps, norm, 20, targets, early_stop=False)
+    fooled, adversarial, ours_best, ours_loss, _ = apgd_single_run(model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=False)
     assert torch.equal(~fooled, robust) and torch.equal(adversarial, last)
     assert torch.equal(ours_best, best) and torch.equal(ours_loss, loss)
     torch.manual_seed(0)
-    fooled, _, ours_best, ours_loss, _ = apgd_single_run(model, x, y, eps, norm, 20, targets, early_stop=True)
+    fooled, _, ours_best, ours_loss, _ = apgd_single_run(model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=True)
     assert_outcomes_agree(~fooled.numpy(), robust.numpy())
     both = robust & ~fooled
     torch.testing.assert_close(ours_best[both], best[both], rtol=0, atol=ITERATE_ATOL)
@@ -232,7 +234,7 @@ def test_fab_finds_the_references_smallest_adversarial_norms(tiny_model, correct
     found = (found_point != x).flatten(1).any(1)
     delta = (found_point - x).reshape(len(x), -1)
     theirs = delta.abs().max(dim=1)[0] if norm == "linf" else (delta ** 2).sum(dim=-1).sqrt()
-    broken, _, smallest = fab_targeted_run(model, x, y, targets, 0.0, norm, steps=15)
+    broken, _, smallest = fab_targeted_run(model, x, y, targets, ThreatModel(norm, 0.0), steps=15)
     assert bool(found.any()) and not broken.any()
     assert torch.equal(smallest[found], theirs[found]) and bool((smallest[~found] == 1e10).all())
 
@@ -263,7 +265,7 @@ def test_targets_are_the_nine_likeliest_wrong_classes_on_a_100_class_model(monke
 
     def spy(kind, run):
         def wrapped(model, images, labels, *args, **kwargs):
-            targets = args[0] if kind == "fab" else args[3] if len(args) > 3 else None  # None: APGD-CE
+            targets = args[0] if kind == "fab" else args[2] if len(args) > 2 else None  # None: APGD-CE
             for image, target in zip(images, targets if targets is not None else []):
                 seen[kind][int((x == image).flatten(1).all(1).nonzero()[0])].add(int(target))
             return run(model, images, labels, *args, **kwargs)
@@ -271,7 +273,7 @@ def test_targets_are_the_nine_likeliest_wrong_classes_on_a_100_class_model(monke
 
     monkeypatch.setattr(apgd, "apgd_single_run", spy("apgd", apgd.apgd_single_run))
     monkeypatch.setattr(fab, "fab_targeted_run", spy("fab", fab.fab_targeted_run))
-    attack = AutoAttack(model, eps=0.0, num_classes=100, steps=2, queries=2)  # eps 0: nothing breaks, every target runs
+    attack = AutoAttack(model, 0.0, num_classes=100, steps=2, queries=2)  # eps 0: nothing breaks, every target runs
     attack.run(x, y)
     assert seen["apgd"] == expected and seen["fab"] == expected
     assert attack.budgets["apgd-t"]["targets"] == attack.budgets["fab-t"]["targets"] == 9
@@ -355,7 +357,7 @@ def _engine_and_reference(model_name, weights, dataset, n, radius, eps, norm="li
     _, ours = result.outcomes(row["cell"].iloc[0])
     defended = hr.LowPass(model, radius).eval()
     x, y = data.to_float(data.images), data.labels
-    fast = AutoAttackFast(defended, eps, norm=norm).run(x, y).predictions == y
+    fast = AutoAttackFast(defended, ThreatModel(norm, eps)).run(x, y).predictions == y
     return ours, _reference_robust(defended, x, y, eps, {"linf": "Linf", "l2": "L2"}[norm]), fast.numpy()
 
 

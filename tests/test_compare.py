@@ -16,7 +16,7 @@ from scipy import stats
 
 from hfc_robust.cli import main
 from hfc_robust.results.compare import compare_runs, load_side
-from hfc_robust.cli.parsing import parse_eps_list
+from hfc_robust.cli.parsing import parse_number_list
 
 from .conftest import ROOT
 
@@ -100,11 +100,11 @@ def test_alpha_requires_significance(base_run, tmp_path):
     new = copy_run(base_run, tmp_path / "new")
     edited = edit_row(new, -3)
     assert invoke("compare", base_run, new).exit_code == 1
-    # 3 of 100 examples is not significant: with --alpha the move is reported but passes
+    # 3 of 100 examples is not significant: with --significance the move is reported but passes
     p = stats.fisher_exact([[edited["correct"] + 3, N - edited["correct"] - 3],
                             [edited["correct"], N - edited["correct"]]]).pvalue
     assert p > 0.05
-    result = invoke("compare", base_run, new, "--alpha", "0.05")
+    result = invoke("compare", base_run, new, "--significance", "0.05")
     assert result.exit_code == 0, result.output
     assert "-3.0" in result.output
 
@@ -260,7 +260,7 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
     value = {name: args[args.index(name) + 1] for name in ("--n", "--attack", "--eps", "--radius", "--seed")}
     assert int(value["--n"]) == run["dataset"]["n"] == run["config"]["n"]
     assert value["--attack"].split(",") == run["config"]["attacks"]
-    assert list(parse_eps_list(value["--eps"])) == pytest.approx(run["config"]["eps"])
+    assert sorted(parse_number_list(value["--eps"])) == pytest.approx(run["config"]["eps"])
     assert [float(r) for r in value["--radius"].split(",")] == run["config"]["radii"]
     assert int(value["--seed"]) == run["config"]["seed"]
     # pinned to the CPU the baseline was made on (the default, auto, would pick a GPU where there is one)

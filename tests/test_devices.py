@@ -88,7 +88,7 @@ def cpu_and_cuda():
 def test_clean_predictions_are_identical_on_cpu_and_cuda(cpu_and_cuda):
     cpu, cuda = cpu_and_cuda
     for cell in cpu.cells:
-        if cell.threat == "clean":
+        if cell.scenario == "clean":
             frame_cpu = next(f for f in cpu.example_frames() if f["cell"].iloc[0] == cell.key)
             frame_cuda = next(f for f in cuda.example_frames() if f["cell"].iloc[0] == cell.key)
             assert np.array_equal(frame_cpu["clean_pred"], frame_cuda["clean_pred"]), cell.key
@@ -97,10 +97,10 @@ def test_clean_predictions_are_identical_on_cpu_and_cuda(cpu_and_cuda):
 @needs_cuda
 def test_adaptive_rows_agree_within_float_noise(cpu_and_cuda):
     """Random starts are the same on both devices; float rounding may flip a few borderline
-    examples. Paired McNemar in both directions (what `compare --alpha` does), and <= 2 points."""
+    examples. Paired McNemar in both directions (what `compare --significance` does), and <= 2 points."""
     cpu, cuda = cpu_and_cuda
     for cell in cpu.cells:
-        if cell.threat != "adaptive":
+        if cell.scenario != "adaptive":
             continue
         _, a = cpu.outcomes(cell)
         _, b = cuda.outcomes(cell)

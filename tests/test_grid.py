@@ -115,7 +115,7 @@ def engine_outcomes(model, x, y, **grid) -> dict[tuple, np.ndarray]:
 
     config = BenchConfig(dataset="toy", model="toy", n=None, spot_check=0, **grid)
     result = run_grid(config, model=model, dataset=ImageDataset("toy", x, y, 4))
-    return {(c.defense, c.threat, c.attack, round(c.eps, 7)): result.outcomes(c)[1] for c in result.cells}
+    return {(c.defense, c.scenario, c.attack, round(c.eps, 7)): result.outcomes(c)[1] for c in result.cells}
 
 
 def assert_matches_naive(grid: dict, steps: int = 5, **attack) -> dict:

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from hfc_robust.bench.checks import Check
+from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.cells import Cell
 from hfc_robust.results.citable import headline_rows
 from hfc_robust.results.html import render_report_html
@@ -27,7 +28,7 @@ RUN = {"model": {"name": "fmnist-cnn", "sha256": "ab" * 32}, "config": {"steps":
 
 
 def key(defense: str, threat: str, attack: str, eps: float = EPS) -> str:
-    return Cell("fmnist", "fmnist-cnn", defense, threat, attack, eps).key
+    return Cell("fmnist", "fmnist-cnn", defense, threat, attack, ThreatModel(Norm.LINF, eps)).key
 
 
 def table(attack: str, robust: dict[str, int] | None = None) -> pd.DataFrame:

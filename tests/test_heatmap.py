@@ -183,19 +183,19 @@ def test_command_writes_reproducible_files(tmp_path):
     png = (tmp_path / "a" / "heatmap.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     run = json.loads((tmp_path / "a" / "run.json").read_text())
-    assert run["config"]["norm"] == 1.5 and run["config"]["seed"] == 0 and run["dataset"]["n"] == 6
+    assert run["config"]["eps_f"] == 1.5 and run["config"]["seed"] == 0 and run["dataset"]["n"] == 6
     assert set(run["clean_error"]) == {"none", "lowpass-r8"} and run["model"]["sha256"]
     assert not list((tmp_path / "a").glob(".*.partial"))
 
 
-def test_default_norm_by_image_size_and_bad_input(tmp_path):
-    bad = invoke("heatmap", "--norm", "0", "--out", tmp_path / "bad")
-    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "--norm" in bad.output
+def test_default_eps_f_by_image_size_and_bad_input(tmp_path):
+    bad = invoke("heatmap", "--eps-f", "0", "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "--eps-f" in bad.output
     assert not (tmp_path / "bad").exists()
     npz = tmp_path / "odd.npz"
     np.savez(npz, x=np.zeros((3, 30, 30, 1), dtype=np.uint8), y=np.zeros(3, dtype=np.int64))
     odd = invoke("heatmap", "--dataset", f"npz:{npz}", "--out", tmp_path / "odd")
-    assert odd.exit_code == 2 and "no default --norm for 30x30" in odd.output and "Traceback" not in odd.output
+    assert odd.exit_code == 2 and "no default --eps-f for 30x30" in odd.output and "Traceback" not in odd.output
     assert not (tmp_path / "odd").exists()
 
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hfc_robust"
 # Lower number = lower layer. A module may import its own subpackage and any lower layer.
 LAYERS = {
     "errors": 0, "lazy": 0,
-    "cells": 1,
+    "threat": 1, "cells": 1,
     "ops": 1, "corruptions": 1,
     "defenses": 2, "attacks": 2, "models": 2, "data": 2,
     "results": 3,
@@ -25,7 +25,7 @@ LAYERS = {
     "cli": 6,
 }
 # Inside one layer, packages that may use each other, as (importer, imported).
-SIDEWAYS = {("defenses", "ops"), ("attacks", "ops"), ("data", "ops"), ("models", "ops")}
+SIDEWAYS = {("cells", "threat"), ("defenses", "ops"), ("attacks", "ops"), ("data", "ops"), ("models", "ops")}
 
 
 def _module_name(path: Path) -> str:

@@ -25,15 +25,13 @@ from scipy import stats
 
 import hfc_robust as hr
 from hfc_robust.attacks import FGSM, PGD
-from hfc_robust.attacks.base import check_eps, l2_project
-from hfc_robust.bench.checks import unbounded_eps
-from hfc_robust.bench.config import BenchConfig, default_eps, with_default_eps
+from hfc_robust.bench.config import BenchConfig, with_default_eps
 from hfc_robust.cells import Cell
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcError
 from hfc_robust.results.compare import compare_paths
 from hfc_robust.results.html import render_report_html
-from hfc_robust.results.labels import format_eps
+from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.results.leaderboard import build_leaderboard, render_leaderboard
 from hfc_robust.results.render import render_table
 
@@ -148,7 +146,7 @@ def linear():
 
 def test_fgm_is_one_normalised_gradient_step(linear):
     model, x, y, params = linear
-    ours = FGSM(model, EPS, norm="l2")(x, y).double().numpy()
+    ours = FGSM(model, ThreatModel("l2", EPS))(x, y).double().numpy()
     reference = np_fgm(lambda v, t: np_ce_gradient(params, v, t), x.double().numpy(), y.numpy(), EPS)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
     norms = np_norms(ours - x.double().numpy()).ravel()
@@ -160,7 +158,7 @@ def test_fgm_is_one_normalised_gradient_step(linear):
 @pytest.mark.parametrize("loss", ["ce", "margin"])
 def test_fgm_margin_loss_uses_the_same_l2_step(linear, loss):
     model, x, y, _ = linear
-    adv = FGSM(model, EPS, loss=loss, norm="l2")(x, y)
+    adv = FGSM(model, ThreatModel("l2", EPS), loss=loss)(x, y)
     assert float((adv - x).flatten(1).norm(dim=1).max()) <= EPS * (1 + 1e-6)
     assert adv.min() >= 0 and adv.max() <= 1
 
@@ -172,7 +170,7 @@ def test_l2_pgd_matches_numpy_and_torchattacks(linear, alpha):
     model, x, y, params = linear
     steps = 12
     step = alpha if alpha is not None else 2.5 * EPS / steps  # the documented default
-    ours = PGD(model, EPS, alpha, steps=steps, random_start=False, early_stop=False, norm="l2")(x, y)
+    ours = PGD(model, ThreatModel("l2", EPS), alpha, steps=steps, random_start=False, early_stop=False)(x, y)
     _, _, reference = np_pgd(lambda v, t: np_ce_gradient(params, v, t), lambda v: np_logits(params, v).argmax(1),
                              x.double().numpy(), y.numpy(), EPS, step, steps, early_stop=False)
     np.testing.assert_allclose(ours.double().numpy(), reference, atol=1e-5)
@@ -200,7 +198,7 @@ def test_l2_pgd_first_success_matches_numpy(linear, target):
     keep = predict(x.double().numpy()) == y.numpy()  # the engine attacks only clean-correct examples
     x, y = x[torch.as_tensor(keep)], y[torch.as_tensor(keep)]
     eps = {"bare": EPS, "lowpass": 0.5, "bpda": 1.0}[target]  # the filter removes most of the gradient
-    attack = PGD(attacked, eps, steps=STEPS, random_start=False, norm="l2")
+    attack = PGD(attacked, ThreatModel("l2", eps), steps=STEPS, random_start=False)
     adv = attack(x, y)
     reference, fooled, _ = np_pgd(gradient, predict, x.double().numpy(), y.numpy(), eps, 2.5 * eps / STEPS, STEPS)
     assert 0 < fooled.sum() < len(y)  # the test sees both outcomes
@@ -213,12 +211,13 @@ def test_l2_projection_matches_numpy():
     delta = torch.randn(40, 3, 4, 4, generator=generator, dtype=torch.float64) * torch.linspace(0, 2, 40,
                                                                                                dtype=torch.float64).view(-1, 1, 1, 1)
     for eps in (0.0, 0.3, 1.0, 5.0):
-        ours = l2_project(delta, eps).numpy()
+        ours = ThreatModel(Norm.L2, eps).project(delta).numpy()
         np.testing.assert_allclose(ours, np_project(delta.numpy(), eps), rtol=1e-12, atol=1e-15)
         assert (np_norms(ours).ravel() <= eps + 1e-12).all()
     per_example = torch.linspace(0.1, 1.0, 40, dtype=torch.float64).view(-1, 1, 1, 1)
     expected = np.stack([np_project(d[None], float(e))[0] for d, e in zip(delta.numpy(), per_example.flatten())])
-    np.testing.assert_allclose(l2_project(delta, per_example).numpy(), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ThreatModel(Norm.L2, 1.0).project(delta, per_example).numpy(), expected, rtol=1e-12,
+                               atol=1e-15)
 
 
 def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
@@ -227,7 +226,7 @@ def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
     model = Linear(pixels=4, classes=2)
     n, eps = 600, 0.05
     images = torch.full((n, 1, 2, 2), 0.5)  # far from 0 and 1: no clipping
-    attack = PGD(model, eps, norm="l2", seed=5)
+    attack = PGD(model, ThreatModel("l2", eps), seed=5)
     starts = attack.random_starts(images, torch.arange(n), restart=0)
     delta = (starts - images).double().flatten(1).numpy()
     radius = np.linalg.norm(delta, axis=1) / eps
@@ -243,23 +242,23 @@ def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
 def test_every_l2_output_is_inside_the_ball_and_the_box(linear, attack):
     model, x, y, _ = linear
     eps = 1.5
-    atk = {"fgsm": lambda: FGSM(model, eps, norm="l2"),
-           "pgd": lambda: PGD(model, eps, norm="l2", random_start=False),
-           "pgd-restarts": lambda: PGD(model, eps, norm="l2", restarts=3),
-           "pgd-random": lambda: PGD(model, eps, norm="l2", early_stop=False)}[attack]()
+    atk = {"fgsm": lambda: FGSM(model, ThreatModel("l2", eps)),
+           "pgd": lambda: PGD(model, ThreatModel("l2", eps), random_start=False),
+           "pgd-restarts": lambda: PGD(model, ThreatModel("l2", eps), restarts=3),
+           "pgd-random": lambda: PGD(model, ThreatModel("l2", eps), early_stop=False)}[attack]()
     adv = atk(x, y)
     assert float((adv - x).flatten(1).norm(dim=1).max()) <= eps * (1 + 1e-6)
     assert adv.min() >= 0 and adv.max() <= 1
 
 
 def test_eps_checks_per_norm():
-    assert check_eps(2.0, "l2") == 2.0
+    assert ThreatModel("l2", 2.0).eps == 2.0
     with pytest.raises(HfcError):
-        check_eps(2.0, "linf")
+        ThreatModel("linf", 2.0)
     with pytest.raises(HfcError):
-        check_eps(-0.1, "l2")
+        ThreatModel("l2", -0.1)
     with pytest.raises(HfcError):
-        PGD(Linear(), 0.5, norm="l1")
+        PGD(Linear(), ThreatModel("l1", 0.5))
 
 
 # ------------------------------------------------------------------ the engine's rows
@@ -339,7 +338,7 @@ def test_engine_rows_match_numpy(l2_run):
     checked, broken, standing = 0, set(), set()
     for eps in ENGINE_EPS:
         for (defense, threat, attack), (robust, delta) in expected_rows(model, images, labels, eps).items():
-            cell = Cell("tensors", "linear", defense, threat, attack, eps, "l2").key
+            cell = Cell("tensors", "linear", defense, threat, attack, ThreatModel("l2", eps)).key
             got = frame[frame["cell"] == cell].sort_values("index")["robust"].to_numpy().astype(bool)
             np.testing.assert_array_equal(got, robust, err_msg=cell)
             k = spectrum_row[cell]
@@ -397,9 +396,9 @@ def test_l2_rows_carry_the_norm_everywhere(l2_run, tmp_path):
 
 
 def test_format_eps_per_norm():
-    assert format_eps(8 / 255) == "8/255" and format_eps(8 / 255, "linf") == "8/255"
-    assert format_eps(0.5, "l2") == "0.5" and format_eps(1.0, "l2") == "1" and format_eps(255 / 255, "linf") == "255/255"
-    assert format_eps(2 / 255, "l2") == "0.007843"
+    assert Norm.LINF.format_eps(8 / 255) == "8/255"
+    assert Norm.L2.format_eps(0.5) == "0.5" and Norm.L2.format_eps(1.0) == "1"
+    assert Norm.LINF.format_eps(255 / 255) == "255/255" and Norm.L2.format_eps(2 / 255) == "0.007843"
 
 
 def test_plot_labels_name_the_norm(l2_run, monkeypatch):
@@ -450,13 +449,13 @@ def one_line(result) -> str:
 def test_default_eps_per_norm_and_shape():
     assert BenchConfig().eps == (8 / 255,) and BenchConfig(norm="linf").eps == (8 / 255,)
     assert BenchConfig(norm="l2").eps is None  # decided once the images' shape is known
-    assert default_eps("l2", (3, 32, 32)) == 0.5 and default_eps("l2", (7, 3, 32, 32)) == 0.5
-    assert default_eps("linf", (1, 28, 28)) == 8 / 255
+    assert Norm.L2.default_eps((3, 32, 32)) == 0.5 and Norm.L2.default_eps((7, 3, 32, 32)) == 0.5
+    assert Norm.LINF.default_eps((1, 28, 28)) == 8 / 255
     assert with_default_eps(BenchConfig(norm="l2"), (3, 32, 32)).eps == (0.5,)
     assert with_default_eps(BenchConfig(norm="l2", eps=(0.25,)), (3, 32, 32)).eps == (0.25,)
     for shape in ((1, 28, 28), (3, 64, 64), (1, 32, 32)):
         with pytest.raises(HfcError, match="pass --eps"):
-            default_eps("l2", shape)
+            Norm.L2.default_eps(shape)
     assert BenchConfig(norm="l2", eps=(2.0,)).eps == (2.0,)  # an L2 radius may exceed 1
     with pytest.raises(HfcError):
         BenchConfig(norm="linf", eps=(2.0,))
@@ -503,8 +502,8 @@ def test_unbounded_eps_reaches_the_grey_image():
     mid-grey one, a corner, lies exactly at that distance."""
     for shape in ((1, 28, 28), (3, 32, 32)):
         corner = np.zeros(shape)
-        assert unbounded_eps("l2", shape) == pytest.approx(np.linalg.norm(corner - 0.5))
-    assert unbounded_eps("linf", (3, 32, 32)) == 0.5
+        assert Norm.L2.unbounded_eps(shape) == pytest.approx(np.linalg.norm(corner - 0.5))
+    assert Norm.LINF.unbounded_eps((3, 32, 32)) == 0.5
 
 
 def test_unbounded_check_passes_under_l2():
@@ -532,7 +531,7 @@ def test_min_eps_l2_is_the_distance_to_a_linear_boundary(tmp_path):
     margin = x @ (weight[1] - weight[0]) + bias[1] - bias[0]
     distance = np.abs(margin) / np.linalg.norm(weight[1] - weight[0])
     frame = _examples(tmp_path / "run")
-    cell = Cell("tensors", "linear", "none", "whitebox", "pgd", 0.5, "l2").key
+    cell = Cell("tensors", "linear", "none", "whitebox", "pgd", ThreatModel("l2", 0.5)).key
     found = frame[frame["cell"] == cell].sort_values("index")["min_eps"].to_numpy(np.float64)
     broken = np.isfinite(found)
     assert broken.sum() >= 8 and (distance[~broken] > 1.0 - 1e-6).all()  # default max: twice the grid eps

@@ -130,9 +130,9 @@ def test_attacks_give_the_same_adversarial_inputs_with_it_off(attack, monkeypatc
     x = torch.rand((6, 1, 28, 28), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         y = model(x).argmax(1)
-    build = {"pgd": lambda: PGD(model, eps=8 / 255, steps=5, seed=0),
-             "square": lambda: Square(model, eps=8 / 255, queries=60, seed=0),
-             "fab-t": lambda: FABT(model, eps=8 / 255, steps=5, targets=2)}[attack]
+    build = {"pgd": lambda: PGD(model, 8 / 255, steps=5, seed=0),
+             "square": lambda: Square(model, 8 / 255, queries=60, seed=0),
+             "fab-t": lambda: FABT(model, 8 / 255, steps=5, targets=2)}[attack]
     fast = build().run(x, y).adversarial
     monkeypatch.setenv(FAST_POOLING_VARIABLE, "0")
     default = build().run(x, y).adversarial

@@ -154,11 +154,11 @@ def test_npz_bytes_round_trip_and_fixed_bytes():
 
 def test_pgd_per_example_eps_equals_scalar_runs(tiny_model, tiny_batch):
     x, y = tiny_batch
-    same = PGD(tiny_model, torch.full((len(y),), 8 / 255), restarts=2).run(x, y)
+    same = PGD(tiny_model, 8 / 255, per_example_eps=torch.full((len(y),), 8 / 255), restarts=2).run(x, y)
     scalar = PGD(tiny_model, 8 / 255, restarts=2).run(x, y)
     assert torch.equal(same.adversarial, scalar.adversarial) and torch.equal(same.predictions, scalar.predictions)
     eps = torch.linspace(0, 12 / 255, len(y), dtype=torch.float64)
-    mixed = PGD(tiny_model, eps, steps=5).run(x, y)
+    mixed = PGD(tiny_model, 12 / 255, per_example_eps=eps, steps=5).run(x, y)
     assert ((mixed.adversarial - x).abs().flatten(1).amax(1) <= eps.float() + 1e-7).all()
     for i in range(len(y)):
         alone = PGD(tiny_model, float(eps[i]), steps=5).run(x[i:i + 1], y[i:i + 1], torch.tensor([i]))
@@ -168,9 +168,9 @@ def test_pgd_per_example_eps_equals_scalar_runs(tiny_model, tiny_batch):
 def test_pgd_per_example_eps_refuses_bad_shapes(tiny_model, tiny_batch):
     x, y = tiny_batch
     with pytest.raises(HfcError):
-        PGD(tiny_model, torch.full((3,), 0.1)).run(x, y)
+        PGD(tiny_model, 0.1, per_example_eps=torch.full((3,), 0.1)).run(x, y)
     with pytest.raises(HfcError):
-        PGD(tiny_model, torch.full((len(y),), 1.5))
+        PGD(tiny_model, 0.1, per_example_eps=torch.full((len(y),), 1.5))
 
 
 # ------------------------------------------------------------------ minimal eps

@@ -17,6 +17,7 @@ from hfc_robust.bench import defaults
 from hfc_robust.bench.spotcheck import CHECK_NAME, reported_cells, summarize
 from hfc_robust.bench.spotrule import (ALPHA, critical_count, default_sample_size, lower_bound_points,
                                        overstatement_points, p_value, power, row_verdict, sample_size)
+from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.cells import Cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,7 +185,7 @@ def test_the_rule_flags_a_five_point_overstatement_in_simulation():
 # ---- which rows are checked ----
 
 def cell(defense: str, threat: str, attack: str, eps_255: float) -> Cell:
-    return Cell("fmnist", "fmnist-cnn", defense, threat, attack, eps_255 / 255)
+    return Cell("fmnist", "fmnist-cnn", defense, threat, attack, ThreatModel(Norm.LINF, eps_255 / 255))
 
 
 def grid(attacks: list[str], eps: list[float]) -> list[Cell]:
@@ -198,7 +199,7 @@ def grid(attacks: list[str], eps: list[float]) -> list[Cell]:
 
 def test_single_attack_rows_at_the_largest_eps():
     chosen = reported_cells(grid(["pgd"], [2, 8, 4]))
-    assert {(c.defense, c.threat, c.attack, round(c.eps * 255)) for c in chosen} == {
+    assert {(c.defense, c.scenario, c.attack, round(c.eps * 255)) for c in chosen} == {
         ("none", "whitebox", "pgd", 8), ("lowpass-r8", "adaptive", "pgd", 8)}  # never oblivious or clean rows
 
 

@@ -40,29 +40,29 @@ from ..ops.fourier import centred_offsets, conjugate_pairs, fourier_basis
 from ..results.io import atomic_write_bytes, atomic_write_text
 from ..results.plots import png_bytes
 
-__all__ = ["DEFAULT_NORMS", "HEATMAP_CSV", "HEATMAP_PNG", "HeatmapResult", "default_norm", "example_signs",
+__all__ = ["DEFAULT_EPS_F", "HEATMAP_CSV", "HEATMAP_PNG", "HeatmapResult", "default_eps_f", "example_signs",
            "fourier_heatmap", "heatmap_summary", "plot_heatmap", "write_heatmap", "heatmap_run"]
 
 #: eps_F per image size (H, W): Yin et al.'s 4.0 for CIFAR-10; 1.5 for 28 x 28 Fashion-MNIST,
 #: where 4.0 would be about a fifth of the image's own norm and break the model everywhere.
-DEFAULT_NORMS = {(32, 32): 4.0, (28, 28): 1.5}
+DEFAULT_EPS_F = {(32, 32): 4.0, (28, 28): 1.5}
 HEATMAP_CSV = "heatmap.csv"
 HEATMAP_PNG = "heatmap.png"
 
 
-def default_norm(height: int, width: int) -> float:
+def default_eps_f(height: int, width: int) -> float:
     """The default eps_F (L2 norm per channel, [0, 1] pixel scale) for H x W images."""
-    if (height, width) not in DEFAULT_NORMS:
-        sizes = ", ".join(f"{h}x{w}" for h, w in DEFAULT_NORMS)
-        raise HfcError(f"no default --norm for {height}x{width} images (defaults exist for {sizes})",
-                       "pass --norm, the L2 norm of the perturbation per channel on the [0, 1] scale")
-    return DEFAULT_NORMS[(height, width)]
+    if (height, width) not in DEFAULT_EPS_F:
+        sizes = ", ".join(f"{h}x{w}" for h, w in DEFAULT_EPS_F)
+        raise HfcError(f"no default --eps-f for {height}x{width} images (defaults exist for {sizes})",
+                       "pass --eps-f, the L2 norm of the perturbation per channel on the [0, 1] scale")
+    return DEFAULT_EPS_F[(height, width)]
 
 
-def _check_norm(norm: float) -> float:
-    if not (math.isfinite(norm) and norm > 0):
-        raise HfcError(f"--norm must be a positive L2 norm, got {norm}", "pass e.g. --norm 4.0 (the [0, 1] pixel scale)")
-    return float(norm)
+def _check_eps_f(eps_f: float) -> float:
+    if not (math.isfinite(eps_f) and eps_f > 0):
+        raise HfcError(f"--eps-f must be a positive L2 norm, got {eps_f}", "pass e.g. --eps-f 4.0 (the [0, 1] pixel scale)")
+    return float(eps_f)
 
 
 def example_signs(indices: torch.Tensor, seed: int, height: int, width: int) -> torch.Tensor:
@@ -89,7 +89,7 @@ class HeatmapResult:
     n: int
     height: int
     width: int
-    norm: float
+    eps_f: float
     seed: int
     model_name: str = "model"
     dataset_name: str = "dataset"
@@ -115,16 +115,16 @@ class HeatmapResult:
         return pd.DataFrame(rows, columns=["defense", "i", "j", "error"])
 
 
-def fourier_heatmap(models: dict[DefenseSpec, nn.Module], dataset: ImageDataset, norm: float, seed: int = 0,
+def fourier_heatmap(models: dict[DefenseSpec, nn.Module], dataset: ImageDataset, eps_f: float, seed: int = 0,
                     batch_size: int = 128, progress: Callable[[int, int], None] | None = None,
                     model_name: str = "model") -> HeatmapResult:
-    """Error rate of each model under ``clip(x + s * norm * U_ij, 0, 1)`` at every frequency.
+    """Error rate of each model under ``clip(x + s * eps_f * U_ij, 0, 1)`` at every frequency.
 
     ``models`` maps each defense to the model that classifies pixels in [0, 1] through it.
-    ``norm`` is eps_F, the perturbation's L2 norm in each channel ([0, 1] pixel scale);
+    ``eps_f`` is eps_F, the perturbation's L2 norm in each channel ([0, 1] pixel scale);
     ``batch_size`` the number of perturbed images per forward pass.
     """
-    _check_norm(norm)
+    _check_eps_f(eps_f)
     if batch_size < 1:
         raise HfcError(f"--batch-size must be >= 1, got {batch_size}", "pass e.g. --batch-size 128")
     started = time.time()
@@ -157,7 +157,7 @@ def fourier_heatmap(models: dict[DefenseSpec, nn.Module], dataset: ImageDataset,
             for f0 in range(0, len(pairs), chunk):
                 u = basis[f0:f0 + chunk]  # f x H x W
                 # f x b x C x H x W: frequency-major, so the counts of one frequency are one row
-                delta = (norm * s[:, f0:f0 + chunk].T)[:, :, None, None, None] * u[:, None, None, :, :]
+                delta = (eps_f * s[:, f0:f0 + chunk].T)[:, :, None, None, None] * u[:, None, None, :, :]
                 batch = (x[None] + delta).clamp_(0.0, 1.0).reshape(-1, channels, height, width)
                 batch = batch.contiguous(memory_format=torch.channels_last)
                 for spec, model in models.items():
@@ -175,7 +175,7 @@ def fourier_heatmap(models: dict[DefenseSpec, nn.Module], dataset: ImageDataset,
             grid[rep[0] + height // 2, rep[1] + width // 2] = count
             grid[mirror[0] + height // 2, mirror[1] + width // 2] = count  # U_-i,-j is the same image
         maps[key] = grid
-    return HeatmapResult(list(models), maps, clean_wrong, n, height, width, float(norm), seed, model_name,
+    return HeatmapResult(list(models), maps, clean_wrong, n, height, width, float(eps_f), seed, model_name,
                          dataset.name, time.time() - started,
                          extra={"frequencies_evaluated": len(pairs), "frequencies": height * width})
 
@@ -241,7 +241,7 @@ def plot_heatmap(result: HeatmapResult):
     bar = fig.colorbar(image, ax=list(axes[0]), fraction=0.046 / max(1, panels) ** 0.5, pad=0.02)
     bar.set_label("error rate under U_ij perturbation", fontsize=8)
     fig.suptitle(f"Fourier heat map: {result.model_name} on {result.dataset_name}, n = {result.n}, "
-                 f"eps_F = {result.norm:g} (L2 per channel), seed {result.seed}", fontsize=9)
+                 f"eps_F = {result.eps_f:g} (L2 per channel), seed {result.seed}", fontsize=9)
     return fig
 
 
@@ -256,30 +256,30 @@ def write_heatmap(result: HeatmapResult, out: Path | str, run: dict) -> list[Pat
 
 
 def heatmap_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: str | None = None,
-                data_dir: str | None = None, n: int | None = 200, norm: float | None = None,
+                data_dir: str | None = None, n: int | None = 200, eps_f: float | None = None,
                 radii: Sequence[float] = (), rhos: Sequence[float] = (), smooth_normalize: bool = False,
                 inclusive: bool = True, seed: int = 0, batch_size: int = 128, out: Path | str | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 command: list[str] | None = None) -> tuple[HeatmapResult, dict]:
     """Load ``model`` and ``dataset`` as ``hfc-robust bench`` does, compute the heat map of the
     bare model and of each low-pass radius (frequency bins) and smoothing strength rho, and
-    write ``out`` when given. ``norm`` None takes :data:`DEFAULT_NORMS`."""
+    write ``out`` when given. ``eps_f`` None takes :data:`DEFAULT_EPS_F`."""
     started = time.time()
-    if norm is not None:
-        _check_norm(norm)  # before the data and model are loaded
+    if eps_f is not None:
+        _check_eps_f(eps_f)  # before the data and model are loaded
     data = load_dataset(dataset, n, data_dir)
     _, height, width = data.shape
-    norm = default_norm(height, width) if norm is None else float(norm)
+    eps_f = default_eps_f(height, width) if eps_f is None else float(eps_f)
     defenses = [NO_DEFENSE] + [DefenseSpec("lowpass", radius=float(r), inclusive=inclusive) for r in radii] + [
         DefenseSpec("smooth", rho=float(rho), normalize=smooth_normalize) for rho in rhos]
     loaded = load_model(model, weights, num_classes=data.num_classes, input_shape=data.shape)
     models = {spec: spec.apply(loaded.module) for spec in defenses}
-    result = fourier_heatmap(models, data, norm, seed, batch_size, progress, model)
-    config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=n, norm=norm,
+    result = fourier_heatmap(models, data, eps_f, seed, batch_size, progress, model)
+    config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=n, eps_f=eps_f,
                   radii=[float(r) for r in radii], rhos=[float(r) for r in rhos], smooth_normalize=smooth_normalize,
                   inclusive=inclusive, seed=seed, batch_size=batch_size)
     run = provenance(config, data, loaded, time.time() - started, command, extra={
-        "what": "hfc-robust heatmap: Fourier heat map (Yin et al. 2019); error under clip(x + s * norm * U_ij, 0, 1)",
+        "what": "hfc-robust heatmap: Fourier heat map (Yin et al. 2019); error under clip(x + s * eps_f * U_ij, 0, 1)",
         "clean_error": {spec.key: result.clean_error(spec.key) for spec in defenses},
         **result.extra})
     if out is not None:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torchattacks.attack import Attack as _TorchattacksAttack
 
 from ..errors import HfcError
-from .base import AdapterMixin, AttackOutput, batch_rows, check_eps, frozen_parameters, logits_as_in, seeded_global_rng
+from ..threat import Norm, ThreatModel, as_threat
+from .base import AdapterMixin, AttackOutput, batch_rows, frozen_parameters, logits_as_in, seeded_global_rng
 from .defaults import STEPS, TARGETS
 
 __all__ = ["APGD", "APGDT", "AUTOATTACK_STEPS", "AUTOATTACK_TARGETS", "standard_targets", "apgd_single_run"]
@@ -45,10 +46,10 @@ def standard_targets(num_classes: int) -> int:
     return max(0, min(AUTOATTACK_TARGETS, int(num_classes) - 1))
 
 
-def _normalize(t: torch.Tensor, norm: str) -> torch.Tensor:
+def _normalize(t: torch.Tensor, norm: Norm) -> torch.Tensor:
     """The reference's ``normalize``: each row divided by its norm (+ 1e-12)."""
     flat = t.reshape(t.shape[0], -1)
-    size = flat.abs().max(1)[0] if norm == "linf" else (flat ** 2).sum(-1).sqrt()
+    size = flat.abs().max(1)[0] if norm is Norm.LINF else (flat ** 2).sum(-1).sqrt()
     return t / (size.view(-1, *([1] * (t.dim() - 1))) + 1e-12)
 
 
@@ -58,7 +59,7 @@ def _l2_norm(t: torch.Tensor) -> torch.Tensor:
 
 def _project_l2(x: torch.Tensor, point: torch.Tensor, eps: float) -> torch.Tensor:
     """The reference's L2 step: back into the eps-ball around ``x``, then into [0, 1]."""
-    return torch.clamp(x + _normalize(point - x, "l2") * torch.min(
+    return torch.clamp(x + _normalize(point - x, Norm.L2) * torch.min(
         eps * torch.ones_like(x).detach(), _l2_norm(point - x)), 0.0, 1.0)
 
 
@@ -75,12 +76,14 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | No
     return dlr_targeted(logits, labels, targets)
 
 
-def draw_start(shape: torch.Size, norm: str, device: torch.device) -> torch.Tensor:
+def draw_start(shape: torch.Size, norm: Norm, device: torch.device) -> torch.Tensor:
     """The reference's random-start direction, drawn from torch's global generator on the CPU."""
-    return 2 * torch.rand(shape).to(device).detach() - 1 if norm == "linf" else torch.randn(shape).to(device).detach()
+    if norm is Norm.LINF:
+        return 2 * torch.rand(shape).to(device).detach() - 1
+    return torch.randn(shape).to(device).detach()
 
 
-def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, steps: int,
+def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: ThreatModel, steps: int,
                     targets: torch.Tensor | None = None, early_stop: bool = True, noise: torch.Tensor | None = None,
                     groups: torch.Tensor | None = None, rho: float = 0.75
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int | None]:
@@ -96,11 +99,12 @@ def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     :func:`batch_rows` run in pieces (rows do not interact).
     """
     n, device = len(x), x.device
+    norm, eps = threat.norm, threat.eps
     noise = draw_start(x.shape, norm, device) if noise is None else noise
     size = batch_rows(device)
     if n > size and groups is None:
         pieces = -(-n // size)
-        parts = [apgd_single_run(model, x[r], y[r], eps, norm, steps, None if targets is None else targets[r],
+        parts = [apgd_single_run(model, x[r], y[r], threat, steps, None if targets is None else targets[r],
                                  early_stop, noise[r], None, rho)
                  for r in torch.arange(n, device=device).tensor_split(pieces)]
         return (*(torch.cat([part[i] for part in parts]) for i in range(4)), None)
@@ -162,13 +166,13 @@ def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
             grad2 = x_adv - x_adv_old
             x_adv_old = x_adv.clone()
             a = 0.75 if i > 0 else 1.0
-            if norm == "linf":
+            if norm is Norm.LINF:
                 x_adv_1 = x_adv + step_size * torch.sign(grad)
                 x_adv_1 = torch.clamp(torch.min(torch.max(x_adv_1, lo), hi), 0.0, 1.0)
                 x_adv_1 = torch.clamp(torch.min(torch.max(x_adv + (x_adv_1 - x_adv) * a + grad2 * (1 - a), lo), hi),
                                       0.0, 1.0)
             else:
-                x_adv_1 = _project_l2(x, x_adv + step_size * _normalize(grad, "l2"), eps)
+                x_adv_1 = _project_l2(x, x_adv + step_size * _normalize(grad, Norm.L2), eps)
                 x_adv_1 = _project_l2(x, x_adv + (x_adv_1 - x_adv) * a + grad2 * (1 - a), eps)
             x_adv = x_adv_1 + 0.
 
@@ -216,25 +220,26 @@ def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     return fooled, out_adv, out_best, out_loss, cut
 
 
-def _check_norm_steps(eps: float, norm: str, steps: int, restarts: int) -> float:
+def _check_steps(steps: int, restarts: int) -> None:
     if steps < 1 or restarts < 1:
         raise HfcError(f"APGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "use the defaults")
-    return check_eps(eps, norm)
 
 
 class APGD(AdapterMixin, _TorchattacksAttack):
-    """APGD with the cross-entropy loss (untargeted, APGD-CE), ``norm`` ``linf`` or ``l2``, ``eps``
-    on the [0, 1] pixel scale. Restarts after the first attack only the examples still standing.
+    """APGD with the cross-entropy loss (untargeted, APGD-CE) in a threat model's ball (a number: an
+    L-inf radius on the [0, 1] pixel scale). Restarts after the first attack only the examples still standing.
 
     A ``full_budget`` run (:meth:`run`) attacks every example for all ``steps`` and returns each
     example's highest-loss iterate as its transfer candidate.
     """
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, steps: int = AUTOATTACK_STEPS, restarts: int = 1,
-                 seed: int = 0, norm: str = "linf") -> None:
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, steps: int = AUTOATTACK_STEPS,
+                 restarts: int = 1, seed: int = 0) -> None:
         super().__init__("APGD", model)
-        self.eps = _check_norm_steps(eps, norm, steps, restarts)
-        self.steps, self.restarts, self.seed, self.norm = int(steps), int(restarts), int(seed), norm
+        _check_steps(steps, restarts)
+        self.threat = as_threat(threat)
+        self.eps = self.threat.eps
+        self.steps, self.restarts, self.seed = int(steps), int(restarts), int(seed)
         self.supported_mode = ["default"]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -252,7 +257,7 @@ class APGD(AdapterMixin, _TorchattacksAttack):
                 rows = (standing & ~broken).nonzero().flatten()
                 if len(rows) == 0:
                     break
-                hit, adv, best, loss, _ = apgd_single_run(self.model, images[rows], labels[rows], self.eps, self.norm,
+                hit, adv, best, loss, _ = apgd_single_run(self.model, images[rows], labels[rows], self.threat,
                                                           self.steps, early_stop=not full_budget)
                 adversarial[rows[hit]] = adv[hit]
                 better = loss > best_loss[rows]
@@ -265,15 +270,17 @@ class APGD(AdapterMixin, _TorchattacksAttack):
 class APGDT(AdapterMixin, _TorchattacksAttack):
     """APGD-T: APGD on the targeted DLR loss against each of the ``targets`` likeliest wrong
     classes in turn, each on the examples still standing (AutoAttack's standard: min(9, C - 1)
-    targets, from ``num_classes``). ``norm`` ``linf`` or ``l2``. Needs at least 4 classes (the
+    targets, from ``num_classes``), in a threat model's ball. Needs at least 4 classes (the
     DLR loss reads the 4th largest logit; an HfcError when there is an example to attack). Returns the clean image for examples it could not break."""
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, steps: int = AUTOATTACK_STEPS, restarts: int = 1,
-                 seed: int = 0, num_classes: int = 10, norm: str = "linf", targets: int | None = None) -> None:
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, steps: int = AUTOATTACK_STEPS,
+                 restarts: int = 1, seed: int = 0, num_classes: int = 10, targets: int | None = None) -> None:
         super().__init__("APGDT", model)
-        self.eps = _check_norm_steps(eps, norm, steps, restarts)
+        _check_steps(steps, restarts)
+        self.threat = as_threat(threat)
+        self.eps = self.threat.eps
         self.targets = standard_targets(num_classes) if targets is None else int(targets)
-        self.steps, self.restarts, self.seed, self.norm = int(steps), int(restarts), int(seed), norm
+        self.steps, self.restarts, self.seed = int(steps), int(restarts), int(seed)
         self.num_classes = int(num_classes)
         self.supported_mode = ["default"]
 
@@ -309,7 +316,7 @@ class APGDT(AdapterMixin, _TorchattacksAttack):
                     rows = standing.nonzero().flatten()
                     if len(rows) == 0:
                         break
-                    hit, adv, _, _, _ = apgd_single_run(self.model, images[rows], labels[rows], self.eps, self.norm,
+                    hit, adv, _, _, _ = apgd_single_run(self.model, images[rows], labels[rows], self.threat,
                                                         self.steps, self._targets(images, labels, rows, rank),
                                                         early_stop=not full_budget)
                     adversarial[rows[hit]] = adv[hit]
@@ -331,11 +338,11 @@ class APGDT(AdapterMixin, _TorchattacksAttack):
         order = [self._targets(images, labels, rows, first + j) for j in range(count)]
         noise, states = [], []
         for _ in range(count):
-            noise.append(draw_start(images[rows].shape, self.norm, images.device))
+            noise.append(draw_start(images[rows].shape, self.threat.norm, images.device))
             states.append(torch.random.get_rng_state())
         group = torch.arange(count, device=images.device).repeat_interleave(len(rows))
         hit, adv, _, _, cut = apgd_single_run(self.model, images[rows].repeat(count, *[1] * (images.dim() - 1)),
-                                              labels[rows].repeat(count), self.eps, self.norm, self.steps,
+                                              labels[rows].repeat(count), self.threat, self.steps,
                                               torch.cat(order), noise=torch.cat(noise), groups=group)
         last = count - 1 if cut is None else cut
         valid = hit & (group <= last)

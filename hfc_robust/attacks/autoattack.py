@@ -20,7 +20,8 @@ import torch.nn as nn
 
 from ..ops.pooling import fast_pooling
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
-from .base import AttackOutput, check_eps, eval_mode
+from ..threat import ThreatModel, as_threat
+from .base import AttackOutput, eval_mode
 from .defaults import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
 from .fab import FABT
 from .square import Square
@@ -67,22 +68,22 @@ def _cascade(model: nn.Module, components: dict, images: torch.Tensor, labels: t
 
 
 class AutoAttack:
-    """``AutoAttack(model, eps)(images, labels)``: the standard ensemble, ``norm`` ``linf`` or ``l2``,
-    ``eps`` on the [0, 1] pixel scale.
+    """``AutoAttack(model, threat)(images, labels)``: the standard ensemble in a threat model's ball (a
+    number: an L-inf radius on the [0, 1] pixel scale).
 
     ``steps`` and ``queries`` exist for fast unit tests only: a bench row named ``autoattack``
     is always built with the standard budgets (:mod:`hfc_robust.attacks.registry`).
     """
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, seed: int = 0, num_classes: int = 10,
-                 norm: str = "linf", *, steps: int = AUTOATTACK_STEPS, queries: int = DEFAULT_QUERIES) -> None:
-        self.model, self.eps, self.norm = model, check_eps(eps, norm), norm
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, seed: int = 0, num_classes: int = 10,
+                 *, steps: int = AUTOATTACK_STEPS, queries: int = DEFAULT_QUERIES) -> None:
+        self.model, self.threat = model, as_threat(threat)
         self.budgets = standard_budgets(num_classes)
         self.components = {
-            "apgd-ce": APGD(model, eps, steps=steps, seed=seed, norm=norm),
-            "apgd-t": APGDT(model, eps, steps=steps, seed=seed, num_classes=num_classes, norm=norm),
-            "fab-t": FABT(model, eps, steps=steps, seed=seed, num_classes=num_classes, norm=norm),
-            "square": Square(model, eps, queries=queries, seed=seed, norm=norm, rescale_schedule=False),
+            "apgd-ce": APGD(model, self.threat, steps=steps, seed=seed),
+            "apgd-t": APGDT(model, self.threat, steps=steps, seed=seed, num_classes=num_classes),
+            "fab-t": FABT(model, self.threat, steps=steps, seed=seed, num_classes=num_classes),
+            "square": Square(model, self.threat, queries=queries, seed=seed, rescale_schedule=False),
         }
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,12 +30,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cells import check_norm
 from ..errors import HfcError
 from ..ops.pooling import fast_pooling
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "check_eps", "check_norm", "example_seed",
-           "eval_mode", "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "l2_normalize", "l2_project", "LOSSES"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "example_seed", "eval_mode",
+           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES"]
 
 LOSSES = ("ce", "margin")
 
@@ -78,40 +76,6 @@ def example_seed(seed: int, example_id: int, restart: int) -> int:
     nothing else (not the batch, the device, eps or the rest of the grid)."""
     digest = hashlib.sha256(f"{seed}:{example_id}:{restart}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def check_eps(eps: float, norm: str = "linf") -> float:
-    """An attack radius on the [0, 1] pixel scale: in [0, 1] for L-inf; any finite value >= 0 for
-    L2 (an L2 radius on C x H x W images reaches up to sqrt(C H W))."""
-    value = float(eps)
-    if check_norm(norm) == "linf" and not 0.0 <= value <= 1.0:
-        raise HfcError(f"eps must lie in [0, 1] on the pixel scale, got {eps}", "write it as 8/255 or 0.031")
-    if norm == "l2" and not (math.isfinite(value) and value >= 0.0):
-        raise HfcError(f"an L2 eps must be a finite number >= 0 on the [0, 1] pixel scale, got {eps}",
-                       "write it as e.g. 0.5")
-    return value
-
-
-def _per_example_norms(tensor: torch.Tensor) -> torch.Tensor:
-    """The L2 norm of each example of an N x ... tensor, shaped N x 1 x ... x 1 for broadcasting."""
-    return tensor.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (tensor.dim() - 1)))
-
-
-def l2_normalize(tensor: torch.Tensor) -> torch.Tensor:
-    """Each example divided by its L2 norm; an all-zero example stays zero (no direction to step in,
-    as ``sign(0) = 0`` under L-inf)."""
-    norms = _per_example_norms(tensor)
-    safe = torch.where(norms > 0, norms, torch.ones_like(norms))  # no 0/0 in the branch torch.where discards
-    return torch.where(norms > 0, tensor / safe, torch.zeros_like(tensor))
-
-
-def l2_project(delta: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
-    """Euclidean projection of each example of ``delta`` onto the L2 ball of radius ``eps`` (a
-    scalar or N x 1 x ... x 1): ``delta * min(1, eps / ||delta||_2)``."""
-    norms = _per_example_norms(delta)
-    eps = torch.as_tensor(eps, dtype=delta.dtype, device=delta.device)
-    outside = norms > eps
-    return torch.where(outside, delta * (eps / torch.where(outside, norms, torch.ones_like(norms))), delta)
 
 
 @contextlib.contextmanager

@@ -35,14 +35,15 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from torchattacks.attacks.fab import projection_l2, projection_linf
 
 from .apgd import AUTOATTACK_STEPS, standard_targets
-from .base import AdapterMixin, AttackOutput, batch_rows, check_eps, frozen_parameters, logits_as_in
+from ..threat import Norm, ThreatModel, as_threat
+from .base import AdapterMixin, AttackOutput, batch_rows, frozen_parameters, logits_as_in
 
 __all__ = ["FABT", "fab_targeted_run"]
 
 
-def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
+def _norms(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
     flat = delta.reshape([delta.shape[0], -1])
-    return flat.abs().max(dim=1)[0] if norm == "linf" else (flat ** 2).sum(dim=-1).sqrt()
+    return flat.abs().max(dim=1)[0] if norm is Norm.LINF else (flat ** 2).sum(dim=-1).sqrt()
 
 
 def _diff(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -59,11 +60,11 @@ def _margin_and_grad(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, ta
     return diff.detach().unsqueeze(1), grad.unsqueeze(1)
 
 
-def _step(x1: torch.Tensor, im2: torch.Tensor, x0: torch.Tensor, df: torch.Tensor, dg: torch.Tensor, norm: str,
+def _step(x1: torch.Tensor, im2: torch.Tensor, x0: torch.Tensor, df: torch.Tensor, dg: torch.Tensor, norm: Norm,
           alpha_max: float, eta: float) -> torch.Tensor:
     """One FAB step from ``x1`` (the reference's loop body up to the new iterate)."""
     n, device, shape = len(x1), x1.device, (-1,) + (1,) * (x1.dim() - 1)
-    if norm == "linf":
+    if norm is Norm.LINF:
         dist1 = df.abs() / (1e-12 + dg.abs().reshape(dg.shape[0], dg.shape[1], -1).sum(dim=-1))
     else:
         dist1 = df.abs() / (1e-12 + (dg ** 2).reshape(dg.shape[0], dg.shape[1], -1).sum(dim=-1).sqrt())
@@ -72,10 +73,10 @@ def _step(x1: torch.Tensor, im2: torch.Tensor, x0: torch.Tensor, df: torch.Tenso
     dg2 = dg[u1, ind]
     b = (- df[u1, ind] + (dg2 * x1).reshape(x1.shape[0], -1).sum(dim=-1))
     w = dg2.reshape([n, -1])
-    project = projection_linf if norm == "linf" else projection_l2
+    project = projection_linf if norm is Norm.LINF else projection_l2
     d3 = project(torch.cat((x1.reshape([n, -1]), x0), 0), torch.cat((w, w), 0), torch.cat((b, b), 0))
     d1, d2 = torch.reshape(d3[:n], x1.shape), torch.reshape(d3[-n:], x1.shape)
-    if norm == "linf":
+    if norm is Norm.LINF:
         a0 = d3.abs().max(dim=1, keepdim=True)[0].view(*shape)
     else:
         a0 = (d3 ** 2).sum(dim=1, keepdim=True).sqrt().view(*shape)
@@ -86,8 +87,8 @@ def _step(x1: torch.Tensor, im2: torch.Tensor, x0: torch.Tensor, df: torch.Tenso
     return ((x1 + eta * d1) * (1 - alpha) + (im2 + d2 * eta) * alpha).clamp(0.0, 1.0)
 
 
-def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, eps: float,
-                     norm: str, steps: int = AUTOATTACK_STEPS, owners: torch.Tensor | None = None,
+def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
+                     threat: ThreatModel, steps: int = AUTOATTACK_STEPS, owners: torch.Tensor | None = None,
                      batch: int | None = None, alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Targeted FAB without random start (the reference's ``attack_single_run``), one row per
@@ -97,6 +98,7 @@ def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, ta
     before the row stopped (1e10: none), the reference's ``res2``. ``owners``: the example of each row; once a row breaks its example,
     the example's other rows stop (they come back unbroken). ``batch``: the batch the reference
     evaluates these rows in (default: all rows), for :func:`logits_as_in`."""
+    norm, eps = threat.norm, threat.eps
     n0, device = len(x), x.device
     batch = n0 if batch is None else batch
     owners = torch.arange(n0, device=device) if owners is None else owners
@@ -162,13 +164,14 @@ def fab_targeted_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, ta
 
 class FABT(AdapterMixin, _TorchattacksAttack):
     """FAB-T against each of the ``targets`` likeliest wrong classes (AutoAttack's standard:
-    min(9, C - 1) targets, from ``num_classes``), no random start; ``norm`` ``linf`` or ``l2``,
-    ``eps`` on the [0, 1] pixel scale. Examples it could not break come back as the clean image."""
+    min(9, C - 1) targets, from ``num_classes``), no random start, in a threat model's ball (a number:
+    an L-inf radius on the [0, 1] pixel scale). Examples it could not break come back as the clean image."""
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, steps: int = AUTOATTACK_STEPS, restarts: int = 1,
-                 seed: int = 0, num_classes: int = 10, norm: str = "linf", targets: int | None = None) -> None:
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, steps: int = AUTOATTACK_STEPS,
+                 restarts: int = 1, seed: int = 0, num_classes: int = 10, targets: int | None = None) -> None:
         super().__init__("FABT", model)
-        self.eps, self.norm, self.steps, self.seed = check_eps(eps, norm), norm, int(steps), int(seed)
+        self.threat = as_threat(threat)
+        self.eps, self.steps, self.seed = self.threat.eps, int(steps), int(seed)
         self.restarts = int(restarts)  # AutoAttack's FAB-T: 1 (a later restart would start at random)
         self.targets = standard_targets(num_classes) if targets is None else int(targets)
         self.supported_mode = ["default"]
@@ -203,8 +206,8 @@ class FABT(AdapterMixin, _TorchattacksAttack):
             target = logits.sort(dim=-1)[1][:, -(rank + 2)]
             rows, target = rows[correct], target[correct]
             if len(rows):
-                hit, adv, _ = fab_targeted_run(self.model, images[rows], labels[rows], target, self.eps, self.norm,
-                                            self.steps, batch=len(correct))
+                hit, adv, _ = fab_targeted_run(self.model, images[rows], labels[rows], target, self.threat,
+                                               self.steps, batch=len(correct))
                 adversarial[rows[hit]] = adv[hit]
                 standing[rows[hit]] = False
 
@@ -224,8 +227,8 @@ class FABT(AdapterMixin, _TorchattacksAttack):
                 continue
             owner = torch.tensor([i for i, _ in chunk], device=images.device)
             target = order[owner, torch.tensor([-(r + 2) for _, r in chunk], device=images.device)]
-            hit, adv, _ = fab_targeted_run(self.model, images[rows[owner]], labels[rows[owner]], target, self.eps,
-                                        self.norm, self.steps, owners=owner, batch=2)
+            hit, adv, _ = fab_targeted_run(self.model, images[rows[owner]], labels[rows[owner]], target, self.threat,
+                                           self.steps, owners=owner, batch=2)
             adversarial[rows[owner[hit]]] = adv[hit]
             broken[owner[hit]] = True
         return int((~broken).sum()) >= 2

@@ -6,31 +6,34 @@ import torch
 import torch.nn as nn
 import torchattacks
 
-from .base import AdapterMixin, attack_loss, check_eps, check_norm, l2_normalize
+from ..threat import Norm, ThreatModel, as_threat
+from .base import AdapterMixin, attack_loss
 
 __all__ = ["FGSM"]
 
 
 class FGSM(AdapterMixin, torchattacks.FGSM):
-    """One gradient step of size ``eps`` on the [0, 1] pixel scale.
+    """One gradient step of the threat model's radius ``eps`` (the [0, 1] pixel scale) along its
+    steepest-ascent direction (:meth:`~hfc_robust.threat.ThreatModel.steepest_ascent`):
 
-    * ``norm="linf"`` (FGSM, Goodfellow et al. 2015): ``clip(x + eps * sign(g), 0, 1)``;
-    * ``norm="l2"`` (FGM, the fast gradient method in the L2 norm; Miyato et al. 2016,
-      Kurakin et al. 2016): ``clip(x + eps * g / ||g||_2, 0, 1)``, ``||.||_2`` over each
-      example's C x H x W values; an example whose gradient is zero does not move.
+    * L-inf (FGSM, Goodfellow et al. 2015): ``clip(x + eps * sign(g), 0, 1)``;
+    * L2 (FGM, the fast gradient method in the L2 norm; Miyato et al. 2016, Kurakin et al. 2016):
+      ``clip(x + eps * g / ||g||_2, 0, 1)``, ``||.||_2`` over each example's C x H x W values; an
+      example whose gradient is zero does not move.
 
     ``g`` is the gradient of the loss (``ce`` or ``margin``) at ``x``.
     """
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, loss: str = "ce", norm: str = "linf") -> None:
-        super().__init__(model, eps=check_eps(eps, norm))
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, loss: str = "ce") -> None:
+        threat = as_threat(threat)
+        super().__init__(model, eps=threat.eps)
+        self.threat = threat
         attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # validate early
-        self.loss, self.norm = loss, check_norm(norm)
+        self.loss = loss
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if self.loss == "ce" and self.norm == "linf":
+        if self.loss == "ce" and self.threat.norm is Norm.LINF:
             return super().forward(images, labels)  # torchattacks' own FGSM
         x = images.clone().detach().requires_grad_(True)
         grad, = torch.autograd.grad(attack_loss(self.get_logits(x), labels, self.loss), x)
-        direction = grad.sign() if self.norm == "linf" else l2_normalize(grad)
-        return (images + self.eps * direction).clamp(0, 1).detach()
+        return (images + self.eps * self.threat.steepest_ascent(grad)).clamp(0, 1).detach()

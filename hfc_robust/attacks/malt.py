@@ -21,13 +21,14 @@ import torch.nn as nn
 
 from .apgd import APGD, APGDT
 from .autoattack import run_cascade
-from .base import AttackOutput, check_eps, frozen_parameters
+from ..threat import Norm, ThreatModel, as_threat
+from .base import AttackOutput, frozen_parameters
 from .defaults import FAST_TARGETS
 
 __all__ = ["AutoAttackFast", "MaltAPGDT", "malt_order"]
 
 
-def malt_order(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm: str, count: int) -> torch.Tensor:
+def malt_order(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm: Norm, count: int) -> torch.Tensor:
     """The ``count`` wrong classes of each example with the smallest MALT score (nearest first), N x count."""
     x = images.clone().requires_grad_(True)
     with frozen_parameters(model), torch.enable_grad():
@@ -38,7 +39,7 @@ def malt_order(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, nor
     rows = torch.arange(len(labels), device=labels.device)
     gap = (logits.detach()[rows, labels][:, None] - logits.detach())  # z_y - z_c
     direction = (grads[rows, labels][:, None] - grads).flatten(2)
-    size = direction.abs().sum(-1) if norm == "linf" else direction.pow(2).sum(-1).sqrt()
+    size = direction.abs().sum(-1) if norm is Norm.LINF else direction.pow(2).sum(-1).sqrt()  # the dual norm
     score = gap / size.clamp_min(1e-12)
     score[rows, labels] = float("inf")  # never the true class
     return score.argsort(dim=1, stable=True)[:, :count]
@@ -51,19 +52,19 @@ class MaltAPGDT(APGDT):
         self.order = torch.zeros(len(labels), self.targets, dtype=torch.long, device=labels.device)
         rows = standing.nonzero().flatten()
         if len(rows):
-            self.order[rows] = malt_order(self.model, images[rows], labels[rows], self.norm, self.targets)
+            self.order[rows] = malt_order(self.model, images[rows], labels[rows], self.threat.norm, self.targets)
 
 
 class AutoAttackFast:
-    """``AutoAttackFast(model, eps)(images, labels)``: APGD-CE then MALT-targeted APGD-T (``targets``
-    classes), as a cascade, ``norm`` ``linf`` or ``l2``, ``eps`` on the [0, 1] pixel scale."""
+    """``AutoAttackFast(model, threat)(images, labels)``: APGD-CE then MALT-targeted APGD-T (``targets``
+    classes), as a cascade, in a threat model's ball (a number: an L-inf radius on the [0, 1] pixel scale)."""
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, seed: int = 0, num_classes: int = 10,
-                 norm: str = "linf", targets: int = FAST_TARGETS) -> None:
-        self.model, self.eps, self.norm = model, check_eps(eps, norm), norm
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, seed: int = 0, num_classes: int = 10,
+                 targets: int = FAST_TARGETS) -> None:
+        self.model, self.threat = model, as_threat(threat)
         targets = max(0, min(int(targets), int(num_classes) - 1))
-        self.components = {"apgd-ce": APGD(model, eps, seed=seed, norm=norm),
-                           "apgd-t-malt": MaltAPGDT(model, eps, seed=seed, num_classes=num_classes, norm=norm,
+        self.components = {"apgd-ce": APGD(model, self.threat, seed=seed),
+                           "apgd-t-malt": MaltAPGDT(model, self.threat, seed=seed, num_classes=num_classes,
                                                     targets=targets)}
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:

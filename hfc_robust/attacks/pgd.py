@@ -15,37 +15,34 @@ import torch
 import torch.nn as nn
 
 from ..errors import HfcError
-from .base import (AdapterMixin, AttackOutput, attack_loss, check_eps, check_norm, dead_gradient_rows, example_seed,
-                   l2_normalize, l2_project)
+from ..threat import L2_STEP_FACTOR, ThreatModel, as_threat
+from .base import AdapterMixin, AttackOutput, attack_loss, dead_gradient_rows, example_seed
 
 __all__ = ["PGD", "L2_STEP_FACTOR"]
 
-#: L2 step size ``alpha = L2_STEP_FACTOR * eps / steps``: the convention of Madry lab's
-#: ``robustness`` library (its README evaluates PGD "with a step size of 2.5 * eps / num_steps");
-#: equal to ``eps / 4``, the L-inf default, at the default 10 steps.
-L2_STEP_FACTOR = 2.5
-
 
 class PGD(AdapterMixin):
-    """PGD (Madry et al. 2018) in the L-inf or L2 norm, with per-example first success and restarts.
+    """PGD (Madry et al. 2018) in the threat model's norm ball, with per-example first success and restarts.
 
-    One step from ``x_t`` (``g`` the loss gradient at ``x_t``, ``x`` the clean image):
-
-    * L-inf: ``x_{t+1} = clip(x + clamp(x_t + alpha * sign(g) - x, -eps, eps), 0, 1)``;
-    * L2: ``x_{t+1} = clip(x + P(x_t + alpha * g / ||g||_2 - x), 0, 1)``, with ``P(d) = d * min(1,
-      eps / ||d||_2)`` the projection onto the L2 ball; norms over each example's C x H x W values.
+    One step from ``x_t`` (``g`` the loss gradient at ``x_t``, ``x`` the clean image, ``P`` the
+    threat model's projection onto its ball and ``d(g)`` its steepest-ascent direction,
+    :class:`~hfc_robust.threat.ThreatModel`): ``x_{t+1} = clip(x + P(x_t + alpha * d(g) - x), 0, 1)``;
+    under L-inf ``d(g) = sign(g)`` and ``P`` clamps to ``[-eps, eps]``, under L2 ``d(g) = g / ||g||_2``
+    and ``P(d) = d * min(1, eps / ||d||_2)``, norms over each example's C x H x W values.
 
     Args:
-        eps: radius of the ``norm`` ball on the [0, 1] pixel scale (default 8/255); or a tensor
-            of N radii, one per example of the batch the attack is called on (a minimal-eps
-            bisection step attacks every example at its own eps in one batched call).
-        alpha: step size on the same scale; default ``eps / 4`` for L-inf (2/255 at eps = 8/255)
-            and ``2.5 * eps / steps`` for L2 (:data:`L2_STEP_FACTOR`; 0.125 at eps = 0.5 and 10
-            steps), per example for a tensor ``eps``.
+        threat: the ball (a :class:`~hfc_robust.threat.ThreatModel`; a number is an L-inf radius),
+            radius on the [0, 1] pixel scale (default L-inf 8/255).
+        per_example_eps: a tensor of N radii, one per example of the batch the attack is called on,
+            in place of the threat model's (a minimal-eps bisection step attacks every example at
+            its own eps in one batched call).
+        alpha: step size on the same scale; default the norm's (:meth:`Norm.default_step`: ``eps / 4``
+            for L-inf, 2/255 at 8/255; ``2.5 * eps / steps`` for L2, 0.125 at 0.5 and 10 steps), per
+            example with ``per_example_eps``.
         steps: gradient steps per restart (default 10).
-        random_start: start at a random point of the ball (default True): L-inf, uniform in the
-            cube ``[-eps, eps]^d``; L2, uniform in the ball (a Gaussian direction scaled to radius
-            ``eps * u^(1/d)``, ``u`` uniform in [0, 1], ``d = C H W``); then clipped to [0, 1].
+        random_start: start at a random point of the ball (default True), drawn per example
+            (:meth:`ThreatModel.sample_unit_ball`: uniform in the cube for L-inf, in the ball for
+            L2), then clipped to [0, 1].
         restarts: random starts; later restarts only attack examples still standing.
         loss: ``ce`` or ``margin`` (Carlini-Wagner margin on logits).
         seed: base seed; example ``i`` on restart ``r`` draws its start from
@@ -53,27 +50,27 @@ class PGD(AdapterMixin):
         early_stop: stop updating an example at its first misclassified iterate and return
             that iterate (its outcome is final; this changes no success). A ``full_budget`` run
             (:meth:`run`) never stops early, so that its last iterates can be transferred.
-        norm: ``linf`` (default) or ``l2``.
     """
 
-    def __init__(self, model: nn.Module, eps: float | torch.Tensor = 8 / 255, alpha: float | None = None,
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, alpha: float | None = None,
                  steps: int = 10, random_start: bool = True, restarts: int = 1, loss: str = "ce", seed: int = 0,
-                 early_stop: bool = True, norm: str = "linf") -> None:
+                 early_stop: bool = True, per_example_eps: torch.Tensor | None = None) -> None:
         self.model = model
-        self.norm = check_norm(norm)
+        self.threat = as_threat(threat)
         if steps < 1 or restarts < 1:
             raise HfcError(f"PGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "pass --steps 10 --restarts 1")
-        if isinstance(eps, torch.Tensor) and eps.dim() > 0:
-            values = eps.detach().flatten().to(torch.float64)
-            top = 1.0 if norm == "linf" else float("inf")
-            if eps.dim() != 1 or not bool(((values >= 0) & (values <= top)).all()):
-                raise HfcError(f"per-example eps must be a 1-D tensor of values in [0, {top:g}], got shape "
-                               f"{tuple(eps.shape)}", "pass one eps per example on the [0, 1] pixel scale")
+        if per_example_eps is not None:
+            values = per_example_eps.detach().flatten().to(torch.float64)
+            if per_example_eps.dim() != 1:
+                raise HfcError(f"per-example eps must be a 1-D tensor, got shape {tuple(per_example_eps.shape)}",
+                               "pass one eps per example on the [0, 1] pixel scale")
+            for value in values.unique().tolist():
+                self.threat.norm.check_eps(value, "a per-example eps")
             self.eps: float | torch.Tensor = values
         else:
-            self.eps = check_eps(float(eps), norm)
+            self.eps = self.threat.eps
         self.alpha: float | torch.Tensor = (float(alpha) if alpha is not None
-                                            else self.default_alpha(self.eps, norm, steps))
+                                            else self.threat.norm.default_step(self.eps, steps))
         if restarts > 1 and not random_start:
             raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
         attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)
@@ -82,11 +79,6 @@ class PGD(AdapterMixin):
 
     def get_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
-
-    @staticmethod
-    def default_alpha(eps: float | torch.Tensor, norm: str, steps: int) -> float | torch.Tensor:
-        """``eps / 4`` (L-inf) or ``2.5 * eps / steps`` (L2, :data:`L2_STEP_FACTOR`)."""
-        return eps / 4 if norm == "linf" else L2_STEP_FACTOR * eps / steps
 
     def _per_row(self, value: float | torch.Tensor, rows: torch.Tensor | None,
                  like: torch.Tensor) -> float | torch.Tensor:
@@ -99,22 +91,15 @@ class PGD(AdapterMixin):
 
     def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int,
                       eps: float | torch.Tensor | None = None) -> torch.Tensor:
-        """``clip(x + eps * u, 0, 1)`` with ``u`` uniform in the unit ball of the norm, drawn on the CPU from
-        ``g = torch.Generator().manual_seed(example_seed(seed, id, restart))``: L-inf,
-        ``u = 2 * torch.rand(C, H, W, generator=g) - 1``; L2, see the class docstring. The same start for
-        an example whatever its batch, device or eps (``tests/reference.py`` re-implements the L-inf rule).
+        """``clip(x + eps * u, 0, 1)`` with ``u`` drawn by :meth:`ThreatModel.sample_unit_ball` on the CPU from
+        ``g = torch.Generator().manual_seed(example_seed(seed, id, restart))``. The same start for an example
+        whatever its batch, device or eps (``tests/reference.py`` re-implements the L-inf rule).
         ``eps``: this batch's radius (a scalar or N x 1 x 1 x 1), default the attack's."""
         eps = self._per_row(self.eps, None, images) if eps is None else eps
         noise = torch.empty(images.shape, dtype=images.dtype)
-        dimension = images[0].numel()
         for row, example_id in enumerate(example_ids.tolist()):
             generator = torch.Generator().manual_seed(example_seed(self.seed, int(example_id), restart))
-            if self.norm == "linf":
-                noise[row] = torch.rand(images.shape[1:], generator=generator, dtype=images.dtype) * 2 - 1
-            else:  # a uniform direction (normalised Gaussian) at a radius whose d-th power is uniform
-                direction = torch.randn(images.shape[1:], generator=generator, dtype=torch.float64)
-                radius = float(torch.rand((), generator=generator, dtype=torch.float64)) ** (1.0 / dimension)
-                noise[row] = (direction * (radius / float(direction.norm()))).to(images.dtype)
+            noise[row] = self.threat.sample_unit_ball(images.shape[1:], generator, images.dtype)
         return (images + eps * noise.to(images.device)).clamp(0, 1)
 
     def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor, early_stop: bool,
@@ -167,11 +152,7 @@ class PGD(AdapterMixin):
                     eps = eps[keep]
                 if isinstance(alpha, torch.Tensor):
                     alpha = alpha[keep]
-            if self.norm == "linf":
-                step_ = cur + alpha * grad.sign() - orig
-                delta = step_.clamp(-eps, eps) if not isinstance(eps, torch.Tensor) else torch.max(torch.min(step_, eps), -eps)
-            else:
-                delta = l2_project(cur + alpha * l2_normalize(grad) - orig, eps)
+            delta = self.threat.project(cur + alpha * self.threat.steepest_ascent(grad) - orig, eps)
             cur = (orig + delta).clamp(0, 1)
         return adv, fooled, pred, final, first_gradients
 

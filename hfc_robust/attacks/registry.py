@@ -7,37 +7,36 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import HfcError
-from ..cells import check_norm
+from ..threat import ThreatModel
 from .defaults import COMPONENTS, DEFAULT_QUERIES, FAST_COMPONENTS, FAST_TARGETS
 
 if TYPE_CHECKING:  # torch and torchattacks load only when an attack is built, so listing them is fast
     import torch.nn as nn
 
-__all__ = ["AttackOptions", "AttackSpec", "ATTACKS", "list_attacks", "get_attack"]
+__all__ = ["AttackOptions", "AttackEntry", "ATTACKS", "list_attacks", "get_attack"]
 
 
 @dataclass(frozen=True)
 class AttackOptions:
-    """Attack settings from the grid. ``steps``, ``alpha``, ``restarts``, ``loss`` and
+    """Attack settings from the grid. ``steps``, ``step_size``, ``restarts``, ``loss`` and
     ``random_start`` are PGD's (and FGSM's loss); APGD, FAB-T and AutoAttack use AutoAttack's
     standard budget; ``queries`` is the stand-alone ``square`` row's (never AutoAttack's, whose
-    Square always gets the standard 5,000). ``alpha`` on the [0, 1] pixel scale; ``norm`` the
-    threat model (``linf`` or ``l2``) of every attack."""
+    Square always gets the standard 5,000). ``step_size`` on the [0, 1] pixel scale (None: the
+    norm's default)."""
 
     steps: int = 10
-    alpha: float | None = None
+    step_size: float | None = None
     restarts: int = 1
     loss: str = "ce"
     seed: int = 0
     random_start: bool = True
     queries: int = DEFAULT_QUERIES
     num_classes: int = 10
-    norm: str = "linf"
 
 
 @dataclass(frozen=True)
-class AttackSpec:
-    """A registry entry: ``build(model, eps, options)`` returns an attack with ``run(images, labels, ids)``.
+class AttackEntry:
+    """A registry entry: ``build(model, threat, options)`` returns an attack with ``run(images, labels, ids)``.
 
     ``module`` and ``class_name``: where the attack's class lives in ``hfc_robust.attacks``; only
     that module is imported when the attack is built (a PGD grid never loads torchattacks).
@@ -56,58 +55,54 @@ class AttackSpec:
     def attack_class(self) -> type:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.class_name)
 
-    def build(self, model: nn.Module, eps: float, options: AttackOptions = AttackOptions()):
+    def build(self, model: nn.Module, threat: ThreatModel, options: AttackOptions = AttackOptions()):
         o = options
         cls = self.attack_class()
         if self.name == "fgsm":
-            return cls(model, eps=eps, loss=o.loss, norm=o.norm)
+            return cls(model, threat, loss=o.loss)
         if self.name in ("pgd", "bpda-pgd"):
-            return cls(model, eps=eps, alpha=o.alpha, steps=o.steps, random_start=o.random_start, restarts=o.restarts,
-                       loss=o.loss, seed=o.seed, norm=o.norm)
+            return cls(model, threat, alpha=o.step_size, steps=o.steps, random_start=o.random_start,
+                       restarts=o.restarts, loss=o.loss, seed=o.seed)
         if self.name == "apgd-ce":
-            return cls(model, eps, seed=o.seed, norm=o.norm)
+            return cls(model, threat, seed=o.seed)
         if self.name == "square":
-            return cls(model, eps, queries=o.queries, seed=o.seed, norm=o.norm)
+            return cls(model, threat, queries=o.queries, seed=o.seed)
         # APGD-T, FAB-T and the cascades: min(9, C - 1) targets from num_classes; autoattack always
         # the standard budgets (--queries is the square row's)
-        return cls(model, eps, seed=o.seed, num_classes=o.num_classes, norm=o.norm)
-
-    def check_norm(self, norm: str) -> None:
-        """HfcError, before anything runs, when ``norm`` is not a threat model the attacks know."""
-        check_norm(norm)
+        return cls(model, threat, seed=o.seed, num_classes=o.num_classes)
 
 
-ATTACKS: dict[str, AttackSpec] = {
-    "fgsm": AttackSpec("fgsm", "FGSM (Goodfellow et al. 2015), one signed-gradient step of eps (via torchattacks); "
+ATTACKS: dict[str, AttackEntry] = {
+    "fgsm": AttackEntry("fgsm", "FGSM (Goodfellow et al. 2015), one signed-gradient step of eps (via torchattacks); "
                                "with --norm l2, FGM: one step of eps along the L2-normalised gradient", "fgsm", "FGSM"),
-    "pgd": AttackSpec("pgd", "PGD (Madry et al. 2018), L-inf sign steps or, with --norm l2, L2-normalised steps and L2 "
+    "pgd": AttackEntry("pgd", "PGD (Madry et al. 2018), L-inf sign steps or, with --norm l2, L2-normalised steps and L2 "
                              "projection; random start, first success per example, restarts", "pgd", "PGD"),
-    "bpda-pgd": AttackSpec("bpda-pgd", "PGD (L-inf or L2, --norm) through the input filter with identity gradients "
+    "bpda-pgd": AttackEntry("bpda-pgd", "PGD (L-inf or L2, --norm) through the input filter with identity gradients "
                                        "(BPDA, Athalye et al. 2018); exact forward pass. Only for input-transform "
                                        "defenses", "pgd", "PGD", bpda=True),
-    "apgd-ce": AttackSpec("apgd-ce", "APGD with cross-entropy (Croce & Hein 2020), 100 steps; the reference's "
+    "apgd-ce": AttackEntry("apgd-ce", "APGD with cross-entropy (Croce & Hein 2020), 100 steps; the reference's "
                                      "algorithm, checked against it", "apgd", "APGD"),
-    "apgd-t": AttackSpec("apgd-t", "APGD-T, targeted DLR loss against the min(9, C-1) likeliest wrong classes, 100 steps",
+    "apgd-t": AttackEntry("apgd-t", "APGD-T, targeted DLR loss against the min(9, C-1) likeliest wrong classes, 100 steps",
                          "apgd", "APGDT"),
-    "fab-t": AttackSpec("fab-t", "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), min(9, C-1) targets, "
+    "fab-t": AttackEntry("fab-t", "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), min(9, C-1) targets, "
                                  "100 steps", "fab", "FABT"),
-    "square": AttackSpec("square", "Square (Andriushchenko et al. 2020), gradient-free, --queries (default 5,000)",
+    "square": AttackEntry("square", "Square (Andriushchenko et al. 2020), gradient-free, --queries (default 5,000)",
                          "square", "Square", gradient_free=True),
-    "autoattack": AttackSpec("autoattack", "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square as a cascade with the "
+    "autoattack": AttackEntry("autoattack", "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square as a cascade with the "
                                            "standard budgets; per-example worst case (the number to cite)",
                              "autoattack", "AutoAttack", stages=COMPONENTS),
-    "autoattack-fast": AttackSpec("autoattack-fast", "NOT the standard: APGD-CE, then APGD-T against the "
+    "autoattack-fast": AttackEntry("autoattack-fast", "NOT the standard: APGD-CE, then APGD-T against the "
                                                      f"{FAST_TARGETS} wrong classes MALT ranks nearest (Melamed et al. "
                                                      "2024); a fraction of AutoAttack's cost", "malt", "AutoAttackFast",
                                   stages=FAST_COMPONENTS),
 }
 
 
-def list_attacks() -> dict[str, AttackSpec]:
+def list_attacks() -> dict[str, AttackEntry]:
     return dict(ATTACKS)
 
 
-def get_attack(name: str) -> AttackSpec:
+def get_attack(name: str) -> AttackEntry:
     if name not in ATTACKS:
         raise HfcError(f"unknown attack {name!r}", f"choose from {', '.join(ATTACKS)}")
     return ATTACKS[name]

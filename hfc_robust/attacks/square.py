@@ -23,7 +23,8 @@ import torch.nn as nn
 from torchattacks.attack import Attack as _TorchattacksAttack
 
 from ..errors import HfcError
-from .base import AdapterMixin, AttackOutput, check_eps, seeded_global_rng
+from ..threat import Norm, ThreatModel, as_threat
+from .base import AdapterMixin, AttackOutput, seeded_global_rng
 from .defaults import DEFAULT_QUERIES
 from .square_linf import linf_square_run, margins
 
@@ -64,15 +65,16 @@ def _eta(s: int, device: torch.device) -> torch.Tensor:
 
 class Square(AdapterMixin, _TorchattacksAttack):
     """Square with the margin loss and ``queries`` model queries per example (default 5,000),
-    ``norm`` ``linf`` or ``l2``, ``eps`` on the [0, 1] pixel scale."""
+    in a threat model's ball (a number: an L-inf radius on the [0, 1] pixel scale)."""
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, queries: int = DEFAULT_QUERIES, restarts: int = 1,
-                 seed: int = 0, norm: str = "linf", rescale_schedule: bool = True, p_init: float = 0.8) -> None:
+    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, queries: int = DEFAULT_QUERIES,
+                 restarts: int = 1, seed: int = 0, rescale_schedule: bool = True, p_init: float = 0.8) -> None:
         super().__init__("Square", model)
         if queries < 1 or restarts < 1:
             raise HfcError(f"Square needs queries >= 1 and restarts >= 1, got {queries} and {restarts}",
                            "pass --queries 5000")
-        self.eps, self.norm = check_eps(eps, norm), norm
+        self.threat = as_threat(threat)
+        self.eps = self.threat.eps
         self.queries, self.restarts, self.seed = int(queries), int(restarts), int(seed)
         self.rescale_schedule, self.p_init = bool(rescale_schedule), float(p_init)
         self.supported_mode = ["default"]
@@ -101,7 +103,7 @@ class Square(AdapterMixin, _TorchattacksAttack):
                 rows = standing.nonzero().flatten()
                 if len(rows) == 0:
                     break
-                run = self._linf if self.norm == "linf" else self._l2
+                run = self._linf if self.threat.norm is Norm.LINF else self._l2
                 candidate = run(images[rows], labels[rows])
                 fooled = self.model(candidate).max(1)[1] != labels[rows]
                 adversarial[rows[fooled]] = candidate[fooled]

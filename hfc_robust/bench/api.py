@@ -76,8 +76,6 @@ def corner_distance(shape: tuple[int, ...]) -> float:
 def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
     """HfcError for a grid that cannot produce rows; warnings for settings that do nothing."""
     notes = []
-    for attack in config.attacks:
-        ATTACKS[attack].check_norm(config.norm)
     bpda = [a for a in config.attacks if ATTACKS[a].bpda]
     if bpda and not config.radii:
         if len(bpda) == len(config.attacks):
@@ -95,18 +93,16 @@ def _check_grid(config: BenchConfig, shape: tuple[int, ...]) -> list[str]:
 
 def _write_extra(result, out: Path) -> list[Path]:
     """perturbation_spectra.npz/.png, and with ``min_eps`` min_eps.csv and min_eps_curve.png."""
-    from ..results.labels import norm_label
     from ..results.mineps import write_min_eps
     from ..results.spectra import write_spectra
-    from .mineps import min_eps_limit
 
     config = result.config
     title = (f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra, "
-             f"{norm_label(config.norm)} threat model")
+             f"{config.norm.label} threat model")
     files = write_spectra(result.spectra(), out, title)
     per_example = result.min_eps()
     if per_example is not None:
-        files += write_min_eps(per_example, result.table, min_eps_limit(config.eps, config.min_eps_max, config.norm), out)
+        files += write_min_eps(per_example, result.table, config.norm.min_eps_limit(config.eps, config.min_eps_max), out)
     return files
 
 

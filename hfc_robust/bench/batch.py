@@ -25,12 +25,11 @@ import numpy as np
 import torch
 
 from ..attacks.base import AttackOutput
-from ..attacks.registry import AttackSpec, get_attack
+from ..attacks.registry import AttackEntry, get_attack
 from ..cells import WORST_CASE
 from ..defenses.spec import DefenseSpec
-from ..results.labels import eps_label
 from .checkpoint import Chunk, array_name
-from .config import attack_rows, runs_attack, threats
+from .config import attack_rows, runs_attack, scenarios
 from .grid import Grid
 from .inference import predict_classes, zero_gradient_count
 from .mineps import min_eps_arrays
@@ -127,7 +126,7 @@ class BatchEvaluation:
             i = self.grid.position(d, "clean", "none", 0.0)
             self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
 
-    def _check_gradients(self, unit: int, spec: AttackSpec, defense: str, model: torch.nn.Module, rows: torch.Tensor,
+    def _check_gradients(self, unit: int, spec: AttackEntry, defense: str, model: torch.nn.Module, rows: torch.Tensor,
                          output: AttackOutput) -> None:
         """Count the unit's examples whose input gradient was zero or not finite (see the module docstring)."""
         if spec.gradient_free:
@@ -141,13 +140,13 @@ class BatchEvaluation:
         counts[self.grid.defense_position[defense]] = (checked, dead)
         self.unit_gradients[unit] = counts
 
-    def _bare_unit(self, unit: int, spec: AttackSpec, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
+    def _bare_unit(self, unit: int, spec: AttackEntry, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
-        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} on the bare model")
+        self.step(unit / self.units, f"{spec.name} eps={self.grid.config.norm.eps_label(eps)} on the bare model")
         before = set(self.adv_pred)
         bare = self.grid.modules["none"]
         rows = self.correct["none"].nonzero().flatten()
-        output = spec.build(bare, eps, self.grid.options).run(self.images[rows], self.labels[rows],
+        output = spec.build(bare, self.grid.config.threat(eps), self.grid.options).run(self.images[rows], self.labels[rows],
                                                               self.indices[rows.cpu()], full_budget=bool(oblivious))
         self._check_gradients(unit, spec, "none", bare, rows, output)
         if whitebox:
@@ -158,13 +157,13 @@ class BatchEvaluation:
             self._record_oblivious(d, spec.name, eps, output, rows)
         self._finish(unit, before)
 
-    def _adaptive_unit(self, unit: int, spec: AttackSpec, eps: float, defense: DefenseSpec) -> None:
+    def _adaptive_unit(self, unit: int, spec: AttackEntry, eps: float, defense: DefenseSpec) -> None:
         """The attack through one defense (its BPDA twin for a BPDA attack), scored through the defense."""
-        self.step(unit / self.units, f"{spec.name} eps={eps_label(eps, self.grid.config.norm)} through {defense.key}")
+        self.step(unit / self.units, f"{spec.name} eps={self.grid.config.norm.eps_label(eps)} through {defense.key}")
         before = set(self.adv_pred)
         rows = self.correct[defense.key].nonzero().flatten()
         target = self.grid.bpda_modules[defense.key] if spec.bpda else self.grid.modules[defense.key]
-        output = spec.build(target, eps, self.grid.options).run(self.images[rows], self.labels[rows],
+        output = spec.build(target, self.grid.config.threat(eps), self.grid.options).run(self.images[rows], self.labels[rows],
                                                                 self.indices[rows.cpu()])
         self._check_gradients(unit, spec, defense.key, target, rows, output)
         # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
@@ -182,15 +181,15 @@ class BatchEvaluation:
         """``worst-case``: robust only if every attack of the threat model failed (no single adversarial prediction)."""
         grid = self.grid
         for d in grid.defenses:
-            for threat in threats(d):
-                attacks = [a for a in grid.config.attacks if runs_attack(d, threat, a)]
+            for scenario in scenarios(d):
+                attacks = [a for a in grid.config.attacks if runs_attack(d, scenario, a)]
                 if len(attacks) < 2:
                     continue
                 for eps in grid.config.eps:
                     both = torch.ones(len(self.labels), dtype=torch.bool, device=self.labels.device)
                     for attack in attacks:
-                        both &= self.robust[grid.position(d, threat, attack, eps)]
-                    i = grid.position(d, threat, WORST_CASE, eps)
+                        both &= self.robust[grid.position(d, scenario, attack, eps)]
+                    i = grid.position(d, scenario, WORST_CASE, eps)
                     self.adv_pred[i], self.robust[i] = torch.full_like(self.labels, -1), both
 
     def _chunk(self) -> Chunk:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import HfcError
+from ..threat import Norm
 from .api import BenchRun, bench_run
 from .config import BenchConfig
 
@@ -37,7 +38,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def benchmark(model, data, name: str | None = None, *, attacks: Sequence[str] = ("pgd",),
-              eps: Sequence[float] | None = None, norm: str = "linf", radii: Sequence[float] = (),
+              eps: Sequence[float] | None = None, norm: Norm | str = Norm.LINF, radii: Sequence[float] = (),
               rhos: Sequence[float] = (),
               n: int | None = None, out: str | Path | None = None, threads: int | None = None,
               image_size: int | None = None, check_convergence: bool = False, check_unbounded: bool = False,

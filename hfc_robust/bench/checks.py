@@ -25,19 +25,18 @@ import torch.nn as nn
 from ..cells import cell_of
 from ..data.dataset import ImageDataset
 from ..models.zoo import LoadedModel
-from ..results.labels import defense_label, eps_label, row_norm
+from ..results.labels import defense_label, row_norm
+from ..threat import Norm
 from ..results.stats import binomial_tail, fisher_greater
 from .engine import run_grid
 from .result import BenchResult
 
-__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "unbounded_eps",
-           "paired_violation", "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE", "UNBOUNDED_LINF_EPS"]
+__all__ = ["Check", "run_checks", "checks_failed", "convergence_check", "unbounded_check", "paired_violation",
+           "CLEAN_DROP_WARN_POINTS", "SIGNIFICANCE"]
 
 CLEAN_DROP_WARN_POINTS = 5.0
 SIGNIFICANCE = 0.01
 GRADIENT_ATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-t", "fab-t", "bpda-pgd")
-#: The unbounded check's L-inf eps: every image can reach the uniform mid-grey image (0.5 everywhere).
-UNBOUNDED_LINF_EPS = 0.5
 
 Outcomes = Callable[[str], "tuple[np.ndarray, np.ndarray]"]
 
@@ -66,7 +65,7 @@ def paired_violation(should_be_lower: np.ndarray, should_be_higher: np.ndarray) 
 
 
 def _row_name(row: pd.Series) -> str:
-    eps = eps_label(float(row["eps"]), row_norm(row))
+    eps = row_norm(row).eps_label(float(row["eps"]))
     return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={eps}"
 
 
@@ -273,27 +272,17 @@ def convergence_check(result: BenchResult, model: LoadedModel | nn.Module, datas
     merged["drop"] = 100 * (merged["accuracy"] - merged["accuracy_strong"])
     worst = merged.sort_values("drop", ascending=False).iloc[0]
     detail = (f"2x steps ({2 * config.steps}) and {max(2, 2 * config.restarts)} restarts at "
-              f"eps={eps_label(eps, config.norm)} lower accuracy by at most {worst['drop']:.1f} points "
+              f"eps={config.norm.eps_label(eps)} lower accuracy by at most {worst['drop']:.1f} points "
               f"({worst['defense']} {worst['threat_model']})")
     return Check("pgd-converged", "fail" if worst["drop"] > 1.0 else "pass", detail)
 
 
-def unbounded_eps(norm: str, shape: tuple[int, ...]) -> float:
-    """An eps no model can be robust at: L-inf 0.5, at which every image of [0, 1] pixels can reach
-    the mid-grey image; for L2 the radius with the same reach, ``0.5 * sqrt(C H W)`` (the L2
-    distance from the mid-grey image to the farthest corner of [0, 1]^d, so the L2 ball contains
-    the L-inf one)."""
-    if norm == "linf":
-        return UNBOUNDED_LINF_EPS
-    return UNBOUNDED_LINF_EPS * math.sqrt(math.prod(int(v) for v in tuple(shape)[-3:]))
-
-
 def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset: ImageDataset,
                     eps: float | None = None):
-    """PGD at a huge eps (default :func:`unbounded_eps` of the run's norm) must take accuracy to
-    chance or below, for every defense."""
+    """PGD at a huge eps (default :meth:`~hfc_robust.threat.Norm.unbounded_eps` of the run's norm) must
+    take accuracy to chance or below, for every defense."""
     config = result.config
-    eps = unbounded_eps(config.norm, dataset.shape) if eps is None else float(eps)
+    eps = config.norm.unbounded_eps(dataset.shape) if eps is None else float(eps)
     big = run_grid(config, model=model, dataset=dataset, attacks=("pgd",), eps=(eps,), alpha=eps / 4,
                     steps=max(config.steps, 10), extra_defenses=result.extra_defenses,
                     device=result.provenance.get("device", "cpu")).table
@@ -303,9 +292,9 @@ def unbounded_check(result: BenchResult, model: LoadedModel | nn.Module, dataset
     above = rows[rows["accuracy"] > chance]
     if len(above):
         row = above.iloc[0]
-        return Check("unbounded-attack-reaches-chance", "fail", f"at eps={eps_label(eps, config.norm)} accuracy stays "
+        return Check("unbounded-attack-reaches-chance", "fail", f"at eps={config.norm.eps_label(eps)} accuracy stays "
                      f"{100 * row['accuracy']:.1f}% "
                      f"> chance {100 * chance:.0f}% for {row['defense']} {row['threat_model']}: the attack cannot "
                      "even break an unbounded threat model, so gradients are masked or the attack is broken")
-    return Check("unbounded-attack-reaches-chance", "pass", f"at eps={eps_label(eps, config.norm)} every row falls to <= chance "
+    return Check("unbounded-attack-reaches-chance", "pass", f"at eps={config.norm.eps_label(eps)} every row falls to <= chance "
                  f"({100 * chance:.0f}%), max {100 * rows['accuracy'].max():.1f}%")

@@ -12,7 +12,7 @@ import torch.nn as nn
 from ..attacks.base import eval_mode
 from ..cells import Cell
 from ..defenses.spec import DefenseSpec
-from .config import BenchConfig, plan_cells, runs_attack, threats
+from .config import BenchConfig, plan_cells, runs_attack, scenarios
 
 __all__ = ["Grid", "defense_modules"]
 
@@ -47,19 +47,19 @@ class Grid:
         self.defense_of: dict[str, DefenseSpec] = {d.key: d for d in self.defenses}
         self.options = self.config.attack_options(self.num_classes)
 
-    def cell(self, defense: DefenseSpec | str, threat: str, attack: str, eps: float) -> Cell:
+    def cell(self, defense: DefenseSpec | str, scenario: str, attack: str, eps: float) -> Cell:
         """The grid's cell for these settings (dataset, model and norm are the grid's)."""
         key = defense if isinstance(defense, str) else defense.key
-        return Cell(self.dataset_name, self.config.model, key, threat, attack, eps, self.config.norm)
+        return Cell(self.dataset_name, self.config.model, key, scenario, attack, self.config.threat(eps))
 
-    def position(self, defense: DefenseSpec | str, threat: str, attack: str, eps: float) -> int:
-        return self.positions[self.cell(defense, threat, attack, eps)]
+    def position(self, defense: DefenseSpec | str, scenario: str, attack: str, eps: float) -> int:
+        return self.positions[self.cell(defense, scenario, attack, eps)]
 
     def units(self) -> int:
         """Attack runs per batch, for the progress bar."""
         count = 0
         for attack in self.config.attacks:
-            bare_needed = any(runs_attack(d, t, attack) for d in self.defenses for t in threats(d) if t != "adaptive")
+            bare_needed = any(runs_attack(d, t, attack) for d in self.defenses for t in scenarios(d) if t != "adaptive")
             count += len(self.config.eps) * (int(bare_needed) + sum(
                 runs_attack(d, "adaptive", attack) for d in self.defenses if d.kind != "none"))
         return max(count, 1)

@@ -11,7 +11,7 @@ model classifies correctly clean:
 2. The others are bisected on ``[0, max_eps]``: PGD at the midpoint, each example at its own
    eps in one batched call (:class:`~hfc_robust.attacks.pgd.PGD` takes an eps tensor); success
    moves the upper end down, failure the lower end up, until the interval is at most
-   the norm's tolerance wide (:data:`MIN_EPS_TOLS`: 0.25/255 for L-inf, 0.01 for L2). The result
+   the norm's tolerance wide (:attr:`Norm.min_eps_tolerance`: 0.25/255 for L-inf, 0.01 for L2). The result
    is the upper end: an eps at which PGD succeeded, with a failed eps (or 0, where the example is
    classified correctly) less than the tolerance below.
 
@@ -33,31 +33,12 @@ import torch
 
 from ..attacks.pgd import PGD
 from ..defenses.spec import DefenseSpec
+from ..threat import ThreatModel
 
-__all__ = ["MIN_EPS_TOL", "MIN_EPS_TOLS", "DEFAULT_MIN_EPS_MAX", "DEFAULT_MIN_EPS_MAXES", "min_eps_limit", "min_eps_pairs",
-           "bisect_min_eps", "min_eps_arrays", "bisection_steps"]
-
-MIN_EPS_TOL = 0.25 / 255  #: L-inf bisection tolerance on the [0, 1] pixel scale
-#: bisection tolerance per norm ([0, 1] scale). L2's 0.01 takes 7 halvings from the default
-#: maximum 1.0 (twice RobustBench's 0.5), about the resolution L-inf's 0.25/255 gives from 16/255.
-MIN_EPS_TOLS = {"linf": MIN_EPS_TOL, "l2": 0.01}
-DEFAULT_MIN_EPS_MAX = 32 / 255  #: the L-inf maximum eps when the grid has no eps > 0
-DEFAULT_MIN_EPS_MAXES = {"linf": DEFAULT_MIN_EPS_MAX, "l2": 1.0}  #: per norm, when the grid has no eps > 0
+__all__ = ["min_eps_pairs", "bisect_min_eps", "min_eps_arrays", "bisection_steps"]
 
 
-def min_eps_limit(eps_grid, max_eps: float | None, norm: str = "linf") -> float:
-    """The bisection's maximum eps ([0, 1] scale): ``max_eps`` when given, else twice the largest
-    grid eps (so that eps is every bisection's first midpoint; at most 1 for L-inf, where eps = 1
-    already reaches every image), else the norm's :data:`DEFAULT_MIN_EPS_MAXES`."""
-    if max_eps is not None:
-        return float(max_eps)
-    largest = max([float(e) for e in eps_grid] + [0.0])
-    if largest <= 0:
-        return DEFAULT_MIN_EPS_MAXES[norm]
-    return min(2 * largest, 1.0) if norm == "linf" else 2 * largest
-
-
-def bisection_steps(max_eps: float, tol: float = MIN_EPS_TOL) -> int:
+def bisection_steps(max_eps: float, tol: float) -> int:
     """Halvings of ``[0, max_eps]`` until the interval is at most ``tol`` wide."""
     return max(0, math.ceil(math.log2(max_eps / tol) - 1e-12))
 
@@ -68,19 +49,21 @@ def min_eps_pairs(defenses: list[DefenseSpec]) -> list[tuple[DefenseSpec, str]]:
 
 
 def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor,
-                   options, max_eps: float, tol: float | None = None) -> np.ndarray:
-    """Minimal eps (float64, [0, 1] scale, in ``options.norm``; ``inf`` when PGD at ``max_eps`` fails) of
-    examples the model classifies correctly. ``options``: the grid's
-    :class:`~hfc_robust.attacks.registry.AttackOptions`; ``tol`` default: the norm's :data:`MIN_EPS_TOLS`."""
-    tol = MIN_EPS_TOLS[options.norm] if tol is None else tol
+                   options, threat: ThreatModel, tol: float | None = None) -> np.ndarray:
+    """Minimal eps (float64, [0, 1] scale, in ``threat``'s norm, bisected up to ``threat.eps``; ``inf``
+    when PGD there fails) of examples the model classifies correctly. ``options``: the grid's
+    :class:`~hfc_robust.attacks.registry.AttackOptions`; ``tol`` default: the norm's
+    :attr:`~hfc_robust.threat.Norm.min_eps_tolerance`."""
+    tol = threat.norm.min_eps_tolerance if tol is None else tol
+    max_eps = threat.eps
     n = len(labels)
     result = np.full(n, np.inf)
     if n == 0:
         return result
 
     def fooled(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        attack = PGD(model, eps=eps, alpha=options.alpha, steps=options.steps, random_start=options.random_start,
-                     restarts=options.restarts, loss=options.loss, seed=options.seed, norm=options.norm)
+        attack = PGD(model, threat, alpha=options.step_size, steps=options.steps, random_start=options.random_start,
+                     restarts=options.restarts, loss=options.loss, seed=options.seed, per_example_eps=eps)
         output = attack.run(images[rows], labels[rows], example_ids[rows.cpu()])
         return (output.predictions != labels[rows]).cpu()
 
@@ -102,13 +85,13 @@ def min_eps_arrays(grid, indices: torch.Tensor, images: torch.Tensor, labels: to
     """Chunk arrays ``mineps{j}`` (j: the defense's position), one float64 per example of the batch:
     0 for examples the model misclassifies clean, ``inf`` beyond the maximum eps."""
     config = grid.config
-    max_eps = min_eps_limit(config.eps, config.min_eps_max, config.norm)
+    limit = config.threat(config.norm.min_eps_limit(config.eps, config.min_eps_max))
     arrays = {}
     for d, threat in min_eps_pairs(grid.defenses):
         step(1.0, f"minimal eps ({threat}) of {d.key}")
         rows = correct[d.key].nonzero().flatten()
         values = np.zeros(len(labels))
         values[rows.cpu().numpy()] = bisect_min_eps(grid.modules[d.key], images[rows], labels[rows],
-                                                    indices[rows.cpu()], grid.options, max_eps)
+                                                    indices[rows.cpu()], grid.options, limit)
         arrays[f"mineps{grid.defense_position[d.key]}"] = values
     return arrays

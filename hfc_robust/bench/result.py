@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch.nn as nn
 
-from ..cells import Cell
+from ..cells import SCORED_SCENARIOS, Cell
 from ..defenses.spec import DefenseSpec
 from ..results.stats import wilson_interval
 from .checkpoint import OutcomeStore, array_name
@@ -66,7 +66,7 @@ class BenchResult:
                                   "adv_pred": self.store.column(array_name("adv", i)),
                                   "robust": self.store.column(array_name("robust", i)).astype(np.int8)})
             if self.config.min_eps:  # the example's minimal eps for the cell's (defense, threat); empty elsewhere
-                scored = cell.threat in ("whitebox", "adaptive")
+                scored = cell.scenario in SCORED_SCENARIOS
                 frame["min_eps"] = self.store.column(array_name("mineps", j)).astype(np.float64) if scored else np.nan
             yield frame
 
@@ -125,8 +125,8 @@ def build_table(grid: Grid, store: OutcomeStore) -> pd.DataFrame:
         eps = cell.eps  # the grid's exact eps (only a key read back from a file is rounded)
         rows.append(dict(dataset=cell.dataset, model=cell.model, defense=d.kind if d.kind != "custom" else d.key,
                          radius=d.radius if d.radius is not None else np.nan,
-                         rho=d.rho if d.rho is not None else np.nan, norm=cell.norm, attack=cell.attack, eps=eps,
-                         eps_255=round(eps * 255, 4), threat_model=cell.threat, n=n, correct=correct,
+                         rho=d.rho if d.rho is not None else np.nan, norm=cell.norm.value, attack=cell.attack, eps=eps,
+                         eps_255=round(eps * 255, 4), threat_model=cell.scenario, n=n, correct=correct,
                          accuracy=correct / n if n else np.nan, ci_low=low, ci_high=high, cell=cell.key))
         row = spectra["by_position"].get(i)
         for column in ("energy_inside_radius", "inband_l2"):

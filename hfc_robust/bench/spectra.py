@@ -120,7 +120,7 @@ def spectra_summary(cells: list[Cell], defenses: dict[str, DefenseSpec], store: 
             share = float(power[mask].sum()) / total if total > 0 else float("nan")
             l2 = float(inband) / count
         by_position[i] = len(rows)
-        rows.append(dict(cell=cell.key, defense=d.key, threat=cell.threat, attack=cell.attack,
+        rows.append(dict(cell=cell.key, defense=d.key, threat=cell.scenario, attack=cell.attack,
                          eps=float(cell.eps), radius=float(d.radius) if d.radius is not None else np.nan,
                          count=count, energy_inside_radius=share, inband_l2=l2))
         spectra.append(mean)

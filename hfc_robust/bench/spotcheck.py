@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 
 from ..attacks.base import eval_mode
-from ..cells import SCORED_THREATS, WORST_CASE, Cell
+from ..cells import SCORED_SCENARIOS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
-from ..results.labels import eps_label
+from ..threat import ThreatModel
 from .checks import Check
 from .defaults import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
 from .inference import num_outputs, predict_classes
@@ -53,14 +53,14 @@ def reported_cells(cells: Sequence[Cell]) -> list[Cell]:
     """The rows a reader would quote, at the largest eps of the white-box and adaptive cells: per
     (defense, threat model), ``worst-case`` when the grid has several attacks, else the single
     attack's cell. Groups that ran AutoAttack (any ``autoattack...`` row) are skipped."""
-    scored = [cell for cell in cells if cell.threat in SCORED_THREATS and cell.eps > 0]
+    scored = [cell for cell in cells if cell.scenario in SCORED_SCENARIOS and cell.eps > 0]
     if not scored:
         return []
     eps = max(cell.eps for cell in scored)
     groups: dict[tuple[str, str], list[Cell]] = {}
     for cell in scored:
         if cell.eps == eps:
-            groups.setdefault((cell.defense, cell.threat), []).append(cell)
+            groups.setdefault((cell.defense, cell.scenario), []).append(cell)
     chosen = []
     for group in groups.values():
         if any(c.attack.startswith("autoattack") for c in group):
@@ -81,7 +81,7 @@ def sample_indices(cell: str, seed: int, indices: np.ndarray, size: int) -> np.n
 
 
 def _row_name(cell: Cell) -> str:
-    return f"{cell.defense} {cell.threat} {cell.attack}"
+    return f"{cell.defense} {cell.scenario} {cell.attack}"
 
 
 def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
@@ -98,7 +98,7 @@ def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
             text += (f", overstated by about {r['overestimate_points']:.1f} points (at least "
                      f"{r['lower_bound_points']:.1f} with {100 * (1 - ALPHA):g}% confidence)")
         parts.append(f"{text}: {'overstated, ' if r.get('overstated') else ''}{r['status']}")
-    detail = (f"{'; '.join(parts)}. {len(rows)} row(s) at eps {eps_label(eps, rows[0][0].norm)}, {spot_check_budget_text()}; "
+    detail = (f"{'; '.join(parts)}. {len(rows)} row(s) at eps {rows[0][0].norm.eps_label(eps)}, {spot_check_budget_text()}; "
               f"warns when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
               f"alpha {ALPHA:g}): these rows are upper bounds, not citable numbers; fails only on gradient masking")
     masked = [(cell, r) for cell, r in rows if r["gradient_masking"]]
@@ -139,21 +139,20 @@ def _broken(attack, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     return np.concatenate(broken) if broken else np.zeros(0, dtype=bool)
 
 
-def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, eps: float,
-                  seed: int, batch_size: int, budget: SpotBudget = SpotBudget(),
-                  norm: str = "linf") -> tuple[np.ndarray, np.ndarray]:
-    """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in ``norm``."""
+def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, threat: ThreatModel,
+                  seed: int, batch_size: int, budget: SpotBudget = SpotBudget()) -> tuple[np.ndarray, np.ndarray]:
+    """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in its threat model."""
     from ..attacks.apgd import APGD, APGDT  # here: a run without a spot check never loads torchattacks
     from ..attacks.square import Square
 
     num_classes = num_outputs(model, images[:1])
     # APGD-T runs only where APGD-CE failed: their union is all that is recorded.
-    gradient = _broken(APGD(model, eps, steps=budget.steps, seed=seed, norm=norm), model, images, labels,
+    gradient = _broken(APGD(model, threat, steps=budget.steps, seed=seed), model, images, labels,
                        ids, batch_size)
     standing = np.flatnonzero(~gradient)
     if len(standing) and num_classes > 1:
-        targeted = APGDT(model, eps, steps=budget.steps, seed=seed, num_classes=num_classes,
-                         targets=min(budget.targets, num_classes - 1), norm=norm)
+        targeted = APGDT(model, threat, steps=budget.steps, seed=seed, num_classes=num_classes,
+                         targets=min(budget.targets, num_classes - 1))
         keep = torch.as_tensor(standing)
         gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
                                      ids[keep], batch_size)
@@ -163,7 +162,7 @@ def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     standing = np.flatnonzero(~gradient)
     if len(standing):
         keep = torch.as_tensor(standing)
-        square[standing] = _broken(Square(model, eps, queries=budget.queries, seed=seed, norm=norm), model,
+        square[standing] = _broken(Square(model, threat, queries=budget.queries, seed=seed), model,
                                    images[keep.to(images.device)], labels[keep.to(labels.device)], ids[keep], batch_size)
     return gradient, square
 
@@ -195,7 +194,7 @@ def spot_check(result: BenchResult, modules: dict[str, nn.Module], dataset: Imag
             images, labels = images.to(device), labels.to(device)
             model = modules[cell.defense]
             with eval_mode(model):  # a caller's train-mode BatchNorm must neither run on batch statistics nor learn
-                gradient, square = attack_sample(model, images, labels, ids, cell.eps, config.seed, config.batch_size,
-                                                 budget, config.norm)
+                gradient, square = attack_sample(model, images, labels, ids, cell.threat, config.seed,
+                                                 config.batch_size, budget)
         rows.append((cell, row_verdict(int(robust.sum()), len(robust), gradient, square)))
     return summarize(rows, size)

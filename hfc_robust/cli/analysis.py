@@ -12,7 +12,7 @@ from .options import mask_option, model_and_data_options, progress_bar
 
 @click.command("heatmap")
 @model_and_data_options(n_default="200")
-@click.option("--norm", default=None, type=float,
+@click.option("--eps-f", "eps_f", default=None, type=float,
               help="eps_F: L2 norm of the perturbation in each channel, [0,1] pixel scale "
                    "[default: 4.0 for 32x32 images, 1.5 for 28x28]")
 @click.option("--radius", "radius_text", default="", help="also map LowPass at these radii (frequency bins), e.g. 8")
@@ -28,7 +28,7 @@ from .options import mask_option, model_and_data_options, progress_bar
 @click.option("--out", default="hfc-robust-heatmap", show_default=True, type=click.Path(file_okay=False),
               help="folder for heatmap.csv, heatmap.png and run.json")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
-def heatmap_command(dataset, model, weights, data_dir, n_text, norm, radius_text, rho_text, smooth_normalize, mask, seed,
+def heatmap_command(dataset, model, weights, data_dir, n_text, eps_f, radius_text, rho_text, smooth_normalize, mask, seed,
                     batch_size, threads, out, quiet) -> int:
     """Fourier heat map (Yin et al. 2019): error rate when every image is perturbed by the
     real Fourier basis image U_ij of each frequency, with a random sign per image."""
@@ -43,10 +43,10 @@ def heatmap_command(dataset, model, weights, data_dir, n_text, norm, radius_text
     torch.set_num_threads(threads)
     radii, rhos = parse_float_list(radius_text, "radius"), parse_float_list(rho_text, "rho")
     with progress_bar("perturbing frequencies", quiet) as report:
-        result, _ = heatmap_run(dataset, model, weights, data_dir, parse_n(n_text), norm, radii, rhos, smooth_normalize,
+        result, _ = heatmap_run(dataset, model, weights, data_dir, parse_n(n_text), eps_f, radii, rhos, smooth_normalize,
                                 mask == "le", seed, batch_size, Path(out), progress=report)
     if not quiet:
-        click.echo(f"{model} on {result.dataset_name}, n = {result.n}, eps_F = {result.norm:g}: error rate (%)")
+        click.echo(f"{model} on {result.dataset_name}, n = {result.n}, eps_F = {result.eps_f:g}: error rate (%)")
         table = result.table
         clean = {spec.key: result.clean_error(spec.key) for spec in result.defenses}
         for spec in result.defenses:

@@ -9,6 +9,7 @@ import click
 
 from ..attacks.defaults import DEFAULT_QUERIES
 from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
+from ..threat import Norm
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
 from .options import (mask_option, strict_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
@@ -19,7 +20,7 @@ from .options import (mask_option, strict_option, model_and_data_options, progre
 @model_and_data_options(custom=True)
 @click.option("--attack", "attack_text", default="pgd", show_default=True,
               help="comma list of fgsm, pgd, bpda-pgd, apgd-ce, apgd-t, fab-t, square, autoattack, autoattack-fast (see `hfc-robust list`)")
-@click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,
+@click.option("--norm", type=click.Choice([n.value for n in Norm]), default=Norm.LINF.value, show_default=True,
               help="threat model, one per run: eps bounds the perturbation's L-inf norm (FGSM, sign-gradient PGD) or "
                    "its L2 norm over all C*H*W values (FGM, L2 PGD)")
 @click.option("--eps", "eps_text", default=None,
@@ -56,7 +57,7 @@ from .options import (mask_option, strict_option, model_and_data_options, progre
                    "seeded per batch: keep it fixed to reproduce their rows)")
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when present, else MPS, else the CPU, and says "
-                   "which (CPU and GPU runs differ by float noise: compare them with `compare --alpha`)")
+                   "which (CPU and GPU runs differ by float noise: compare them with `compare --significance`)")
 @click.option("--deterministic/--no-deterministic", default=None,
               help="deterministic cuDNN/cuBLAS kernels (default: on for CUDA, off on the CPU, where kernels already "
                    "repeat exactly); slower, and no guarantee across GPU models (README, Devices)")
@@ -82,7 +83,7 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
     from ..attacks.registry import ATTACKS
     from ..bench.allocator import flat_memory
     from ..bench.api import bench_run
-    from .parsing import parse_eps, parse_eps_list, parse_float_list, parse_n, parse_name_list, parse_shard
+    from .parsing import parse_float_list, parse_n, parse_name_list, parse_number, parse_number_list, parse_shard
 
     started = time.time()
     kernel_caches = flat_memory()
@@ -91,13 +92,14 @@ def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, at
     threads_record, threads_line = set_threads(threads)
     config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
                   attacks=parse_name_list(attack_text, ATTACKS, "attack"), norm=norm,
-                  eps=parse_eps_list(eps_text, norm) if eps_text is not None else None,
+                  eps=parse_number_list(eps_text, "eps") if eps_text is not None else None,
                   radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
                   smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
-                  alpha=parse_eps(step_text, norm) if step_text else None, restarts=restarts, loss=loss, seed=seed,
+                  alpha=parse_number(step_text, "step size") if step_text else None, restarts=restarts, loss=loss,
+                  seed=seed,
                   batch_size=batch_size, random_start=random_start, queries=queries,
                   spot_check=0 if no_spot_check else spot_check, min_eps=min_eps,
-                  min_eps_max=parse_eps(min_eps_max_text, norm) if min_eps_max_text else None)
+                  min_eps_max=parse_number(min_eps_max_text, "--min-eps-max") if min_eps_max_text else None)
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
     with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
         run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,

@@ -75,7 +75,7 @@ def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text
     from ..models.registry import get_spec
     from ..paper.fit import fit_model, load_training_data, save_weights, split_holdout
     from ..paper.training import TrainConfig
-    from .parsing import parse_eps
+    from ..threat import Norm
 
     get_spec(arch)  # an unknown name is reported before any data is loaded
     if epochs < 1 or batch_size < 1:
@@ -84,9 +84,7 @@ def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text
         raise HfcError(f"--radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 8")
     if not lr > 0:
         raise HfcError(f"--lr must be > 0, got {lr}", "pass e.g. --lr 0.05")
-    eps = parse_eps(eps_text)
-    if not 0 <= eps <= 1:
-        raise HfcError(f"--eps {eps} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
+    eps = Norm.LINF.parse_eps(eps_text, "--eps")  # adversarial training's ball: L-inf
     train, test = split_holdout(load_training_data(dataset), holdout)
     if test is None and dataset == "fmnist":
         test = load_dataset("fmnist")

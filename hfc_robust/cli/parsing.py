@@ -7,39 +7,30 @@ from fractions import Fraction
 
 from ..errors import HfcError
 
-__all__ = ["parse_eps", "parse_eps_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard",
+__all__ = ["parse_number", "parse_number_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard",
            "parse_severities"]
 
 
-def parse_eps(text: str | float, norm: str = "linf") -> float:
-    """``8/255`` or ``0.031`` -> float on the [0, 1] pixel scale: in [0, 1] for an L-inf radius (or a
-    step size), any finite value >= 0 for an L2 one (``norm="l2"``)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        raw = str(text).strip()
-        try:
-            value = float(Fraction(raw)) if "/" in raw else float(raw)
-        except (ValueError, ZeroDivisionError):
-            raise HfcError(f"cannot read eps {raw!r}", "write it as 8/255 or as a decimal such as 0.031") from None
-    if norm == "l2":
-        if not math.isfinite(value) or value < 0.0:
-            raise HfcError(f"L2 eps {text} is not a finite number >= 0", "pass an L2 radius on the [0, 1] pixel scale, "
-                           "e.g. 0.5")
-    elif not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise HfcError(f"eps {text} is outside [0, 1]", "eps is on the [0, 1] pixel scale, e.g. 8/255")
-    return value
+def parse_number(text: str, what: str = "eps") -> float:
+    """``8/255`` or ``0.031`` -> float. Only the reading: whether the value fits the threat model is
+    the run spec's rule (:meth:`hfc_robust.threat.Norm.check_eps`), checked once, where the spec is built."""
+    raw = str(text).strip()
+    try:
+        return float(Fraction(raw)) if "/" in raw else float(raw)
+    except (ValueError, ZeroDivisionError):
+        raise HfcError(f"cannot read {what} {raw!r}", "write it as 8/255 or as a decimal such as 0.031") from None
 
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in str(text).split(",") if part.strip()]
 
 
-def parse_eps_list(text: str, norm: str = "linf") -> tuple[float, ...]:
-    values = sorted({parse_eps(part, norm) for part in _split(text)})
+def parse_number_list(text: str, what: str = "eps") -> tuple[float, ...]:
+    """``2/255,8/255`` -> the numbers, in the order given (the spec sorts and checks them)."""
+    values = tuple(parse_number(part, what) for part in _split(text))
     if not values:
-        raise HfcError("no eps given", "pass e.g. --eps 2/255,8/255")
-    return tuple(values)
+        raise HfcError(f"no {what} given", "pass e.g. --eps 2/255,8/255")
+    return values
 
 
 EXAMPLES = {"radius": "4,8", "rho": "0.5,1.0"}

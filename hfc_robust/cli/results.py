@@ -20,8 +20,9 @@ from .options import progress_bar, set_threads, stdout_console
 _COMPARE_OPTIONS = [
     click.option("--tol", default=0.5, show_default=True, type=float,
                  help="fail when a row's accuracy moves by more than this many percentage points, either way"),
-    click.option("--alpha", default=None, type=float,
-                 help="also require p < ALPHA to fail (runs with different seeds or hardware)"),
+    click.option("--significance", default=None, type=float,
+                 help="also require p < SIGNIFICANCE (McNemar or Fisher) to fail (runs with different seeds or "
+                      "hardware)"),
     click.option("--allow-missing", is_flag=True, help="a configuration present on one side only is not a failure"),
     click.option("--markdown", "markdown_path", default=None, type=click.Path(dir_okay=False),
                  help="also write the comparison as Markdown to FILE (for CI comments)"),
@@ -34,10 +35,10 @@ def _compare_options(func):
     return func
 
 
-def _compare(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
+def _compare(baseline, new, tol, significance, allow_missing, markdown_path) -> int:
     from ..results.compare import compare_paths
 
-    comparison = compare_paths(baseline, new, tol=tol, alpha=alpha, allow_missing=allow_missing,
+    comparison = compare_paths(baseline, new, tol=tol, significance=significance, allow_missing=allow_missing,
                                markdown=markdown_path, console=stdout_console())
     if markdown_path:
         click.echo(f"wrote {markdown_path}", err=True)
@@ -48,14 +49,14 @@ def _compare(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
 @click.argument("baseline", type=click.Path())
 @click.argument("new", type=click.Path())
 @_compare_options
-def compare_command(baseline, new, tol, alpha, allow_missing, markdown_path) -> int:
+def compare_command(baseline, new, tol, significance, allow_missing, markdown_path) -> int:
     """Compare two runs (run directories or results.csv files); exit 1 on a regression.
 
     Rows are joined on their configuration. Each accuracy delta (points) comes with a
     p-value: McNemar's exact test on paired per-example outcomes when both sides have
     examples.csv.gz, otherwise Fisher's exact two-proportion test.
     """
-    return _compare(baseline, new, tol, alpha, allow_missing, markdown_path)
+    return _compare(baseline, new, tol, significance, allow_missing, markdown_path)
 
 
 @click.command("report")
@@ -132,13 +133,13 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
     from .. import __version__
     from ..results.io import atomic_write_text
     from ..results.leaderboard import build_leaderboard, render_leaderboard, write_missing_reports
-    from .parsing import parse_eps
+    from .parsing import parse_number
 
     if fmt is None:
         fmt = "md" if out and Path(out).suffix.lower() == ".md" else "html"
     target = Path(out) if out else Path(f"leaderboard.{fmt}")
-    # any eps >= 0 is read here (an L2 radius may exceed 1); a value the runs lack is refused there
-    board = build_leaderboard(list(runs), target, parse_eps(eps_text, "l2") if eps_text else None, group=group)
+    # any number is read here: the runs' norm decides which eps exist, and a value they lack is refused there
+    board = build_leaderboard(list(runs), target, parse_number(eps_text, "--eps") if eps_text else None, group=group)
     written = write_missing_reports(board) if reports else []
     atomic_write_text(target, render_leaderboard(board, fmt, __version__))
     for path in written:
@@ -155,7 +156,7 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: one per idle physical core); results do not depend on it")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, threads, quiet) -> int:
+def rerun_command(run_dir, out, tol, significance, allow_missing, markdown_path, threads, quiet) -> int:
     """Repeat a run from its run.json and compare the result with the original (exit codes as compare).
 
     Data and weights paths in run.json are relative to RUN_DIR, so this works from any directory.
@@ -178,4 +179,4 @@ def rerun_command(run_dir, out, tol, alpha, allow_missing, markdown_path, thread
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:
         click.echo("note: a sanity check failed in the re-run (see its checks.json)", err=True)
-    return _compare(run_dir, out_dir, tol, alpha, allow_missing, markdown_path)
+    return _compare(run_dir, out_dir, tol, significance, allow_missing, markdown_path)

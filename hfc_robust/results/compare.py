@@ -7,7 +7,7 @@ per-example outcomes when both sides carry ``examples.csv.gz`` for that cell (sa
 images, so the pairing is real), otherwise a two-proportion test (Fisher's exact).
 
 A row *fails* when its accuracy moves by more than ``tol`` points in either direction
-(a rise usually means a weaker attack) and, when ``alpha`` is given, the move is also
+(a rise usually means a weaker attack) and, when ``significance`` is given, the move is also
 significant at that level. Runs on different datasets, models, sample sets or threat-model
 norms are refused with :class:`~hfc_robust.errors.HfcError`, never compared.
 """
@@ -23,7 +23,8 @@ import pandas as pd
 from ..errors import HfcError
 from .io import atomic_write_text, read_results
 from ..cells import cell_of
-from .labels import defense_label, eps_label, format_eps, norm_label, row_norm
+from ..threat import Norm
+from .labels import defense_label, row_norm
 from .render import precise_eps
 from .stats import mcnemar_exact, two_proportion_pvalue
 
@@ -96,7 +97,7 @@ def _row_keys(table: pd.DataFrame, use_cell: bool) -> list[str]:
             elif column == "eps":
                 parts.append(f"{round(float(value), _EPS_DECIMALS):.{_EPS_DECIMALS}f}")
             elif column == "norm" and (value is None or pd.isna(value)):
-                parts.append("linf")  # tables written before the norm column were all L-inf
+                parts.append(Norm.LINF.value)  # tables written before the norm column were all L-inf
             else:
                 parts.append(str(value))
         defense_key = _cell_defense(row) if use_cell else None
@@ -123,8 +124,8 @@ def check_comparable(base: RunSide, new: RunSide) -> None:
                            f"compare runs of the same {column}; a new {column} needs a new baseline")
     norms_a, norms_b = (sorted({row_norm(row) for _, row in side.table.iterrows()}) for side in (base, new))
     if norms_a != norms_b:
-        raise HfcError(f"the runs use different threat-model norms: {', '.join(map(norm_label, norms_a))} vs "
-                       f"{', '.join(map(norm_label, norms_b))}",
+        raise HfcError(f"the runs use different threat-model norms: {', '.join((Norm.parse(n).label for n in norms_a))} vs "
+                       f"{', '.join((Norm.parse(n).label for n in norms_b))}",
                        "compare runs made with the same --norm (an L2 eps and an L-inf eps are different threat models)")
     d_a, d_b = base.run.get("dataset") or {}, new.run.get("dataset") or {}
     # n first: it is the most readable reason when the sample sets differ
@@ -158,7 +159,7 @@ class Comparison:
     rows: pd.DataFrame
     missing: pd.DataFrame
     tol: float
-    alpha: float | None
+    significance: float | None
     allow_missing: bool
     base_label: str
     new_label: str
@@ -174,7 +175,7 @@ class Comparison:
 
     def summary(self) -> str:
         parts = [f"{len(self.rows)} rows compared", f"{len(self.regressions)} moved by more than {self.tol:g} points"
-                 + (f" with p < {self.alpha:g}" if self.alpha is not None else "")]
+                 + (f" with p < {self.significance:g}" if self.significance is not None else "")]
         if len(self.missing):
             parts.append(f"{len(self.missing)} missing on one side" + (" (allowed)" if self.allow_missing else ""))
         verdict = "FAIL" if self.failed else "OK"
@@ -208,17 +209,17 @@ def _paired_counts(base: RunSide, new: RunSide, cells: tuple[str, str], correct:
     return only_base, only_new
 
 
-def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | None = None,
+def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, significance: float | None = None,
                  allow_missing: bool = False) -> Comparison:
     """Join ``base`` and ``new`` and test every accuracy delta.
 
-    ``tol`` is in percentage points (0.5 = half a point); ``alpha`` is the significance level
+    ``tol`` is in percentage points (0.5 = half a point); ``significance`` is the significance level
     a move must also reach to fail (None: any move beyond ``tol`` fails).
     """
     if not tol >= 0:
         raise HfcError(f"--tol must be >= 0 points, got {tol}", "pass e.g. --tol 0.5")
-    if alpha is not None and not 0 < alpha < 1:
-        raise HfcError(f"--alpha must be in (0, 1), got {alpha}", "pass e.g. --alpha 0.05")
+    if significance is not None and not 0 < significance < 1:
+        raise HfcError(f"--significance must be in (0, 1), got {significance}", "pass e.g. --significance 0.05")
     check_comparable(base, new)
     use_cell = "cell" in base.table.columns and "cell" in new.table.columns
     a, b = _keyed(base, use_cell), _keyed(new, use_cell)
@@ -249,7 +250,7 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | N
             discordant = ""
         # 1e-9 absorbs float noise so that exactly `tol` points does not fail
         moved = abs(delta) > tol + 1e-9
-        significant = alpha is None or p < alpha
+        significant = significance is None or p < significance
         rows.append({"key": key, "row": _describe(ra), "defense": defense_label(ra), "threat_model": ra["threat_model"],
                      "attack": ra["attack"], "norm": row_norm(ra), "eps": float(ra["eps"]), "n": n_a, "correct_base": c_a,
                      "correct_new": c_b, "acc_base": acc_a, "acc_new": acc_b, "delta_pts": delta, "test": test,
@@ -261,7 +262,7 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, alpha: float | N
         notes.append(f"examples.csv.gz does not match results.csv for {len(unpaired)} row(s) (e.g. {unpaired[0]}); "
                      "used the two-proportion test there")
     return Comparison(pd.DataFrame(rows, columns=_ROW_COLUMNS), pd.DataFrame(missing, columns=["key", "row", "present_in"]),
-                      tol, alpha, allow_missing, base.label, new.label, notes)
+                      tol, significance, allow_missing, base.label, new.label, notes)
 
 
 _ROW_COLUMNS = ["key", "row", "defense", "threat_model", "attack", "norm", "eps", "n", "correct_base", "correct_new", "acc_base",
@@ -270,7 +271,7 @@ _ROW_COLUMNS = ["key", "row", "defense", "threat_model", "attack", "norm", "eps"
 
 def _describe(row) -> str:
     """``lowpass r=8 adaptive pgd 8/255 (L∞)`` for messages and tables."""
-    return f"{defense_label(row)} {row['threat_model']} {row['attack']} {eps_label(float(row['eps']), row_norm(row))}"
+    return f"{defense_label(row)} {row['threat_model']} {row['attack']} {row_norm(row).eps_label(float(row['eps']))}"
 
 
 def _data_name(dataset) -> str:
@@ -313,8 +314,8 @@ def _view(comparison: Comparison, only_changed: bool = False) -> list[list[str]]
     for _, row in comparison.rows.iterrows():
         if only_changed and row["correct_base"] == row["correct_new"] and not row["fail"]:
             continue
-        lines.append([row["defense"], str(row["threat_model"]), str(row["attack"]), format_eps(row["eps"], row["norm"]),
-                      norm_label(row["norm"]),
+        lines.append([row["defense"], str(row["threat_model"]), str(row["attack"]), Norm.parse(row["norm"]).format_eps(row["eps"]),
+                      Norm.parse(row["norm"]).label,
                       f"{100 * row['acc_base']:.1f}", f"{100 * row['acc_new']:.1f}", f"{row['delta_pts']:+.1f}",
                       _p_text(row["p_value"]), row["test"], _status(row)])
     return lines
@@ -327,7 +328,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     """The comparison as GitHub Markdown, for CI to post on a pull request."""
     out = [f"## hfc-robust compare: {comparison.summary()}", "",
            f"Baseline `{comparison.base_label}`, new `{comparison.new_label}`. Tolerance {comparison.tol:g} points"
-           + (f", significance level {comparison.alpha:g}" if comparison.alpha is not None else "")
+           + (f", significance level {comparison.significance:g}" if comparison.significance is not None else "")
            + ". p: McNemar's exact test on paired per-example outcomes (`mcnemar`), else Fisher's exact "
              "two-proportion test (`2-prop`).", ""]
     out.append("| " + " | ".join(HEADERS) + " |")
@@ -366,11 +367,11 @@ def print_comparison(comparison: Comparison, console=None) -> None:
     console.print(f"[bold {colour}]{comparison.summary()}[/]", highlight=False)
 
 
-def compare_paths(baseline: Path | str, new: Path | str, tol: float = 0.5, alpha: float | None = None,
+def compare_paths(baseline: Path | str, new: Path | str, tol: float = 0.5, significance: float | None = None,
                   allow_missing: bool = False, markdown: Path | str | None = None, console=None) -> Comparison:
     """Load, compare, print the rich table and write the Markdown file (``markdown``) if asked."""
 
-    comparison = compare_runs(load_side(baseline), load_side(new), tol=tol, alpha=alpha, allow_missing=allow_missing)
+    comparison = compare_runs(load_side(baseline), load_side(new), tol=tol, significance=significance, allow_missing=allow_missing)
     print_comparison(comparison, console)
     if markdown is not None:
         atomic_write_text(markdown, comparison_markdown(comparison))

@@ -22,7 +22,8 @@ import pandas as pd
 
 from .citable import CITABLE_RULE, configuration_label, headline_rows
 from .io import read_checks_json, read_results
-from .labels import defense_key, norm_label, row_eps, row_norm
+from ..threat import Norm
+from .labels import defense_key, row_eps, row_norm
 from .render import precise_eps
 from .stats import wilson_interval
 
@@ -106,7 +107,7 @@ def _table_rows(table: pd.DataFrame, headline: pd.DataFrame) -> list[dict]:
         low, high = interval(row)
         rows.append(dict(cell=str(row["cell"]) if pd.notna(row.get("cell")) else "", defense=configuration_label(row),
                          key=defense_key(row), threat=str(row["threat_model"]), attack=str(row["attack"]),
-                         norm=norm_label(row_norm(row)), eps=row_eps(row), correct=int(row["correct"]), n=int(row["n"]),
+                         norm=row_norm(row).label, eps=row_eps(row), correct=int(row["correct"]), n=int(row["n"]),
                          accuracy=percent(float(row["accuracy"])), low=percent(low), high=percent(high),
                          headline=index in starred))
     return rows
@@ -116,7 +117,7 @@ def _headline(headline: pd.DataFrame) -> list[dict]:
     rows = []
     for _, row in headline.iterrows():
         low, high = interval(row)
-        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], norm=norm_label(row_norm(row)),
+        rows.append(dict(defense=configuration_label(row), key=row["defense_key"], norm=row_norm(row).label,
                          eps=row_eps(row), threat=row["threat_model"], attack=row["attack_label"], rule=row["attack_text"],
                          accuracy=percent(row["accuracy"]), low=percent(low), high=percent(high),
                          correct=int(row["correct"]), n=int(row["n"]), clean=percent(row["clean_accuracy"]),

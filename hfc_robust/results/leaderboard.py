@@ -27,7 +27,8 @@ from ..errors import HfcError
 from .citable import CITABLE, CITABLE_RULE, EPS_TOLERANCE, configuration_label, headline_rows
 from .html import REPORT_HTML, interval, percent, render_report_html, template_environment
 from .io import atomic_write_text, read_checks_json, read_results
-from .labels import format_eps, norm_label, row_norm
+from ..threat import Norm
+from .labels import row_norm
 from .render import pgd_step_text, precise_eps
 
 __all__ = ["BoardRun", "BoardRow", "BoardGroup", "Leaderboard", "load_board_run", "common_eps", "build_leaderboard",
@@ -62,7 +63,7 @@ class BoardRun:
         return {float(e) for e in self.headline["eps"]}
 
     @property
-    def norms(self) -> list[str]:
+    def norms(self) -> list[Norm]:
         """The threat-model norms of the run's rows (one for a bench run)."""
         return list(dict.fromkeys(row_norm(row) for _, row in self.table.iterrows()))
 
@@ -102,16 +103,16 @@ class Leaderboard:
     eps: float
     groups: list[BoardGroup]
     notes: list[str]
-    norm: str = "linf"
+    norm: Norm = Norm.LINF
 
     @property
     def eps_text(self) -> str:
-        return format_eps(self.eps, self.norm)
+        return self.norm.format_eps(self.eps)
 
     @property
     def norm_text(self) -> str:
         """``L∞`` or ``L2``: the threat model the board ranks."""
-        return norm_label(self.norm)
+        return self.norm.label
 
 
 def load_board_run(path: Path | str) -> BoardRun:
@@ -209,15 +210,15 @@ def build_leaderboard(paths: list[Path | str], out: Path | str, eps: float | Non
     if eps is None:
         shared = common_eps(runs)
         if not shared:
-            listing = "; ".join(f"{r.path}: {', '.join(format_eps(e, norm) for e in sorted(r.eps_values())) or 'none'}"
+            listing = "; ".join(f"{r.path}: {', '.join(norm.format_eps(e) for e in sorted(r.eps_values())) or 'none'}"
                                 for r in runs)
             raise HfcError(f"the runs share no attacked eps ({listing})", "re-run them with a common --eps")
         eps = shared[-1]
     for run in runs:
         if not _has_eps(run.eps_values(), eps):
-            have = ", ".join(format_eps(e, norm) for e in sorted(run.eps_values())) or "none"
-            shared = ", ".join(format_eps(e, norm) for e in common_eps(runs)) or "none"
-            raise HfcError(f"{run.path} has no attacked rows at eps {format_eps(eps, norm)} in the {norm_label(norm)} "
+            have = ", ".join(norm.format_eps(e) for e in sorted(run.eps_values())) or "none"
+            shared = ", ".join(norm.format_eps(e) for e in common_eps(runs)) or "none"
+            raise HfcError(f"{run.path} has no attacked rows at eps {norm.format_eps(eps)} in the {norm.label} "
                            f"threat model (it has {have})",
                            f"pass --eps with a value every run has ({shared})")
     out_dir = Path(out).parent
@@ -233,18 +234,18 @@ def build_leaderboard(paths: list[Path | str], out: Path | str, eps: float | Non
     return Leaderboard(float(eps), groups, notes, norm)
 
 
-def _board_norm(runs: list[BoardRun]) -> str:
+def _board_norm(runs: list[BoardRun]) -> Norm:
     """The one threat-model norm of ``runs``; HfcError when they mix norms (an L2 eps and an L-inf
     eps are different threat models, and their accuracies do not rank against each other)."""
-    by_norm: dict[str, list[str]] = {}
+    by_norm: dict[Norm, list[str]] = {}
     for run in runs:
         for norm in run.norms:
             by_norm.setdefault(norm, []).append(str(run.path))
     if len(by_norm) > 1:
-        listing = "; ".join(f"{norm_label(norm)}: {', '.join(paths)}" for norm, paths in by_norm.items())
+        listing = "; ".join(f"{norm.label}: {', '.join(paths)}" for norm, paths in by_norm.items())
         raise HfcError(f"the runs use different threat-model norms ({listing})",
                        "build one leaderboard per norm (pass only the --norm linf runs, or only the --norm l2 runs)")
-    return next(iter(by_norm), "linf")
+    return next(iter(by_norm), Norm.LINF)
 
 
 def write_missing_reports(board: Leaderboard) -> list[Path]:

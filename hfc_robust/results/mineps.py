@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, atomic_write_text
-from .labels import EPS_AXIS_LABELS, defense_key, eps_axis_scale, norm_label, row_norm
+from ..threat import Norm
+from .labels import defense_key, row_norm
 from .render import FLOAT_FORMAT
 
 __all__ = ["MIN_EPS_CSV", "MIN_EPS_PLOT", "MIN_EPS_COLUMNS", "robust_curve", "min_eps_table", "write_min_eps"]
@@ -62,8 +63,8 @@ def plot_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float)
 
     fig, ax = subplots(figsize=(6.4, 4.2))
     norms = [row_norm(row) for _, row in table.iterrows()]
-    norm = norms[0] if norms else "linf"
-    scale = eps_axis_scale(norm)
+    norm = norms[0] if norms else Norm.LINF
+    scale = Norm.parse(norm).eps_axis_scale
     grid = np.linspace(0.0, max_eps, 513)
     styles = ["-", "--", ":", "-."]
     for k, ((defense, threat), group) in enumerate(per_example.groupby(["defense", "threat_model"], sort=False)):
@@ -76,11 +77,11 @@ def plot_min_eps(per_example: pd.DataFrame, table: pd.DataFrame, max_eps: float)
             fixed = table[(defenses == defense) & (table["threat_model"] == threat) & (table["attack"] == "pgd")]
             ax.plot(scale * fixed["eps"], 100 * fixed["accuracy"], linestyle="none", marker="o", color=colour,
                     markerfacecolor="white", label=f"{defense} {threat} pgd rows")
-    ax.set_xlabel(EPS_AXIS_LABELS.get(norm, "eps"))
+    ax.set_xlabel(Norm.parse(norm).eps_axis_label)
     ax.set_ylabel("robust accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"robust accuracy vs {norm_label(norm)} eps from per-example minimal eps (PGD bisection)")
+    ax.set_title(f"robust accuracy vs {Norm.parse(norm).label} eps from per-example minimal eps (PGD bisection)")
     fig.tight_layout()
     return png_bytes(fig)

@@ -25,7 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
-from .labels import EPS_AXIS_LABELS, defense_key, defense_label, eps_axis_scale, format_eps, norm_label, row_norm  # noqa: E402
+from ..threat import Norm  # noqa: E402
+from .labels import defense_key, defense_label, row_norm  # noqa: E402
 from .render import precise_eps  # noqa: E402
 
 __all__ = ["write_plots", "png_bytes", "subplots", "EPS_PLOT", "RADIUS_PLOT"]
@@ -74,11 +75,11 @@ def png_bytes(fig) -> bytes:
 def _table_norm(table: pd.DataFrame) -> str:
     """The table's threat-model norm (a bench run has one); ``linf`` for tables without one."""
     norms = list(dict.fromkeys(row_norm(row) for _, row in table.iterrows()))
-    return norms[0] if len(norms) == 1 else "linf"
+    return norms[0] if len(norms) == 1 else Norm.LINF
 
 
 def _title(table: pd.DataFrame) -> str:
-    norms = ", ".join(dict.fromkeys(norm_label(row_norm(row)) for _, row in table.iterrows()))
+    norms = ", ".join(dict.fromkeys(row_norm(row).label for _, row in table.iterrows()))
     return f"{table['model'].iloc[0]} on {table['dataset'].iloc[0]} (n = {int(table['n'].iloc[0])}), {norms} threat model"
 
 
@@ -86,7 +87,7 @@ def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
     """PNG bytes: accuracy (%) vs eps (L-inf in 1/255, L2 on the [0, 1] scale), one panel per defense configuration."""
     table = table.copy()
     norm = _table_norm(table)
-    scale = eps_axis_scale(norm)
+    scale = Norm.parse(norm).eps_axis_scale
     table["_panel"] = [_panel_key(row) for _, row in table.iterrows()]
     panels = list(dict.fromkeys(table["_panel"]))
     cols = min(len(panels), 3)
@@ -109,7 +110,7 @@ def plot_accuracy_vs_eps(table: pd.DataFrame) -> bytes:
             label = f"{threat}{' (headline)' if threat == 'adaptive' else ''}: {what}"
             ax.plot(xs, ys, label=label, **_STYLE[threat])
         ax.set_title(defense_label(sub.iloc[0]) if len(sub) else panel)
-        ax.set_xlabel(EPS_AXIS_LABELS.get(norm, "eps"))
+        ax.set_xlabel(Norm.parse(norm).eps_axis_label)
         ax.grid(alpha=0.3)
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7, loc="lower left")
@@ -156,7 +157,7 @@ def plot_accuracy_vs_radius(table: pd.DataFrame) -> bytes | None:
         if len(undefended_clean):
             ax.axhline(100 * float(undefended_clean["accuracy"].iloc[0]), color="0.45", linestyle="-.", linewidth=1,
                        label="undefended clean")
-        ax.set_title(f"{norm_label(norm)} eps = {format_eps(eps, norm)}" if eps > 0 else "clean")
+        ax.set_title(f"{Norm.parse(norm).label} eps = {Norm.parse(norm).format_eps(eps)}" if eps > 0 else "clean")
         ax.set_xlabel("low-pass radius r (frequency bins)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)

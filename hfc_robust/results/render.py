@@ -15,7 +15,8 @@ import pandas as pd
 from ..errors import HfcError
 from .citable import CITABLE, configuration_label, headline_rows
 from .formats import FORMATS
-from .labels import defense_label, format_eps, norm_label, row_eps, row_norm
+from ..threat import Norm
+from .labels import defense_label, row_eps, row_norm
 
 __all__ = ["FORMATS", "render_table", "latex_table", "latex_escape", "latex_document", "precise_eps", "display_frame",
            "markdown_table", "sample_note", "pgd_step_text", "print_table", "headline_lines", "FLOAT_FORMAT"]
@@ -45,7 +46,7 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
         "threat": table["threat_model"],
         "attack": table["attack"],
         "eps": [row_eps(row) for _, row in table.iterrows()],
-        "norm": [norm_label(row_norm(row)) for _, row in table.iterrows()],
+        "norm": [row_norm(row).label for _, row in table.iterrows()],
         "correct/n": [f"{c}/{n}" for c, n in zip(table["correct"], table["n"])],
         "acc %": table["accuracy"].map(lambda v: f"{100 * v:.1f}"),
         "95% CI": [f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in zip(table["ci_low"], table["ci_high"])],
@@ -83,21 +84,21 @@ def markdown_table(table: pd.DataFrame, title: str | None = None, note: str | No
 
 def pgd_step_text(config: dict) -> str:
     """PGD's step size as run.json's config gives it: ``--step-size``, else the norm's default rule."""
-    norm = config.get("norm") or "linf"
+    norm = Norm.parse(config.get("norm") or Norm.LINF)
     alpha = config.get("alpha")
     if alpha:
-        return format_eps(alpha, norm)
-    return "eps/4" if norm == "linf" else "2.5*eps/steps"
+        return Norm.parse(norm).format_eps(alpha)
+    return Norm.parse(norm).default_step_text
 
 
 def sample_note(run: dict) -> str:
     dataset = run.get("dataset", {})
     config = run.get("config", {})
     steps = config.get("steps")
-    norm = config.get("norm") or "linf"
+    norm = Norm.parse(config.get("norm") or Norm.LINF)
     return (f"Dataset {dataset.get('name')} ({dataset.get('source')}), {dataset.get('sample')}, n = {dataset.get('n')}. "
             f"Model {run.get('model', {}).get('name')} (sha256 {str(run.get('model', {}).get('sha256'))[:12]}). "
-            f"Threat model: {norm_label(norm)} ball of radius eps ([0, 1] pixel scale). "
+            f"Threat model: {Norm.parse(norm).label} ball of radius eps ([0, 1] pixel scale). "
             f"PGD: {steps} steps of {pgd_step_text(config)}, {config.get('restarts')} restart(s), {config.get('loss')} loss, "
             f"seed {config.get('seed')}. Headline = adaptive (attack crafted through the defense); oblivious = crafted "
             f"on the bare model. Accuracy with Wilson 95% CI.")
@@ -108,13 +109,11 @@ def latex_escape(text: object) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _latex_eps(eps: float, norm: str = "linf") -> str:
-    text = format_eps(eps, norm)
+def _latex_eps(eps: float, norm: Norm = Norm.LINF) -> str:
+    text = Norm.parse(norm).format_eps(eps)
     return f"${text}$" if "/" in text else latex_escape(text)
 
 
-# \textsubscript is in the LaTeX kernel (no package), and keeps raw underscores out of the table
-_LATEX_NORMS = {"linf": r"L\textsubscript{$\infty$}", "l2": r"L\textsubscript{2}"}
 
 
 def _config_footnote(run: dict) -> str:
@@ -123,9 +122,9 @@ def _config_footnote(run: dict) -> str:
     versions = run.get("versions") or {}
     parts = [sample_note(run)] if run else []
     if config:
-        norm = config.get("norm") or "linf"
-        parts.append(f"Grid: attacks {', '.join(config.get('attacks') or [])}; {norm_label(norm)} eps "
-                     f"{', '.join(format_eps(e, norm) for e in config.get('eps') or [])}; radii "
+        norm = Norm.parse(config.get("norm") or Norm.LINF)
+        parts.append(f"Grid: attacks {', '.join(config.get('attacks') or [])}; {Norm.parse(norm).label} eps "
+                     f"{', '.join(Norm.parse(norm).format_eps(e) for e in config.get('eps') or [])}; radii "
                      f"{', '.join(f'{r:g}' for r in config.get('radii') or []) or 'none'}; rho "
                      f"{', '.join(f'{r:g}' for r in config.get('rhos') or []) or 'none'}; mask "
                      f"{'<= r' if config.get('inclusive', True) else '< r'}.")
@@ -160,7 +159,7 @@ def latex_table(table: pd.DataFrame, run: dict | None = None, label: str = "tab:
     for _, row in table.iterrows():
         norm = row_norm(row)
         cells = [latex_escape(defense_label(row)), latex_escape(row["threat_model"]), latex_escape(row["attack"]),
-                 _latex_eps(float(row["eps"]), norm), _LATEX_NORMS.get(norm, latex_escape(norm)),
+                 _latex_eps(float(row["eps"]), norm), norm.latex,
                  f"{int(row['correct'])}/{int(row['n'])}",
                  f"{100 * float(row['accuracy']):.1f}"]
         if "ci_low" in row.index and pd.notna(row.get("ci_low")):

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes, npz_bytes
-from .labels import format_eps, norm_label, row_norm
+from ..threat import Norm
+from .labels import row_norm
 
 __all__ = ["SPECTRA_NPZ", "SPECTRA_PLOT", "radial_profile", "write_spectra", "plot_spectra"]
 
@@ -91,8 +92,8 @@ def plot_spectra(table: pd.DataFrame, radial: np.ndarray, title: str = "") -> by
             ax.semilogy(np.arange(len(profile)), np.where(profile > 0, profile, np.nan),
                         color=_COLOURS.get(row["threat"], "0.3"), linestyle=styles[variant % len(styles)],
                         linewidth=2.2 if row["threat"] == "adaptive" else 1.4,
-                        label=f"{row['threat']} {row['attack']} {norm_label(row_norm(row))} "
-                              f"{format_eps(float(row['eps']), row_norm(row))} (n={int(row['count'])})")
+                        label=f"{row['threat']} {row['attack']} {row_norm(row).label} "
+                              f"{row_norm(row).format_eps(float(row['eps']))} (n={int(row['count'])})")
         radius = table.loc[table["defense"] == defense, "radius"].iloc[0]
         if np.isfinite(radius):
             ax.axvline(float(radius), color="0.2", linestyle="--", linewidth=1, label=f"filter radius r = {radius:g}")
