@@ -58,6 +58,12 @@ def _small_cifar() -> nn.Module:
     return SmallCifarNet(10)
 
 
+def _paper_nobn() -> nn.Module:
+    from .architectures import PaperCNN
+
+    return PaperCNN(10, 3, width=16, batchnorm=False)
+
+
 def _resnet_builder(depth: int) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         from .architectures import cifar_resnet
@@ -97,6 +103,17 @@ MODELS: dict[str, ModelSpec] = {
         name="cifar10-small-at", builder=_small_cifar, dataset="cifar10", input_shape=(3, 32, 32),
         num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small-at.pt",
         description="cifar10-small, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
+    ),
+    "cifar10-nobn": ModelSpec(
+        name="cifar10-nobn", builder=_paper_nobn, dataset="cifar10", input_shape=(3, 32, 32), num_classes=10,
+        mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-nobn.pt",
+        description="4-conv CIFAR-10 CNN without BatchNorm (the paper's Table 2 setting), CIFAR-10 training images "
+                    "0..44999 (scripts/train_paper_models.py)",
+    ),
+    "cifar10-nobn-at": ModelSpec(
+        name="cifar10-nobn-at", builder=_paper_nobn, dataset="cifar10", input_shape=(3, 32, 32), num_classes=10,
+        mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-nobn-at.pt",
+        description="cifar10-nobn, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
     ),
     "resnet20": _resnet(20, "resnet20-12fca82f.th"),
     "resnet32": _resnet(32, "resnet32-d509ac18.th"),
