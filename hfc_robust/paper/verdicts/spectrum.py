@@ -127,6 +127,8 @@ def claim_8_1(settings: dict[str, tuple[str, list[str], bool]]) -> Verdict:
     verdict = ("reproduces" if cifar and all(v == "reproduces" for v in cifar) else
                "partially" if at_least(verdicts, "partially") else "does not")
     details = [f"**{label}**: {v}. " + "; ".join(lines) for label, (v, lines, _) in settings.items()]
-    number = "; ".join(f"{label}: " + "; ".join(lines) for label, (_, lines, _) in settings.items())
+    number = "; ".join(f"{label}: " + ", ".join(line.split(" (")[0].replace(": Fourier", " Fourier").replace(", SVD", " vs SVD")
+                                                + (" *" if line.endswith("*)") else "") for line in lines)
+                       for label, (_, lines, _) in settings.items())
     return Verdict("8.1", ", ".join(settings), "x correct, x_h right, x_l wrong, Fourier vs truncated SVD — " + number,
                    verdict, "; ".join(f"{label} {v}" for label, (v, _, _) in settings.items()) + ".", details)

@@ -27,19 +27,22 @@ def _epochs(e: float) -> str:
 
 def claim_4_1(runs: dict[int, dict[str, dict]]) -> Verdict:
     """``runs``: seed -> {"natural": record, "shuffled": record}."""
-    cases, lines = [], []
-    for seed, pair in sorted(runs.items()):
-        n = pair["natural"]["train_n"]
-        parts = []
-        for level in shuffle_rule.LEVELS:
-            nat, shu = first_epoch(pair["natural"]["history"], level, n), first_epoch(pair["shuffled"]["history"], level, n)
-            cases.append(shu > nat)
-            parts.append(f"{100 * level:.0f}%: natural {_epochs(nat)}, shuffled {_epochs(shu)}")
-        lines.append(f"seed {seed}: " + "; ".join(parts))
+    cases, lines, compact = [], [], []
+    seeds = sorted(runs)
+    n = runs[seeds[0]]["natural"]["train_n"]
+    for level in shuffle_rule.LEVELS:
+        nat = [first_epoch(runs[s]["natural"]["history"], level, n) for s in seeds]
+        shu = [first_epoch(runs[s]["shuffled"]["history"], level, n) for s in seeds]
+        cases += [b > a for a, b in zip(nat, shu)]
+        compact.append(f"to {100 * level:.0f}%: natural {'/'.join(map(_epochs, nat))} vs shuffled {'/'.join(map(_epochs, shu))}")
+    for seed in seeds:
+        lines.append(f"seed {seed}: " + "; ".join(
+            f"{100 * level:.0f}%: natural {_epochs(first_epoch(runs[seed]['natural']['history'], level, n))}, shuffled "
+            f"{_epochs(first_epoch(runs[seed]['shuffled']['history'], level, n))}" for level in shuffle_rule.LEVELS))
     verdict = ("reproduces" if all(cases) else "partially" if sum(cases) >= len(cases) / 2 else "does not")
-    why = (f"M_shuffle needs more epochs in {sum(cases)} of {len(cases)} (seed, level) cases")
+    why = f"M_shuffle needs more epochs in {sum(cases)} of {len(cases)} (seed, level) cases"
     return Verdict("4.1", f"PaperCNN without BatchNorm, first {n} CIFAR-10 training images, seeds "
-                   f"{', '.join(map(str, sorted(runs)))}", "epochs to reach a training accuracy — " + "; ".join(lines),
+                   f"{', '.join(map(str, seeds))}", f"epochs (seeds {'/'.join(map(str, seeds))}) " + "; ".join(compact),
                    verdict, why + ".", lines)
 
 
@@ -77,8 +80,25 @@ def claim_4_2(runs: dict[int, dict[str, dict]]) -> Verdict:
                "partially" if all(seeds_any) or any(full) else "does not")
     why = (f"(a) natural above shuffled in all four matched tests in {sum(seeds_a)} of {len(seeds_a)} seeds, in at least "
            f"one in {sum(seeds_any)}; (b) M_shuffle barely learns x_l at r = 4 in {sum(seeds_b)} of {len(seeds_b)} seeds")
-    return Verdict("4.2", "as 4.1", "training accuracy on x_l at matched accuracy on x (Holm per seed, * significant) — "
-                   + "; ".join(lines), verdict, why + ".", lines)
+    seeds = sorted(runs)
+    compact = []
+    for level in shuffle_rule.LEVELS:
+        for radius in (4.0, 8.0):
+            values = {}
+            for condition in ("natural", "shuffled"):
+                cells = []
+                for seed in seeds:
+                    history = runs[seed][condition]["history"]
+                    row = _at(history, first_epoch(history, level, runs[seed][condition]["train_n"]))
+                    cells.append("-" if row is None else
+                                 f"{100 * row[f'correct_x_l@{radius:g}'] / runs[seed][condition]['train_n']:.0f}")
+                values[condition] = "/".join(cells)
+            compact.append(f"at {100 * level:.0f}% r={radius:g}: {values['natural']} vs {values['shuffled']}")
+    ends = "/".join(f"{100 * runs[s]['shuffled']['history'][-1]['correct_x_l@4'] / runs[s]['shuffled']['train_n']:.0f}"
+                    for s in seeds)
+    return Verdict("4.2", "as 4.1", f"training accuracy (%) on x_l at matched accuracy on x, natural vs shuffled (seeds "
+                   f"{'/'.join(map(str, seeds))}): " + "; ".join(compact) + f"; M_shuffle at the end, r=4: {ends}",
+                   verdict, why + ".", lines)
 
 
 def _mean_correct(records: list[tuple[dict, dict]], key: str) -> np.ndarray:
