@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...results.stats import wilson_interval
 from ..rules import kernels as kernel_rule, smoothing as smoothing_rule, spectrum as spectrum_rule
 from .core import Verdict, eps_text, pct
 from .kernels import adjacent_energy, claim_6_2, pooled_share, smooth_eq3
@@ -148,7 +149,8 @@ def collect_table2(out: Path) -> tuple[list[Verdict], list[Verdict], list[str]]:
             for reading in ("fgsm", "worst", "mineps"):
                 for eps in smoothing_rule.EPS:
                     bits, attacked = robust_bits(outcomes, rho, eps, reading)
-                    cells.append(f"{100 * bits[attacked].mean():.1f}")
+                    low, high = wilson_interval(int(bits[attacked].sum()), int(attacked.sum()))
+                    cells.append(f"{100 * bits[attacked].mean():.1f} [{100 * low:.1f}, {100 * high:.1f}]")
             aa = robust_bits(outcomes, rho, smoothing_rule.EPS[0], "worst")[1].sum()
             table.append(f"| {name} | {rho:g} | " + " | ".join(cells) + f" | {aa} |")
     head = " | ".join(f"{reading} {eps_text(e)}" for reading in ("FGSM", "worst case", "min-eps PGD") for e in smoothing_rule.EPS)
