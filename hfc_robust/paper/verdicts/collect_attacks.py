@@ -58,7 +58,7 @@ def collect_fig2(out: Path) -> tuple[list[Verdict], list[str]]:
         svd_settings[label] = (verdict, lines, is_cifar)
         ranks = json.loads((out / "svd" / svd_folder / "run.json").read_text())["ranks"]
         svd_lines.append(f"* **{label}** ({verdict}): " + "; ".join(lines) + ". Mean rank k per radius: "
-                         + ", ".join(f"r={r}: {v['mean']:.1f}" for r, v in ranks.items()) + ".")
+                         + ", ".join(f"r={r}: {ranks[r]['mean']:.1f}" for r in sorted(ranks, key=float)) + ".")
     v81 = claim_8_1(svd_settings)
     section = ["## Sec. 3 (Fig. 2) and Sec. 8: predictions on x_l and x_h, against a permutation null", "",
                "Per setting and radius, among the m images classified correctly on x: the images with x_h right and x_l "

@@ -85,8 +85,7 @@ def claim_3_1(settings: dict[str, tuple[list[RadiusResult], bool]], variants: di
     verdicts = [v for v, _ in per.values()]
     verdict = ("reproduces" if cifar and all(v == "reproduces" for v in cifar) else
                "partially" if at_least(verdicts, "partially") else "does not")
-    details = [f"**{label}**: {per[label][0]} ({per[label][1]}). " + "; ".join(radius_line(r) for r in results)
-               for label, (results, _) in settings.items()]
+    details = [f"**{label}**: {per[label][0]} ({per[label][1]})." for label in settings]
     for label, results in (variants or {}).items():
         v, why = setting_verdict(results)
         details.append(f"*{label}* (official code's variant, not deciding): {v} ({why}). "
