@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from hfc_robust.threat import ThreatModel  # noqa: E402
 from hfc_robust import LowPass, load_dataset, load_model  # noqa: E402
 from hfc_robust.attacks import AutoAttack, AutoAttackFast  # noqa: E402
-from hfc_robust.bench.allocator import fix_malloc_thresholds  # noqa: E402
+from hfc_robust.runtime.allocator import fix_malloc_thresholds  # noqa: E402
 
 SETTINGS = {
     "fmnist": dict(model="fmnist-cnn", weights=None, dataset="fmnist", n=200, radius=8, eps=8 / 255),

@@ -24,13 +24,13 @@ import torch
 import torchattacks
 
 from hfc_robust.data.datasets import load_dataset
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_grid
-from hfc_robust.cli.parsing import parse_eps_list, parse_float_list
+from hfc_robust.spec import BenchSpec
+from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.cli.parsing import parse_float_list, parse_number_list
 from hfc_robust.models.zoo import load_model
 
 
-def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: BenchConfig,
+def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: BenchSpec,
                batch_size: int) -> dict[tuple, float]:
     accuracy: dict[tuple, float] = {}
 
@@ -81,8 +81,8 @@ def main() -> None:
 
     dataset = load_dataset(args.dataset, args.n)
     loaded = load_model(args.model, args.weights, num_classes=dataset.num_classes, progress=False)
-    config = BenchConfig(dataset=args.dataset, model=args.model, n=args.n, attacks=tuple(args.attack.split(",")),
-                         eps=parse_eps_list(args.eps), radii=parse_float_list(args.radius, "radius"),
+    config = BenchSpec(dataset=args.dataset, model=args.model, n=args.n, attacks=tuple(args.attack.split(",")),
+                         eps=parse_number_list(args.eps), radii=parse_float_list(args.radius, "radius"),
                          batch_size=args.batch_size)
     images = dataset.to_float(dataset.images)
     labels = dataset.labels
@@ -91,7 +91,7 @@ def main() -> None:
     # machine other jobs can slow one phase more than the other.
     torch.manual_seed(0)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = run_grid(config, model=loaded, dataset=dataset)
+    result = evaluate(config, model=loaded, dataset=dataset)
     harness_s, harness_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     torch.manual_seed(0)

@@ -28,7 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hfc_robust import LowPass, load_model  # noqa: E402
-from hfc_robust.bench.allocator import fix_malloc_thresholds  # noqa: E402
+from hfc_robust.runtime.allocator import fix_malloc_thresholds  # noqa: E402
 from hfc_robust.ops.pooling import fast_pooling  # noqa: E402
 
 MODELS = {"fmnist-cnn": (1, 28, 28), "cifar10-small-at": (3, 32, 32)}

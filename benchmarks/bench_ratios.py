@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 import torchattacks
 
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_grid
+from hfc_robust.spec import BenchSpec
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.data.datasets import load_dataset
 from hfc_robust.defenses.lowpass import LowPass
 from hfc_robust.models.zoo import load_model
@@ -79,9 +79,9 @@ class Counted(nn.Module):
 
 
 def harness_vs_raw(model, data, n: int, batch: int) -> dict:
-    config = BenchConfig(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0)
+    config = BenchSpec(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0)
     start = clocks()
-    result = run_grid(config, model=model, dataset=data)
+    result = evaluate(config, model=model, dataset=data)
     harness = since(start)
 
     def raw():
@@ -155,10 +155,10 @@ def filter_cost(model, data, batch: int, repeats: int) -> dict:
 
 def physical_limit(model, data, n: int, batch: int, radius: float | None, repeats: int) -> dict:
     counted = Counted(model.module).eval()
-    config = BenchConfig(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0,
+    config = BenchSpec(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0,
                          radii=(radius,) if radius is not None else ())
     start = clocks()
-    run_grid(config, model=counted, dataset=data)
+    evaluate(config, model=counted, dataset=data)
     wall, cpu = since(start)
     images, labels = next(data.batches(batch))[1:]
     bare = model.module.eval()

@@ -21,8 +21,9 @@ import multiprocessing
 
 import ray
 
-from hfc_robust.bench.api import bench_run
-from hfc_robust.bench.executors import RayExecutor
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.spec import BenchSpec
+from hfc_robust.scale.executors import RayExecutor
 
 
 def _spin(seconds: float) -> int:
@@ -64,7 +65,7 @@ def main() -> None:
             for workers in (1, 2):
                 out = Path(tmp) / f"w{workers}-{repeat}"
                 began = time.perf_counter()
-                bench_run(config, out=out, executor=RayExecutor(workers=workers, threads=1))
+                run_spec(BenchSpec(**config), RunOptions(out=out, executor=RayExecutor(workers=workers, threads=1)))
                 if repeat:  # the first round warms the worker processes up
                     times[workers].append(time.perf_counter() - began)
                 tables[workers] = (out / "results.csv").read_bytes() + (out / "examples.csv.gz").read_bytes()

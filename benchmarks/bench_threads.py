@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_grid
-from hfc_robust.bench.threads import choose_threads, physical_cores
+from hfc_robust.spec import BenchSpec
+from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.runtime.threads import choose_threads, physical_cores
 from hfc_robust.data.datasets import load_dataset
 from hfc_robust.models.zoo import load_model
 
@@ -40,7 +40,7 @@ def measure(n: int, repeats: int, max_jobs: int) -> dict:
     cores = physical_cores()
     dataset = load_dataset("fmnist", n)
     loaded = load_model("fmnist-cnn")
-    config = BenchConfig(n=n, attacks=("pgd",), radii=(8.0,), batch_size=100)
+    config = BenchSpec(n=n, attacks=("pgd",), radii=(8.0,), batch_size=100)
     thread_counts = list(range(1, cores + 1))
     results = []
     reference = None
@@ -57,7 +57,7 @@ def measure(n: int, repeats: int, max_jobs: int) -> dict:
                 for threads in thread_counts:
                     torch.set_num_threads(threads)
                     start = time.perf_counter()
-                    table = run_grid(config, model=loaded, dataset=dataset).table
+                    table = evaluate(config, model=loaded, dataset=dataset).table
                     times[threads].append(time.perf_counter() - start)
                     if reference is None:
                         reference = table

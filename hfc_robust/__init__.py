@@ -10,9 +10,11 @@ writes the same run folder as ``hfc-robust bench``.
 The names are imported lazily (PEP 562), so ``import hfc_robust`` and ``hfc-robust --help``
 do not pay for torch until a name that needs it is used.
 
-Subpackages, from the bottom up (imports point down only): ``ops`` (frequency maths) →
-``defenses``, ``attacks``, ``models``, ``data`` → ``results`` (tables, plots, compare; no
-torch) → ``bench`` (engine, checks) → ``paper``, ``analysis`` (Fourier heat maps) → ``cli``.
+Subpackages, from the bottom up (imports point down only; import-linter's contracts in
+pyproject.toml): ``threat``, ``cells``, ``budgets``, ``ops``, ``corruptions`` → ``defenses``,
+``attacks``, ``models``, ``data`` → ``results`` (tables, plots, compare; no torch) → ``spec`` (the
+run spec) → ``runtime`` (devices, threads, memory) → ``engine`` → ``checks`` → ``scale`` (shards,
+Ray) → ``runs`` (a run from start to finish, the Python API) → ``paper``, ``analysis`` → ``cli``.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ _EXPORTS = {
     "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
     "create_model": "models.zoo", "list_models": "models.zoo",
     "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
-    "benchmark": "bench.benchmark", "BenchRun": "bench.api", "BenchConfig": "bench.config", "Cell": "cells",
-    "CorruptionCell": "cells", "corrupt": "corruptions.registry", "CorruptionConfig": "bench.corruption_config",
-    "corruptions_run": "bench.corruption_api",
+    "benchmark": "runs.benchmark", "corruption_benchmark": "runs.benchmark", "run_spec": "runs.run",
+    "RunOptions": "runs.run", "RunResult": "runs.run", "BenchSpec": "spec", "CorruptionSpec": "spec",
+    "ThreatModel": "threat", "Norm": "threat", "Cell": "cells", "CorruptionCell": "cells",
+    "corrupt": "corruptions.registry", "APGD": "attacks.apgd", "APGDT": "attacks.apgd", "FABT": "attacks.fab",
+    "Square": "attacks.square", "AutoAttack": "attacks.autoattack",
     "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }
-_REMOVED = ("bench", "run_bench")  # the one public way in is benchmark() (CHANGELOG, Unreleased: "Removed")
+_REMOVED = ("bench", "run_bench")  # the ways in are benchmark() and run_spec() (CHANGELOG, Unreleased: "Removed")
 
 
 def load_model(name: str, weights=None):

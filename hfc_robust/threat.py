@@ -8,8 +8,8 @@ attack needs (the size of a perturbation, the projection onto the ball, the stee
 direction, the random start's distribution). Elsewhere a norm is a :class:`Norm` member, never a
 string compared.
 
-No torch import at module level: cells, the results layer and ``--help`` use this module. The
-geometry methods take tensors and use their methods; only the random start's draw imports torch.
+No torch import: cells, the results layer and ``--help`` use this module. The geometry methods
+take tensors and use their methods only.
 """
 
 from __future__ import annotations
@@ -229,16 +229,18 @@ class ThreatModel:
         norms = _row_norms(grad)
         return (grad / norms.where(norms > 0, norms.new_ones(()))).where(norms > 0, grad.new_zeros(()))
 
-    def sample_unit_ball(self, shape: Sequence[int], generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-        """One example's random start direction, drawn on the CPU from ``generator``: L-inf, uniform
-        in the cube ``[-1, 1]^d`` (``2 * torch.rand(shape) - 1``); L2, uniform in the unit ball (a
-        float64 Gaussian direction, normalised, at radius ``u^(1/d)``, ``u`` uniform, ``d`` = its size)."""
-        import torch  # the only torch call of this module: sampling (see the module docstring)
-
+    def sample_unit_ball(self, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One example's random start direction, the shape of one row of ``like`` and its dtype, drawn on
+        the CPU from ``generator``: L-inf, uniform in the cube ``[-1, 1]^d`` (the bits of
+        ``2 * torch.rand(shape, generator=generator) - 1``); L2, uniform in the unit ball (a float64
+        Gaussian direction, normalised, at radius ``u^(1/d)``, ``u`` uniform, ``d`` = its size)."""
+        shape, dtype = tuple(like.shape[1:]), like.dtype
+        template = like.new_empty((), device="cpu")
         if self.norm is Norm.LINF:
-            return torch.rand(tuple(shape), generator=generator, dtype=dtype) * 2 - 1
-        direction = torch.randn(tuple(shape), generator=generator, dtype=torch.float64)
-        radius = float(torch.rand((), generator=generator, dtype=torch.float64)) ** (1.0 / direction.numel())
+            return template.new_empty(shape, dtype=dtype).uniform_(0, 1, generator=generator) * 2 - 1
+        direction = template.double().new_empty(shape).normal_(0, 1, generator=generator)
+        uniform = direction.new_empty(()).uniform_(0, 1, generator=generator)
+        radius = float(uniform) ** (1.0 / direction.numel())
         return (direction * (radius / float(direction.norm()))).to(dtype)
 
 

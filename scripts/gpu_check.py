@@ -186,9 +186,9 @@ def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
         return [row(name, reason) for name in names]
     import torch
 
-    from hfc_robust.bench.config import BenchConfig
-    from hfc_robust.bench.devices import deterministic_mode
-    from hfc_robust.bench.engine import run_grid
+    from hfc_robust.spec import BenchSpec
+    from hfc_robust.runtime.devices import deterministic_mode
+    from hfc_robust.engine.evaluate import evaluate
     from hfc_robust.data.adapters import as_dataset
     from hfc_robust.models.zoo import load_model
 
@@ -197,13 +197,13 @@ def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
     loaded = load_model("resnet20", RESNET20, num_classes=10, progress=False)
     model = loaded.module.to(device).eval()
     placed = type(loaded)(loaded.name, model, loaded.spec, loaded.weights, loaded.sha256)
-    config = BenchConfig(dataset="cifar10", model="resnet20", n=n, attacks=("pgd",), eps=(EPS,), radii=(RADIUS,),
+    config = BenchSpec(dataset="cifar10", model="resnet20", n=n, attacks=("pgd",), eps=(EPS,), radii=(RADIUS,),
                          steps=10, spot_check=0)
     images, labels = data.to_float(data.images).to(device), data.labels.to(device)
 
     def harness(deterministic: bool) -> float:
         with deterministic_mode(deterministic):
-            run_grid(config, model=placed, dataset=data, device=device)
+            evaluate(config, model=placed, dataset=data, device=device)
         return 0.0
 
     def naive() -> float:
@@ -264,6 +264,7 @@ def autoattack_vs_reference(device: str, n: int, budget: Budget) -> list[Row]:
     import torch
 
     from hfc_robust.attacks.registry import ATTACKS, AttackOptions
+    from hfc_robust.threat import Norm, ThreatModel
     from hfc_robust.data.adapters import as_dataset
     from hfc_robust.defenses import LowPass
     from hfc_robust.models.zoo import load_model
@@ -281,7 +282,7 @@ def autoattack_vs_reference(device: str, n: int, budget: Budget) -> list[Row]:
 
     _synchronize(device)
     started = time.perf_counter()
-    ours = ATTACKS["autoattack"].build(model, EPS, AttackOptions(num_classes=10)).run(images, labels, ids)
+    ours = ATTACKS["autoattack"].build(model, ThreatModel(Norm.LINF, EPS), AttackOptions(num_classes=10)).run(images, labels, ids)
     _synchronize(device)
     ours_s = time.perf_counter() - started
     reference = Reference(model, eps=EPS, norm="Linf", version="standard", device=device, seed=0)

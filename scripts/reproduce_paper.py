@@ -43,8 +43,8 @@ import pandas as pd  # noqa: E402
 from hfc_robust.analysis.heatmap import heatmap_run, heatmap_summary  # noqa: E402
 from hfc_robust.paper import verdicts as paper  # noqa: E402
 from hfc_robust.paper.verdicts import eps_text, pct  # noqa: E402
-from hfc_robust.bench.api import bench_run  # noqa: E402
-from hfc_robust.bench.config import BenchConfig  # noqa: E402
+from hfc_robust.runs.run import RunOptions, run_spec  # noqa: E402
+from hfc_robust.spec import BenchSpec, CorruptionSpec  # noqa: E402
 from hfc_robust.paper import corruptions as corruption_paper  # noqa: E402
 from hfc_robust.results.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from hfc_robust.paper.spectrum import spectrum_run  # noqa
@@ -109,6 +109,21 @@ def run_spectrum(n: int, have_cifar: bool, reuse: bool = False) -> tuple[dict, l
 
 
 KEEP_EXAMPLES = False
+#: ``--only report``: a section whose stored run no longer matches this code's configuration is
+#: copied from the current REPRODUCTION.md instead of being computed again
+STORED_ONLY = False
+
+
+def _stored_section(title: str) -> list[str]:
+    path = OUT / "REPRODUCTION.md"
+    lines = path.read_text().split("\n") if path.is_file() else []
+    if title not in lines:
+        return [title, "", "(not run yet)", ""]
+    start = lines.index(title)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    print(f"[report] {title[3:]}: its stored run does not match this code's configuration; section kept as it was",
+          flush=True)
+    return lines[start:end]
 
 
 def _drop_examples(folder: Path) -> None:
@@ -127,7 +142,7 @@ def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | No
     run = json.loads(run_json.read_text())
     path = Path(weights) if weights else (WEIGHTS_DIR / MODELS[model].packaged if MODELS[model].packaged else None)
     sha = file_sha256(path) if path is not None and path.is_file() else None
-    from hfc_robust.bench.paths import portable_dataset, portable_path
+    from hfc_robust.runs.paths import portable_dataset, portable_path
 
     stored = json.loads(json.dumps(run.get("config", {})))
     # Runs record paths relative to their folder (older ones as they were given): accept either.
@@ -143,7 +158,7 @@ def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | No
 
 def _bench(model: str, dataset: str, normalize: bool, n: int, reuse: bool) -> pd.DataFrame:
     folder = OUT / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}"
-    config = BenchConfig(dataset=dataset, model=model, n=n, attacks=("fgsm", "pgd"), eps=paper.TABLE2_EPS,
+    config = BenchSpec(dataset=dataset, model=model, n=n, attacks=("fgsm", "pgd"), eps=paper.TABLE2_EPS,
                          rhos=paper.TABLE2_RHOS, smooth_normalize=normalize, seed=0)
     if reuse and (folder / "results.csv").is_file() and _same_run(folder / "run.json", config.to_dict(), model):
         print(f"[table2] reusing {folder.relative_to(ROOT)}", flush=True)
@@ -155,7 +170,7 @@ def _bench(model: str, dataset: str, normalize: bool, n: int, reuse: bool) -> pd
                "--rho", "0.1,0.25,0.5,1.0"] + (["--smooth-normalize"] if normalize else []) \
         + ["--out", str(folder.relative_to(ROOT))]
     print(f"[table2] {' '.join(command)}", flush=True)
-    table = bench_run(config, out=folder, command=command, overwrite=True).table  # regenerating replaces the stored run
+    table = run_spec(config, RunOptions(out=folder, command=command, overwrite=True)).table  # regenerating replaces the stored run
     _drop_examples(folder)
     print(f"[table2] {model} {'normalised' if normalize else 'unnormalised'}: {time.time() - started:.0f}s", flush=True)
     return table
@@ -218,7 +233,7 @@ def run_heatmap(have_cifar: bool, reuse: bool) -> list[str]:
         return [title, "", f"(not run: {SHARED} not found)", ""]
     folder = OUT / "heatmap_resnet20"
     weights = RESNETS / "resnet20-12fca82f.th"
-    config = dict(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=HEATMAP_N, norm=HEATMAP_NORM,
+    config = dict(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=HEATMAP_N, eps_f=HEATMAP_NORM,
                   radii=[HEATMAP_RADIUS], rhos=[], smooth_normalize=False, inclusive=True, seed=0)
     command = ["hfc-robust", "heatmap", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
                "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"),
@@ -226,8 +241,10 @@ def run_heatmap(have_cifar: bool, reuse: bool) -> list[str]:
     if reuse and (folder / "heatmap.csv").is_file() and _same_run(folder / "run.json", config, "resnet20", weights):
         print(f"[heatmap] reusing {folder.relative_to(ROOT)}", flush=True)
     else:
+        if STORED_ONLY:
+            return _stored_section(title)
         print(f"[heatmap] {' '.join(command)}", flush=True)
-        heatmap_run(config["dataset"], "resnet20", str(weights), n=HEATMAP_N, norm=HEATMAP_NORM, radii=[HEATMAP_RADIUS],
+        heatmap_run(config["dataset"], "resnet20", str(weights), n=HEATMAP_N, eps_f=HEATMAP_NORM, radii=[HEATMAP_RADIUS],
                     seed=0, out=folder, command=command)
     run = json.loads((folder / "run.json").read_text())
     table = pd.read_csv(folder / "heatmap.csv")
@@ -290,7 +307,7 @@ def run_perturbation_spectra(have_cifar: bool, reuse: bool) -> list[str]:
         return [SPECTRA_TITLE, "", f"(not run: {SHARED} not found)", ""]
     folder = OUT / "perturbation_spectra_resnet20"
     weights = RESNETS / "resnet20-12fca82f.th"
-    config = BenchConfig(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=SPECTRA_N,
+    config = BenchSpec(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=SPECTRA_N,
                          attacks=("pgd",), eps=(SPECTRA_EPS,), radii=(SPECTRA_RADIUS,), spot_check=0, seed=0)
     command = ["hfc-robust", "bench", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
                "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"), "--n", str(SPECTRA_N),
@@ -301,8 +318,10 @@ def run_perturbation_spectra(have_cifar: bool, reuse: bool) -> list[str]:
             "resnet20", weights):
         print(f"[spectra] reusing {folder.relative_to(ROOT)}", flush=True)
     else:
+        if STORED_ONLY:
+            return _stored_section(SPECTRA_TITLE)
         print(f"[spectra] {' '.join(command)}", flush=True)
-        bench_run(config, out=folder, command=command, overwrite=True)
+        run_spec(config, RunOptions(out=folder, command=command, overwrite=True))
         _drop_examples(folder)
     table = pd.read_csv(folder / "results.csv").set_index(["defense", "threat_model"])
     with np.load(folder / "perturbation_spectra.npz", allow_pickle=False) as archive:
@@ -359,15 +378,13 @@ CORRUPTIONS_COUNTS = "per_image_counts.csv.gz"
 def run_corruptions(n: int, have_cifar: bool, reuse: bool) -> tuple[list[str], list]:
     """ResNet-20 under the 15 CIFAR-10-C corruptions, bare and at r = 4, 8, 12, 16; returns the
     REPRODUCTION.md section and its verdict, every number computed from the stored files."""
-    from hfc_robust.bench.corruption_api import corruptions_run
-    from hfc_robust.bench.corruption_config import CorruptionConfig
     from hfc_robust.results.io import atomic_writer
 
     if not have_cifar:
         return [CORRUPTIONS_TITLE, "", f"(not run: {SHARED} not found)", ""], []
     folder = OUT / "corruptions_resnet20"
     weights = RESNETS / "resnet20-12fca82f.th"
-    config = CorruptionConfig(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n,
+    config = CorruptionSpec(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n,
                               radii=tuple(CORRUPTIONS_RADII), seed=0)
     command = ["hfc-robust", "corruptions", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
                "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"), "--n", str(n),
@@ -377,10 +394,12 @@ def run_corruptions(n: int, have_cifar: bool, reuse: bool) -> tuple[list[str], l
     if reuse and (folder / CORRUPTIONS_COUNTS).is_file() and _same_run(folder / "run.json", stored, "resnet20", weights):
         print(f"[corruptions] reusing {folder.relative_to(ROOT)}", flush=True)
     else:
+        if STORED_ONLY:
+            return _stored_section(CORRUPTIONS_TITLE), []
         started = time.time()
         print(f"[corruptions] {' '.join(command)}", flush=True)
-        corruptions_run(config, out=folder, command=command, overwrite=True,
-                        notify=lambda text: print(f"[corruptions] {text}", flush=True))
+        run_spec(config, RunOptions(out=folder, command=command, overwrite=True, deterministic=False,
+                                    notify=lambda text: print(f"[corruptions] {text}", flush=True)))
         counts = corruption_paper.per_image_counts(pd.read_csv(folder / "examples.csv.gz"))
         with atomic_writer(folder / CORRUPTIONS_COUNTS) as raw:  # gzip without a time stamp: byte-identical reruns
             import gzip
@@ -418,7 +437,7 @@ def run_l2(n: int, have_cifar: bool, reuse: bool) -> list[str]:
         return [L2_TITLE, "", f"(not run: {SHARED} not found)", ""]
     folder = OUT / "l2_autoattack_resnet20"
     weights = RESNETS / "resnet20-12fca82f.th"
-    config = BenchConfig(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n, norm="l2",
+    config = BenchSpec(dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n, norm="l2",
                          attacks=("autoattack",), eps=L2_EPS, radii=(L2_RADIUS,), seed=0)
     command = ["hfc-robust", "bench", "--dataset", f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
                "--model", "resnet20", "--weights", str(weights).replace(str(SHARED), "../shared"), "--n", str(n),
@@ -429,9 +448,11 @@ def run_l2(n: int, have_cifar: bool, reuse: bool) -> list[str]:
                                   "radii": [L2_RADIUS], "seed": 0}, "resnet20", weights):
         print(f"[l2] reusing {folder.relative_to(ROOT)}", flush=True)
     else:
+        if STORED_ONLY:
+            return _stored_section(L2_TITLE)
         print(f"[l2] {' '.join(command)}", flush=True)
         started = time.time()
-        bench_run(config, out=folder, command=command, overwrite=True, device="cpu")
+        run_spec(config, RunOptions(out=folder, command=command, overwrite=True, device="cpu"))
         _drop_examples(folder)
         print(f"[l2] {time.time() - started:.0f}s", flush=True)
     table = pd.read_csv(folder / "results.csv")
@@ -534,7 +555,7 @@ from hfc_robust.paper.experiments.steps import STEPS  # noqa: E402
 TRAINING_STEPS = ("fig3", "heuristics", "table1")
 #: ``--only NAME``: one experiment, resumable (issue 26); ``report`` only rewrites REPRODUCTION.md
 ONLY = {name: (lambda name=name: STEPS[name][0](OUT, SHARED, _log)) for name in STEPS}
-ONLY["report"] = lambda: write_report(reuse=True)
+ONLY["report"] = lambda: write_report(reuse=True, stored_only=True)
 
 
 def main() -> None:
@@ -650,9 +671,12 @@ def budget_lines() -> list[str]:
     return lines
 
 
-def write_report(reuse: bool, n: int = 1000, have_cifar: bool = True) -> None:
+def write_report(reuse: bool, n: int = 1000, have_cifar: bool = True, stored_only: bool = False) -> None:
     """REPRODUCTION.md from the stored runs (the Fig. 2 and BatchNorm Table 2 tables are rewritten
-    too; with ``reuse`` nothing stored with the same configuration runs again)."""
+    too; with ``reuse`` nothing stored with the same configuration runs again; with ``stored_only``
+    the beyond-the-paper sections whose runs do not match are kept as they are)."""
+    global STORED_ONLY
+    STORED_ONLY = stored_only
     from hfc_robust import ENGINE_VERSION
     from hfc_robust.paper.verdicts.document import write_reproduction
 

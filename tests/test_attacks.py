@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from hfc_robust.attacks import FGSM, PGD, attack_loss, eval_mode
+from hfc_robust.attacks import FGSM, PGD, attack_loss
+from hfc_robust.ops.modes import eval_mode
 from hfc_robust.errors import HfcError
 
 

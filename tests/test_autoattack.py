@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.spec import BenchSpec
 from hfc_robust.attacks import APGD, APGDT, FABT, AutoAttack, AutoAttackFast, Square
 from hfc_robust.attacks.base import frozen_parameters, logits_as_in
 from hfc_robust.threat import ThreatModel
@@ -294,13 +296,13 @@ def test_autoattack_with_other_queries_is_refused_with_one_line(tmp_path):
     """`--attack autoattack --queries 100` does not make an `autoattack` row with 100 queries."""
     from click.testing import CliRunner
 
-    from hfc_robust.bench.config import BenchConfig
+    from hfc_robust.spec import BenchSpec
     from hfc_robust.cli import main
     from hfc_robust.errors import HfcError
 
     with pytest.raises(HfcError, match="standard 5000 queries"):
-        BenchConfig(attacks=("autoattack",), queries=100)
-    BenchConfig(attacks=("autoattack", "square"), queries=100)  # --queries is then the square row's
+        BenchSpec(attacks=("autoattack",), queries=100)
+    BenchSpec(attacks=("autoattack", "square"), queries=100)  # --queries is then the square row's
     result = CliRunner().invoke(main, ["bench", "--attack", "autoattack", "--queries", "100", "--n", "10",
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
@@ -346,12 +348,12 @@ def _engine_and_reference(model_name, weights, dataset, n, radius, eps, norm="li
     """The ``autoattack`` adaptive row through the engine, the reference's standard AutoAttack and
     ``autoattack-fast`` on the same images through the same ``LowPass`` module: robust per example."""
     import hfc_robust as hr
-    from hfc_robust.bench.config import BenchConfig
-    from hfc_robust.bench.engine import run_grid
+    from hfc_robust.spec import BenchSpec
+    from hfc_robust.engine.evaluate import evaluate
 
     data = hr.load_dataset(dataset, n)
     model = hr.load_model(model_name, weights)
-    result = run_grid(BenchConfig(dataset=dataset, model=model_name, weights=weights, n=n, attacks=("autoattack",),
+    result = evaluate(BenchSpec(dataset=dataset, model=model_name, weights=weights, n=n, attacks=("autoattack",),
                                   eps=(eps,), norm=norm, radii=(radius,), spot_check=0), model=model, dataset=data)
     row = result.table[(result.table["threat_model"] == "adaptive") & (result.table["attack"] == "autoattack")]
     _, ours = result.outcomes(row["cell"].iloc[0])

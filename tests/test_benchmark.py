@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 import hfc_robust as hr
-from hfc_robust.bench.provenance import index_ranges
+from hfc_robust.runs.provenance import index_ranges
 from hfc_robust.data.adapters import as_dataset
 from hfc_robust.models.custom import state_dict_sha256
 
@@ -153,7 +153,7 @@ def test_wrong_data_is_one_line(case, tmp_path):
     ("vgg99", {}, "unknown model 'vgg99'"),
     ("SELF", {"n": 20000}, "more than the 10000 images"),
     ("SELF", {"attacks": ("bpda-pgd",)}, "input-transform defense"),
-    ("SELF", {"stepz": 3}, "unknown options stepz"),
+    ("SELF", {"stepz": 3}, "unknown settings stepz"),
     ("SELF", {"n": 0}, "positive number"),
 ])
 def test_wrong_model_or_setting_is_one_line(model, kwargs, needle):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hfc_robust.bench.checkpoint import OutcomeStore
-from hfc_robust.bench.engine import GridBatches
+from hfc_robust.engine.checkpoint import OutcomeStore
+from hfc_robust.engine.attack_batch import AttackBatches
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcWarning
 
@@ -25,7 +25,7 @@ def test_a_truncated_chunk_is_recomputed_with_one_warning_and_identical_files(tm
     fresh, out = tmp_path / "fresh", tmp_path / "run"
     assert CliRunner().invoke(main, ARGS + ["--out", str(fresh)]).exit_code == 0
     calls = []
-    original = GridBatches.__call__
+    original = AttackBatches.__call__
 
     def interrupted(self, *args, **kwargs):
         if len(calls) == 3:
@@ -33,9 +33,9 @@ def test_a_truncated_chunk_is_recomputed_with_one_warning_and_identical_files(tm
         calls.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(GridBatches, "__call__", interrupted)
+    monkeypatch.setattr(AttackBatches, "__call__", interrupted)
     assert CliRunner().invoke(main, ARGS + ["--out", str(out)]).exit_code == 130
-    monkeypatch.setattr(GridBatches, "__call__", original)
+    monkeypatch.setattr(AttackBatches, "__call__", original)
     chunks = sorted((out / ".partial").glob("chunk-*.npz"))
     assert [p.name for p in chunks] == [f"chunk-{start:010d}.npz" for start in (0, 10, 20)]
     damaged = chunks[1]
@@ -107,3 +107,45 @@ def test_chunks_written_before_checksums_are_still_read(tmp_path):
     (tmp_path / "chunk-0000000000.npz").write_bytes(buffer.getvalue())
     reopened = OutcomeStore(tmp_path, "key")
     assert reopened.starts == [0] and list(reopened.chunk(0)) == ["index"]
+
+
+@pytest.mark.parametrize("command", [
+    ARGS,
+    ["corruptions", "--n", "40", "--batch-size", "10", "--radius", "8", "--corruption", "fog,gaussian_noise",
+     "--severity", "1,5", "--quiet", "--threads", "1", "--device", "cpu"],
+], ids=["bench", "corruptions"])
+def test_bench_and_corruptions_resume_through_the_same_loop_and_store(tmp_path, monkeypatch, command):
+    """One pipeline: both commands evaluate through ``engine.loop.run_batches`` into one
+    ``OutcomeStore``; interrupted after two batches, each resumes from its checkpoint (the same
+    code path, the same message) and writes the files an uninterrupted run writes."""
+    import hfc_robust.engine.evaluate as evaluate_module
+    import hfc_robust.engine.loop as loop
+
+    fresh, out = tmp_path / "fresh", tmp_path / "run"
+    assert CliRunner().invoke(main, command + ["--out", str(fresh)]).exit_code == 0
+    seen, appended = [], []
+    real_loop, real_append = loop.run_batches, OutcomeStore.append
+
+    def spy_loop(evaluate, *args, **kwargs):
+        seen.append(type(evaluate).__name__)
+        return real_loop(evaluate, *args, **kwargs)
+
+    def dying_append(self, start, chunk):
+        if len(appended) == 2:
+            raise KeyboardInterrupt  # the run dies with two finished batches on disk
+        appended.append(start)
+        return real_append(self, start, chunk)
+
+    monkeypatch.setattr(evaluate_module, "run_batches", spy_loop)
+    monkeypatch.setattr(OutcomeStore, "append", dying_append)
+    assert CliRunner().invoke(main, command + ["--out", str(out)]).exit_code == 130
+    monkeypatch.setattr(OutcomeStore, "append", real_append)
+    assert sorted(p.name for p in (out / ".partial").glob("chunk-*.npz")) == ["chunk-0000000000.npz",
+                                                                            "chunk-0000000010.npz"]
+    result = CliRunner().invoke(main, command + ["--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resuming from 20 of 40 images" in result.output
+    assert seen == [{"bench": "AttackBatches", "corruptions": "CorruptionBatches"}[command[0]]] * 2
+    for name in ("results.csv", "examples.csv.gz"):
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert not (out / ".partial").exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hfc_robust.bench.checks import check_clean_drop, paired_violation, run_checks
+from hfc_robust.checks.paired import check_clean_drop, paired_violation, run_checks
 
 
 def _row(defense, threat, attack, eps, robust, radius=np.nan):

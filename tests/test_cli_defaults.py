@@ -17,9 +17,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.bench.api import _check_grid
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.threads import choose_threads, physical_cores
+from hfc_robust.runs.writers import grid_notes
+from hfc_robust.spec import BenchSpec
+from hfc_robust.runtime.threads import choose_threads, physical_cores
 from hfc_robust.cli import main
 from hfc_robust.defenses.lowpass import LowPassFilter
 
@@ -67,8 +67,8 @@ def _is_identity(shape: tuple[int, int], radius: float, inclusive: bool) -> bool
 def test_identity_warning_matches_what_the_filter_does(shape, inclusive):
     corner = ((shape[0] // 2) ** 2 + (shape[1] // 2) ** 2) ** 0.5
     for radius in (corner - 1, corner - 1e-6, corner, corner + 1e-6, corner + 3):
-        config = BenchConfig(attacks=("pgd",), radii=(radius,), inclusive=inclusive)
-        warned = any("identity" in note for note in _check_grid(config, (1, *shape)))
+        config = BenchSpec(attacks=("pgd",), radii=(radius,), inclusive=inclusive)
+        warned = any("identity" in note for note in grid_notes(config, (1, *shape)))
         assert warned == _is_identity(shape, radius, inclusive), (shape, radius, inclusive)
 
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.bench.corruption_api import corruptions_run
-from hfc_robust.bench.corruption_config import CorruptionConfig, plan_corruption_cells
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.engine.plan import plan_corruption_cells
+from hfc_robust.spec import CorruptionSpec
 from hfc_robust.cells import Cell, CorruptionCell
 from hfc_robust.cli import main
 from hfc_robust.corruptions import CORRUPTIONS, corrupt
@@ -44,7 +45,7 @@ def runs(tmp_path_factory):
 
 
 def test_the_grid_has_15_x_5_rows_per_defense_by_default():
-    cells = plan_corruption_cells(CorruptionConfig(radii=(8.0,), rhos=(0.5,)))
+    cells = plan_corruption_cells(CorruptionSpec(radii=(8.0,), rhos=(0.5,)))
     for defense in ("none", "lowpass-r8", "smooth-rho0.5"):
         mine = [cell for cell in cells if cell.defense == defense]
         assert [(c.corruption, c.severity) for c in mine] == [("none", 0)] + [(name, s) for name in CORRUPTIONS
@@ -140,10 +141,10 @@ def test_an_interrupted_run_resumes_with_identical_files(runs, tmp_path):
     config = dict(n=20, batch_size=10, radii=(8.0,), rhos=(0.5,), seed=4, corruptions=SOME.split(","),
                   severities=(1, 2, 5))
     with pytest.raises(KeyboardInterrupt):
-        corruptions_run(config, out=tmp_path / "r", progress=stop_after_one_batch)
+        run_spec(CorruptionSpec(**config), RunOptions(out=tmp_path / 'r', progress=stop_after_one_batch))
     assert (tmp_path / "r" / ".partial").is_dir() and not (tmp_path / "r" / "results.csv").exists()
     notes = []
-    corruptions_run(config, out=tmp_path / "r", notify=notes.append)
+    run_spec(CorruptionSpec(**config), RunOptions(out=tmp_path / 'r', notify=notes.append))
     assert any("resuming from 10 of 20" in note for note in notes), notes
     for name in ("results.csv", "summary.csv", "examples.csv.gz", "corruption_spectra.npz"):
         assert (tmp_path / "r" / name).read_bytes() == (runs / "a" / name).read_bytes(), name

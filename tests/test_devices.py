@@ -13,10 +13,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hfc_robust.bench.api import bench_run
-from hfc_robust.bench.checks import SIGNIFICANCE, paired_violation
-from hfc_robust.bench.devices import resolve_device
-from hfc_robust.bench.engine import run_grid
+from hfc_robust.spec import BenchSpec
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.checks.paired import SIGNIFICANCE, paired_violation
+from hfc_robust.runtime.devices import resolve_device
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.errors import HfcError
 
 from .conftest import TinyCNN
@@ -37,8 +39,7 @@ def _data(n: int = 40):
 
 
 def test_run_json_records_the_cpu_device(tmp_path):
-    run = bench_run(dict(n=20, batch_size=10, steps=2, spot_check=0), out=tmp_path / "r", model=TinyCNN().eval(),
-                    dataset=_data(20), device="cpu")
+    run = run_spec(BenchSpec(n=20, batch_size=10, steps=2, spot_check=0), RunOptions(out=tmp_path / 'r', device='cpu'), Source(model=TinyCNN().eval(), data=_data(20)))
     record = run.run["device"]
     assert record["device"] == "cpu" and record["threads"] == torch.get_num_threads()
     assert record["name"] == (platform.processor() or platform.machine())
@@ -58,15 +59,14 @@ def test_unknown_or_absent_devices_are_one_line_errors():
 def test_cuda_run_places_models_and_masks_on_the_gpu():
     from hfc_robust.ops import frequency
 
-    result = run_grid(dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0), model=TinyCNN().eval(),
+    result = evaluate(dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0), model=TinyCNN().eval(),
                        dataset=_as_dataset(_data()), device="cuda")
     for module in result.modules.values():
         assert {p.device.type for p in module.parameters()} == {"cuda"}
     assert frequency.frequency_mask(12, 12, 4.0, device="cuda").device.type == "cuda"
     assert frequency.low_pass(torch.rand(2, 1, 12, 12, device="cuda"), 4.0).device.type == "cuda"
     assert result.provenance["device"].startswith("cuda")
-    record = bench_run(dict(n=20, batch_size=10, steps=2, spot_check=0), model=TinyCNN().eval(), dataset=_data(20),
-                       device="cuda").run["device"]
+    record = run_spec(BenchSpec(n=20, batch_size=10, steps=2, spot_check=0), RunOptions(device='cuda'), Source(model=TinyCNN().eval(), data=_data(20))).run["device"]
     assert record["name"] == torch.cuda.get_device_name(0) and record["cuda"] == torch.version.cuda
 
 
@@ -81,7 +81,7 @@ def cpu_and_cuda():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
     config = dict(n=500, batch_size=250, radii=(8.0,), eps=(2 / 255, 8 / 255), spot_check=0)
-    return run_grid(config, device="cpu"), run_grid(config, device="cuda")
+    return evaluate(config, device="cpu"), evaluate(config, device="cuda")
 
 
 @needs_cuda
@@ -188,7 +188,7 @@ def test_the_probe_runs_on_the_models_own_device():
 
 
 def test_auto_follows_the_model_and_device_overrides_it():
-    from hfc_robust.bench.devices import on_device, run_device
+    from hfc_robust.runtime.devices import on_device, run_device
 
     on_meta = TinyCNN().to("meta")
     assert run_device("auto", on_meta).type == "meta" and run_device(None, on_meta).type == "meta"
@@ -225,7 +225,7 @@ def test_cli_defaults_to_auto_says_which_device_and_records_it(tmp_path):
 
 
 def test_deterministic_mode_sets_the_flags_and_gives_the_callers_back(monkeypatch):
-    from hfc_robust.bench.devices import deterministic_mode
+    from hfc_robust.runtime.devices import deterministic_mode
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     cudnn = torch.backends.cudnn
@@ -282,8 +282,7 @@ def test_a_cpu_model_evaluated_on_cuda_stays_on_the_cpu():
 def test_deterministic_cuda_reruns_are_byte_identical(tmp_path):
     config = dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0)
     for name in ("a", "b"):
-        bench_run(config, out=tmp_path / name, model=TinyCNN().eval(), dataset=_data(), device="cuda",
-                  deterministic=True)
+        run_spec(BenchSpec(**config), RunOptions(out=tmp_path / name, device='cuda', deterministic=True), Source(model=TinyCNN().eval(), data=_data()))
     for name in ("results.csv", "examples.csv.gz"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -312,7 +311,7 @@ def test_the_gpu_check_runs_here_and_skips_its_gpu_parts_with_their_reason(tmp_p
 
 
 def test_rerun_repeats_a_cpu_run_on_the_cpu_and_a_gpu_run_on_auto():
-    from hfc_robust.bench.rerun import rerun_options
+    from hfc_robust.runs.rerun import rerun_options
 
     assert rerun_options({"device": {"device": "cpu", "deterministic": False}}, ".") == \
         {"device": "cpu", "deterministic": False}

@@ -109,12 +109,12 @@ def naive_table(model, x, y, attacks, eps_list, radii, rhos, steps, random_start
 
 def engine_outcomes(model, x, y, **grid) -> dict[tuple, np.ndarray]:
     """{(defense key, threat, attack, eps rounded to 7 decimals): robust} from the engine."""
-    from hfc_robust.bench.config import BenchConfig
-    from hfc_robust.bench.engine import run_grid
+    from hfc_robust.spec import BenchSpec
+    from hfc_robust.engine.evaluate import evaluate
     from hfc_robust.data.dataset import ImageDataset
 
-    config = BenchConfig(dataset="toy", model="toy", n=None, spot_check=0, **grid)
-    result = run_grid(config, model=model, dataset=ImageDataset("toy", x, y, 4))
+    config = BenchSpec(dataset="toy", model="toy", n=None, spot_check=0, **grid)
+    result = evaluate(config, model=model, dataset=ImageDataset("toy", x, y, 4))
     return {(c.defense, c.scenario, c.attack, round(c.eps, 7)): result.outcomes(c)[1] for c in result.cells}
 
 

@@ -10,12 +10,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hfc_robust.bench.checks import run_checks
+from hfc_robust.checks.paired import run_checks
 from hfc_robust.data.dataset import ImageDataset
 from hfc_robust.errors import HfcWarning
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_grid
+from hfc_robust.spec import BenchSpec
+from hfc_robust.engine.evaluate import evaluate
 from tests import reference
 
 
@@ -48,7 +48,7 @@ def make_dataset(n: int = 40) -> tuple[DoubleCNN, ImageDataset]:
 
 def test_eps_zero_equals_clean_and_worst_case_is_the_minimum():
     model, dataset = make_dataset()
-    table = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
+    table = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
                                   radii=(4,), steps=3), model=model, dataset=dataset).table
     for defense, group in table.groupby("defense"):
         clean = group[group["threat_model"] == "clean"]["accuracy"].iloc[0]
@@ -70,7 +70,7 @@ class RoundToUint8(nn.Module):
 def test_gradient_masking_fixture_is_caught():
     model, dataset = make_dataset()
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    result = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
+    result = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
                                    steps=5), model=model, dataset=dataset, extra_defenses=[masking])
     checks = {c.name: c for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"].status == "fail"
@@ -89,13 +89,13 @@ def test_the_gradient_check_counts_where_each_attack_took_its_first_step():
     start = reference.random_start(x, list(range(len(y))), 0.25, 0, 0)
     standing = correct & (reference.predict(model, start) == y)
     assert int(standing.sum()) < int(correct.sum())  # the start fools some: the two rules differ here
-    bare = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.25,), radii=(),
+    bare = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.25,), radii=(),
                                 steps=3, seed=0), model=model, dataset=dataset)
     assert bare.gradient_checks == {"none": {"checked": int(correct.sum()) + int(standing.sum()), "zero_gradient": 0}}
-    defended = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(0.25,), radii=(3,),
+    defended = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(0.25,), radii=(3,),
                                     steps=3, seed=0), model=model, dataset=dataset)
     assert defended.gradient_checks["none"]["checked"] == int(correct.sum())  # full budget for the oblivious row
-    square = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("square",), eps=(0.25,), radii=(),
+    square = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("square",), eps=(0.25,), radii=(),
                                   queries=20, seed=0), model=model, dataset=dataset)
     status = {c.name: c.status for c in run_checks(square.table, square.gradient_checks, outcomes=square.outcomes)}
     assert status["nonzero-input-gradient"] == "skipped"  # no gradient attack took a step
@@ -103,7 +103,7 @@ def test_the_gradient_check_counts_where_each_attack_took_its_first_step():
 
 def test_checks_pass_for_a_genuine_lowpass_defense():
     model, dataset = make_dataset()
-    result = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
+    result = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
                                    eps=(2 / 255, 8 / 255), radii=(4,), steps=10), model=model, dataset=dataset)
     checks = {c.name: c.status for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"] == "pass"
@@ -148,12 +148,12 @@ def _interrupted_run(config, model, dataset, checkpoint, interrupt=None) -> None
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt or after_20)
+        evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint), progress=interrupt or after_20)
 
 
 def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     model, dataset = make_dataset()
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3,
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3,
                          batch_size=10)
     checkpoint = tmp_path / "partial"
 
@@ -166,19 +166,19 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     with torch.no_grad():
         other.fc.bias += 5.0
     seen = []
-    run_grid(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
+    evaluate(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
     assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
     _interrupted_run(config, model, dataset, checkpoint)
     written = {p: p.stat().st_mtime_ns for p in sorted(checkpoint.glob("chunk-*.npz"))}
     seen.clear()
     messages = []
-    resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+    resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
                         progress=lambda d, t, x=None: seen.append(d), notify=messages.append)
     assert seen[0] == 20 and resumed.resumed_rows == 20  # resumed after the two finished batches
     assert messages == [f"resuming from 20 of 40 images (finished batches in {checkpoint})"]
     for path, stamp in written.items():  # append-only: finished chunks are never rewritten
         assert path.stat().st_mtime_ns == stamp
-    fresh = run_grid(config, model=model, dataset=dataset)
+    fresh = evaluate(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table)
     assert resumed.examples.equals(fresh.examples)
     resumed.store.remove()  # the caller removes it once the results are written
@@ -188,11 +188,11 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
 def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
     """Chunks computed on a GPU are not resumed by a CPU run (float noise would differ between the
     halves of one table): the run says so and starts again, and gives the fresh table."""
-    from hfc_robust.bench.checkpoint import OutcomeStore
-    from hfc_robust.bench.engine import DEVICE_ARRAY
+    from hfc_robust.engine.checkpoint import OutcomeStore
+    from hfc_robust.engine.loop import DEVICE_ARRAY
 
     model, dataset = make_dataset()
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2,
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2,
                          batch_size=10)
     checkpoint = tmp_path / "partial"
 
@@ -203,35 +203,35 @@ def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
         store.append(start, {**store.chunk(start), DEVICE_ARRAY: np.array("cuda")})
     seen = []
     with pytest.warns(HfcWarning, match="computed on cuda, this run uses cpu"):
-        resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+        resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
                            progress=lambda d, t, x=None: seen.append(d))
     assert seen[0] == 0 and resumed.resumed_rows == 0
-    assert resumed.table.equals(run_grid(config, model=model, dataset=dataset).table)
+    assert resumed.table.equals(evaluate(config, model=model, dataset=dataset).table)
 
 
 def test_convergence_check_flags_a_weak_attack():
-    from hfc_robust.bench.checks import convergence_check
+    from hfc_robust.checks.optional import convergence_check
 
     model, dataset = make_dataset(60)
-    weak = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
+    weak = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
                      model=model, dataset=dataset)
     check = convergence_check(weak, model, dataset)
     assert check.status == "fail" and "points" in check.detail
-    strong = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
+    strong = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
                        model=model, dataset=dataset)
     assert strong.table["accuracy"].iloc[-1] == 0.0  # nothing left to find: a converged attack passes
     assert convergence_check(strong, model, dataset).status == "pass"
 
 
 def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
-    from hfc_robust.bench.checks import unbounded_check
+    from hfc_robust.checks.optional import unbounded_check
 
     model, dataset = make_dataset()
-    honest = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
+    honest = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
                                    steps=5), model=model, dataset=dataset)
     assert unbounded_check(honest, model, dataset).status == "pass"
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    masked = run_grid(BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
+    masked = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
                        model=model, dataset=dataset, extra_defenses=[masking])
     check = unbounded_check(masked, model, dataset)
     assert check.status == "fail" and "custom" in check.detail
@@ -259,9 +259,9 @@ def test_bench_leaves_a_train_mode_model_untouched():
         model.bn1.running_var.fill_(2.0)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,),
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,),
                          rhos=(0.5,), steps=3)
-    table = run_grid(config, model=model, dataset=dataset).table
+    table = evaluate(config, model=model, dataset=dataset).table
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -273,13 +273,13 @@ def test_bench_leaves_a_train_mode_model_untouched():
 
 
 def test_spot_check_leaves_a_train_mode_model_untouched():
-    from hfc_robust.bench.spotcheck import SpotBudget, spot_check
+    from hfc_robust.checks.spotcheck import SpotBudget, spot_check
 
     _, dataset = make_dataset()
     model = BNNet().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5)
-    result = run_grid(config, model=model, dataset=dataset)
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=2, spot_check=5)
+    result = evaluate(config, model=model, dataset=dataset)
     check = spot_check(result, result.modules, dataset, config.spot_check, budget=SpotBudget(steps=5, queries=20))
     assert check.status in ("pass", "warn", "fail") and check.data["rows"][0]["sampled"] > 0
     assert model.training and model.bn1.training
@@ -291,11 +291,11 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     """With units saved after every attack run (the 30 s interval set to 0), an interruption in the
     middle of the only batch keeps the finished runs; the resumed run skips them and gives the
     same files as an uninterrupted run."""
-    import hfc_robust.bench.batch as batch
+    import hfc_robust.engine.attack_batch as batch
 
     monkeypatch.setattr(batch, "CHECKPOINT_SECONDS", 0.0)
     model, dataset = make_dataset()
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255, 8 / 255), radii=(3,),
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255, 8 / 255), radii=(3,),
                          steps=3, batch_size=40)
     checkpoint = tmp_path / "partial"
     texts = []
@@ -309,12 +309,12 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     assert not list(checkpoint.glob("chunk-*.npz"))  # the batch never finished
     assert len(list(checkpoint.glob("units-*.npz"))) == 4  # fgsm at two eps: bare and adaptive runs
     seen = []
-    resumed = run_grid(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
+    resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
                         progress=lambda d, t, text=None: seen.append(text))
     assert not any(text and text.startswith("fgsm") for text in seen)  # the saved runs were not repeated
     assert any(text and text.startswith("pgd eps=4") for text in seen)
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
-    fresh = run_grid(config, model=model, dataset=dataset)
+    fresh = evaluate(config, model=model, dataset=dataset)
     assert resumed.table.equals(fresh.table) and resumed.examples.equals(fresh.examples)
     assert resumed.gradient_checks == fresh.gradient_checks  # the saved runs' gradient counts are restored too
     assert fresh.gradient_checks["none"]["checked"] > 0
@@ -328,9 +328,9 @@ def test_a_batch_with_no_correctly_classified_example_runs():
     with torch.no_grad():
         wrong = (model(dataset.images[:10]).argmax(1) + 1) % 4
     dataset.labels[:10] = wrong  # the first batch: every example misclassified by the bare model
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,),
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,),
                          steps=2, batch_size=10)
-    result = run_grid(config, model=model, dataset=dataset)
+    result = evaluate(config, model=model, dataset=dataset)
     for cell in result.cells:
         if cell.defense == "none":
             _, robust = result.outcomes(cell)

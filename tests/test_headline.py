@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from hfc_robust.bench.checks import Check
+from hfc_robust.checks.paired import Check
 from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.cells import Cell
 from hfc_robust.results.citable import headline_rows

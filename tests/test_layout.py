@@ -13,99 +13,92 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hfc_robust"
 
-# Lower number = lower layer. A module may import its own subpackage and any lower layer.
-LAYERS = {
-    "errors": 0, "lazy": 0,
-    "threat": 1, "cells": 1,
-    "ops": 1, "corruptions": 1,
-    "defenses": 2, "attacks": 2, "models": 2, "data": 2,
-    "results": 3,
-    "bench": 4,
-    "paper": 5, "analysis": 5,
-    "cli": 6,
-}
-# Inside one layer, packages that may use each other, as (importer, imported).
-SIDEWAYS = {("cells", "threat"), ("defenses", "ops"), ("attacks", "ops"), ("data", "ops"), ("models", "ops")}
+MAX_MODULE_LINES = 400
+MAX_PACKAGE_MODULES = 15  # .py files, __init__.py included
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def test_the_import_contracts_hold():
+    """import-linter's contracts in pyproject.toml: layers (imports point down only), no cycles between
+    the modules of any package, the torch-free modules, and no pyautoattack in the package."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    command = [str(lint)] if lint.exists() else [sys.executable, "-m", "importlinter.cli"]
+    done = subprocess.run(command + ["--no-cache"], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "broken" in done.stdout and " 0 broken" in done.stdout
 
 
-def _imports(path: Path) -> set[str]:
-    """Every hfc_robust module that ``path`` imports, at module level or inside functions."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("hfc_robust"))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if target.startswith("hfc_robust"):
-                for alias in node.names:  # `from . import x` may name a submodule
-                    candidate = f"{target}.{alias.name}"
-                    found.add(candidate if _exists(candidate) else target)
+def test_no_module_is_long_and_no_package_is_crowded():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+    crowded = {str(d.relative_to(PACKAGE.parent)): n for d in [PACKAGE, *[p for p in PACKAGE.rglob("*") if p.is_dir()]]
+               if (n := len(list(d.glob("*.py")))) > MAX_PACKAGE_MODULES}
+    assert not crowded, f"packages over {MAX_PACKAGE_MODULES} modules: {crowded}"
+
+
+def _string_comparisons_of_norms(tree: ast.AST) -> list[int]:
+    """Lines comparing something with the text of a norm (``== "linf"``, ``in ("l2", ...)``, ...)."""
+    norms = {"linf", "l2", "Linf", "L2"}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for operand in [node.left, *node.comparators]:
+                items = operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]
+                if any(isinstance(i, ast.Constant) and i.value in norms for i in items):
+                    found.append(node.lineno)
+        elif isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare):
+            continue
     return found
 
 
-def _exists(module: str) -> bool:
-    relative = Path(*module.split(".")[1:])
-    return (PACKAGE / relative).with_suffix(".py").is_file() or (PACKAGE / relative / "__init__.py").is_file()
+def test_a_norm_is_never_compared_as_a_string_outside_the_threat_model():
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "threat.py" and path.parent == PACKAGE:
+            continue
+        lines = _string_comparisons_of_norms(ast.parse(path.read_text()))
+        if lines:
+            offenders[str(path.relative_to(PACKAGE))] = lines
+    assert not offenders, f"norms compared as strings (use hfc_robust.threat.Norm): {offenders}"
+    planted = ast.parse('if norm == "linf":\n    pass\nok = x in ("l2", "linf")\n')
+    assert _string_comparisons_of_norms(planted) == [1, 3]  # the scan sees both spellings
 
 
-def _graph() -> dict[str, set[str]]:
-    return {_module_name(p): _imports(p) for p in PACKAGE.rglob("*.py")}
+#: One rule, one place: each fragment of an HfcError message is raised from exactly one site.
+RULES = {
+    "is outside": "a radius of the threat model (Norm.check_eps)",
+    "unknown norm": "the norm's name (Norm.parse)",
+    "has no default eps": "the data-dependent default radius (Norm.default_eps)",
+    "need a random start": "PGD restarts without a random start",
+    "steps >= 1": "PGD's and APGD's budgets",
+    "unknown loss": "the attack loss",
+    "frequency bins, got": "a low-pass radius (defense_grid)",
+    "rho must be": "an Eq. 3 strength (defense_grid)",
+    "is more than the": "n beyond the data",
+    "unknown attack": "an attack's name",
+    "severities must be": "corruption severities",
+}
 
 
-def _layer(module: str) -> str | None:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else None
+def _error_texts(tree: ast.AST) -> list[str]:
+    """The constant text of every ``HfcError(...)`` call's first argument (f-strings: their literal parts)."""
+    texts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "HfcError" and node.args:
+            first = node.args[0]
+            parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+            texts.append("".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)))
+    return texts
 
 
-def test_every_import_points_down():
-    wrong = []
-    for module, targets in _graph().items():
-        source = _layer(module)
-        if source is None:
-            continue  # hfc_robust/__init__.py re-exports the public API lazily
-        assert source in LAYERS, f"{module}: subpackage {source} has no layer in this test"
-        for target in targets:
-            dest = _layer(target)
-            if dest is None or dest == source:
-                continue
-            if LAYERS[dest] < LAYERS[source] or (source, dest) in SIDEWAYS:
-                continue
-            wrong.append(f"{module} -> {target}")
-    assert not wrong, "imports that point up or sideways:\n" + "\n".join(sorted(wrong))
-
-
-def test_no_import_cycles():
-    # A package's __init__ re-exporting its own modules is not a cycle; every other edge counts.
-    graph = {module: {t for t in targets if t != "hfc_robust" and not t.startswith(module + ".")}
-             for module, targets in _graph().items()}
-    state: dict[str, int] = {}
-    cycles = []
-
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        for target in sorted(graph.get(node, ())):
-            if state.get(target) == 1:
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
-            elif state.get(target) is None:
-                visit(target, stack + [target])
-        state[node] = 2
-
-    for node in sorted(graph):
-        if state.get(node) is None:
-            visit(node, [node])
-    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+def test_one_validation_site_per_rule():
+    sites: dict[str, list[str]] = {fragment: [] for fragment in RULES}
+    for path in PACKAGE.rglob("*.py"):
+        for text in _error_texts(ast.parse(path.read_text())):
+            for fragment in RULES:
+                if fragment in text:
+                    sites[fragment].append(str(path.relative_to(PACKAGE)))
+    assert {f: s for f, s in sites.items() if len(s) != 1} == {}, sites
 
 
 def _python(code: str) -> str:

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from hfc_robust.bench.allocator import KERNEL_CACHE_CAPACITY, KERNEL_CACHE_VARIABLES, limit_kernel_caches
+from hfc_robust.runtime.allocator import KERNEL_CACHE_CAPACITY, KERNEL_CACHE_VARIABLES, limit_kernel_caches
 
 CHILD = """
 import resource, sys

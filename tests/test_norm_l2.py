@@ -25,7 +25,7 @@ from scipy import stats
 
 import hfc_robust as hr
 from hfc_robust.attacks import FGSM, PGD
-from hfc_robust.bench.config import BenchConfig, with_default_eps
+from hfc_robust.spec import BenchSpec
 from hfc_robust.cells import Cell
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcError
@@ -447,22 +447,22 @@ def one_line(result) -> str:
 
 
 def test_default_eps_per_norm_and_shape():
-    assert BenchConfig().eps == (8 / 255,) and BenchConfig(norm="linf").eps == (8 / 255,)
-    assert BenchConfig(norm="l2").eps is None  # decided once the images' shape is known
+    assert BenchSpec().eps == (8 / 255,) and BenchSpec(norm="linf").eps == (8 / 255,)
+    assert BenchSpec(norm="l2").eps is None  # decided once the images' shape is known
     assert Norm.L2.default_eps((3, 32, 32)) == 0.5 and Norm.L2.default_eps((7, 3, 32, 32)) == 0.5
     assert Norm.LINF.default_eps((1, 28, 28)) == 8 / 255
-    assert with_default_eps(BenchConfig(norm="l2"), (3, 32, 32)).eps == (0.5,)
-    assert with_default_eps(BenchConfig(norm="l2", eps=(0.25,)), (3, 32, 32)).eps == (0.25,)
+    assert BenchSpec(norm="l2").resolved((3, 32, 32)).eps == (0.5,)
+    assert BenchSpec(norm="l2", eps=(0.25,)).resolved((3, 32, 32)).eps == (0.25,)
     for shape in ((1, 28, 28), (3, 64, 64), (1, 32, 32)):
         with pytest.raises(HfcError, match="pass --eps"):
             Norm.L2.default_eps(shape)
-    assert BenchConfig(norm="l2", eps=(2.0,)).eps == (2.0,)  # an L2 radius may exceed 1
+    assert BenchSpec(norm="l2", eps=(2.0,)).eps == (2.0,)  # an L2 radius may exceed 1
     with pytest.raises(HfcError):
-        BenchConfig(norm="linf", eps=(2.0,))
+        BenchSpec(norm="linf", eps=(2.0,))
     with pytest.raises(HfcError, match="one norm per run"):
-        BenchConfig(norm=("linf", "l2"))
+        BenchSpec(norm=("linf", "l2"))
     with pytest.raises(HfcError):
-        BenchConfig(norm="l1")
+        BenchSpec(norm="l1")
 
 
 def test_benchmark_takes_0_5_on_3x32x32_and_refuses_other_shapes_without_eps(tmp_path):

@@ -12,14 +12,16 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from hfc_robust.bench.api import bench_run
+from hfc_robust.spec import BenchSpec
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcError
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "hfc-robust[ray]")')
 pytestmark = pytest.mark.slow
 
-from hfc_robust.bench.executors import CRASH_ENV, RayExecutor  # noqa: E402
+from hfc_robust.scale.executors import CRASH_ENV, RayExecutor  # noqa: E402
 
 CONFIG = dict(n=120, batch_size=30, radii=(8.0,), steps=5, spot_check=0)
 
@@ -41,7 +43,7 @@ def local_ray(tmp_path_factory):
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("single") / "run"
-    bench_run(CONFIG, out=out)
+    run_spec(BenchSpec(**CONFIG), RunOptions(out=out))
     return out
 
 
@@ -65,7 +67,7 @@ def test_cli_ray_default_grid_is_byte_identical_to_one_process(tmp_path):
 def test_a_worker_killed_mid_shard_is_retried_with_identical_results(single, tmp_path, monkeypatch):
     marker = tmp_path / "killed"
     monkeypatch.setenv(CRASH_ENV, f"60:{marker}")  # the shard from row 60 dies after its first batch, once
-    run = bench_run(CONFIG, out=tmp_path / "run", executor=RayExecutor(workers=2))
+    run = run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2)))
     assert marker.exists()  # the worker really died
     same_files(single, tmp_path / "run")
     shard = next(s for s in run.run["executor"]["shards"] if s["rows"][0] == 60)
@@ -81,11 +83,11 @@ def test_an_interrupted_driver_resumes_with_only_the_missing_shards(single, tmp_
             raise KeyboardInterrupt  # the driver dies once one shard is saved
 
     with pytest.raises(KeyboardInterrupt):
-        bench_run(CONFIG, out=tmp_path / "run", executor=RayExecutor(workers=2), progress=progress)
+        run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2), progress=progress))
     saved = sorted(int(p.stem.split("-")[1]) for p in (tmp_path / "run" / ".partial").glob("chunk-*.npz"))
     assert saved in ([0, 30], [60, 90])  # one shard of two batches was saved
     messages = []
-    run = bench_run(CONFIG, out=tmp_path / "run", executor=RayExecutor(workers=2), notify=messages.append)
+    run = run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2), notify=messages.append))
     assert run.run["executor"]["resumed_rows"] == 60
     submitted = sorted(r for s in run.run["executor"]["shards"] for r in range(*s["rows"]))
     assert submitted == [r for r in range(120) if not saved[0] <= r < saved[0] + 60]  # only the missing rows ran
@@ -101,8 +103,8 @@ def test_an_nn_module_from_python_travels_by_object_store(tmp_path):
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.rand(40, 1, 12, 12, generator=generator), torch.randint(0, 4, (40,), generator=generator)
     config = dict(n=40, batch_size=10, steps=3, spot_check=0)
-    one = bench_run(config, model=TinyCNN().eval(), dataset=(images, labels))
-    distributed = bench_run(config, model=TinyCNN().eval(), dataset=(images, labels), executor=RayExecutor(workers=2))
+    one = run_spec(BenchSpec(**config), RunOptions(), Source(model=TinyCNN().eval(), data=(images, labels)))
+    distributed = run_spec(BenchSpec(**config), RunOptions(executor=RayExecutor(workers=2)), Source(model=TinyCNN().eval(), data=(images, labels)))
     assert one.table.equals(distributed.table)
     assert os.getpid() not in {s["pid"] for s in distributed.run["executor"]["shards"]}
 

@@ -19,7 +19,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.bench.api import bench_run
+from hfc_robust.spec import BenchSpec
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
 from hfc_robust.cli import main
 
 from .conftest import TinyCNN
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from hfc_robust.bench.executors import RayExecutor  # noqa: E402
+from hfc_robust.scale.executors import RayExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +155,7 @@ def test_losing_the_node_running_a_shard_gives_identical_files(cluster, tmp_path
     generator = torch.Generator().manual_seed(0)
     data = torch.rand(60, 1, 12, 12, generator=generator), torch.randint(0, 4, (60,), generator=generator)
     config = dict(n=60, batch_size=10, steps=3, radii=(4.0,), spot_check=0)
-    bench_run(config, out=tmp_path / "one", model=TinyCNN().eval(), dataset=data, name="tiny", device="cpu")
+    run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'one', device='cpu'), Source(model=TinyCNN().eval(), data=data, name='tiny'))
 
     lost = {}
 
@@ -170,8 +172,7 @@ def test_losing_the_node_running_a_shard_gives_identical_files(cluster, tmp_path
 
     watcher = threading.Thread(target=remove_the_node_once_it_works, daemon=True)
     watcher.start()
-    run = bench_run(config, out=tmp_path / "ray", model=NodeMarking(str(marks), os.getpid()).eval(), dataset=data,
-                    name="tiny", device="cpu", executor=RayExecutor(address=cluster.address, workers=2))
+    run = run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'ray', device='cpu', executor=RayExecutor(address=cluster.address, workers=2)), Source(model=NodeMarking(str(marks), os.getpid()).eval(), data=data, name='tiny'))
     watcher.join(10)
     assert "at" in lost, "no shard ever ran on the second node"
     same_files(tmp_path / "one", tmp_path / "ray")

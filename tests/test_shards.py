@@ -10,9 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.bench.api import bench_run
-from hfc_robust.bench.merge import merge_shards
-from hfc_robust.bench.shards import missing_shards, shard_rows, split_batches
+from hfc_robust.spec import BenchSpec
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.runs.merge import merge_shards
+from hfc_robust.scale.shards import missing_shards, shard_rows, split_batches
 from hfc_robust.cli import main
 
 from .conftest import TinyCNN
@@ -110,9 +112,9 @@ def test_merge_of_a_python_model_skips_the_spot_check_with_its_reason(tmp_path):
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.rand(40, 1, 12, 12, generator=generator), torch.randint(0, 4, (40,), generator=generator)
     config = dict(n=40, batch_size=10, eps=(8 / 255,), steps=2, spot_check=3)
-    full = bench_run(config, out=tmp_path / "full", model=TinyCNN().eval(), dataset=(images, labels))
+    full = run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'full'), Source(model=TinyCNN().eval(), data=(images, labels)))
     for i in (1, 2):
-        bench_run(config, out=tmp_path / f"s{i}", model=TinyCNN().eval(), dataset=(images, labels), shard=(i, 2))
+        run_spec(BenchSpec(**config), RunOptions(out=tmp_path / f's{i}', shard=(i, 2)), Source(model=TinyCNN().eval(), data=(images, labels)))
     merged = merge_shards([tmp_path / "s1", tmp_path / "s2"], tmp_path / "m")
     assert (tmp_path / "m" / "results.csv").read_bytes() == (tmp_path / "full" / "results.csv").read_bytes()
     spot = next(c for c in merged.checks if c.name == "strong-attack-spot-check")

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from hfc_robust.attacks import PGD
-from hfc_robust.bench.api import bench_run
-from hfc_robust.bench.config import BenchConfig
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.spec import BenchSpec
 from hfc_robust.errors import HfcError
 from hfc_robust.results.io import npz_bytes
 from tests import reference
@@ -66,9 +67,9 @@ def np_radial(spectrum: np.ndarray) -> np.ndarray:
 def spectra_run(tmp_path_factory):
     model, dataset = make_dataset(40)
     out = tmp_path_factory.mktemp("spectra") / "run"
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255), radii=(RADIUS,),
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255), radii=(RADIUS,),
                          steps=3, spot_check=0)
-    bench_run(config, out=out, model=model, dataset=dataset, name="toy")
+    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name='toy'))
     return model, dataset, out
 
 
@@ -127,14 +128,14 @@ def test_spectra_match_numpy_from_recomputed_adversarials(spectra_run):
 
 def test_spectra_are_byte_identical_and_batching_only_regroups_sums(spectra_run, tmp_path):
     model, dataset, out = spectra_run
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255),
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255),
                          radii=(RADIUS,), steps=3, spot_check=0)
     again = tmp_path / "again"
-    bench_run(config, out=again, model=model, dataset=dataset, name="toy")
+    run_spec(config, RunOptions(out=again), Source(model=model, data=dataset, name='toy'))
     for name in ("results.csv", "examples.csv.gz", "perturbation_spectra.npz"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
     small = tmp_path / "batches"
-    bench_run(BenchConfig(**{**config.to_dict(), "batch_size": 7}), out=small, model=model, dataset=dataset, name="toy")
+    run_spec(config.replace(batch_size=7), RunOptions(out=small), Source(model=model, data=dataset, name='toy'))
     with np.load(out / "perturbation_spectra.npz") as a, np.load(small / "perturbation_spectra.npz") as b:
         np.testing.assert_array_equal(a["count"], b["count"])
         np.testing.assert_allclose(a["spectrum"], b["spectrum"], rtol=1e-12)
@@ -182,9 +183,9 @@ GRID = (2 / 255, 4 / 255, 8 / 255)  # default maximum: 16/255, so 8/255 is every
 def min_eps_run(tmp_path_factory):
     model, dataset = make_dataset(40)
     out = tmp_path_factory.mktemp("mineps") / "run"
-    config = BenchConfig(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=GRID, radii=(RADIUS,), steps=4,
+    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=GRID, radii=(RADIUS,), steps=4,
                          spot_check=0, min_eps=True)
-    bench_run(config, out=out, model=model, dataset=dataset, name="toy")
+    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name='toy'))
     return model, dataset, out
 
 
@@ -262,7 +263,7 @@ def test_min_eps_curve_agrees_with_fixed_eps_rows(min_eps_run):
 
 def test_min_eps_max_validation():
     with pytest.raises(HfcError):
-        BenchConfig(min_eps=True, min_eps_max=0.0)
+        BenchSpec(min_eps=True, min_eps_max=0.0)
 
 
 def test_a_run_with_nothing_attacked_draws_its_spectra_without_a_warning(tmp_path):

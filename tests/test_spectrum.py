@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from hfc_robust.cli import main
 from hfc_robust.data import ImageDataset, load_dataset
-from hfc_robust.bench.config import BenchConfig
-from hfc_robust.bench.engine import run_grid
+from hfc_robust.spec import BenchSpec
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.paper.spectrum import rescale_per_image, spectrum_analysis, spectrum_run
 from hfc_robust.models.zoo import load_model
 
@@ -48,7 +48,7 @@ def test_accuracy_on_x_equals_bench_clean_accuracy():
     loaded = load_model("fmnist-cnn")
     dataset = load_dataset("fmnist", 200)
     result = spectrum_analysis(loaded.module, dataset, radii=(4, 8), model_name="fmnist-cnn")
-    bench = run_grid(BenchConfig(dataset="fmnist", model="fmnist-cnn", n=200, attacks=("fgsm",), eps=(0.0,)),
+    bench = evaluate(BenchSpec(dataset="fmnist", model="fmnist-cnn", n=200, attacks=("fgsm",), eps=(0.0,)),
                       model=loaded, dataset=dataset).table
     clean = bench[(bench["defense"] == "none") & (bench["threat_model"] == "clean")].iloc[0]
     x = result.table[result.table["view"] == "x"].iloc[0]
@@ -177,7 +177,7 @@ def test_shared_resnet20_spectrum_matches_its_clean_accuracy(tmp_path):
     result, run = spectrum_run(f"npz:{CIFAR_NPZ}", "resnet20", str(RESNET20), n=100, radii=(4, 12), out=out)
     loaded = load_model("resnet20", RESNET20)
     dataset = load_dataset(f"npz:{CIFAR_NPZ}", 100)
-    bench = run_grid(BenchConfig(dataset="cifar", model="resnet20", n=100, attacks=("fgsm",), eps=(0.0,)),
+    bench = evaluate(BenchSpec(dataset="cifar", model="resnet20", n=100, attacks=("fgsm",), eps=(0.0,)),
                       model=loaded, dataset=dataset).table
     clean = bench[(bench["defense"] == "none") & (bench["threat_model"] == "clean")]["correct"].iloc[0]
     assert result.table[result.table["view"] == "x"]["correct"].iloc[0] == clean

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfc_robust.bench import defaults
-from hfc_robust.bench.spotcheck import CHECK_NAME, reported_cells, summarize
-from hfc_robust.bench.spotrule import (ALPHA, critical_count, default_sample_size, lower_bound_points,
+from hfc_robust import budgets as defaults
+from hfc_robust.checks.spotcheck import CHECK_NAME, reported_cells, summarize
+from hfc_robust.checks.spotrule import (ALPHA, critical_count, default_sample_size, lower_bound_points,
                                        overstatement_points, p_value, power, row_verdict, sample_size)
 from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.cells import Cell
@@ -264,5 +264,5 @@ def test_docs_state_the_budgets_of_the_code():
     option = next(line for line in readme.splitlines() if line.startswith("| `--spot-check N`"))
     assert option.endswith(f"| {defaults.DEFAULT_SPOT_CHECK} |")  # the options table's default
     assert re.findall(r"(\d[\d,]*) queries", section) == [str(queries)]  # no other query budget stated
-    source = (ROOT / "hfc_robust" / "bench" / "spotcheck.py").read_text()
+    source = (ROOT / "hfc_robust" / "checks" / "spotcheck.py").read_text()
     assert phrase in " ".join(source[:source.index('"""', 3)].split())

@@ -83,12 +83,16 @@ def test_projection_and_direction_against_numpy(norm, eps):
 def test_random_starts_fill_their_ball():
     """L-inf: uniform in the cube (mean 0, variance 1/3 per coordinate); L2: inside the unit ball,
     with radius^d uniform (so the median radius is 0.5^(1/d))."""
-    cube = torch.stack([ThreatModel(Norm.LINF, 0.1).sample_unit_ball((3, 4, 4), torch.Generator().manual_seed(s),
-                                                                      torch.float32) for s in range(400)])
+    like = torch.zeros(1, 3, 4, 4)
+    cube = torch.stack([ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s))
+                        for s in range(400)])
     assert cube.abs().max() <= 1 and abs(float(cube.mean())) < 0.02 and abs(float(cube.var()) - 1 / 3) < 0.02
     d = 48
-    radii = torch.stack([ThreatModel(Norm.L2, 0.1).sample_unit_ball((3, 4, 4), torch.Generator().manual_seed(s),
-                                                                    torch.float32).norm() for s in range(400)])
+    radii = torch.stack([ThreatModel(Norm.L2, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s)).norm()
+                         for s in range(400)])
+    # the same bits as torch.rand / torch.randn from that generator (what the random starts always drew)
+    assert torch.equal(ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(9)),
+                       torch.rand((3, 4, 4), generator=torch.Generator().manual_seed(9)) * 2 - 1)
     assert float(radii.max()) <= 1 + 1e-6
     assert abs(float((radii ** d).median()) - 0.5) < 0.08
 

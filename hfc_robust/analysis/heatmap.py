@@ -17,7 +17,6 @@ its error written for both. Many frequencies go through the model in one forward
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,15 +28,15 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..attacks.base import eval_mode
-from ..bench.provenance import provenance
+from ..ops.modes import eval_mode
+from ..runs.provenance import provenance
 from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
 from ..defenses.spec import NO_DEFENSE, DefenseSpec
 from ..errors import HfcError
 from ..models.zoo import load_model
 from ..ops.fourier import centred_offsets, conjugate_pairs, fourier_basis
-from ..results.io import atomic_write_bytes, atomic_write_text
+from ..results.io import atomic_write_bytes, atomic_write_text, write_run_json
 from ..results.plots import png_bytes
 
 __all__ = ["DEFAULT_EPS_F", "HEATMAP_CSV", "HEATMAP_PNG", "HeatmapResult", "default_eps_f", "example_signs",
@@ -251,7 +250,7 @@ def write_heatmap(result: HeatmapResult, out: Path | str, run: dict) -> list[Pat
     written = [out / HEATMAP_CSV, out / HEATMAP_PNG, out / "run.json"]
     atomic_write_text(written[0], result.table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     atomic_write_bytes(written[1], png_bytes(plot_heatmap(result)))
-    atomic_write_text(written[2], json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
+    write_run_json(out, run)
     return written
 
 

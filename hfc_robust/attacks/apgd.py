@@ -33,7 +33,8 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from ..errors import HfcError
 from ..threat import Norm, ThreatModel, as_threat
 from .base import AdapterMixin, AttackOutput, batch_rows, frozen_parameters, logits_as_in, seeded_global_rng
-from .defaults import STEPS, TARGETS
+from .registry import check_budget
+from ..budgets import STEPS, TARGETS
 
 __all__ = ["APGD", "APGDT", "AUTOATTACK_STEPS", "AUTOATTACK_TARGETS", "standard_targets", "apgd_single_run"]
 
@@ -220,11 +221,6 @@ def apgd_single_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: 
     return fooled, out_adv, out_best, out_loss, cut
 
 
-def _check_steps(steps: int, restarts: int) -> None:
-    if steps < 1 or restarts < 1:
-        raise HfcError(f"APGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "use the defaults")
-
-
 class APGD(AdapterMixin, _TorchattacksAttack):
     """APGD with the cross-entropy loss (untargeted, APGD-CE) in a threat model's ball (a number: an
     L-inf radius on the [0, 1] pixel scale). Restarts after the first attack only the examples still standing.
@@ -236,7 +232,7 @@ class APGD(AdapterMixin, _TorchattacksAttack):
     def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, steps: int = AUTOATTACK_STEPS,
                  restarts: int = 1, seed: int = 0) -> None:
         super().__init__("APGD", model)
-        _check_steps(steps, restarts)
+        check_budget(steps, restarts, attack="APGD")
         self.threat = as_threat(threat)
         self.eps = self.threat.eps
         self.steps, self.restarts, self.seed = int(steps), int(restarts), int(seed)
@@ -276,7 +272,7 @@ class APGDT(AdapterMixin, _TorchattacksAttack):
     def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, steps: int = AUTOATTACK_STEPS,
                  restarts: int = 1, seed: int = 0, num_classes: int = 10, targets: int | None = None) -> None:
         super().__init__("APGDT", model)
-        _check_steps(steps, restarts)
+        check_budget(steps, restarts, attack="APGD-T")
         self.threat = as_threat(threat)
         self.eps = self.threat.eps
         self.targets = standard_targets(num_classes) if targets is None else int(targets)

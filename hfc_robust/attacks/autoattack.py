@@ -22,7 +22,7 @@ from ..ops.pooling import fast_pooling
 from .apgd import APGD, APGDT, AUTOATTACK_STEPS
 from ..threat import ThreatModel, as_threat
 from .base import AttackOutput, eval_mode
-from .defaults import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
+from ..budgets import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
 from .fab import FABT
 from .square import Square
 

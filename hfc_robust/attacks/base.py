@@ -1,4 +1,4 @@
-"""What every attack adapter shares: eval-mode handling, the attack loss, per-example seeds.
+"""What every attack adapter shares: eval mode while it runs, the attack loss, per-example seeds.
 
 **Batch-dependent bits.** The attacks evaluate examples in batches whose size changes as
 examples leave (active sets), and the ports of the reference AutoAttack evaluate them in other
@@ -31,36 +31,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import HfcError
+from ..ops.modes import eval_mode
+from .registry import LOSSES, check_loss
 from ..ops.pooling import fast_pooling
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "example_seed", "eval_mode",
-           "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES"]
+__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "example_seed", "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES"]
 
-LOSSES = ("ce", "margin")
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode, then restore each one's own flag."""
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in flags:
-            module.training = flag
 
 
 def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> torch.Tensor:
     """Summed per-example loss to *maximise*: cross-entropy or the Carlini-Wagner margin
     ``max_{j != y} z_j - z_y`` on logits (positive once the example is misclassified)."""
-    if loss == "ce":
+    if check_loss(loss) == "ce":
         return F.cross_entropy(logits, labels, reduction="sum")
-    if loss == "margin":
-        true = logits.gather(1, labels[:, None]).squeeze(1)
-        others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
-        return (others.max(1).values - true).sum()
-    raise HfcError(f"unknown loss {loss!r}", f"use one of {', '.join(LOSSES)}")
+    true = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
+    return (others.max(1).values - true).sum()
 
 
 def dead_gradient_rows(grad: torch.Tensor) -> torch.Tensor:

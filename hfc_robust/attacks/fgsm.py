@@ -8,6 +8,7 @@ import torchattacks
 
 from ..threat import Norm, ThreatModel, as_threat
 from .base import AdapterMixin, attack_loss
+from .registry import check_loss
 
 __all__ = ["FGSM"]
 
@@ -28,8 +29,7 @@ class FGSM(AdapterMixin, torchattacks.FGSM):
         threat = as_threat(threat)
         super().__init__(model, eps=threat.eps)
         self.threat = threat
-        attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # validate early
-        self.loss = loss
+        self.loss = check_loss(loss)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
         if self.loss == "ce" and self.threat.norm is Norm.LINF:

@@ -23,7 +23,7 @@ from .apgd import APGD, APGDT
 from .autoattack import run_cascade
 from ..threat import Norm, ThreatModel, as_threat
 from .base import AttackOutput, frozen_parameters
-from .defaults import FAST_TARGETS
+from ..budgets import FAST_TARGETS
 
 __all__ = ["AutoAttackFast", "MaltAPGDT", "malt_order"]
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 from ..errors import HfcError
 from ..threat import L2_STEP_FACTOR, ThreatModel, as_threat
 from .base import AdapterMixin, AttackOutput, attack_loss, dead_gradient_rows, example_seed
+from .registry import check_budget, check_loss
 
 __all__ = ["PGD", "L2_STEP_FACTOR"]
 
@@ -57,8 +58,7 @@ class PGD(AdapterMixin):
                  early_stop: bool = True, per_example_eps: torch.Tensor | None = None) -> None:
         self.model = model
         self.threat = as_threat(threat)
-        if steps < 1 or restarts < 1:
-            raise HfcError(f"PGD needs steps >= 1 and restarts >= 1, got {steps} and {restarts}", "pass --steps 10 --restarts 1")
+        check_budget(steps, restarts, random_start)
         if per_example_eps is not None:
             values = per_example_eps.detach().flatten().to(torch.float64)
             if per_example_eps.dim() != 1:
@@ -71,9 +71,7 @@ class PGD(AdapterMixin):
             self.eps = self.threat.eps
         self.alpha: float | torch.Tensor = (float(alpha) if alpha is not None
                                             else self.threat.norm.default_step(self.eps, steps))
-        if restarts > 1 and not random_start:
-            raise HfcError("PGD restarts need a random start", "drop --no-random-start or use --restarts 1")
-        attack_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)
+        check_loss(loss)
         self.steps, self.random_start, self.restarts = int(steps), bool(random_start), int(restarts)
         self.loss, self.seed, self.early_stop = loss, int(seed), bool(early_stop)
 
@@ -99,7 +97,7 @@ class PGD(AdapterMixin):
         noise = torch.empty(images.shape, dtype=images.dtype)
         for row, example_id in enumerate(example_ids.tolist()):
             generator = torch.Generator().manual_seed(example_seed(self.seed, int(example_id), restart))
-            noise[row] = self.threat.sample_unit_ball(images.shape[1:], generator, images.dtype)
+            noise[row] = self.threat.sample_unit_ball(images, generator)
         return (images + eps * noise.to(images.device)).clamp(0, 1)
 
     def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor, early_stop: bool,

@@ -8,12 +8,36 @@ from typing import TYPE_CHECKING
 
 from ..errors import HfcError
 from ..threat import ThreatModel
-from .defaults import COMPONENTS, DEFAULT_QUERIES, FAST_COMPONENTS, FAST_TARGETS
+from ..budgets import COMPONENTS, DEFAULT_QUERIES, FAST_COMPONENTS, FAST_TARGETS
 
 if TYPE_CHECKING:  # torch and torchattacks load only when an attack is built, so listing them is fast
     import torch.nn as nn
 
-__all__ = ["AttackOptions", "AttackEntry", "ATTACKS", "list_attacks", "get_attack"]
+__all__ = ["AttackOptions", "AttackEntry", "ATTACKS", "list_attacks", "get_attack", "check_budget", "check_loss",
+           "LOSSES"]
+
+LOSSES = ("ce", "margin")  #: the attack losses: cross-entropy, or the Carlini-Wagner margin on logits
+
+
+def check_budget(steps: int, restarts: int = 1, random_start: bool = True, attack: str = "PGD") -> None:
+    """The one rule for an iterative attack's budget: ``steps`` and ``restarts`` at least 1, and restarts
+    only with a random start (a second restart from the same point would repeat the first)."""
+    for value in (steps, restarts):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise HfcError(f"{attack}'s steps and restarts are integers, got {steps!r} and {restarts!r}",
+                           "pass e.g. --steps 10 --restarts 1")
+    if steps < 1 or restarts < 1:
+        raise HfcError(f"{attack} needs steps >= 1 and restarts >= 1, got {steps} and {restarts}",
+                       "pass e.g. --steps 10 --restarts 1")
+    if restarts > 1 and not random_start:
+        raise HfcError(f"{attack} restarts need a random start", "drop --no-random-start or use --restarts 1")
+
+
+def check_loss(loss: str) -> str:
+    """``ce`` or ``margin``, else one line naming the choices."""
+    if loss not in LOSSES:
+        raise HfcError(f"unknown loss {loss!r}", f"use one of {', '.join(LOSSES)}")
+    return loss
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from ..errors import HfcError
 from ..threat import Norm, ThreatModel, as_threat
 from .base import AdapterMixin, AttackOutput, seeded_global_rng
-from .defaults import DEFAULT_QUERIES
+from ..budgets import DEFAULT_QUERIES
 from .square_linf import linf_square_run, margins
 
 __all__ = ["Square", "DEFAULT_QUERIES"]

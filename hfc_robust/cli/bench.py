@@ -1,19 +1,19 @@
-"""``hfc-robust bench``: option parsing only; the work is in :mod:`hfc_robust.bench.api`."""
+"""``hfc-robust bench`` and ``merge``: option parsing only; the work is in :mod:`hfc_robust.runs`."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..attacks.defaults import DEFAULT_QUERIES
-from ..bench.defaults import DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
+from ..budgets import DEFAULT_QUERIES, DEFAULT_SPOT_CHECK, spot_check_budget_text, spot_check_rule_text
 from ..threat import Norm
 from .exit_codes import EXIT_FAILED_CHECKS
 from .interrupts import interrupted_run
-from .options import (mask_option, strict_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
-                      stdout_console)
+from .options import (mask_option, model_and_data_options, progress_bar, scale_options, scale_setup, set_threads,
+                      stdout_console, strict_option)
 
 
 @click.command("bench")
@@ -74,48 +74,52 @@ from .options import (mask_option, strict_option, model_and_data_options, progre
 @scale_options
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
-def bench_command(ctx, dataset, model, weights, data_dir, n_text, image_size, attack_text, norm, eps_text, radius_text,
-                  rho_text, smooth_normalize, mask, steps, step_text, restarts, random_start, queries, spot_check,
-                  no_spot_check, min_eps, min_eps_max_text, loss, seed, batch_size, device, deterministic, out, overwrite,
-                  check_convergence, check_unbounded, allow_failed_checks, strict, threads, executor, address, workers,
-                  gpus_per_worker, shard_text, quiet) -> int:
+def bench_command(ctx: click.Context, **options: Any) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
-    from ..attacks.registry import ATTACKS
-    from ..bench.allocator import flat_memory
-    from ..bench.api import bench_run
-    from .parsing import parse_float_list, parse_n, parse_name_list, parse_number, parse_number_list, parse_shard
+    from ..runs.inputs import Source
+    from ..runs.run import RunOptions, run_spec
 
     started = time.time()
-    kernel_caches = flat_memory()
-    shard = parse_shard(shard_text)
-    runner = ray_executor(executor, address, workers, gpus_per_worker, threads)
-    threads_record, threads_line = set_threads(threads)
-    config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text),
-                  attacks=parse_name_list(attack_text, ATTACKS, "attack"), norm=norm,
-                  eps=parse_number_list(eps_text, "eps") if eps_text is not None else None,
-                  radii=parse_float_list(radius_text, "radius"), rhos=parse_float_list(rho_text, "rho"),
-                  smooth_normalize=smooth_normalize, inclusive=(mask == "le"), steps=steps,
-                  alpha=parse_number(step_text, "step size") if step_text else None, restarts=restarts, loss=loss,
-                  seed=seed,
-                  batch_size=batch_size, random_start=random_start, queries=queries,
-                  spot_check=0 if no_spot_check else spot_check, min_eps=min_eps,
-                  min_eps_max=parse_number(min_eps_max_text, "--min-eps-max") if min_eps_max_text else None)
+    spec = bench_spec(options)
+    scale = scale_setup(options)
+    out = Path(options["out"])
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
-    with interrupted_run(Path(out)), progress_bar("attacking", quiet, announce=threads_line) as report:
-        run = bench_run(config, out=Path(out), progress=report, check_convergence=check_convergence,
-                        check_unbounded=check_unbounded, started=started, image_size=image_size,
-                        clamp_n=not explicit_n, overwrite=overwrite,
-                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
-                        device=device, notify=lambda text: click.echo(text, err=True), executor=runner, shard=shard,
-                        deterministic=deterministic)
-    if not quiet:
+    with interrupted_run(out), progress_bar("attacking", options["quiet"], announce=scale.threads_line) as report:
+        run = run_spec(spec, RunOptions(out=out, overwrite=options["overwrite"], device=options["device"],
+                                        deterministic=options["deterministic"], executor=scale.executor,
+                                        shard=scale.shard, check_convergence=options["check_convergence"],
+                                        check_unbounded=options["check_unbounded"], progress=report,
+                                        notify=lambda text: click.echo(text, err=True), started=started,
+                                        run_extra=scale.run_extra),
+                       Source(image_size=options["image_size"], clamp_n=not explicit_n))
+    if not options["quiet"]:
         from ..results.render import print_table
 
         print_table(run.table, stdout_console(), title=f"{run.run['model']['name']} on {run.dataset_name}: "
                     f"{run.run['dataset']['sample']}", checks=run.checks, run=run.run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} "
                f"({time.time() - started:.1f}s)", err=True)
-    return checks_exit_code(run, strict, allow_failed_checks)
+    return checks_exit_code(run, options["strict"], options["allow_failed_checks"])
+
+
+def bench_spec(options: dict[str, Any]):
+    """The :class:`~hfc_robust.spec.BenchSpec` the options describe: the text is read here, every rule
+    and default is the spec's."""
+    from ..attacks.registry import ATTACKS
+    from ..spec import BenchSpec
+    from .parsing import parse_float_list, parse_n, parse_name_list, parse_number, parse_number_list
+
+    o = options
+    return BenchSpec(dataset=o["dataset"], model=o["model"], weights=o["weights"], data_dir=o["data_dir"],
+                     n=parse_n(o["n_text"]), attacks=parse_name_list(o["attack_text"], ATTACKS, "attack"),
+                     norm=o["norm"], eps=parse_number_list(o["eps_text"], "eps") if o["eps_text"] is not None else None,
+                     radii=parse_float_list(o["radius_text"], "radius"), rhos=parse_float_list(o["rho_text"], "rho"),
+                     smooth_normalize=o["smooth_normalize"], inclusive=(o["mask"] == "le"), steps=o["steps"],
+                     step_size=parse_number(o["step_text"], "--step-size") if o["step_text"] else None,
+                     restarts=o["restarts"], loss=o["loss"], seed=o["seed"], batch_size=o["batch_size"],
+                     random_start=o["random_start"], queries=o["queries"],
+                     spot_check=0 if o["no_spot_check"] else o["spot_check"], min_eps=o["min_eps"],
+                     min_eps_max=parse_number(o["min_eps_max_text"], "--min-eps-max") if o["min_eps_max_text"] else None)
 
 
 def checks_exit_code(run, strict: bool, allow_failed_checks: bool) -> int:
@@ -148,15 +152,15 @@ def checks_exit_code(run, strict: bool, allow_failed_checks: bool) -> int:
 def merge_command(shards, out, overwrite, device, threads, allow_failed_checks, strict, quiet) -> int:
     """Join the run folders of `bench --shard I/N` or `corruptions --shard I/N` into one run (byte-identical to the
     unsharded run)."""
-    from ..bench.allocator import flat_memory
-    from ..bench.merge import merge_shards
+    from ..runs.merge import merge_shards
+    from ..runtime.allocator import flat_memory
 
     started = time.time()
     flat_memory()
     _, threads_line = set_threads(threads)
     with interrupted_run(Path(out)), progress_bar("spot check", quiet, announce=threads_line) as report:
         run = merge_shards([Path(s) for s in shards], Path(out), overwrite=overwrite, device=device, progress=report)
-    if not quiet and run.run.get("kind") == "corruptions":  # shards of `hfc-robust corruptions`
+    if not quiet and run.kind == "corruptions":  # shards of `hfc-robust corruptions`
         from .corruptions import print_corruption_summary
 
         print_corruption_summary(run)

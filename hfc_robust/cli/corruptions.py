@@ -1,15 +1,15 @@
-"""``hfc-robust corruptions``: option parsing only; the work is in :mod:`hfc_robust.bench.corruption_api`."""
+"""``hfc-robust corruptions``: option parsing only; the work is in :mod:`hfc_robust.runs` (the same run as ``bench``'s)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .interrupts import interrupted_run
-from .options import (mask_option, model_and_data_options, progress_bar, ray_executor, scale_options, set_threads,
-                      stdout_console)
+from .options import mask_option, model_and_data_options, progress_bar, scale_options, scale_setup, stdout_console
 
 
 def print_corruption_summary(run, console=None) -> None:
@@ -62,34 +62,41 @@ def print_corruption_summary(run, console=None) -> None:
 @scale_options
 @click.option("--quiet", is_flag=True, help="no progress bar or table")
 @click.pass_context
-def corruptions_command(ctx, dataset, model, weights, data_dir, n_text, image_size, corruption_text, severity_text,
-                        radius_text, rho_text, smooth_normalize, mask, seed, batch_size, device, out, overwrite, threads,
-                        executor, address, workers, gpus_per_worker, shard_text, quiet) -> int:
+def corruptions_command(ctx: click.Context, **options: Any) -> int:
     """Accuracy under the 15 CIFAR-10-C common corruptions with and without the low-pass defenses,
     and where each corruption lies in the spectrum."""
-    from ..bench.allocator import flat_memory
-    from ..bench.corruption_api import corruptions_run
-    from ..corruptions.registry import CORRUPTIONS
-    from .parsing import parse_float_list, parse_n, parse_name_list, parse_severities, parse_shard
+    from ..runs.inputs import Source
+    from ..runs.run import RunOptions, run_spec
 
     started = time.time()
-    kernel_caches = flat_memory()
-    shard = parse_shard(shard_text)
-    runner = ray_executor(executor, address, workers, gpus_per_worker, threads)
-    threads_record, threads_line = set_threads(threads)
-    names = tuple(CORRUPTIONS) if corruption_text.strip().lower() == "all" else \
-        parse_name_list(corruption_text, CORRUPTIONS, "corruption")
-    config = dict(dataset=dataset, model=model, weights=weights, data_dir=data_dir, n=parse_n(n_text), corruptions=names,
-                  severities=parse_severities(severity_text), radii=parse_float_list(radius_text, "radius"),
-                  rhos=parse_float_list(rho_text, "rho"), smooth_normalize=smooth_normalize, inclusive=(mask == "le"),
-                  seed=seed, batch_size=batch_size)
+    spec = corruption_spec(options)
+    scale = scale_setup(options)
+    out = Path(options["out"])
     explicit_n = ctx.get_parameter_source("n_text") != click.core.ParameterSource.DEFAULT
-    with interrupted_run(Path(out)), progress_bar("corrupting", quiet, announce=threads_line) as report:
-        run = corruptions_run(config, out=Path(out), progress=report, started=started, image_size=image_size,
-                              clamp_n=not explicit_n, overwrite=overwrite, run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
-                              device=device, notify=lambda text: click.echo(text, err=True), executor=runner,
-                              shard=shard)
-    if not quiet:
+    with interrupted_run(out), progress_bar("corrupting", options["quiet"], announce=scale.threads_line) as report:
+        # nothing is attacked: no gradients to make deterministic
+        run = run_spec(spec, RunOptions(out=out, overwrite=options["overwrite"], device=options["device"],
+                                        deterministic=False, executor=scale.executor, shard=scale.shard,
+                                        progress=report, notify=lambda text: click.echo(text, err=True),
+                                        started=started, run_extra=scale.run_extra),
+                       Source(image_size=options["image_size"], clamp_n=not explicit_n))
+    if not options["quiet"]:
         print_corruption_summary(run)
     click.echo(f"wrote {out}/{', '.join(path.name for path in run.files)} ({time.time() - started:.1f}s)", err=True)
     return 0
+
+
+def corruption_spec(options: dict[str, Any]):
+    """The :class:`~hfc_robust.spec.CorruptionSpec` the options describe (the spec checks every rule)."""
+    from ..corruptions.registry import CORRUPTIONS
+    from ..spec import CorruptionSpec
+    from .parsing import parse_float_list, parse_n, parse_name_list, parse_severities
+
+    o = options
+    names = tuple(CORRUPTIONS) if o["corruption_text"].strip().lower() == "all" else \
+        parse_name_list(o["corruption_text"], CORRUPTIONS, "corruption")
+    return CorruptionSpec(dataset=o["dataset"], model=o["model"], weights=o["weights"], data_dir=o["data_dir"],
+                          n=parse_n(o["n_text"]), corruptions=names, severities=parse_severities(o["severity_text"]),
+                          radii=parse_float_list(o["radius_text"], "radius"), rhos=parse_float_list(o["rho_text"], "rho"),
+                          smooth_normalize=o["smooth_normalize"], inclusive=(o["mask"] == "le"), seed=o["seed"],
+                          batch_size=o["batch_size"])

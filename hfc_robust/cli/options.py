@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "strict_option", "scale_options", "ray_executor", "progress_bar", "stdout_console",
+__all__ = ["model_and_data_options", "mask_option", "strict_option", "Scale", "scale_setup", "scale_options", "ray_executor", "progress_bar", "stdout_console",
            "set_threads"]
 
 
@@ -86,7 +87,7 @@ def ray_executor(executor: str, address: str | None, workers: int, gpus_per_work
     """The Ray executor for ``--executor ray``; None for ``local``."""
     if executor != "ray":
         return None
-    from ..bench.executors import RayExecutor
+    from ..scale.executors import RayExecutor
 
     return RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
 
@@ -142,7 +143,7 @@ def set_threads(threads: int | None) -> tuple[dict, str]:
     record of the choice and the line that tells the user."""
     import torch
 
-    from ..bench.threads import choose_threads
+    from ..runtime.threads import choose_threads
 
     if threads:
         reason = "--threads"
@@ -152,3 +153,28 @@ def set_threads(threads: int | None) -> tuple[dict, str]:
         threads, reason = choose_threads()
     torch.set_num_threads(threads)
     return {"count": threads, "chosen_by": reason}, f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})"
+
+
+@dataclass
+class Scale:
+    """What the scale options (``--threads``, ``--executor``, ``--shard``) set up for a run: the
+    executor (None: this process), the shard, run.json's record of the threads and kernel caches,
+    and the line that tells the user the thread count."""
+
+    executor: object
+    shard: tuple[int, int] | None
+    run_extra: dict
+    threads_line: str
+
+
+def scale_setup(options: dict) -> Scale:
+    """Flat memory, the executor, the shard and the thread count from a command's scale options."""
+    from ..runtime.allocator import flat_memory
+    from .parsing import parse_shard
+
+    kernel_caches = flat_memory()
+    shard = parse_shard(options["shard_text"])
+    executor = ray_executor(options["executor"], options["address"], options["workers"], options["gpus_per_worker"],
+                            options["threads"])
+    threads_record, threads_line = set_threads(options["threads"])
+    return Scale(executor, shard, {"threads": threads_record, "kernel_caches": kernel_caches}, threads_line)

@@ -75,13 +75,13 @@ def train_command(arch, dataset, input_kind, radius, mask, adversarial, eps_text
     from ..models.registry import get_spec
     from ..paper.fit import fit_model, load_training_data, save_weights, split_holdout
     from ..paper.training import TrainConfig
+    from ..defenses.spec import check_radius
     from ..threat import Norm
 
     get_spec(arch)  # an unknown name is reported before any data is loaded
     if epochs < 1 or batch_size < 1:
         raise HfcError("--epochs and --batch-size must be >= 1", "pass positive integers")
-    if not radius >= 0:
-        raise HfcError(f"--radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 8")
+    check_radius(radius)
     if not lr > 0:
         raise HfcError(f"--lr must be > 0, got {lr}", "pass e.g. --lr 0.05")
     eps = Norm.LINF.parse_eps(eps_text, "--eps")  # adversarial training's ball: L-inf

@@ -1,4 +1,4 @@
-"""``hfc-robust compare``, ``report`` and ``rerun``: thin commands over :mod:`hfc_robust.results` and :mod:`hfc_robust.bench.rerun`.
+"""``hfc-robust compare``, ``report`` and ``rerun``: thin commands over :mod:`hfc_robust.results` and :mod:`hfc_robust.runs.rerun`.
 
 Exit codes: 0 no regression; 1 a row moved by more than ``--tol`` points (or a configuration
 is missing without ``--allow-missing``); 2 bad input, including runs on different datasets,
@@ -161,21 +161,24 @@ def rerun_command(run_dir, out, tol, significance, allow_missing, markdown_path,
 
     Data and weights paths in run.json are relative to RUN_DIR, so this works from any directory.
     """
-    from ..bench.allocator import flat_memory
-    from ..bench.api import bench_run
-    from ..bench.rerun import load_run_json, rerun_checks, rerun_config, rerun_options
+    from ..runs.inputs import Source
+    from ..runs.rerun import load_run_json, rerun_checks, rerun_options, rerun_spec
+    from ..runs.run import RunOptions, run_spec
+    from ..runtime.allocator import flat_memory
 
     started = time.time()
     kernel_caches = flat_memory()
     run = load_run_json(run_dir)
-    config = rerun_config(run, run_dir)
+    spec = rerun_spec(run, run_dir)
     options = rerun_options(run, run_dir)
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
     threads_record, threads_line = set_threads(threads)
     with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
-        new = bench_run(config, out=out_dir, progress=report, started=started,
-                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
-                        **options, **rerun_checks(run))
+        new = run_spec(spec, RunOptions(out=out_dir, progress=report, started=started,
+                                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
+                                        device=options.get("device", "auto"), deterministic=options.get("deterministic"),
+                                        **rerun_checks(run)),
+                       Source(image_size=options.get("image_size"), import_root=options.get("import_root")))
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:
         click.echo("note: a sanity check failed in the re-run (see its checks.json)", err=True)

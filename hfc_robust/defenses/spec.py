@@ -12,7 +12,14 @@ from ..errors import HfcError
 from .lowpass import InputTransform, LowPass
 from .smoothing import smooth_first_conv
 
-__all__ = ["DefenseSpec", "NO_DEFENSE", "defense_grid"]
+__all__ = ["DefenseSpec", "NO_DEFENSE", "defense_grid", "check_radius"]
+
+
+def check_radius(radius: float, option: str = "--radius") -> float:
+    """A low-pass radius in frequency bins: a number >= 0, else one line."""
+    if not radius >= 0:
+        raise HfcError(f"{option} must be >= 0 frequency bins, got {radius}", f"pass e.g. {option} 8")
+    return float(radius)
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,7 @@ def defense_grid(radii, rhos, inclusive: bool = True, smooth_normalize: bool = F
     """The defenses of a grid, in table order: none, a low-pass filter per radius (frequency bins),
     a smoothed first conv per Eq. 3 strength rho. HfcError for a negative radius or rho."""
     for radius in radii:
-        if not radius >= 0:
-            raise HfcError(f"radius must be >= 0 frequency bins, got {radius}", "pass e.g. --radius 4,8")
+        check_radius(radius)
     for rho in rhos:
         if not rho >= 0:
             raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")

@@ -17,7 +17,6 @@ maximum absolute value instead (this module's behaviour before issue 26). The fi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +27,15 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..attacks.base import eval_mode
-from ..bench.paths import portable_dataset, portable_path
-from ..bench.provenance import provenance
+from ..ops.modes import eval_mode
+from ..runs.paths import portable_dataset, portable_path
+from ..runs.provenance import provenance
 from ..data.dataset import ImageDataset
 from ..data.datasets import load_dataset
 from ..errors import HfcError
 from ..models.zoo import check_input_shape, load_model
 from ..ops.frequency import split_frequencies
-from ..results.io import atomic_write_bytes, atomic_write_text
+from ..results.io import atomic_write_bytes, atomic_write_text, run_json_text
 from ..results.plots import png_bytes
 from ..results.stats import wilson_interval
 
@@ -293,7 +292,7 @@ def write_spectrum(result: SpectrumResult, out: Path | str, run: dict, example_r
         "flips.csv": result.flips.to_csv(index=False, float_format="%.6f", lineterminator="\n"),
         "spectrum.md": spectrum_markdown(result),
         "predictions.csv": result.predictions.to_csv(index=False, lineterminator="\n"),
-        "run.json": json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
+        "run.json": run_json_text(run, str(out / "run.json")),
     }
     written = []
     for name, text in files.items():

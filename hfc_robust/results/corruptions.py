@@ -19,14 +19,13 @@ Values are fractions in the CSV files and percentages in results.md.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..cells import cell_of
-from .io import atomic_write_bytes, atomic_write_text, npz_bytes, write_examples
+from .io import atomic_write_bytes, atomic_write_text, npz_bytes, write_examples, write_run_json
 from .render import FLOAT_FORMAT
 
 __all__ = ["corruption_summary", "corruption_markdown", "write_corruption_run", "SUMMARY_CSV", "SPECTRA_CSV",
@@ -146,7 +145,7 @@ def corruption_markdown(table: pd.DataFrame, summary: pd.DataFrame, run: dict) -
 def write_corruption_run(out: Path | str, table: pd.DataFrame, spectra: dict, run: dict, examples=None) -> list[Path]:
     """Write results.csv, results.md, summary.csv, corruption_spectra.csv/.npz/.png,
     corruption_tradeoff.png (with low-pass radii), examples.csv.gz and run.json; the paths written."""
-    from .corruption_plots import TRADEOFF_PLOT, SPECTRA_PLOT, plot_corruption_spectra, plot_tradeoff
+    from .plots import CORRUPTION_SPECTRA_PLOT, TRADEOFF_PLOT, plot_corruption_spectra, plot_tradeoff
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,15 +171,15 @@ def write_corruption_run(out: Path | str, table: pd.DataFrame, spectra: dict, ru
     written.append(out / SPECTRA_NPZ)
     title = f"{run.get('model', {}).get('name')} on {run.get('dataset', {}).get('name')} (n = {run.get('dataset', {}).get('n')})"
     if len(pairs):
-        atomic_write_bytes(out / SPECTRA_PLOT, plot_corruption_spectra(arrays, radii, title))
-        written.append(out / SPECTRA_PLOT)
+        atomic_write_bytes(out / CORRUPTION_SPECTRA_PLOT, plot_corruption_spectra(arrays, radii, title))
+        written.append(out / CORRUPTION_SPECTRA_PLOT)
     tradeoff = plot_tradeoff(summary, title)
     if tradeoff is not None:
         atomic_write_bytes(out / TRADEOFF_PLOT, tradeoff)
         written.append(out / TRADEOFF_PLOT)
     if examples is not None and write_examples(out / "examples.csv.gz", examples):
         written.append(out / "examples.csv.gz")
-    text("run.json", json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
+    written.append(write_run_json(out, run))
     return written
 
 

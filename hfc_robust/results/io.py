@@ -23,10 +23,11 @@ import pandas as pd
 
 from ..errors import HfcError
 from .citable import check_dicts
+from .record import validate_run_record
 from .render import FLOAT_FORMAT, headline_lines, markdown_table, sample_note
 
 __all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "npz_bytes", "write_examples", "write_run", "read_results",
-           "read_checks_json", "load_run_json", "FLOAT_FORMAT", "RUN_FILES"]
+           "read_checks_json", "load_run_json", "write_run_json", "run_json_text", "FLOAT_FORMAT", "RUN_FILES"]
 
 RUN_FILES = ("results.csv", "results.md", "examples.csv.gz", "checks.json", "run.json")  # what write_run writes
 
@@ -122,9 +123,21 @@ def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict,
     if checks_list is not None:
         atomic_write_text(out / "checks.json", json.dumps(checks_list, indent=2) + "\n")
         written.append(out / "checks.json")
-    atomic_write_text(out / "run.json", json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
-    written.append(out / "run.json")
+    written.append(write_run_json(out, run))
     return written
+
+
+def run_json_text(run: dict, where: str = "run.json") -> str:
+    """run.json's text: the record checked against the schema (:class:`~hfc_robust.results.record.RunRecord`),
+    keys sorted, two-space indents."""
+    return json.dumps(validate_run_record(run, where), indent=2, sort_keys=True) + "\n"
+
+
+def write_run_json(out_dir: Path | str, run: dict) -> Path:
+    """Write ``out_dir/run.json`` (:func:`run_json_text`) atomically; its path."""
+    path = Path(out_dir) / "run.json"
+    atomic_write_text(path, run_json_text(run, str(path)))
+    return path
 
 
 def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path | None]:
@@ -142,7 +155,7 @@ def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path | None]:
     if missing:
         raise HfcError(f"{csv_path} lacks columns {sorted(missing)}", "pass a results.csv written by hfc-robust")
     run_path = csv_path.parent / "run.json"
-    run = json.loads(run_path.read_text()) if run_path.is_file() else {}
+    run = _read_run_json(run_path) if run_path.is_file() else {}
     return table, run, csv_path.parent
 
 
@@ -169,11 +182,17 @@ def load_run_json(run_dir: Path | str) -> dict:
     if not path.is_file():
         raise HfcError(f"{run_dir} has no run.json, so the run cannot be repeated",
                        "pass a directory written by `hfc-robust bench --out DIR`")
-    try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise HfcError(f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run") from None
-    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+    run = _read_run_json(path)
+    if not isinstance(run.get("config"), dict):
         raise HfcError(f"{path} has no 'config' record, so the run cannot be repeated",
                        "re-create the run with `hfc-robust bench`, which records it")
     return run
+
+
+def _read_run_json(path: Path) -> dict:
+    """A run.json read through the schema; HfcError, one line, when it is unreadable or does not fit."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HfcError(f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run") from None
+    return validate_run_record(record, str(path))

@@ -49,7 +49,7 @@ def radial_profile(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_spectra(summary: dict, out_dir: Path | str, title: str = "") -> list[Path]:
-    """Write the npz and the PNG of :func:`hfc_robust.bench.spectra.spectra_summary`'s result; the paths written."""
+    """Write the npz and the PNG of :func:`hfc_robust.engine.spectra.spectra_summary`'s result; the paths written."""
     table: pd.DataFrame = summary["table"]
     if table.empty:
         return []

@@ -1,0 +1,70 @@
+"""Plain model evaluation the engine and the checks share: the one probe of a model before a run,
+predicted classes, the number of outputs, and the gradient-masking count at the clean input."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..attacks.base import attack_loss, dead_gradient_rows
+from ..data.dataset import ImageDataset
+from ..errors import HfcError
+from ..ops.modes import eval_mode
+from ..ops.pooling import fast_pooling
+
+__all__ = ["probe_classes", "predict_classes", "num_outputs", "zero_gradient_count"]
+
+
+def probe_classes(module: nn.Module, dataset: ImageDataset, what: str, device: torch.device | str = "cpu") -> int:
+    """Run ``module`` (already on ``device``) on one image moved there; the number of classes it
+    predicts. HfcError, one line, when it fails or does not return N x classes scores covering the
+    labels. Every run probes its model once, here."""
+    sample = dataset.to_float(dataset.images[:1]).to(device)
+    try:
+        with eval_mode(module), torch.inference_mode():
+            output = module(sample)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "device" in first.lower():  # e.g. a forward that moves its input to a device of its own choosing
+            fix = f"keep every parameter and tensor the forward uses on one device (the run uses {device})"
+        else:
+            fix = "give images of the shape the model takes, as N x C x H x W floats in [0, 1]"
+        raise HfcError(f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} on {device} "
+                       f"({type(exc).__name__}: {first[:160]})", fix) from None
+    if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise HfcError(f"{what} returned {shape} for one image, expected 1 x classes scores",
+                       "return logits of shape N x classes")
+    classes = int(output.shape[1])
+    top = int(dataset.labels.max())
+    if top >= classes:
+        raise HfcError(f"dataset {dataset.name} has label {top} but {what} has {classes} outputs",
+                       "choose a model trained for this dataset")
+    return classes
+
+
+def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's class per image (``torch.inference_mode``, :func:`~hfc_robust.ops.pooling.fast_pooling`)."""
+    if len(images) == 0:
+        return torch.empty(0, dtype=torch.long, device=images.device)
+    with torch.inference_mode(), fast_pooling():
+        return model(images).argmax(1)
+
+
+def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:
+    """The number of scores the model returns per image."""
+    with torch.inference_mode(), fast_pooling():
+        return int(model(sample).shape[1])
+
+
+def zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> int:
+    """Examples whose input gradient of the attack loss is exactly zero or not finite.
+
+    Cross-entropy saturates to an exactly-zero gradient in float32 when logits are huge,
+    a real form of gradient masking that this check exposes."""
+    if len(images) == 0:
+        return 0
+    x = images.clone().requires_grad_(True)
+    with torch.enable_grad(), fast_pooling():
+        grad, = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
+    return int(dead_gradient_rows(grad).sum())
