@@ -28,26 +28,37 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hfc_robust.attacks import pgd as pgd_module  # noqa: E402
-from hfc_robust.spec import BenchSpec  # noqa: E402
-from hfc_robust.engine.evaluate import evaluate  # noqa: E402
-from hfc_robust.data.datasets import load_dataset  # noqa: E402
-from hfc_robust.models.zoo import load_model  # noqa: E402
+from hfc_robust.attacks import pgd as pgd_module
+from hfc_robust.data.datasets import load_dataset
+from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.models.zoo import load_model
+from hfc_robust.spec import BenchSpec
 
-TABLE2_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.09)  # the paper's Table 2 grid (scripts/reproduce_paper.py)
+TABLE2_EPS = (
+    0.0,
+    1 / 255,
+    2 / 255,
+    4 / 255,
+    8 / 255,
+    16 / 255,
+    0.09,
+)  # the paper's Table 2 grid (scripts/reproduce_paper.py)
 TABLE2_RHOS = (0.1, 0.25, 0.5, 1.0)
 
 SHARED = Path(os.environ.get("HFC_ROBUST_SHARED", ROOT.parent / "shared"))
 CIFAR = SHARED / "data" / "cifar10" / "cifar10_test_first1000.npz"
-GRIDS = {f"{model}-{kind}": (model, kind == "norm")
-         for model in ("fmnist-cnn", "fmnist-cnn-at", "cifar10-small", "cifar10-small-at") for kind in ("unnorm", "norm")}
+GRIDS = {
+    f"{model}-{kind}": (model, kind == "norm")
+    for model in ("fmnist-cnn", "fmnist-cnn-at", "cifar10-small", "cifar10-small-at")
+    for kind in ("unnorm", "norm")
+}
 
 
 def cpu_record() -> dict:
@@ -64,9 +75,14 @@ def cpu_record() -> dict:
                 break
     except OSError:
         pass
-    return {"model": name, "avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "mkl_cbwr": os.environ.get("MKL_CBWR")}
+    return {
+        "model": name,
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "mkl_cbwr": os.environ.get("MKL_CBWR"),
+    }
 
 
 def outcomes(config: BenchSpec, model, dataset, fixed_batch: bool) -> tuple[dict[str, np.ndarray], pd.DataFrame, float]:
@@ -91,26 +107,45 @@ def outcomes(config: BenchSpec, model, dataset, fixed_batch: bool) -> tuple[dict
 def measure(grid: str, n: int) -> dict:
     model, normalize = GRIDS[grid]
     dataset = f"npz:{CIFAR}" if model.startswith("cifar10") else "fmnist"
-    config = BenchSpec(dataset=dataset, model=model, n=n, attacks=("fgsm", "pgd"), eps=TABLE2_EPS, rhos=TABLE2_RHOS,
-                         smooth_normalize=normalize, seed=0, spot_check=0)
+    config = BenchSpec(
+        dataset=dataset,
+        model=model,
+        n=n,
+        attacks=("fgsm", "pgd"),
+        eps=TABLE2_EPS,
+        rhos=TABLE2_RHOS,
+        smooth_normalize=normalize,
+        seed=0,
+        spot_check=0,
+    )
     data = load_dataset(dataset, n)
     loaded = load_model(model)
     active, table, active_s = outcomes(config, loaded, data, fixed_batch=False)
     fixed, _, fixed_s = outcomes(config, loaded, data, fixed_batch=True)
     moved = {key: int((active[key] != fixed[key]).sum()) for key in active}
-    record = {"grid": grid, "n": n, "cells": len(active), "examples": int(sum(len(v) for v in active.values())),
-              "outcomes_moved": int(sum(moved.values())), "cells_moved": sorted(k for k, v in moved.items() if v),
-              "moved_by_cell": {k: v for k, v in moved.items() if v}, "seconds_active_sets": round(active_s, 1),
-              "seconds_fixed_batch": round(fixed_s, 1)}
+    record = {
+        "grid": grid,
+        "n": n,
+        "cells": len(active),
+        "examples": int(sum(len(v) for v in active.values())),
+        "outcomes_moved": int(sum(moved.values())),
+        "cells_moved": sorted(k for k, v in moved.items() if v),
+        "moved_by_cell": {k: v for k, v in moved.items() if v},
+        "seconds_active_sets": round(active_s, 1),
+        "seconds_fixed_batch": round(fixed_s, 1),
+    }
     committed = ROOT / "results" / "paper" / "table2" / grid / "results.csv"
     if committed.is_file() and n == 1000:
         theirs = pd.read_csv(committed).set_index("cell")["correct"]
         ours = table.set_index("cell")["correct"]
         common = ours.index.intersection(theirs.index)
         delta = (ours[common] - theirs[common]).astype(int)
-        record["versus_committed"] = {"rows": int(len(common)), "rows_moved": int((delta != 0).sum()),
-                                      "largest_move_examples": int(delta.abs().max()) if len(delta) else 0,
-                                      "moved": {k: int(v) for k, v in delta.items() if v}}
+        record["versus_committed"] = {
+            "rows": int(len(common)),
+            "rows_moved": int((delta != 0).sum()),
+            "largest_move_examples": int(delta.abs().max()) if len(delta) else 0,
+            "moved": {k: int(v) for k, v in delta.items() if v},
+        }
     return record
 
 
@@ -128,10 +163,13 @@ def main() -> None:
             continue
         record = measure(grid, args.n)
         report["grids"].append(record)
-        print(f"{grid}: {record['outcomes_moved']} of {record['examples']} outcomes moved "
-              f"({len(record['cells_moved'])} of {record['cells']} cells); versus committed: "
-              f"{record.get('versus_committed', {}).get('rows_moved', 'n/a')} rows moved; "
-              f"{record['seconds_active_sets']} s vs {record['seconds_fixed_batch']} s", flush=True)
+        print(
+            f"{grid}: {record['outcomes_moved']} of {record['examples']} outcomes moved "
+            f"({len(record['cells_moved'])} of {record['cells']} cells); versus committed: "
+            f"{record.get('versus_committed', {}).get('rows_moved', 'n/a')} rows moved; "
+            f"{record['seconds_active_sets']} s vs {record['seconds_fixed_batch']} s",
+            flush=True,
+        )
         if args.json:
             args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: report[k] for k in ("cpu", "torch")}, indent=1))

@@ -8,7 +8,8 @@ Settings (issue 16): ``fmnist-cnn`` behind ``LowPass`` r=8 at eps 8/255 on the f
 Fashion-MNIST test images, and ResNet-20 (../shared) behind ``LowPass`` r=8 at 1/255 on the first
 100 CIFAR-10 test images (``--setting resnet20``); ``--setting cifar10-small-at`` (the packaged
 adversarially trained CIFAR CNN behind ``LowPass`` r=8 at 8/255, first 200 CIFAR-10 test images,
-where APGD-T breaks examples APGD-CE left) is a third setting for ``autoattack-fast``. The reference is ``pyautoattack`` (Croce & Hein's
+where APGD-T breaks examples APGD-CE left) is a third setting for ``autoattack-fast``. The reference is
+``pyautoattack`` (Croce & Hein's
 AutoAttack), ``version='standard'``, seed 0, one batch of 250, its attacks' ``perturb`` timed
 per stage. Ours is :class:`hfc_robust.attacks.AutoAttack` (the cascade an ``autoattack`` row
 runs), seed 0, on the same images. Each repeat runs reference, ours and ``autoattack-fast``, in
@@ -30,24 +31,35 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
-from hfc_robust.threat import ThreatModel  # noqa: E402
-from hfc_robust import LowPass, load_dataset, load_model  # noqa: E402
-from hfc_robust.attacks import AutoAttack, AutoAttackFast  # noqa: E402
-from hfc_robust.runtime.allocator import fix_malloc_thresholds  # noqa: E402
+from hfc_robust import LowPass, load_dataset, load_model
+from hfc_robust.attacks import AutoAttack, AutoAttackFast
+from hfc_robust.runtime.allocator import fix_malloc_thresholds
+from hfc_robust.threat import ThreatModel
 
 SETTINGS = {
     "fmnist": dict(model="fmnist-cnn", weights=None, dataset="fmnist", n=200, radius=8, eps=8 / 255),
-    "resnet20": dict(model="resnet20", weights=str(SHARED / "models/cifar10-resnet/resnet20-12fca82f.th"),
-                     dataset=f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}", n=100, radius=8, eps=1 / 255),
-    "cifar10-small-at": dict(model="cifar10-small-at", weights=None,
-                             dataset=f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}", n=200, radius=8,
-                             eps=8 / 255),
+    "resnet20": dict(
+        model="resnet20",
+        weights=str(SHARED / "models/cifar10-resnet/resnet20-12fca82f.th"),
+        dataset=f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}",
+        n=100,
+        radius=8,
+        eps=1 / 255,
+    ),
+    "cifar10-small-at": dict(
+        model="cifar10-small-at",
+        weights=None,
+        dataset=f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}",
+        n=200,
+        radius=8,
+        eps=8 / 255,
+    ),
 }
 STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
 
@@ -62,6 +74,7 @@ def setting_data(name: str, n: int | None = None):
 
 def timed(method, stage: str, wall: dict[str, float], cpu: dict[str, float]):
     """``method`` adding its wall and CPU seconds to ``wall[stage]`` and ``cpu[stage]``."""
+
     def call(*args, **kwargs):
         start, start_cpu = time.perf_counter(), time.process_time()
         try:
@@ -69,6 +82,7 @@ def timed(method, stage: str, wall: dict[str, float], cpu: dict[str, float]):
         finally:
             wall[stage] = wall.get(stage, 0.0) + time.perf_counter() - start
             cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - start_cpu
+
     return call
 
 
@@ -102,31 +116,47 @@ def measure(name: str, repeat: int, n: int | None) -> dict:
     module, x, y, eps = setting_data(name, n)
     with torch.no_grad():
         clean = int((module(x).max(1)[1] == y).sum())
-    paths = {"reference": lambda: reference(module, x, y, eps), "ours": lambda: ours(AutoAttack, module, x, y, eps),
-             "fast": lambda: ours(AutoAttackFast, module, x, y, eps)}
+    paths = {
+        "reference": lambda: reference(module, x, y, eps),
+        "ours": lambda: ours(AutoAttack, module, x, y, eps),
+        "fast": lambda: ours(AutoAttackFast, module, x, y, eps),
+    }
     runs: dict[str, list[dict]] = {p: [] for p in paths}
     robust: dict[str, torch.Tensor] = {}
     for r in range(repeat):
-        for path in (list(paths) if r % 2 == 0 else list(reversed(paths))):
+        for path in list(paths) if r % 2 == 0 else list(reversed(paths)):
             wall, cpu = time.perf_counter(), time.process_time()
             outcome, stage_wall, stage_cpu = paths[path]()
-            runs[path].append({"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
-                               "stages_wall_s": stage_wall, "stages_cpu_s": stage_cpu})
+            runs[path].append(
+                {
+                    "wall_s": time.perf_counter() - wall,
+                    "cpu_s": time.process_time() - cpu,
+                    "stages_wall_s": stage_wall,
+                    "stages_cpu_s": stage_cpu,
+                }
+            )
             robust.setdefault(path, outcome)
-            print(f"{name} repeat {r} {path}: wall {runs[path][-1]['wall_s']:.1f} s, cpu {runs[path][-1]['cpu_s']:.1f} s, "
-                  f"robust {int(outcome.sum())}, stages cpu {{{', '.join(f'{k}: {v:.1f}' for k, v in stage_cpu.items())}}}",
-                  flush=True)
+            print(
+                f"{name} repeat {r} {path}: wall {runs[path][-1]['wall_s']:.1f} s, "
+                f"cpu {runs[path][-1]['cpu_s']:.1f} s, robust {int(outcome.sum())}, "
+                f"stages cpu {{{', '.join(f'{k}: {v:.1f}' for k, v in stage_cpu.items())}}}",
+                flush=True,
+            )
     med = {p: {k: statistics.median(run[k] for run in runs[p]) for k in ("wall_s", "cpu_s")} for p in paths}
     for p in paths:
         for key in ("stages_wall_s", "stages_cpu_s"):
             med[p][key] = {s: statistics.median(run[key].get(s, 0.0) for run in runs[p]) for s in runs[p][0][key]}
     return {
-        "setting": name, **{k: v for k, v in SETTINGS[name].items() if k != "weights"}, "n": len(y), "clean": clean,
+        "setting": name,
+        **{k: v for k, v in SETTINGS[name].items() if k != "weights"},
+        "n": len(y),
+        "clean": clean,
         "robust": {p: int(robust[p].sum()) for p in paths},
         "outcomes_differ_ours_vs_reference": int((robust["ours"] != robust["reference"]).sum()),
         "fast_extra_robust": int((robust["fast"] & ~robust["ours"]).sum()),
         "fast_fewer_robust": int((~robust["fast"] & robust["ours"]).sum()),
-        "median": med, "runs": runs,
+        "median": med,
+        "runs": runs,
         "ratio_ours_reference": {k: med["ours"][k] / med["reference"][k] for k in ("wall_s", "cpu_s")},
         "ratio_fast_ours": {k: med["fast"][k] / med["ours"][k] for k in ("wall_s", "cpu_s")},
     }
@@ -143,19 +173,30 @@ def main() -> None:
     fix_malloc_thresholds()  # as `hfc-robust bench` does: the same allocator for both implementations
     results = [measure(name, args.repeat, args.n) for name in (args.setting or list(SETTINGS))]
     for r in results:
-        print(f"\n{r['setting']}: n={r['n']}, clean {r['clean']}, robust {r['robust']}, "
-              f"outcomes differing (ours vs reference): {r['outcomes_differ_ours_vs_reference']}")
-        print(f"  ours / reference: wall {r['ratio_ours_reference']['wall_s']:.2f}, cpu {r['ratio_ours_reference']['cpu_s']:.2f}")
-        print(f"  fast / ours: wall {r['ratio_fast_ours']['wall_s']:.2f}, cpu {r['ratio_fast_ours']['cpu_s']:.2f}, "
-              f"extra robust {r['fast_extra_robust']}")
+        print(
+            f"\n{r['setting']}: n={r['n']}, clean {r['clean']}, robust {r['robust']}, "
+            f"outcomes differing (ours vs reference): {r['outcomes_differ_ours_vs_reference']}"
+        )
+        print(
+            f"  ours / reference: wall {r['ratio_ours_reference']['wall_s']:.2f}, "
+            f"cpu {r['ratio_ours_reference']['cpu_s']:.2f}"
+        )
+        print(
+            f"  fast / ours: wall {r['ratio_fast_ours']['wall_s']:.2f}, cpu {r['ratio_fast_ours']['cpu_s']:.2f}, "
+            f"extra robust {r['fast_extra_robust']}"
+        )
         for stage in STAGES:
             for key in ("stages_wall_s", "stages_cpu_s"):
                 ref, mine = r["median"]["reference"][key].get(stage, 0.0), r["median"]["ours"][key].get(stage, 0.0)
-                print(f"  {stage:8s} {key[7:10]:4s} reference {ref:7.1f} s  ours {mine:7.1f} s  "
-                      f"ratio {mine / ref if ref else float('nan'):.2f}")
+                print(
+                    f"  {stage:8s} {key[7:10]:4s} reference {ref:7.1f} s  ours {mine:7.1f} s  "
+                    f"ratio {mine / ref if ref else float('nan'):.2f}"
+                )
     if args.json:
-        Path(args.json).write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                               "results": results}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}, indent=2)
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

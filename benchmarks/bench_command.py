@@ -61,9 +61,29 @@ print("RAW", time.perf_counter() - began, robust)
 
 def command(n: int, out: Path) -> list[str]:
     executable = Path(sys.executable).with_name("hfc-robust")
-    return [str(executable), "bench", "--dataset", f"npz:{DATA}", "--model", "resnet20", "--weights", str(WEIGHTS),
-            "--n", str(n), "--attack", "pgd", "--threads", "1", "--device", "cpu", "--no-spot-check", "--quiet",
-            "--overwrite", "--out", str(out)]
+    return [
+        str(executable),
+        "bench",
+        "--dataset",
+        f"npz:{DATA}",
+        "--model",
+        "resnet20",
+        "--weights",
+        str(WEIGHTS),
+        "--n",
+        str(n),
+        "--attack",
+        "pgd",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--no-spot-check",
+        "--quiet",
+        "--overwrite",
+        "--out",
+        str(out),
+    ]
 
 
 def run_command(n: int, out: Path) -> dict:
@@ -80,8 +100,12 @@ def run_command(n: int, out: Path) -> dict:
 
 
 def run_raw(n: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", RAW, str(n), str(DATA), str(WEIGHTS)], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", RAW, str(n), str(DATA), str(WEIGHTS)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     line = next((line for line in done.stdout.splitlines() if line.startswith("RAW")), None)
     if line is None:
         raise SystemExit(done.stderr)
@@ -104,11 +128,17 @@ def main() -> None:
             raws.append(run_raw(args.n))
             commands.append(run_command(args.n, Path(tmp) / "run"))
             print(json.dumps({"repeat": k, **raws[-1], **commands[-1]}), flush=True)
-    median = {key: statistics.median(r[key] for r in rows) for rows, keys in ((commands, ("command_s", "in_process_s")),
-                                                                              (raws, ("raw_s",))) for key in keys}
+    median = {
+        key: statistics.median(r[key] for r in rows)
+        for rows, keys in ((commands, ("command_s", "in_process_s")), (raws, ("raw_s",)))
+        for key in keys
+    }
     report = {
-        "n": args.n, "repeats": args.repeats, "machine": platform.processor() or platform.machine(),
-        "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
+        "n": args.n,
+        "repeats": args.repeats,
+        "machine": platform.processor() or platform.machine(),
+        "load_average_before": round(load, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "median_s": {key: round(value, 2) for key, value in median.items()},
         "command_over_raw": round(median["command_s"] / median["raw_s"], 3),
         "in_process_over_raw": round(median["in_process_s"] / median["raw_s"], 3),

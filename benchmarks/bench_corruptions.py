@@ -25,8 +25,13 @@ def timed_command(extra: list[str], out: Path) -> dict:
     subprocess.run(["hfc-robust", "corruptions", "--radius", "8", "--quiet", "--out", str(out), *extra], check=True)
     wall = time.perf_counter() - started
     run = json.loads((out / "run.json").read_text())
-    return {"args": extra, "wall_s": round(wall, 2), "threads": run["threads"], "load_before": round(load_before, 2),
-            "load_after": round(os.getloadavg()[0], 2)}
+    return {
+        "args": extra,
+        "wall_s": round(wall, 2),
+        "threads": run["threads"],
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def batch_split(batch: int = 250) -> dict:
@@ -56,8 +61,11 @@ def batch_split(batch: int = 250) -> dict:
             t2 = time.perf_counter()
             corrupting += t1 - t0
             classifying += t2 - t1
-    return {"corrupting_s": round(corrupting, 2), "classifying_s": round(classifying, 2),
-            "corrupting_share": round(corrupting / (corrupting + classifying), 3)}
+    return {
+        "corrupting_s": round(corrupting, 2),
+        "classifying_s": round(classifying, 2),
+        "corrupting_share": round(corrupting / (corrupting + classifying), 3),
+    }
 
 
 def main() -> None:
@@ -67,14 +75,22 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeats):
+        for _repeat in range(args.repeats):
             for extra in (["--threads", "1"], []):
                 runs.append(timed_command(extra, Path(tmp) / f"run{len(runs)}"))
                 print(runs[-1], flush=True)
-    medians = {label: statistics.median(r["wall_s"] for r in runs if (r["args"] != []) == (label == "threads1"))
-               for label in ("threads1", "default")}
-    record = {"command": "hfc-robust corruptions --radius 8", "runs": runs, "median_wall_s": medians,
-              "batch_split": batch_split(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    medians = {
+        label: statistics.median(r["wall_s"] for r in runs if (r["args"] != []) == (label == "threads1"))
+        for label in ("threads1", "default")
+    }
+    record = {
+        "command": "hfc-robust corruptions --radius 8",
+        "runs": runs,
+        "median_wall_s": medians,
+        "batch_split": batch_split(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     print(json.dumps(record, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")

@@ -23,28 +23,30 @@ import time
 import torch
 import torchattacks
 
-from hfc_robust.data.datasets import load_dataset
-from hfc_robust.spec import BenchSpec
-from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.cli.parsing import parse_float_list, parse_number_list
+from hfc_robust.data.datasets import load_dataset
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.models.zoo import load_model
+from hfc_robust.spec import BenchSpec
 
 
-def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: BenchSpec,
-               batch_size: int) -> dict[tuple, float]:
+def naive_loop(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: BenchSpec, batch_size: int
+) -> dict[tuple, float]:
     accuracy: dict[tuple, float] = {}
 
     def evaluate(net, x):
         with torch.no_grad():
-            return torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+            return torch.cat([net(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
     def craft(net, name, eps):
         if name == "fgsm":
             attack = torchattacks.FGSM(net, eps=eps)
         else:
             attack = torchattacks.PGD(net, eps=eps, alpha=eps / 4, steps=config.steps, random_start=True)
-        return torch.cat([attack(images[i:i + batch_size], labels[i:i + batch_size])
-                          for i in range(0, len(images), batch_size)])
+        return torch.cat(
+            [attack(images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        )
 
     model.eval()
     for defense in config.defenses():
@@ -57,12 +59,18 @@ def naive_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
             for eps in config.eps:
                 if defense.kind == "none":
                     adv = craft(net, name, eps)
-                    accuracy[(defense.key, "whitebox", name, eps)] = (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                    accuracy[(defense.key, "whitebox", name, eps)] = (
+                        (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                    )
                     continue
                 adv = craft(model, name, eps)  # oblivious: crafted on the bare model
-                accuracy[(defense.key, "oblivious", name, eps)] = (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                accuracy[(defense.key, "oblivious", name, eps)] = (
+                    (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                )
                 adv = craft(net, name, eps)  # adaptive: crafted through the defense
-                accuracy[(defense.key, "adaptive", name, eps)] = (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                accuracy[(defense.key, "adaptive", name, eps)] = (
+                    (clean & (evaluate(net, adv) == labels)).float().mean().item()
+                )
     return accuracy
 
 
@@ -81,9 +89,15 @@ def main() -> None:
 
     dataset = load_dataset(args.dataset, args.n)
     loaded = load_model(args.model, args.weights, num_classes=dataset.num_classes, progress=False)
-    config = BenchSpec(dataset=args.dataset, model=args.model, n=args.n, attacks=tuple(args.attack.split(",")),
-                         eps=parse_number_list(args.eps), radii=parse_float_list(args.radius, "radius"),
-                         batch_size=args.batch_size)
+    config = BenchSpec(
+        dataset=args.dataset,
+        model=args.model,
+        n=args.n,
+        attacks=tuple(args.attack.split(",")),
+        eps=parse_number_list(args.eps),
+        radii=parse_float_list(args.radius, "radius"),
+        batch_size=args.batch_size,
+    )
     images = dataset.to_float(dataset.images)
     labels = dataset.labels
 
@@ -104,11 +118,16 @@ def main() -> None:
 
     table = result.table
     cells = len(table[table["attack"] != "worst-case"])
-    print(f"grid: {args.model} on {args.dataset}, n={len(dataset)}, attacks {args.attack}, eps {args.eps}, "
-          f"radii {args.radius}: {cells} cells")
+    print(
+        f"grid: {args.model} on {args.dataset}, n={len(dataset)}, attacks {args.attack}, eps {args.eps}, "
+        f"radii {args.radius}: {cells} cells"
+    )
     print(f"harness  {harness_s:8.1f} s wall  {harness_cpu:8.1f} s CPU")
     print(f"naive    {naive_s:8.1f} s wall  {naive_cpu:8.1f} s CPU")
-    print(f"ratio    {harness_s / naive_s:8.3f} wall  {harness_cpu / naive_cpu:6.3f} CPU  (harness / naive; lower is better)")
+    print(
+        f"ratio    {harness_s / naive_s:8.3f} wall  {harness_cpu / naive_cpu:6.3f} CPU  "
+        "(harness / naive; lower is better)"
+    )
     headline = table[(table["threat_model"] == "adaptive") & (table["attack"] == "pgd")]
     print("adaptive PGD accuracy, harness vs naive (different random starts; harness counts first successes):")
     for _, row in headline.iterrows():
@@ -116,10 +135,23 @@ def main() -> None:
         print(f"  r={row['radius']:<4g} eps={row['eps_255']:g}/255  {row['accuracy']:.3f}  vs  {naive[key]:.3f}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"harness_s": harness_s, "naive_s": naive_s, "ratio": harness_s / naive_s,
-                       "harness_cpu_s": harness_cpu, "naive_cpu_s": naive_cpu, "cpu_ratio": harness_cpu / naive_cpu, "cells": cells,
-                       "n": len(dataset), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                       "platform": platform.platform()}, handle, indent=2)
+            json.dump(
+                {
+                    "harness_s": harness_s,
+                    "naive_s": naive_s,
+                    "ratio": harness_s / naive_s,
+                    "harness_cpu_s": harness_cpu,
+                    "naive_cpu_s": naive_cpu,
+                    "cpu_ratio": harness_cpu / naive_cpu,
+                    "cells": cells,
+                    "n": len(dataset),
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "platform": platform.platform(),
+                },
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

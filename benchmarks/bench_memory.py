@@ -26,8 +26,25 @@ print("RESULT", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.p
 
 
 def measure(n: int, grid: list[str], out: Path, spot_check: int = 0) -> dict:
-    args = [sys.executable, "-c", CHILD, "bench", "--n", str(n), *grid, "--out", str(out), "--quiet", "--threads", "1",
-            "--device", "cpu", "--allow-failed-checks", "--spot-check", str(spot_check)]
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        "bench",
+        "--n",
+        str(n),
+        *grid,
+        "--out",
+        str(out),
+        "--quiet",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--allow-failed-checks",
+        "--spot-check",
+        str(spot_check),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
     _, code, rss_kb, seconds = line.split()
@@ -47,7 +64,12 @@ def main() -> None:
         for n in (int(v) for v in args.n.split(",")):
             rows.append(measure(n, args.grid.split(), Path(tmp) / str(n), args.spot_check))
             print(json.dumps(rows[-1]), flush=True)
-    report = {"grid": args.grid, "spot_check": args.spot_check, "runs": rows, "ratio_last_first": rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]}
+    report = {
+        "grid": args.grid,
+        "spot_check": args.spot_check,
+        "runs": rows,
+        "ratio_last_first": rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"],
+    }
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

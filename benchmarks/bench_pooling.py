@@ -22,14 +22,14 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hfc_robust import LowPass, load_model  # noqa: E402
-from hfc_robust.runtime.allocator import fix_malloc_thresholds  # noqa: E402
-from hfc_robust.ops.pooling import fast_pooling  # noqa: E402
+from hfc_robust import LowPass, load_model
+from hfc_robust.ops.pooling import fast_pooling
+from hfc_robust.runtime.allocator import fix_malloc_thresholds
 
 MODELS = {"fmnist-cnn": (1, 28, 28), "cifar10-small-at": (3, 32, 32)}
 PATHS = {"default": contextlib.nullcontext, "fast": fast_pooling}
@@ -46,6 +46,7 @@ def forward_backward(model, x):
     def call():
         out = model(x)
         return torch.autograd.grad(out[:, 0].sum(), x)[0]
+
     return call
 
 
@@ -53,6 +54,7 @@ def inference(model, x):
     def call():
         with torch.inference_mode():
             return model(x.detach())
+
     return call
 
 
@@ -60,7 +62,9 @@ def measure(rows: int, repeat: int, calls: int) -> dict:
     cases = {}
     pooled = torch.rand(rows, 32, 28, 28).relu_().requires_grad_()
     upstream = torch.rand(rows, 32, 14, 14)
-    cases["max_pool2d 2x2, 32x28x28, forward+backward"] = lambda: torch.autograd.grad(F.max_pool2d(pooled, 2), pooled, upstream)
+    cases["max_pool2d 2x2, 32x28x28, forward+backward"] = lambda: torch.autograd.grad(
+        F.max_pool2d(pooled, 2), pooled, upstream
+    )
     cases["max_pool2d 2x2, 32x28x28, inference"] = inference(lambda t: F.max_pool2d(t, 2), pooled)
     identical = {}
     for name, shape in MODELS.items():
@@ -77,7 +81,7 @@ def measure(rows: int, repeat: int, calls: int) -> dict:
         identical[name] = all(torch.equal(a, b) for a, b in zip(outputs["default"], outputs["fast"]))
     times: dict[str, dict[str, list[float]]] = {case: {p: [] for p in PATHS} for case in cases}
     for r in range(repeat):
-        for path in (list(PATHS) if r % 2 == 0 else list(reversed(PATHS))):
+        for path in list(PATHS) if r % 2 == 0 else list(reversed(PATHS)):
             with PATHS[path]():
                 for case, call in cases.items():
                     call()
@@ -103,8 +107,9 @@ def main() -> None:
         print(f"  {case:55s} default {row['default']:7.2f} ms  fast {row['fast']:7.2f} ms  ratio {row['ratio']:.2f}")
     print(f"  outputs and input gradients identical: {result['identical_outputs']}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                               **result}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), **result}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

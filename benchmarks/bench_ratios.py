@@ -25,12 +25,12 @@ import torch
 import torch.nn as nn
 import torchattacks
 
-from hfc_robust.spec import BenchSpec
-from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.data.datasets import load_dataset
 from hfc_robust.defenses.lowpass import LowPass
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.models.zoo import load_model
 from hfc_robust.ops.frequency import _unshifted_mask
+from hfc_robust.spec import BenchSpec
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}"
@@ -99,8 +99,14 @@ def harness_vs_raw(model, data, n: int, batch: int) -> dict:
     raw_correct = raw()
     loop = since(start)
     whitebox = result.table[result.table["threat_model"] == "whitebox"].iloc[0]
-    return {"harness_s": harness, "raw_loop_s": loop, "ratio_wall": harness[0] / loop[0], "ratio_cpu": harness[1] / loop[1],
-            "harness_robust": int(whitebox["correct"]), "raw_robust": raw_correct}
+    return {
+        "harness_s": harness,
+        "raw_loop_s": loop,
+        "ratio_wall": harness[0] / loop[0],
+        "ratio_cpu": harness[1] / loop[1],
+        "harness_robust": int(whitebox["correct"]),
+        "raw_robust": raw_correct,
+    }
 
 
 def rfft_low_pass(images: torch.Tensor, radius: float) -> torch.Tensor:
@@ -128,16 +134,25 @@ def filter_cost(model, data, batch: int, repeats: int) -> dict:
         def run():
             x = images.clone().requires_grad_(True)
             torch.autograd.grad(nn.functional.cross_entropy(net(x), labels), x)
+
         return run
 
     out = {}
     with torch.no_grad():
         t_bare, t_lp = median_time(forward(bare), repeats), median_time(forward(defended), repeats)
-    out["forward"] = {"bare_s": t_bare, "lowpass_s": t_lp, "overhead": t_lp[0] / t_bare[0] - 1,
-                      "overhead_cpu": t_lp[1] / t_bare[1] - 1}
+    out["forward"] = {
+        "bare_s": t_bare,
+        "lowpass_s": t_lp,
+        "overhead": t_lp[0] / t_bare[0] - 1,
+        "overhead_cpu": t_lp[1] / t_bare[1] - 1,
+    }
     t_bare, t_lp = median_time(forward_backward(bare), repeats), median_time(forward_backward(defended), repeats)
-    out["forward_backward"] = {"bare_s": t_bare, "lowpass_s": t_lp, "overhead": t_lp[0] / t_bare[0] - 1,
-                               "overhead_cpu": t_lp[1] / t_bare[1] - 1}
+    out["forward_backward"] = {
+        "bare_s": t_bare,
+        "lowpass_s": t_lp,
+        "overhead": t_lp[0] / t_bare[0] - 1,
+        "overhead_cpu": t_lp[1] / t_bare[1] - 1,
+    }
     with torch.no_grad():
         strided = complex_low_pass(images, 8.0)
         dense = strided.contiguous()
@@ -146,17 +161,32 @@ def filter_cost(model, data, batch: int, repeats: int) -> dict:
         fft_full = median_time(lambda: complex_low_pass(images, 8.0), repeats * 4)
         fft_real = median_time(lambda: rfft_low_pass(images, 8.0), repeats * 4)
         difference = float((complex_low_pass(images, 8.0) - rfft_low_pass(images, 8.0)).abs().max())
-    out["layout"] = {"complex_view_contiguous": strided.is_contiguous(), "model_on_strided_s": conv_strided,
-                     "model_on_contiguous_s": conv_dense, "ratio": conv_strided[0] / conv_dense[0]}
-    out["fft"] = {"fft2_ifft2_s": fft_full, "rfft2_irfft2_s": fft_real, "ratio": fft_real[0] / fft_full[0],
-                  "max_abs_difference": difference}
+    out["layout"] = {
+        "complex_view_contiguous": strided.is_contiguous(),
+        "model_on_strided_s": conv_strided,
+        "model_on_contiguous_s": conv_dense,
+        "ratio": conv_strided[0] / conv_dense[0],
+    }
+    out["fft"] = {
+        "fft2_ifft2_s": fft_full,
+        "rfft2_irfft2_s": fft_real,
+        "ratio": fft_real[0] / fft_full[0],
+        "max_abs_difference": difference,
+    }
     return out
 
 
 def physical_limit(model, data, n: int, batch: int, radius: float | None, repeats: int) -> dict:
     counted = Counted(model.module).eval()
-    config = BenchSpec(dataset=DATA, model="resnet20", weights=WEIGHTS, n=n, batch_size=batch, spot_check=0,
-                         radii=(radius,) if radius is not None else ())
+    config = BenchSpec(
+        dataset=DATA,
+        model="resnet20",
+        weights=WEIGHTS,
+        n=n,
+        batch_size=batch,
+        spot_check=0,
+        radii=(radius,) if radius is not None else (),
+    )
     start = clocks()
     evaluate(config, model=counted, dataset=data)
     wall, cpu = since(start)
@@ -172,10 +202,17 @@ def physical_limit(model, data, n: int, batch: int, radius: float | None, repeat
     both = median_time(fb, repeats)[0] / batch
     forward_only = counted.forward_examples - counted.backward_examples
     predicted = forward_only * forward + counted.backward_examples * both
-    return {"grid": "pgd 8/255" + (f", low-pass r={radius:g}" if radius is not None else ""), "wall_s": wall, "cpu_s": cpu,
-            "forward_examples": counted.forward_examples, "backward_examples": counted.backward_examples,
-            "forward_per_example_s": forward, "forward_backward_per_example_s": both, "predicted_s": predicted,
-            "ratio": wall / predicted}
+    return {
+        "grid": "pgd 8/255" + (f", low-pass r={radius:g}" if radius is not None else ""),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "forward_examples": counted.forward_examples,
+        "backward_examples": counted.backward_examples,
+        "forward_per_example_s": forward,
+        "forward_backward_per_example_s": both,
+        "predicted_s": predicted,
+        "ratio": wall / predicted,
+    }
 
 
 def main() -> None:
@@ -188,14 +225,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_dataset(DATA, args.n)
     model = load_model("resnet20", WEIGHTS, num_classes=10)
-    report = {"machine": platform.platform(), "threads": args.threads, "torch": torch.__version__, "n": args.n,
-              "load_average": list(__import__("os").getloadavg())}
+    report = {
+        "machine": platform.platform(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "n": args.n,
+        "load_average": list(__import__("os").getloadavg()),
+    }
     report["harness_vs_raw"] = harness_vs_raw(model, data, args.n, 250)
     print(json.dumps(report["harness_vs_raw"]), flush=True)
     report["filter"] = filter_cost(model, data, 250, args.repeats)
     print(json.dumps(report["filter"]), flush=True)
-    report["physical"] = [physical_limit(model, data, args.n, 250, None, args.repeats),
-                          physical_limit(model, data, args.n, 250, 8.0, args.repeats)]
+    report["physical"] = [
+        physical_limit(model, data, args.n, 250, None, args.repeats),
+        physical_limit(model, data, args.n, 250, 8.0, args.repeats),
+    ]
     print(json.dumps(report["physical"]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

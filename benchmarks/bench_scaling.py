@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import multiprocessing
-
 import ray
 
 from hfc_robust.runs.run import RunOptions, run_spec
-from hfc_robust.spec import BenchSpec
 from hfc_robust.scale.executors import RayExecutor
+from hfc_robust.spec import BenchSpec
 
 
 def _spin(seconds: float) -> int:
@@ -73,10 +72,19 @@ def main() -> None:
     assert tables[1] == tables[2], "1 and 2 workers gave different files"
     ceiling = (ceiling_before + machine_ceiling()) / 2
     one, two = statistics.median(times[1]), statistics.median(times[2])
-    report = {"n": args.n, "grid": "fmnist-cnn, pgd 8/255, low-pass r=8", "ray_start_s": start_s,
-              "one_worker_s": one, "two_workers_s": two, "speedup": one / two, "efficiency": one / two / 2,
-              "machine_ceiling": ceiling, "efficiency_vs_ceiling": one / two / ceiling,
-              "throughput_images_per_s": {"1": args.n / one, "2": args.n / two}, "load_average": list(os.getloadavg())}
+    report = {
+        "n": args.n,
+        "grid": "fmnist-cnn, pgd 8/255, low-pass r=8",
+        "ray_start_s": start_s,
+        "one_worker_s": one,
+        "two_workers_s": two,
+        "speedup": one / two,
+        "efficiency": one / two / 2,
+        "machine_ceiling": ceiling,
+        "efficiency_vs_ceiling": one / two / ceiling,
+        "throughput_images_per_s": {"1": args.n / one, "2": args.n / two},
+        "load_average": list(os.getloadavg()),
+    }
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -24,11 +24,11 @@ import time
 
 import torch
 
-from hfc_robust.spec import BenchSpec
-from hfc_robust.engine.evaluate import evaluate
-from hfc_robust.runtime.threads import choose_threads, physical_cores
 from hfc_robust.data.datasets import load_dataset
+from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.models.zoo import load_model
+from hfc_robust.runtime.threads import choose_threads, physical_cores
+from hfc_robust.spec import BenchSpec
 
 
 def _spin() -> None:
@@ -44,7 +44,7 @@ def measure(n: int, repeats: int, max_jobs: int) -> dict:
     thread_counts = list(range(1, cores + 1))
     results = []
     reference = None
-    for jobs in range(0, max_jobs + 1):
+    for jobs in range(max_jobs + 1):
         # The 1-minute load average lags: a job that has run for a while adds about 1 to it.
         load_before = os.getloadavg()[0]
         spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(jobs)]
@@ -69,13 +69,25 @@ def measure(n: int, repeats: int, max_jobs: int) -> dict:
         medians = {t: statistics.median(v) for t, v in times.items()}
         fastest = min(medians.values())
         picked, _ = choose_threads(load=load_before + jobs, cores=cores, environ={})
-        results.append({"background_jobs": jobs, "load_average_before": round(load_before, 2),
-                        "median_wall_s": {str(t): round(s, 2) for t, s in medians.items()},
-                        "ratio_to_fastest": {str(t): round(s / fastest, 2) for t, s in medians.items()},
-                        "fastest_threads": min(medians, key=medians.get), "choose_threads": picked})
-    return {"machine": platform.processor() or platform.machine(), "physical_cores": cores,
-            "torch": torch.__version__, "n": n, "repeats": repeats,
-            "grid": "fmnist-cnn, pgd 8/255 (10 steps), radius 8, batch 100", "results": results}
+        results.append(
+            {
+                "background_jobs": jobs,
+                "load_average_before": round(load_before, 2),
+                "median_wall_s": {str(t): round(s, 2) for t, s in medians.items()},
+                "ratio_to_fastest": {str(t): round(s / fastest, 2) for t, s in medians.items()},
+                "fastest_threads": min(medians, key=medians.get),
+                "choose_threads": picked,
+            }
+        )
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "physical_cores": cores,
+        "torch": torch.__version__,
+        "n": n,
+        "repeats": repeats,
+        "grid": "fmnist-cnn, pgd 8/255 (10 steps), radius 8, batch 100",
+        "results": results,
+    }
 
 
 def main() -> None:
@@ -86,16 +98,24 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     report = measure(args.n, args.repeats, physical_cores() if args.max_jobs is None else args.max_jobs)
-    print(f"{report['physical_cores']} physical cores, torch {report['torch']}, n = {report['n']}, "
-          f"{report['repeats']} repeats; {report['grid']}")
+    print(
+        f"{report['physical_cores']} physical cores, torch {report['torch']}, n = {report['n']}, "
+        f"{report['repeats']} repeats; {report['grid']}"
+    )
     threads = list(report["results"][0]["median_wall_s"])
-    print("| background jobs | load average before | " + " | ".join(f"{t} thread(s)" for t in threads)
-          + " | fastest | default picks |")
+    print(
+        "| background jobs | load average before | "
+        + " | ".join(f"{t} thread(s)" for t in threads)
+        + " | fastest | default picks |"
+    )
     print("|---|---|" + "---|" * len(threads) + "---|---|")
     for row in report["results"]:
         cells = [f"{row['median_wall_s'][t]:.2f} s ({row['ratio_to_fastest'][t]:.2f}x)" for t in threads]
-        print(f"| {row['background_jobs']} | {row['load_average_before']:.2f} | " + " | ".join(cells)
-              + f" | {row['fastest_threads']} | {row['choose_threads']} |")
+        print(
+            f"| {row['background_jobs']} | {row['load_average_before']:.2f} | "
+            + " | ".join(cells)
+            + f" | {row['fastest_threads']} | {row['choose_threads']} |"
+        )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=2)

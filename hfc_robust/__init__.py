@@ -30,19 +30,44 @@ __version__ = "0.1.0"
 ENGINE_VERSION = 4
 
 _EXPORTS = {
-    "split_frequencies": "ops.frequency", "low_pass": "ops.frequency", "high_pass": "ops.frequency",
-    "frequency_mask": "ops.frequency", "smooth_kernels": "ops.kernels", "fourier_basis": "ops.fourier",
-    "LowPass": "defenses.lowpass", "LowPassFilter": "defenses.lowpass", "InputTransform": "defenses.lowpass",
-    "smooth_first_conv": "defenses.smoothing", "DefenseSpec": "defenses.spec",
-    "FGSM": "attacks.fgsm", "PGD": "attacks.pgd", "list_attacks": "attacks.registry",
-    "create_model": "models.zoo", "list_models": "models.zoo",
-    "load_dataset": "data.datasets", "list_datasets": "data.datasets", "ImageDataset": "data.dataset",
-    "benchmark": "runs.benchmark", "corruption_benchmark": "runs.benchmark", "run_spec": "runs.run",
-    "RunOptions": "runs.run", "RunResult": "runs.run", "BenchSpec": "spec", "CorruptionSpec": "spec",
-    "ThreatModel": "threat", "Norm": "threat", "Cell": "cells", "CorruptionCell": "cells",
-    "corrupt": "corruptions.registry", "APGD": "attacks.apgd", "APGDT": "attacks.apgd", "FABT": "attacks.fab",
-    "Square": "attacks.square", "AutoAttack": "attacks.autoattack",
-    "fourier_heatmap": "analysis.heatmap", "heatmap_run": "analysis.heatmap",
+    "split_frequencies": "ops.frequency",
+    "low_pass": "ops.frequency",
+    "high_pass": "ops.frequency",
+    "frequency_mask": "ops.frequency",
+    "smooth_kernels": "ops.kernels",
+    "fourier_basis": "ops.fourier",
+    "LowPass": "defenses.lowpass",
+    "LowPassFilter": "defenses.lowpass",
+    "InputTransform": "defenses.lowpass",
+    "smooth_first_conv": "defenses.smoothing",
+    "DefenseSpec": "defenses.spec",
+    "FGSM": "attacks.fgsm",
+    "PGD": "attacks.pgd",
+    "list_attacks": "attacks.registry",
+    "create_model": "models.zoo",
+    "list_models": "models.zoo",
+    "load_dataset": "data.datasets",
+    "list_datasets": "data.datasets",
+    "ImageDataset": "data.dataset",
+    "benchmark": "runs.benchmark",
+    "corruption_benchmark": "runs.benchmark",
+    "run_spec": "runs.run",
+    "RunOptions": "runs.run",
+    "RunResult": "runs.run",
+    "BenchSpec": "spec",
+    "CorruptionSpec": "spec",
+    "ThreatModel": "threat",
+    "Norm": "threat",
+    "Cell": "cells",
+    "CorruptionCell": "cells",
+    "corrupt": "corruptions.registry",
+    "APGD": "attacks.apgd",
+    "APGDT": "attacks.apgd",
+    "FABT": "attacks.fab",
+    "Square": "attacks.square",
+    "AutoAttack": "attacks.autoattack",
+    "fourier_heatmap": "analysis.heatmap",
+    "heatmap_run": "analysis.heatmap",
     "HfcError": "errors",
 }
 _REMOVED = ("bench", "run_bench")  # the ways in are benchmark() and run_spec() (CHANGELOG, Unreleased: "Removed")
@@ -65,8 +90,10 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in _REMOVED:
-        raise AttributeError(f"hfc_robust.{name} was removed before the first release: use hfc_robust.benchmark(model, data, ...), "
-                             "whose .table is the results DataFrame")
+        raise AttributeError(
+            f"hfc_robust.{name} was removed before the first release: use hfc_robust.benchmark(model, data, ...), "
+            "whose .table is the results DataFrame"
+        )
     raise AttributeError(f"module 'hfc_robust' has no attribute {name!r}")
 
 

@@ -26,8 +26,17 @@ from dataclasses import dataclass, replace
 from .errors import HfcError
 from .threat import Norm, ThreatModel
 
-__all__ = ["Cell", "CorruptionCell", "CLEAN_CORRUPTION", "SCENARIOS", "ATTACKED_SCENARIOS", "SCORED_SCENARIOS",
-           "WORST_CASE", "NO_ATTACK", "cell_of"]
+__all__ = [
+    "Cell",
+    "CorruptionCell",
+    "CLEAN_CORRUPTION",
+    "SCENARIOS",
+    "ATTACKED_SCENARIOS",
+    "SCORED_SCENARIOS",
+    "WORST_CASE",
+    "NO_ATTACK",
+    "cell_of",
+]
 
 #: who the attack sees, in table order (results.csv's ``threat_model`` column): no attack; the bare model
 #: (``whitebox``); crafted on the bare model, scored through the defense (``oblivious``); crafted
@@ -73,11 +82,16 @@ class Cell:
         if self.scenario not in SCENARIOS:
             raise HfcError(f"unknown scenario {self.scenario!r}", f"use one of {', '.join(SCENARIOS)}")
         if not isinstance(self.threat, ThreatModel):
-            raise HfcError(f"a cell's threat must be a ThreatModel, got {type(self.threat).__name__}",
-                           "pass ThreatModel(norm, eps)")
+            raise HfcError(
+                f"a cell's threat must be a ThreatModel, got {type(self.threat).__name__}",
+                "pass ThreatModel(norm, eps)",
+            )
         if "/" in self.model or "/" in self.defense or "/" in self.attack:
-            raise HfcError(f"a cell's model, defense and attack cannot contain '/': {self.model!r}, {self.defense!r}, "
-                           f"{self.attack!r}", "choose names without '/'")
+            raise HfcError(
+                f"a cell's model, defense and attack cannot contain '/': {self.model!r}, {self.defense!r}, "
+                f"{self.attack!r}",
+                "choose names without '/'",
+            )
 
     @property
     def eps(self) -> float:
@@ -90,8 +104,10 @@ class Cell:
     @property
     def key(self) -> str:
         """``dataset/model/defense/scenario/attack/norm/eps=0.0313725``: stable across runs and versions."""
-        return (f"{self.dataset}/{self.model}/{self.defense}/{self.scenario}/{self.attack}/{self.norm.value}/"
-                f"eps={self.eps:.{_EPS_DECIMALS}f}")
+        return (
+            f"{self.dataset}/{self.model}/{self.defense}/{self.scenario}/{self.attack}/{self.norm.value}/"
+            f"eps={self.eps:.{_EPS_DECIMALS}f}"
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Cell) and other.key == self.key
@@ -130,11 +146,15 @@ class Cell:
         else:
             parts = text.rsplit("/", 5)
             if len(parts) != 6:
-                raise HfcError(f"{text!r} is not a cell key", "expected dataset/model/defense/scenario/attack/norm/eps=E")
+                raise HfcError(
+                    f"{text!r} is not a cell key", "expected dataset/model/defense/scenario/attack/norm/eps=E"
+                )
             (dataset, model, defense, scenario, attack, eps_text), norm = parts, Norm.LINF.value
         if not eps_text.startswith("eps="):
-            raise HfcError(f"{text!r} is not a cell key (its last part is not eps=E)",
-                           "expected dataset/model/defense/scenario/attack/norm/eps=E")
+            raise HfcError(
+                f"{text!r} is not a cell key (its last part is not eps=E)",
+                "expected dataset/model/defense/scenario/attack/norm/eps=E",
+            )
         try:
             eps = float(eps_text[4:])
         except ValueError:
@@ -156,18 +176,28 @@ class CorruptionCell:
 
     def __post_init__(self) -> None:
         if "/" in self.model or "/" in self.defense or "/" in self.corruption:
-            raise HfcError(f"a cell's model, defense and corruption cannot contain '/': {self.model!r}, "
-                           f"{self.defense!r}, {self.corruption!r}", "choose names without '/'")
+            raise HfcError(
+                f"a cell's model, defense and corruption cannot contain '/': {self.model!r}, "
+                f"{self.defense!r}, {self.corruption!r}",
+                "choose names without '/'",
+            )
         if isinstance(self.severity, bool) or not isinstance(self.severity, int) or not 0 <= self.severity <= 5:
-            raise HfcError(f"severity must be an integer from 1 to 5 (0 for clean rows), got {self.severity!r}",
-                           "use severities 1 to 5")
+            raise HfcError(
+                f"severity must be an integer from 1 to 5 (0 for clean rows), got {self.severity!r}",
+                "use severities 1 to 5",
+            )
         if (self.corruption == CLEAN_CORRUPTION) != (self.severity == 0):
-            raise HfcError(f"corruption {self.corruption!r} at severity {self.severity}",
-                           f"use severity 0 with corruption {CLEAN_CORRUPTION!r} (clean rows) and 1..5 otherwise")
+            raise HfcError(
+                f"corruption {self.corruption!r} at severity {self.severity}",
+                f"use severity 0 with corruption {CLEAN_CORRUPTION!r} (clean rows) and 1..5 otherwise",
+            )
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}/{self.model}/{self.defense}/{_CORRUPTION_SEGMENT}/{self.corruption}/severity={self.severity}"
+        return (
+            f"{self.dataset}/{self.model}/{self.defense}/{_CORRUPTION_SEGMENT}/{self.corruption}/"
+            f"severity={self.severity}"
+        )
 
     def __str__(self) -> str:
         return self.key
@@ -180,10 +210,12 @@ class CorruptionCell:
     def _parse(cls, text: str) -> CorruptionCell:
         parts = text.rsplit("/", 5)
         if len(parts) != 6 or parts[3] != _CORRUPTION_SEGMENT:
-            raise HfcError(f"{text!r} is not a corruption cell key", "expected dataset/model/defense/corruption/NAME/severity=S")
+            raise HfcError(
+                f"{text!r} is not a corruption cell key", "expected dataset/model/defense/corruption/NAME/severity=S"
+            )
         dataset, model, defense, _, corruption, severity_text = parts
         try:
-            severity = int(severity_text[len("severity="):])
+            severity = int(severity_text[len("severity=") :])
         except ValueError:
             raise HfcError(f"{text!r} has no integer after severity=", "expected e.g. severity=3") from None
         return cls(dataset, model, defense, corruption, severity)

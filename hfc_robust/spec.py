@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from .budgets import DEFAULT_QUERIES, DEFAULT_SPOT_CHECK
 from .attacks.registry import AttackOptions, check_budget, check_loss, get_attack
+from .budgets import DEFAULT_QUERIES, DEFAULT_SPOT_CHECK
 from .corruptions.registry import CORRUPTIONS, SEVERITIES, get_corruption
 from .defenses.spec import DefenseSpec, defense_grid
 from .errors import HfcError
@@ -90,7 +90,8 @@ class RunSpec:
         object.__setattr__(self, name, value)
 
     def defenses(self) -> list[DefenseSpec]:
-        """The defense configurations, in table order: none, a low-pass filter per radius, a smoothed first conv per rho."""
+        """The defense configurations, in table order: none, a low-pass filter per radius, a smoothed
+        first conv per rho."""
         return defense_grid(self.radii, self.rhos, self.inclusive, self.smooth_normalize)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,8 +119,10 @@ class RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise HfcError(f"run.json config has settings this hfc-robust does not know: {', '.join(unknown)}",
-                           "rerun with the hfc-robust version recorded in run.json versions")
+            raise HfcError(
+                f"run.json config has settings this hfc-robust does not know: {', '.join(unknown)}",
+                "rerun with the hfc-robust version recorded in run.json versions",
+            )
         tuples = {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
         return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in values.items()})
 
@@ -163,8 +166,10 @@ class BenchSpec(RunSpec):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.norm, str):
-            raise HfcError(f"norm must be one of {', '.join(n.value for n in Norm)}, got {self.norm!r}",
-                           "one norm per run: run linf and l2 separately (compare and report read both)")
+            raise HfcError(
+                f"norm must be one of {', '.join(n.value for n in Norm)}, got {self.norm!r}",
+                "one norm per run: run linf and l2 separately (compare and report read both)",
+            )
         norm = Norm.parse(self.norm)
         self._set("norm", norm)
         self._set("attacks", tuple(dict.fromkeys(self.attacks)))
@@ -181,12 +186,16 @@ class BenchSpec(RunSpec):
         check_budget(self.steps, self.restarts, self.random_start)
         _positive(self.queries, "--queries", "pass e.g. --queries 5000")
         if isinstance(self.spot_check, bool) or not isinstance(self.spot_check, int) or self.spot_check < 0:
-            raise HfcError(f"--spot-check must be an integer >= 0, got {self.spot_check!r}", "pass e.g. --spot-check 20")
+            raise HfcError(
+                f"--spot-check must be an integer >= 0, got {self.spot_check!r}", "pass e.g. --spot-check 20"
+            )
         if self.queries != DEFAULT_QUERIES and "autoattack" in self.attacks and "square" not in self.attacks:
             # --queries is the stand-alone square row's budget; an autoattack row always runs the standard 5,000
-            raise HfcError(f"--queries {self.queries} would not change autoattack, whose Square always makes the "
-                           f"standard {DEFAULT_QUERIES} queries (--queries sets only the square row's budget)",
-                           "drop --queries, or add square to --attack for a square row with that budget")
+            raise HfcError(
+                f"--queries {self.queries} would not change autoattack, whose Square always makes the "
+                f"standard {DEFAULT_QUERIES} queries (--queries sets only the square row's budget)",
+                "drop --queries, or add square to --attack for a square row with that budget",
+            )
         for name, value in (("--step-size", self.step_size), ("--min-eps-max", self.min_eps_max)):
             if value is not None and norm.check_eps(value, name) == 0:
                 raise HfcError(f"{name} must be > 0", f"pass e.g. {name} {norm.example_eps}")
@@ -219,9 +228,16 @@ class BenchSpec(RunSpec):
         return [self.threat(eps) for eps in self.radii_of_ball()]
 
     def attack_options(self, num_classes: int) -> AttackOptions:
-        return AttackOptions(steps=self.steps, step_size=self.step_size, restarts=self.restarts, loss=self.loss,
-                             seed=self.seed, random_start=self.random_start, queries=self.queries,
-                             num_classes=num_classes)
+        return AttackOptions(
+            steps=self.steps,
+            step_size=self.step_size,
+            restarts=self.restarts,
+            loss=self.loss,
+            seed=self.seed,
+            random_start=self.random_start,
+            queries=self.queries,
+            num_classes=num_classes,
+        )
 
 
 @dataclass(frozen=True)

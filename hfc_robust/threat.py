@@ -89,8 +89,10 @@ class Norm(str, Enum):
         number = float(value)
         if not (math.isfinite(number) and 0.0 <= number <= self.max_eps):
             scale = "[0, 1]" if self is Norm.LINF else "[0, inf)"
-            raise HfcError(f"{what} {value:g} is outside {scale} for the {self.label} threat model",
-                           f"give a radius on the [0, 1] pixel scale, e.g. {self.example_eps}")
+            raise HfcError(
+                f"{what} {value:g} is outside {scale} for the {self.label} threat model",
+                f"give a radius on the [0, 1] pixel scale, e.g. {self.example_eps}",
+            )
         return number
 
     def parse_eps(self, text: str | float, what: str = "eps") -> float:
@@ -136,8 +138,10 @@ class Norm(str, Enum):
         image = tuple(int(v) for v in shape)[-3:]
         if image == (3, 32, 32):
             return 0.5
-        raise HfcError(f"--norm l2 has no default eps for {'x'.join(map(str, image))} images (only for 3x32x32)",
-                       "pass --eps, the L2 radius on the [0, 1] pixel scale (eps=(...,) in Python)")
+        raise HfcError(
+            f"--norm l2 has no default eps for {'x'.join(map(str, image))} images (only for 3x32x32)",
+            "pass --eps, the L2 radius on the [0, 1] pixel scale (eps=(...,) in Python)",
+        )
 
     def default_step(self, eps: Radius, steps: int) -> Radius:
         """PGD's default step size: ``eps / 4`` (L-inf: 2/255 at 8/255) or ``2.5 * eps / steps``
@@ -255,6 +259,8 @@ def as_threat(threat: ThreatModel | float) -> ThreatModel:
     if isinstance(threat, ThreatModel):
         return threat
     if isinstance(threat, bool) or not isinstance(threat, (int, float)):
-        raise HfcError(f"expected a ThreatModel or an L-inf eps, got {type(threat).__name__}",
-                       "pass e.g. ThreatModel('l2', 0.5) or 8/255")
+        raise HfcError(
+            f"expected a ThreatModel or an L-inf eps, got {type(threat).__name__}",
+            "pass e.g. ThreatModel('l2', 0.5) or 8/255",
+        )
     return ThreatModel(Norm.LINF, float(threat))

@@ -79,8 +79,18 @@ def shared_missing() -> str | None:
 
 
 def cuda_tests(budget: Budget) -> list[Row]:
-    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-m", "cuda", "-p", "no:cacheprovider",
-               str(ROOT / "tests" / "test_devices.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        "-m",
+        "cuda",
+        "-p",
+        "no:cacheprovider",
+        str(ROOT / "tests" / "test_devices.py"),
+    ]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=max(budget.left() - 150, 30))
     except subprocess.TimeoutExpired:
@@ -110,9 +120,26 @@ def cpu_vs_gpu(device: str, n: int, budget: Budget) -> list[Row]:
 
     from hfc_robust.results.compare import compare_runs, load_side
 
-    grid = ["bench", "--dataset", f"npz:{CIFAR}", "--model", "resnet20", "--weights", str(RESNET20), "--n", str(n),
-            "--attack", "pgd", "--eps", "8/255", "--radius", f"{RADIUS:g}", "--no-spot-check", "--quiet",
-            "--allow-failed-checks"]
+    grid = [
+        "bench",
+        "--dataset",
+        f"npz:{CIFAR}",
+        "--model",
+        "resnet20",
+        "--weights",
+        str(RESNET20),
+        "--n",
+        str(n),
+        "--attack",
+        "pgd",
+        "--eps",
+        "8/255",
+        "--radius",
+        f"{RADIUS:g}",
+        "--no-spot-check",
+        "--quiet",
+        "--allow-failed-checks",
+    ]
     cli = [sys.executable, "-m", "hfc_robust.cli"]
     with tempfile.TemporaryDirectory(prefix="hfc-robust-gpu-check-") as scratch:
         runs = {}
@@ -121,12 +148,19 @@ def cpu_vs_gpu(device: str, n: int, budget: Budget) -> list[Row]:
             started = time.perf_counter()
             done = subprocess.run(cli + grid + ["--device", side, "--out", str(out)], capture_output=True, text=True)
             if done.returncode != 0:
-                return [row(name, f"FAIL: bench --device {side} exited {done.returncode}",
-                            (done.stderr.strip().splitlines() or [""])[-1][:200]) for name in names]
+                return [
+                    row(
+                        name,
+                        f"FAIL: bench --device {side} exited {done.returncode}",
+                        (done.stderr.strip().splitlines() or [""])[-1][:200],
+                    )
+                    for name in names
+                ]
             runs[side] = (out, time.perf_counter() - started)
         (cpu_out, cpu_s), (gpu_out, gpu_s) = runs["cpu"], runs[device]
-        compared = subprocess.run(cli + ["compare", str(cpu_out), str(gpu_out), "--significance", "0.05"], capture_output=True,
-                                  text=True)
+        compared = subprocess.run(
+            cli + ["compare", str(cpu_out), str(gpu_out), "--significance", "0.05"], capture_output=True, text=True
+        )
         comparison = compare_runs(load_side(cpu_out), load_side(gpu_out), significance=0.05)
         a, b = (pd.read_csv(out / "examples.csv.gz").sort_values(["cell", "index"]) for out in (cpu_out, gpu_out))
         devices = [json.loads((out / "run.json").read_text())["device"]["device"] for out in (cpu_out, gpu_out)]
@@ -137,12 +171,21 @@ def cpu_vs_gpu(device: str, n: int, budget: Budget) -> list[Row]:
     deltas = ", ".join(f"{r.threat_model} {r.delta_pts:+.1f}" for r in attacked.itertuples())
     ok = compared.returncode == 0 and (attacked["p_value"] > 0.05).all()
     return [
-        row(names[0], "pass" if differ == 0 else f"FAIL: {differ} differ",
+        row(
+            names[0],
+            "pass" if differ == 0 else f"FAIL: {differ} differ",
             f"ResNet-20, first {n} CIFAR-10 test images, {clean_rows // n} clean rows; {devices[0]} vs {devices[1]}",
-            clean_differ=differ),
-        row(names[1], ("pass" if ok else "FAIL") + f": min p = {lowest:.3g}",
+            clean_differ=differ,
+        ),
+        row(
+            names[1],
+            ("pass" if ok else "FAIL") + f": min p = {lowest:.3g}",
             f"compare exit {compared.returncode}; delta points {deltas}; bench wall {cpu_s:.0f} s vs {gpu_s:.0f} s",
-            min_p=lowest, compare_exit=compared.returncode, cpu_bench_s=round(cpu_s, 1), gpu_bench_s=round(gpu_s, 1)),
+            min_p=lowest,
+            compare_exit=compared.returncode,
+            cpu_bench_s=round(cpu_s, 1),
+            gpu_bench_s=round(gpu_s, 1),
+        ),
     ]
 
 
@@ -177,8 +220,11 @@ def _reset_peak(device: str) -> None:
 
 
 def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
-    names = ("harness vs torchattacks loop: PGD-10, LowPass r=8 (images/s)", "--deterministic cost (harness images/s)",
-             "peak GPU memory (MiB)")
+    names = (
+        "harness vs torchattacks loop: PGD-10, LowPass r=8 (images/s)",
+        "--deterministic cost (harness images/s)",
+        "peak GPU memory (MiB)",
+    )
     reason = gpu_missing(device) or shared_missing()
     if reason is None and budget.left() < 60:
         reason = "skipped: out of the time budget"
@@ -186,19 +232,20 @@ def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
         return [row(name, reason) for name in names]
     import torch
 
-    from hfc_robust.spec import BenchSpec
-    from hfc_robust.runtime.devices import deterministic_mode
-    from hfc_robust.engine.evaluate import evaluate
     from hfc_robust.data.adapters import as_dataset
+    from hfc_robust.engine.evaluate import evaluate
     from hfc_robust.models.zoo import load_model
+    from hfc_robust.runtime.devices import deterministic_mode
+    from hfc_robust.spec import BenchSpec
 
     naive_loop = _naive_loop()
     data = as_dataset(f"npz:{CIFAR}").take(n)
     loaded = load_model("resnet20", RESNET20, num_classes=10, progress=False)
     model = loaded.module.to(device).eval()
     placed = type(loaded)(loaded.name, model, loaded.spec, loaded.weights, loaded.sha256)
-    config = BenchSpec(dataset="cifar10", model="resnet20", n=n, attacks=("pgd",), eps=(EPS,), radii=(RADIUS,),
-                         steps=10, spot_check=0)
+    config = BenchSpec(
+        dataset="cifar10", model="resnet20", n=n, attacks=("pgd",), eps=(EPS,), radii=(RADIUS,), steps=10, spot_check=0
+    )
     images, labels = data.to_float(data.images).to(device), data.labels.to(device)
 
     def harness(deterministic: bool) -> float:
@@ -224,8 +271,11 @@ def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
     for _ in range(repeats):  # interleaved, so that a slow moment of the machine hits all three
         if budget.left() < 45:
             break
-        for name, work, args in (("harness", harness, (True,)), ("naive", naive, ()),
-                                 ("nondeterministic", harness, (False,))):
+        for name, work, args in (
+            ("harness", harness, (True,)),
+            ("naive", naive, ()),
+            ("nondeterministic", harness, (False,)),
+        ):
             seconds, peak = timed(work, *args)
             times[name].append(seconds)
             peaks[name] = max(peaks.get(name) or 0.0, peak or 0.0) if peak is not None else None
@@ -235,17 +285,30 @@ def throughput(device: str, n: int, repeats: int, budget: Budget) -> list[Row]:
     where = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "CPU"
     runs = len(times["harness"])
     return [
-        row(names[0], f"{rate_text(rate['harness'])} vs {rate_text(rate['naive'])}",
+        row(
+            names[0],
+            f"{rate_text(rate['harness'])} vs {rate_text(rate['naive'])}",
             f"harness / loop = {rate['harness'] / rate['naive']:.2f}x; ResNet-20, n={n}, batch {config.batch_size}, "
             f"clean + white-box + oblivious + adaptive rows; median of {runs} on {where}",
-            harness_images_s=round(rate["harness"], 1), naive_images_s=round(rate["naive"], 1)),
-        row(names[1], f"{rate_text(rate['harness'])} on vs {rate_text(rate['nondeterministic'])} off",
+            harness_images_s=round(rate["harness"], 1),
+            naive_images_s=round(rate["naive"], 1),
+        ),
+        row(
+            names[1],
+            f"{rate_text(rate['harness'])} on vs {rate_text(rate['nondeterministic'])} off",
             f"deterministic kernels cost {100 * (1 - rate['harness'] / rate['nondeterministic']):.0f}% of the speed "
             "(cuBLAS keeps the fixed workspace in both)",
-            nondeterministic_images_s=round(rate["nondeterministic"], 1)),
-        row(names[2], "n/a on the CPU" if peaks.get("harness") is None else
-            f"{peaks['harness']:.0f} harness, {peaks['naive']:.0f} loop", f"torch.cuda.max_memory_allocated, n={n}",
-            harness_peak_mib=peaks.get("harness"), naive_peak_mib=peaks.get("naive")),
+            nondeterministic_images_s=round(rate["nondeterministic"], 1),
+        ),
+        row(
+            names[2],
+            "n/a on the CPU"
+            if peaks.get("harness") is None
+            else f"{peaks['harness']:.0f} harness, {peaks['naive']:.0f} loop",
+            f"torch.cuda.max_memory_allocated, n={n}",
+            harness_peak_mib=peaks.get("harness"),
+            naive_peak_mib=peaks.get("naive"),
+        ),
     ]
 
 
@@ -264,10 +327,10 @@ def autoattack_vs_reference(device: str, n: int, budget: Budget) -> list[Row]:
     import torch
 
     from hfc_robust.attacks.registry import ATTACKS, AttackOptions
-    from hfc_robust.threat import Norm, ThreatModel
     from hfc_robust.data.adapters import as_dataset
     from hfc_robust.defenses import LowPass
     from hfc_robust.models.zoo import load_model
+    from hfc_robust.threat import Norm, ThreatModel
 
     data = as_dataset(f"npz:{CIFAR}").take(n)
     model = LowPass(load_model("resnet20", RESNET20, num_classes=10, progress=False).module, RADIUS).to(device).eval()
@@ -282,7 +345,11 @@ def autoattack_vs_reference(device: str, n: int, budget: Budget) -> list[Row]:
 
     _synchronize(device)
     started = time.perf_counter()
-    ours = ATTACKS["autoattack"].build(model, ThreatModel(Norm.LINF, EPS), AttackOptions(num_classes=10)).run(images, labels, ids)
+    ours = (
+        ATTACKS["autoattack"]
+        .build(model, ThreatModel(Norm.LINF, EPS), AttackOptions(num_classes=10))
+        .run(images, labels, ids)
+    )
     _synchronize(device)
     ours_s = time.perf_counter() - started
     reference = Reference(model, eps=EPS, norm="Linf", version="standard", device=device, seed=0)
@@ -291,10 +358,16 @@ def autoattack_vs_reference(device: str, n: int, budget: Budget) -> list[Row]:
     _synchronize(device)
     theirs_s = time.perf_counter() - started
     count = len(labels)
-    return [row(name, f"{rate_text(count / ours_s)} vs {rate_text(count / theirs_s)}",
-                f"adapter / reference = {theirs_s / ours_s:.2f}x speed; robust accuracy {robust(ours.adversarial):.3f} vs "
-                f"{robust(theirs.to(device)):.3f} on the {count} clean-correct of the first {n} images",
-                adapter_images_s=round(count / ours_s, 2), reference_images_s=round(count / theirs_s, 2))]
+    return [
+        row(
+            name,
+            f"{rate_text(count / ours_s)} vs {rate_text(count / theirs_s)}",
+            f"adapter / reference = {theirs_s / ours_s:.2f}x speed; robust accuracy {robust(ours.adversarial):.3f} vs "
+            f"{robust(theirs.to(device)):.3f} on the {count} clean-correct of the first {n} images",
+            adapter_images_s=round(count / ours_s, 2),
+            reference_images_s=round(count / theirs_s, 2),
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------- the table
@@ -327,14 +400,21 @@ def main() -> int:
 
     torch.backends.cudnn.benchmark = False
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    rows = [row("machine", gpu if torch.cuda.is_available() else "no CUDA GPU",
-                f"torch {torch.__version__}, CUDA {torch.version.cuda}, {os.cpu_count()} CPUs"
-                + (" (dry run on the CPU: no GPU figures)" if dry else ""))]
+    rows = [
+        row(
+            "machine",
+            gpu if torch.cuda.is_available() else "no CUDA GPU",
+            f"torch {torch.__version__}, CUDA {torch.version.cuda}, {os.cpu_count()} CPUs"
+            + (" (dry run on the CPU: no GPU figures)" if dry else ""),
+        )
+    ]
     if not args.no_tests:
         rows += cuda_tests(budget)
-    for part in (lambda: cpu_vs_gpu(args.device, n_compare, budget),
-                 lambda: throughput(args.device, n_speed, args.repeats, budget),
-                 lambda: autoattack_vs_reference(args.device, n_autoattack, budget)):
+    for part in (
+        lambda: cpu_vs_gpu(args.device, n_compare, budget),
+        lambda: throughput(args.device, n_speed, args.repeats, budget),
+        lambda: autoattack_vs_reference(args.device, n_autoattack, budget),
+    ):
         try:
             rows += part()
         except Exception as exc:  # one part failing must not hide the others' figures

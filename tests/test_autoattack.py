@@ -189,7 +189,7 @@ def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch,
     3e-4 over 20 steps."""
     from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
-    from hfc_robust.attacks.apgd import apgd_single_run
+    from hfc_robust.attacks.apgd_loop import apgd_single_run
 
     x, y = correct_batch
     model = tiny_model.eval()

@@ -15,10 +15,24 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"FGSM": "fgsm", "PGD": "pgd", "APGD": "apgd", "APGDT": "apgd", "FABT": "fab", "Square": "square",
-            "AutoAttack": "autoattack", "AutoAttackFast": "malt", "ATTACKS": "registry", "AttackOptions": "registry", "AttackEntry": "registry",
-            "get_attack": "registry", "list_attacks": "registry", "AttackOutput": "base", "attack_loss": "base",
-            "example_seed": "base"}
+_EXPORTS = {
+    "FGSM": "fgsm",
+    "PGD": "pgd",
+    "APGD": "apgd",
+    "APGDT": "apgd",
+    "FABT": "fab",
+    "Square": "square",
+    "AutoAttack": "autoattack",
+    "AutoAttackFast": "malt",
+    "ATTACKS": "registry",
+    "AttackOptions": "registry",
+    "AttackEntry": "registry",
+    "get_attack": "registry",
+    "list_attacks": "registry",
+    "AttackOutput": "base",
+    "attack_loss": "base",
+    "example_seed": "base",
+}
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

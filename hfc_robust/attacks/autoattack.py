@@ -18,11 +18,11 @@ import time
 import torch
 import torch.nn as nn
 
-from ..ops.pooling import fast_pooling
-from .apgd import APGD, APGDT, AUTOATTACK_STEPS
-from ..threat import ThreatModel, as_threat
-from .base import AttackOutput, eval_mode
 from ..budgets import COMPONENTS, DEFAULT_QUERIES, cascade_budgets
+from ..ops.pooling import fast_pooling
+from ..threat import ThreatModel, as_threat
+from .apgd import APGD, APGDT, AUTOATTACK_STEPS
+from .base import AttackOutput, eval_mode
 from .fab import FABT
 from .square import Square
 
@@ -34,16 +34,28 @@ def standard_budgets(num_classes: int) -> dict[str, dict[str, int]]:
     return cascade_budgets("autoattack", num_classes)
 
 
-def run_cascade(model: nn.Module, components: dict, images: torch.Tensor, labels: torch.Tensor,
-                example_ids: torch.Tensor | None = None, full_budget: bool = False) -> AttackOutput:
+def run_cascade(
+    model: nn.Module,
+    components: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    example_ids: torch.Tensor | None = None,
+    full_budget: bool = False,
+) -> AttackOutput:
     """Run ``components`` (name -> attack) as a cascade: each on the examples still classified
     correctly, scored by one forward pass over them; ``seconds`` holds each stage's wall time."""
     with fast_pooling():
         return _cascade(model, components, images.detach(), labels.detach(), example_ids, full_budget)
 
 
-def _cascade(model: nn.Module, components: dict, images: torch.Tensor, labels: torch.Tensor,
-             example_ids: torch.Tensor | None, full_budget: bool) -> AttackOutput:
+def _cascade(
+    model: nn.Module,
+    components: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    example_ids: torch.Tensor | None,
+    full_budget: bool,
+) -> AttackOutput:
     adversarial = images.clone()
     with eval_mode(model), torch.no_grad():
         predictions = model(images).max(1)[1] if len(images) else labels.clone()
@@ -75,8 +87,16 @@ class AutoAttack:
     is always built with the standard budgets (:mod:`hfc_robust.attacks.registry`).
     """
 
-    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, seed: int = 0, num_classes: int = 10,
-                 *, steps: int = AUTOATTACK_STEPS, queries: int = DEFAULT_QUERIES) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        threat: ThreatModel | float = 8 / 255,
+        seed: int = 0,
+        num_classes: int = 10,
+        *,
+        steps: int = AUTOATTACK_STEPS,
+        queries: int = DEFAULT_QUERIES,
+    ) -> None:
         self.model, self.threat = model, as_threat(threat)
         self.budgets = standard_budgets(num_classes)
         self.components = {
@@ -86,9 +106,16 @@ class AutoAttack:
             "square": Square(model, self.threat, queries=queries, seed=seed, rescale_schedule=False),
         }
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.run(images, labels, example_ids).adversarial
 
-    def run(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None,
-            full_budget: bool = False) -> AttackOutput:
+    def run(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        example_ids: torch.Tensor | None = None,
+        full_budget: bool = False,
+    ) -> AttackOutput:
         return run_cascade(self.model, self.components, images, labels, example_ids, full_budget)

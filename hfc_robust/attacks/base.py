@@ -30,13 +30,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HfcError
 from ..ops.modes import eval_mode
-from .registry import LOSSES, check_loss
 from ..ops.pooling import fast_pooling
+from .registry import LOSSES, check_loss
 
-__all__ = ["AdapterMixin", "AttackOutput", "attack_loss", "dead_gradient_rows", "example_seed", "seeded_global_rng", "frozen_parameters", "logits_as_in", "batch_rows", "LOSSES"]
-
+__all__ = [
+    "AdapterMixin",
+    "AttackOutput",
+    "attack_loss",
+    "dead_gradient_rows",
+    "example_seed",
+    "seeded_global_rng",
+    "frozen_parameters",
+    "logits_as_in",
+    "batch_rows",
+    "LOSSES",
+]
 
 
 def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> torch.Tensor:
@@ -148,15 +157,21 @@ class AdapterMixin:
             with torch.enable_grad():
                 return self.forward(images, labels, *args, **kwargs).detach()  # type: ignore[attr-defined]
 
-    def run(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None,
-            full_budget: bool = False) -> AttackOutput:
+    def run(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        example_ids: torch.Tensor | None = None,
+        full_budget: bool = False,
+    ) -> AttackOutput:
         """Attack a batch in eval mode. ``full_budget=True`` asks for transfer candidates that used
         the whole budget (no early stop), for oblivious rows."""
         with eval_mode(self.model), fast_pooling():
             with torch.enable_grad():
                 return self.attack_batch(images.detach(), labels.detach(), example_ids, full_budget)
 
-    def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
-                     full_budget: bool) -> AttackOutput:
+    def attack_batch(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None, full_budget: bool
+    ) -> AttackOutput:
         adversarial = self.forward(images, labels, example_ids).detach()  # type: ignore[attr-defined]
         return AttackOutput(adversarial, None, [adversarial])

@@ -31,9 +31,11 @@ class FGSM(AdapterMixin, torchattacks.FGSM):
         self.threat = threat
         self.loss = check_loss(loss)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.loss == "ce" and self.threat.norm is Norm.LINF:
             return super().forward(images, labels)  # torchattacks' own FGSM
         x = images.clone().detach().requires_grad_(True)
-        grad, = torch.autograd.grad(attack_loss(self.get_logits(x), labels, self.loss), x)
+        (grad,) = torch.autograd.grad(attack_loss(self.get_logits(x), labels, self.loss), x)
         return (images + self.eps * self.threat.steepest_ascent(grad)).clamp(0, 1).detach()

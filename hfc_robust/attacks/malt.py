@@ -19,11 +19,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..budgets import FAST_TARGETS
+from ..threat import Norm, ThreatModel, as_threat
 from .apgd import APGD, APGDT
 from .autoattack import run_cascade
-from ..threat import Norm, ThreatModel, as_threat
 from .base import AttackOutput, frozen_parameters
-from ..budgets import FAST_TARGETS
 
 __all__ = ["AutoAttackFast", "MaltAPGDT", "malt_order"]
 
@@ -34,10 +34,11 @@ def malt_order(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, nor
     with frozen_parameters(model), torch.enable_grad():
         logits = model(x)
         classes = logits.shape[1]
-        grads = torch.stack([torch.autograd.grad(logits[:, c].sum(), x, retain_graph=c < classes - 1)[0]
-                             for c in range(classes)], 1)  # N x C x (input): the Jacobian, one row per class
+        grads = torch.stack(
+            [torch.autograd.grad(logits[:, c].sum(), x, retain_graph=c < classes - 1)[0] for c in range(classes)], 1
+        )  # N x C x (input): the Jacobian, one row per class
     rows = torch.arange(len(labels), device=labels.device)
-    gap = (logits.detach()[rows, labels][:, None] - logits.detach())  # z_y - z_c
+    gap = logits.detach()[rows, labels][:, None] - logits.detach()  # z_y - z_c
     direction = (grads[rows, labels][:, None] - grads).flatten(2)
     size = direction.abs().sum(-1) if norm is Norm.LINF else direction.pow(2).sum(-1).sqrt()  # the dual norm
     score = gap / size.clamp_min(1e-12)
@@ -59,17 +60,31 @@ class AutoAttackFast:
     """``AutoAttackFast(model, threat)(images, labels)``: APGD-CE then MALT-targeted APGD-T (``targets``
     classes), as a cascade, in a threat model's ball (a number: an L-inf radius on the [0, 1] pixel scale)."""
 
-    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, seed: int = 0, num_classes: int = 10,
-                 targets: int = FAST_TARGETS) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        threat: ThreatModel | float = 8 / 255,
+        seed: int = 0,
+        num_classes: int = 10,
+        targets: int = FAST_TARGETS,
+    ) -> None:
         self.model, self.threat = model, as_threat(threat)
         targets = max(0, min(int(targets), int(num_classes) - 1))
-        self.components = {"apgd-ce": APGD(model, self.threat, seed=seed),
-                           "apgd-t-malt": MaltAPGDT(model, self.threat, seed=seed, num_classes=num_classes,
-                                                    targets=targets)}
+        self.components = {
+            "apgd-ce": APGD(model, self.threat, seed=seed),
+            "apgd-t-malt": MaltAPGDT(model, self.threat, seed=seed, num_classes=num_classes, targets=targets),
+        }
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.run(images, labels, example_ids).adversarial
 
-    def run(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None,
-            full_budget: bool = False) -> AttackOutput:
+    def run(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        example_ids: torch.Tensor | None = None,
+        full_budget: bool = False,
+    ) -> AttackOutput:
         return run_cascade(self.model, self.components, images, labels, example_ids, full_budget)

@@ -53,24 +53,37 @@ class PGD(AdapterMixin):
             (:meth:`run`) never stops early, so that its last iterates can be transferred.
     """
 
-    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, alpha: float | None = None,
-                 steps: int = 10, random_start: bool = True, restarts: int = 1, loss: str = "ce", seed: int = 0,
-                 early_stop: bool = True, per_example_eps: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        threat: ThreatModel | float = 8 / 255,
+        alpha: float | None = None,
+        steps: int = 10,
+        random_start: bool = True,
+        restarts: int = 1,
+        loss: str = "ce",
+        seed: int = 0,
+        early_stop: bool = True,
+        per_example_eps: torch.Tensor | None = None,
+    ) -> None:
         self.model = model
         self.threat = as_threat(threat)
         check_budget(steps, restarts, random_start)
         if per_example_eps is not None:
             values = per_example_eps.detach().flatten().to(torch.float64)
             if per_example_eps.dim() != 1:
-                raise HfcError(f"per-example eps must be a 1-D tensor, got shape {tuple(per_example_eps.shape)}",
-                               "pass one eps per example on the [0, 1] pixel scale")
+                raise HfcError(
+                    f"per-example eps must be a 1-D tensor, got shape {tuple(per_example_eps.shape)}",
+                    "pass one eps per example on the [0, 1] pixel scale",
+                )
             for value in values.unique().tolist():
                 self.threat.norm.check_eps(value, "a per-example eps")
             self.eps: float | torch.Tensor = values
         else:
             self.eps = self.threat.eps
-        self.alpha: float | torch.Tensor = (float(alpha) if alpha is not None
-                                            else self.threat.norm.default_step(self.eps, steps))
+        self.alpha: float | torch.Tensor = (
+            float(alpha) if alpha is not None else self.threat.norm.default_step(self.eps, steps)
+        )
         check_loss(loss)
         self.steps, self.random_start, self.restarts = int(steps), bool(random_start), int(restarts)
         self.loss, self.seed, self.early_stop = loss, int(seed), bool(early_stop)
@@ -78,8 +91,9 @@ class PGD(AdapterMixin):
     def get_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
-    def _per_row(self, value: float | torch.Tensor, rows: torch.Tensor | None,
-                 like: torch.Tensor) -> float | torch.Tensor:
+    def _per_row(
+        self, value: float | torch.Tensor, rows: torch.Tensor | None, like: torch.Tensor
+    ) -> float | torch.Tensor:
         """A scalar as it is; a per-example tensor cut to ``rows`` (None: all) and shaped N x 1 x 1 x 1,
         in ``like``'s dtype (the scalar path casts the Python float to that dtype the same way)."""
         if not isinstance(value, torch.Tensor):
@@ -87,8 +101,9 @@ class PGD(AdapterMixin):
         picked = value if rows is None else value[rows.cpu()]
         return picked.to(device=like.device, dtype=like.dtype).view(-1, *([1] * (like.dim() - 1)))
 
-    def random_starts(self, images: torch.Tensor, example_ids: torch.Tensor, restart: int,
-                      eps: float | torch.Tensor | None = None) -> torch.Tensor:
+    def random_starts(
+        self, images: torch.Tensor, example_ids: torch.Tensor, restart: int, eps: float | torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``clip(x + eps * u, 0, 1)`` with ``u`` drawn by :meth:`ThreatModel.sample_unit_ball` on the CPU from
         ``g = torch.Generator().manual_seed(example_seed(seed, id, restart))``. The same start for an example
         whatever its batch, device or eps (``tests/reference.py`` re-implements the L-inf rule).
@@ -100,15 +115,22 @@ class PGD(AdapterMixin):
             noise[row] = self.threat.sample_unit_ball(images, generator)
         return (images + eps * noise.to(images.device)).clamp(0, 1)
 
-    def _run(self, images: torch.Tensor, labels: torch.Tensor, start: torch.Tensor, early_stop: bool,
-             eps: float | torch.Tensor, alpha: float | torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int]]:
+    def _run(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        start: torch.Tensor,
+        early_stop: bool,
+        eps: float | torch.Tensor,
+        alpha: float | torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int]]:
         """One restart: ``(adversarial, fooled, predictions, final, first_gradients)``.
 
         ``adversarial`` is each example's first misclassified iterate, or its last iterate when
         none was; ``predictions`` the model's class there; ``final`` the last iterate of the whole
         budget (equal to ``adversarial`` under early stop, where fooled examples stop moving).
-        ``eps`` and ``alpha``: scalars, or N x 1 x 1 x 1 per-example tensors. With early stop, examples still being attacked are kept in compact tensors (``active``
+        ``eps`` and ``alpha``: scalars, or N x 1 x 1 x 1 per-example tensors. With early stop,
+        examples still being attacked are kept in compact tensors (``active``
         maps them back), so finished examples cost nothing in later steps. ``first_gradients``:
         ``(examples, dead)`` of the first step's input gradient, over the examples it was taken for
         (not those the start already fooled), as :class:`~hfc_robust.attacks.base.AttackOutput` reports it.
@@ -139,7 +161,7 @@ class PGD(AdapterMixin):
                 final[active] = cur
                 break
             selected = logits if keep is None else logits[keep]
-            grad, = torch.autograd.grad(attack_loss(selected, target if keep is None else target[keep], self.loss), x)
+            (grad,) = torch.autograd.grad(attack_loss(selected, target if keep is None else target[keep], self.loss), x)
             if step == 0:
                 dead = dead_gradient_rows(grad if keep is None else grad[keep])
                 first_gradients = (len(dead), int(dead.sum()))
@@ -154,16 +176,19 @@ class PGD(AdapterMixin):
             cur = (orig + delta).clamp(0, 1)
         return adv, fooled, pred, final, first_gradients
 
-    def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
-                     full_budget: bool) -> AttackOutput:
+    def attack_batch(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None, full_budget: bool
+    ) -> AttackOutput:
         """Restarts after the first attack only the examples still standing, unless ``full_budget``,
         where every restart runs every example for its whole budget and each restart's last
         iterate is a transfer candidate."""
         if example_ids is None:
             example_ids = torch.arange(len(labels))
         if isinstance(self.eps, torch.Tensor) and len(self.eps) != len(labels):
-            raise HfcError(f"PGD got {len(self.eps)} per-example eps values for a batch of {len(labels)}",
-                           "pass one eps per example of the batch")
+            raise HfcError(
+                f"PGD got {len(self.eps)} per-example eps values for a batch of {len(labels)}",
+                "pass one eps per example of the batch",
+            )
         early_stop = self.early_stop and not full_budget
         adversarial, predictions = images.clone(), torch.zeros_like(labels)
         fooled = torch.zeros(len(labels), dtype=torch.bool, device=images.device)
@@ -175,8 +200,11 @@ class PGD(AdapterMixin):
             sub_images, sub_labels = images[rows], labels[rows]
             eps = self._per_row(self.eps, rows, sub_images)
             alpha = self._per_row(self.alpha, rows, sub_images)
-            start = self.random_starts(sub_images, example_ids[rows.cpu()], restart, eps) if self.random_start \
+            start = (
+                self.random_starts(sub_images, example_ids[rows.cpu()], restart, eps)
+                if self.random_start
                 else sub_images
+            )
             adv, hit, pred, final, first = self._run(sub_images, sub_labels, start, early_stop, eps, alpha)
             if restart == 0:
                 first_gradients = first
@@ -187,7 +215,9 @@ class PGD(AdapterMixin):
                 transfers.append(final)
         return AttackOutput(adversarial, predictions, transfers or [adversarial], first_gradients=first_gradients)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """torchattacks' interface: with early stop, each example's first misclassified iterate (or
         its last one); without, the last iterate of the whole budget, as ``torchattacks.PGD`` returns."""
         if not self.early_stop and self.restarts == 1:

@@ -6,15 +6,23 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..budgets import COMPONENTS, DEFAULT_QUERIES, FAST_COMPONENTS, FAST_TARGETS
 from ..errors import HfcError
 from ..threat import ThreatModel
-from ..budgets import COMPONENTS, DEFAULT_QUERIES, FAST_COMPONENTS, FAST_TARGETS
 
 if TYPE_CHECKING:  # torch and torchattacks load only when an attack is built, so listing them is fast
     import torch.nn as nn
 
-__all__ = ["AttackOptions", "AttackEntry", "ATTACKS", "list_attacks", "get_attack", "check_budget", "check_loss",
-           "LOSSES"]
+__all__ = [
+    "AttackOptions",
+    "AttackEntry",
+    "ATTACKS",
+    "list_attacks",
+    "get_attack",
+    "check_budget",
+    "check_loss",
+    "LOSSES",
+]
 
 LOSSES = ("ce", "margin")  #: the attack losses: cross-entropy, or the Carlini-Wagner margin on logits
 
@@ -24,11 +32,15 @@ def check_budget(steps: int, restarts: int = 1, random_start: bool = True, attac
     only with a random start (a second restart from the same point would repeat the first)."""
     for value in (steps, restarts):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise HfcError(f"{attack}'s steps and restarts are integers, got {steps!r} and {restarts!r}",
-                           "pass e.g. --steps 10 --restarts 1")
+            raise HfcError(
+                f"{attack}'s steps and restarts are integers, got {steps!r} and {restarts!r}",
+                "pass e.g. --steps 10 --restarts 1",
+            )
     if steps < 1 or restarts < 1:
-        raise HfcError(f"{attack} needs steps >= 1 and restarts >= 1, got {steps} and {restarts}",
-                       "pass e.g. --steps 10 --restarts 1")
+        raise HfcError(
+            f"{attack} needs steps >= 1 and restarts >= 1, got {steps} and {restarts}",
+            "pass e.g. --steps 10 --restarts 1",
+        )
     if restarts > 1 and not random_start:
         raise HfcError(f"{attack} restarts need a random start", "drop --no-random-start or use --restarts 1")
 
@@ -85,8 +97,16 @@ class AttackEntry:
         if self.name == "fgsm":
             return cls(model, threat, loss=o.loss)
         if self.name in ("pgd", "bpda-pgd"):
-            return cls(model, threat, alpha=o.step_size, steps=o.steps, random_start=o.random_start,
-                       restarts=o.restarts, loss=o.loss, seed=o.seed)
+            return cls(
+                model,
+                threat,
+                alpha=o.step_size,
+                steps=o.steps,
+                random_start=o.random_start,
+                restarts=o.restarts,
+                loss=o.loss,
+                seed=o.seed,
+            )
         if self.name == "apgd-ce":
             return cls(model, threat, seed=o.seed)
         if self.name == "square":
@@ -97,28 +117,71 @@ class AttackEntry:
 
 
 ATTACKS: dict[str, AttackEntry] = {
-    "fgsm": AttackEntry("fgsm", "FGSM (Goodfellow et al. 2015), one signed-gradient step of eps (via torchattacks); "
-                               "with --norm l2, FGM: one step of eps along the L2-normalised gradient", "fgsm", "FGSM"),
-    "pgd": AttackEntry("pgd", "PGD (Madry et al. 2018), L-inf sign steps or, with --norm l2, L2-normalised steps and L2 "
-                             "projection; random start, first success per example, restarts", "pgd", "PGD"),
-    "bpda-pgd": AttackEntry("bpda-pgd", "PGD (L-inf or L2, --norm) through the input filter with identity gradients "
-                                       "(BPDA, Athalye et al. 2018); exact forward pass. Only for input-transform "
-                                       "defenses", "pgd", "PGD", bpda=True),
-    "apgd-ce": AttackEntry("apgd-ce", "APGD with cross-entropy (Croce & Hein 2020), 100 steps; the reference's "
-                                     "algorithm, checked against it", "apgd", "APGD"),
-    "apgd-t": AttackEntry("apgd-t", "APGD-T, targeted DLR loss against the min(9, C-1) likeliest wrong classes, 100 steps",
-                         "apgd", "APGDT"),
-    "fab-t": AttackEntry("fab-t", "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), min(9, C-1) targets, "
-                                 "100 steps", "fab", "FABT"),
-    "square": AttackEntry("square", "Square (Andriushchenko et al. 2020), gradient-free, --queries (default 5,000)",
-                         "square", "Square", gradient_free=True),
-    "autoattack": AttackEntry("autoattack", "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square as a cascade with the "
-                                           "standard budgets; per-example worst case (the number to cite)",
-                             "autoattack", "AutoAttack", stages=COMPONENTS),
-    "autoattack-fast": AttackEntry("autoattack-fast", "NOT the standard: APGD-CE, then APGD-T against the "
-                                                     f"{FAST_TARGETS} wrong classes MALT ranks nearest (Melamed et al. "
-                                                     "2024); a fraction of AutoAttack's cost", "malt", "AutoAttackFast",
-                                  stages=FAST_COMPONENTS),
+    "fgsm": AttackEntry(
+        "fgsm",
+        "FGSM (Goodfellow et al. 2015), one signed-gradient step of eps (via torchattacks); "
+        "with --norm l2, FGM: one step of eps along the L2-normalised gradient",
+        "fgsm",
+        "FGSM",
+    ),
+    "pgd": AttackEntry(
+        "pgd",
+        "PGD (Madry et al. 2018), L-inf sign steps or, with --norm l2, L2-normalised steps and L2 "
+        "projection; random start, first success per example, restarts",
+        "pgd",
+        "PGD",
+    ),
+    "bpda-pgd": AttackEntry(
+        "bpda-pgd",
+        "PGD (L-inf or L2, --norm) through the input filter with identity gradients "
+        "(BPDA, Athalye et al. 2018); exact forward pass. Only for input-transform "
+        "defenses",
+        "pgd",
+        "PGD",
+        bpda=True,
+    ),
+    "apgd-ce": AttackEntry(
+        "apgd-ce",
+        "APGD with cross-entropy (Croce & Hein 2020), 100 steps; the reference's algorithm, checked against it",
+        "apgd",
+        "APGD",
+    ),
+    "apgd-t": AttackEntry(
+        "apgd-t",
+        "APGD-T, targeted DLR loss against the min(9, C-1) likeliest wrong classes, 100 steps",
+        "apgd",
+        "APGDT",
+    ),
+    "fab-t": AttackEntry(
+        "fab-t",
+        "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), min(9, C-1) targets, 100 steps",
+        "fab",
+        "FABT",
+    ),
+    "square": AttackEntry(
+        "square",
+        "Square (Andriushchenko et al. 2020), gradient-free, --queries (default 5,000)",
+        "square",
+        "Square",
+        gradient_free=True,
+    ),
+    "autoattack": AttackEntry(
+        "autoattack",
+        "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square as a cascade with the "
+        "standard budgets; per-example worst case (the number to cite)",
+        "autoattack",
+        "AutoAttack",
+        stages=COMPONENTS,
+    ),
+    "autoattack-fast": AttackEntry(
+        "autoattack-fast",
+        "NOT the standard: APGD-CE, then APGD-T against the "
+        f"{FAST_TARGETS} wrong classes MALT ranks nearest (Melamed et al. "
+        "2024); a fraction of AutoAttack's cost",
+        "malt",
+        "AutoAttackFast",
+        stages=FAST_COMPONENTS,
+    ),
 }
 
 

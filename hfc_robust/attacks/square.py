@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 from torchattacks.attack import Attack as _TorchattacksAttack
 
+from ..budgets import DEFAULT_QUERIES
 from ..errors import HfcError
 from ..threat import Norm, ThreatModel, as_threat
 from .base import AdapterMixin, AttackOutput, seeded_global_rng
-from ..budgets import DEFAULT_QUERIES
 from .square_linf import linf_square_run, margins
 
 __all__ = ["Square", "DEFAULT_QUERIES"]
@@ -43,21 +43,22 @@ def _eta_rectangles(x: int, y: int, device: torch.device) -> torch.Tensor:
     delta = torch.zeros([x, y], device=device)
     x_c, y_c = x // 2 + 1, y // 2 + 1
     counter2 = [x_c - 1, y_c - 1]
-    for counter in range(0, max(x_c, y_c)):
-        delta[max(counter2[0], 0):min(counter2[0] + (2 * counter + 1), x),
-              max(0, counter2[1]):min(counter2[1] + (2 * counter + 1), y)] += 1.0 / (
-            torch.Tensor([counter + 1]).view(1, 1).to(device) ** 2)
+    for counter in range(max(x_c, y_c)):
+        delta[
+            max(counter2[0], 0) : min(counter2[0] + (2 * counter + 1), x),
+            max(0, counter2[1]) : min(counter2[1] + (2 * counter + 1), y),
+        ] += 1.0 / (torch.Tensor([counter + 1]).view(1, 1).to(device) ** 2)
         counter2[0] -= 1
         counter2[1] -= 1
-    return delta / (delta ** 2).sum(dim=(0, 1), keepdim=True).sqrt()
+    return delta / (delta**2).sum(dim=(0, 1), keepdim=True).sqrt()
 
 
 def _eta(s: int, device: torch.device) -> torch.Tensor:
     """The reference's L2 square pattern of side ``s`` (one random draw: its orientation)."""
     delta = torch.zeros([s, s], device=device)
-    delta[:s // 2] = _eta_rectangles(s // 2, s, device)
-    delta[s // 2:] = -1. * _eta_rectangles(s - s // 2, s, device)
-    delta /= (delta ** 2).sum(dim=(0, 1), keepdim=True).sqrt()
+    delta[: s // 2] = _eta_rectangles(s // 2, s, device)
+    delta[s // 2 :] = -1.0 * _eta_rectangles(s - s // 2, s, device)
+    delta /= (delta**2).sum(dim=(0, 1), keepdim=True).sqrt()
     if torch.rand([1]) > 0.5:
         delta = delta.permute([1, 0])
     return delta
@@ -67,12 +68,21 @@ class Square(AdapterMixin, _TorchattacksAttack):
     """Square with the margin loss and ``queries`` model queries per example (default 5,000),
     in a threat model's ball (a number: an L-inf radius on the [0, 1] pixel scale)."""
 
-    def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, queries: int = DEFAULT_QUERIES,
-                 restarts: int = 1, seed: int = 0, rescale_schedule: bool = True, p_init: float = 0.8) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        threat: ThreatModel | float = 8 / 255,
+        queries: int = DEFAULT_QUERIES,
+        restarts: int = 1,
+        seed: int = 0,
+        rescale_schedule: bool = True,
+        p_init: float = 0.8,
+    ) -> None:
         super().__init__("Square", model)
         if queries < 1 or restarts < 1:
-            raise HfcError(f"Square needs queries >= 1 and restarts >= 1, got {queries} and {restarts}",
-                           "pass --queries 5000")
+            raise HfcError(
+                f"Square needs queries >= 1 and restarts >= 1, got {queries} and {restarts}", "pass --queries 5000"
+            )
         self.threat = as_threat(threat)
         self.eps = self.threat.eps
         self.queries, self.restarts, self.seed = int(queries), int(restarts), int(seed)
@@ -84,17 +94,29 @@ class Square(AdapterMixin, _TorchattacksAttack):
         """The reference's schedule of the fraction of pixels a square covers."""
         if self.rescale_schedule:
             it = int(it / self.queries * 10000)
-        for bound, divisor in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128),
-                               (8000, 256)):
+        for bound, divisor in (
+            (10, 1),
+            (50, 2),
+            (200, 4),
+            (500, 8),
+            (1000, 16),
+            (2000, 32),
+            (4000, 64),
+            (6000, 128),
+            (8000, 256),
+        ):
             if it <= bound:
                 return self.p_init / divisor
         return self.p_init / 512
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.attack_batch(images.clone().detach(), labels.clone().detach(), example_ids, False).adversarial
 
-    def attack_batch(self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None,
-                     full_budget: bool) -> AttackOutput:
+    def attack_batch(
+        self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None, full_budget: bool
+    ) -> AttackOutput:
         adversarial = images.clone()
         self.evaluated = 0
         with seeded_global_rng(self.seed, images.device), torch.inference_mode():
@@ -111,15 +133,16 @@ class Square(AdapterMixin, _TorchattacksAttack):
         adversarial = adversarial.clone()  # a normal tensor, not an inference tensor
         return AttackOutput(adversarial, None, [adversarial])
 
-    def _update(self, margin_min: torch.Tensor, x_best: torch.Tensor, margin: torch.Tensor, x_new: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _update(
+        self, margin_min: torch.Tensor, x_best: torch.Tensor, margin: torch.Tensor, x_new: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference's acceptance rule (loss = margin): keep the query where it lowers the margin
         or misclassifies."""
         improved = (margin < margin_min).float()
-        improved = torch.max(improved, (margin <= 0.).float())
-        margin_min = improved * margin + (1. - improved) * margin_min
+        improved = torch.max(improved, (margin <= 0.0).float())
+        margin_min = improved * margin + (1.0 - improved) * margin_min
         improved = improved.reshape([-1, *[1] * (x_new.dim() - 1)])
-        return margin_min, improved * x_new + (1. - improved) * x_best
+        return margin_min, improved * x_new + (1.0 - improved) * x_best
 
     def _linf(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         best, self.evaluated = linf_square_run(self.model, x, y, self.eps, self.queries, self.p_selection)
@@ -137,11 +160,12 @@ class Square(AdapterMixin, _TorchattacksAttack):
         for _ in range(min(h // s, 5)):
             vw = sp_init + 0
             for _ in range(min(w // s, 5)):
-                delta_init[:, :, vh:vh + s, vw:vw + s] += _eta(s, device).view(1, 1, s, s) * _random_choice(
-                    [x.shape[0], c, 1, 1], device)
+                delta_init[:, :, vh : vh + s, vw : vw + s] += _eta(s, device).view(1, 1, s, s) * _random_choice(
+                    [x.shape[0], c, 1, 1], device
+                )
                 vw += s
             vh += s
-        x_best = torch.clamp(x + _l2_normalize(delta_init) * eps, 0., 1.)
+        x_best = torch.clamp(x + _l2_normalize(delta_init) * eps, 0.0, 1.0)
         margin_min = margins(self.model, x_best, y, len(x))
         out = x_best.clone()
         if (margin_min < 0.0).all():
@@ -158,24 +182,30 @@ class Square(AdapterMixin, _TorchattacksAttack):
             s = min(s + 1 if s % 2 == 0 else s, min(h, w))
             vh, vw = _random_int(0, h - s), _random_int(0, w - s)
             new_deltas_mask = torch.zeros_like(xa)
-            new_deltas_mask[:, :, vh:vh + s, vw:vw + s] = 1.0
-            norms_window_1 = (delta_curr[:, :, vh:vh + s, vw:vw + s] ** 2).sum(dim=(-2, -1), keepdim=True).sqrt()
+            new_deltas_mask[:, :, vh : vh + s, vw : vw + s] = 1.0
+            norms_window_1 = (delta_curr[:, :, vh : vh + s, vw : vw + s] ** 2).sum(dim=(-2, -1), keepdim=True).sqrt()
             vh2, vw2 = _random_int(0, h - s), _random_int(0, w - s)
             new_deltas_mask_2 = torch.zeros_like(xa)
-            new_deltas_mask_2[:, :, vh2:vh2 + s, vw2:vw2 + s] = 1.
+            new_deltas_mask_2[:, :, vh2 : vh2 + s, vw2 : vw2 + s] = 1.0
             norms_image = _l2_norms(best - xa)
             mask_image = torch.max(new_deltas_mask, new_deltas_mask_2)
             norms_windows = ((delta_curr * mask_image) ** 2).sum(dim=(-2, -1), keepdim=True).sqrt()
             new_deltas = torch.ones([n, c, s, s], device=device)
-            new_deltas *= (_eta(s, device).view(1, 1, s, s) * _random_choice([n, c, 1, 1], device))
-            old_deltas = delta_curr[:, :, vh:vh + s, vw:vw + s] / (1e-12 + norms_window_1)
+            new_deltas *= _eta(s, device).view(1, 1, s, s) * _random_choice([n, c, 1, 1], device)
+            old_deltas = delta_curr[:, :, vh : vh + s, vw : vw + s] / (1e-12 + norms_window_1)
             new_deltas += old_deltas
-            new_deltas = new_deltas / (1e-12 + (new_deltas ** 2).sum(dim=(-2, -1), keepdim=True).sqrt()) * (torch.max(
-                (eps * torch.ones_like(new_deltas)) ** 2 - norms_image ** 2, torch.zeros_like(new_deltas)) / c
-                + norms_windows ** 2).sqrt()
-            delta_curr[:, :, vh2:vh2 + s, vw2:vw2 + s] = 0.
-            delta_curr[:, :, vh:vh + s, vw:vw + s] = new_deltas + 0
-            x_new = torch.clamp(xa + _l2_normalize(delta_curr) * eps, 0., 1.)
+            new_deltas = (
+                new_deltas
+                / (1e-12 + (new_deltas**2).sum(dim=(-2, -1), keepdim=True).sqrt())
+                * (
+                    torch.max((eps * torch.ones_like(new_deltas)) ** 2 - norms_image**2, torch.zeros_like(new_deltas))
+                    / c
+                    + norms_windows**2
+                ).sqrt()
+            )
+            delta_curr[:, :, vh2 : vh2 + s, vw2 : vw2 + s] = 0.0
+            delta_curr[:, :, vh : vh + s, vw : vw + s] = new_deltas + 0
+            x_new = torch.clamp(xa + _l2_normalize(delta_curr) * eps, 0.0, 1.0)
             margin = margins(self.model, x_new, ya, n)
             mm, best = self._update(mm, best, margin, x_new)
             left = mm > 0.0
@@ -187,7 +217,7 @@ class Square(AdapterMixin, _TorchattacksAttack):
 
 
 def _l2_norms(t: torch.Tensor) -> torch.Tensor:
-    return (t ** 2).view(t.shape[0], -1).sum(-1).sqrt().view(-1, *([1] * (t.dim() - 1)))
+    return (t**2).view(t.shape[0], -1).sum(-1).sqrt().view(-1, *([1] * (t.dim() - 1)))
 
 
 def _l2_normalize(t: torch.Tensor) -> torch.Tensor:

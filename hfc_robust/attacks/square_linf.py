@@ -62,8 +62,9 @@ class _Squares:
     seen: torch.Tensor
 
 
-def draw_squares(queries: int, p_selection: Callable[[int], float], c: int, h: int, w: int, eps: float,
-                 device: torch.device) -> _Squares:
+def draw_squares(
+    queries: int, p_selection: Callable[[int], float], c: int, h: int, w: int, eps: float, device: torch.device
+) -> _Squares:
     """The reference's random squares for ``queries`` queries, drawn in its order."""
     size, top, left, delta, seen, last = [], [], [], [], [], {}
     n_features = c * h * w
@@ -76,10 +77,10 @@ def draw_squares(queries: int, p_selection: Callable[[int], float], c: int, h: i
         size.append(s)
         top.append(vh)
         left.append(vw)
-        delta.append((2. * eps * signs).flatten())
+        delta.append((2.0 * eps * signs).flatten())
         seen.append(last.get(key, -2))
         last[key] = i
-    as_long = lambda v: torch.tensor(v, dtype=torch.long, device=device)  # noqa: E731
+    as_long = lambda v: torch.tensor(v, dtype=torch.long, device=device)
     return _Squares(as_long(size), as_long(top), as_long(left), torch.stack(delta), as_long(seen))
 
 
@@ -107,8 +108,9 @@ class _State:
         return _State(*(getattr(self, f.name).clone() for f in fields(self)))
 
 
-def _candidates(state: _State, squares: _Squares, owner: torch.Tensor, query: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _candidates(
+    state: _State, squares: _Squares, owner: torch.Tensor, query: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For each (example ``owner``, ``query``) pair: the example's point with the query's square
     applied (the reference's ``x_best + new_deltas``, projected onto the ball and [0, 1]: outside
     the square that leaves the point as it is), and whether the square changes the point."""
@@ -127,7 +129,7 @@ def _candidates(state: _State, squares: _Squares, owner: torch.Tensor, query: to
     old = best.gather(1, index)
     lo, hi = state.lo[owner].reshape(n, -1).gather(1, index), state.hi[owner].reshape(n, -1).gather(1, index)
     delta = squares.delta[query].repeat_interleave(pixel.shape[-1], dim=1)
-    new = torch.clamp(torch.min(torch.max(old + delta, lo), hi), 0., 1.)
+    new = torch.clamp(torch.min(torch.max(old + delta, lo), hi), 0.0, 1.0)
     changed = (new != old).any(1)
     return best.scatter_(1, index, new).view(n, c, h, w), changed
 
@@ -135,8 +137,8 @@ def _candidates(state: _State, squares: _Squares, owner: torch.Tensor, query: to
 def _accept(state: _State, at: torch.Tensor, margin: torch.Tensor, point: torch.Tensor, query: torch.Tensor) -> None:
     """The reference's update for rows ``at`` whose query improved: ``1 * new + 0 * old``."""
     one = torch.ones(len(margin), device=margin.device)
-    state.margin[at] = one * margin + (1. - one) * state.margin[at]
-    state.best[at] = one.view(-1, 1, 1, 1) * point + (1. - one).view(-1, 1, 1, 1) * state.best[at]
+    state.margin[at] = one * margin + (1.0 - one) * state.margin[at]
+    state.best[at] = one.view(-1, 1, 1, 1) * point + (1.0 - one).view(-1, 1, 1, 1) * state.best[at]
     state.accepted[at] = query
 
 
@@ -154,7 +156,7 @@ def _round(model: nn.Module, state: _State, squares: _Squares, k: torch.Tensor, 
     owner, offset, query, points = owner[fresh], offset[fresh], query[fresh], points[fresh]
     if len(owner):
         margin = margins(model, points, state.y[owner], batch)
-        better = (margin < state.margin[owner]) | (margin <= 0.)
+        better = (margin < state.margin[owner]) | (margin <= 0.0)
     else:
         better = torch.zeros(0, dtype=torch.bool, device=device)
     first = k.clone()
@@ -177,7 +179,7 @@ def _one_query(model: nn.Module, state: _State, squares: _Squares, query: int) -
     fresh = changed & (state.accepted >= squares.seen[query]) if n > 1 else torch.ones_like(changed)
     if bool(fresh.any()):
         margin = margins(model, points[fresh], state.y[fresh], n)
-        better = (margin < state.margin[fresh]) | (margin <= 0.)
+        better = (margin < state.margin[fresh]) | (margin <= 0.0)
         at = owner[fresh][better]
         if len(at):
             _accept(state, at, margin[better], points[fresh][better], torch.full_like(at, query))
@@ -200,22 +202,32 @@ def _in_turn(model: nn.Module, state: _State, squares: _Squares, queries: int, o
     return evaluated
 
 
-def linf_square_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int,
-                    p_selection: Callable[[int], float]) -> tuple[torch.Tensor, int]:
+def linf_square_run(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, queries: int, p_selection: Callable[[int], float]
+) -> tuple[torch.Tensor, int]:
     """The reference's L-inf ``attack_single_run`` (margin loss): ``(each example's best point,
     the rows evaluated by forward passes)``."""
     c, h, w = x.shape[1:]
     device = x.device
-    x_best = torch.clamp(x + eps * torch.sign(2 * torch.rand([x.shape[0], c, 1, w]).to(device) - 1), 0., 1.)
+    x_best = torch.clamp(x + eps * torch.sign(2 * torch.rand([x.shape[0], c, 1, w]).to(device) - 1), 0.0, 1.0)
     margin_min = margins(model, x_best, y, len(x))
     out = x_best.clone()
     if (margin_min < 0.0).all():
         return out, 0
     squares = draw_squares(queries, p_selection, c, h, w, eps, device)
     rows = (margin_min > 0.0).nonzero().flatten()
-    state = _State(rows, x[rows], y[rows], x[rows] - eps, x[rows] + eps, x_best[rows], margin_min[rows],
-                   torch.full((len(rows),), -1, dtype=torch.long, device=device),
-                   torch.zeros(len(rows), dtype=torch.long, device=device), torch.full((len(rows),), 0.5, device=device))
+    state = _State(
+        rows,
+        x[rows],
+        y[rows],
+        x[rows] - eps,
+        x[rows] + eps,
+        x_best[rows],
+        margin_min[rows],
+        torch.full((len(rows),), -1, dtype=torch.long, device=device),
+        torch.zeros(len(rows), dtype=torch.long, device=device),
+        torch.full((len(rows),), 0.5, device=device),
+    )
     if len(rows) <= 2:
         return out, _in_turn(model, state, squares, queries, out)
     start, evaluated = state.copy(), 0

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"Check": "paired", "run_checks": "paired", "checks_failed": "paired", "spot_check": "spotcheck",
-            "convergence_check": "optional", "unbounded_check": "optional"}
+_EXPORTS = {
+    "Check": "paired",
+    "run_checks": "paired",
+    "checks_failed": "paired",
+    "spot_check": "spotcheck",
+    "convergence_check": "optional",
+    "unbounded_check": "optional",
+}
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 

@@ -62,8 +62,9 @@ def _row_name(row: pd.Series) -> str:
     return f"{defense_label(row)} {row['threat_model']} {row['attack']} eps={eps}"
 
 
-def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes: Outcomes | None,
-                   explanation: str, what: str) -> Check:
+def _compare_pairs(
+    name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes: Outcomes | None, explanation: str, what: str
+) -> Check:
     """``pairs`` of (row that should be lower or equal, row that should be higher or equal)."""
     if not pairs:
         return Check(name, "skipped", f"not applicable ({what})")
@@ -84,12 +85,21 @@ def _compare_pairs(name: str, pairs: list[tuple[pd.Series, pd.Series]], outcomes
         text = f"{_row_name(lower)} vs {_row_name(higher)}: {b} vs {c} discordant examples, p = {p:.2g}"
         (failures if p < SIGNIFICANCE else warnings).append(text)
     if failures:
-        return Check(name, "fail", f"{len(failures)} of {len(pairs)} pairs significantly violate it (p < {SIGNIFICANCE:g}), "
-                                   f"e.g. {failures[0]}; {explanation}", {"violations": failures + warnings})
+        return Check(
+            name,
+            "fail",
+            f"{len(failures)} of {len(pairs)} pairs significantly violate it (p < {SIGNIFICANCE:g}), "
+            f"e.g. {failures[0]}; {explanation}",
+            {"violations": failures + warnings},
+        )
     if warnings:
-        return Check(name, "warn", f"{len(warnings)} of {len(pairs)} pairs differ in the unexpected direction, not "
-                                   f"significantly (p >= {SIGNIFICANCE:g}): {'; '.join(warnings[:3])}",
-                     {"violations": warnings})
+        return Check(
+            name,
+            "warn",
+            f"{len(warnings)} of {len(pairs)} pairs differ in the unexpected direction, not "
+            f"significantly (p >= {SIGNIFICANCE:g}): {'; '.join(warnings[:3])}",
+            {"violations": warnings},
+        )
     return Check(name, "pass", f"holds in all {len(pairs)} pairs")
 
 
@@ -100,8 +110,10 @@ def _defense_key(row: pd.Series) -> str:
 
 
 def _index(table: pd.DataFrame) -> dict[tuple, pd.Series]:
-    return {(_defense_key(row), row["threat_model"], row["attack"], round(float(row["eps"]), 9)): row
-            for _, row in table.iterrows()}
+    return {
+        (_defense_key(row), row["threat_model"], row["attack"], round(float(row["eps"]), 9)): row
+        for _, row in table.iterrows()
+    }
 
 
 def check_monotone_eps(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
@@ -113,39 +125,62 @@ def check_monotone_eps(table: pd.DataFrame, outcomes: Outcomes | None = None) ->
     for rows in series.values():
         ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
         pairs += [(larger, smaller) for smaller, larger in zip(ordered, ordered[1:])]
-    return _compare_pairs("accuracy-monotone-in-eps", pairs, outcomes,
-                          "a larger eps must not leave more examples robust: the attack is not converging",
-                          "one eps per series")
+    return _compare_pairs(
+        "accuracy-monotone-in-eps",
+        pairs,
+        outcomes,
+        "a larger eps must not leave more examples robust: the attack is not converging",
+        "one eps per series",
+    )
 
 
 def _pairs(table: pd.DataFrame, threats: tuple[str, ...], lower: str, higher: str) -> list:
     """(row of attack ``lower``, row of attack ``higher``) at the same defense, threat model and eps."""
     index = _index(table)
-    return [(row, index[(d, t, higher, e)]) for (d, t, a, e), row in index.items()
-            if t in threats and a == lower and (d, t, higher, e) in index]
+    return [
+        (row, index[(d, t, higher, e)])
+        for (d, t, a, e), row in index.items()
+        if t in threats and a == lower and (d, t, higher, e) in index
+    ]
 
 
 def check_pgd_vs_fgsm(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
     # Only where the attack sees the model it is scored on: PGD examples crafted on the bare
     # model are known to transfer *worse* than FGSM ones, so oblivious rows may legitimately
     # show PGD above FGSM.
-    return _compare_pairs("pgd-not-above-fgsm", _pairs(table, ("whitebox", "adaptive"), "pgd", "fgsm"), outcomes,
-                          "PGD is weaker than one FGSM step: it has not converged or the gradient is masked; raise "
-                          "--steps or --restarts", "run --attack fgsm,pgd")
+    return _compare_pairs(
+        "pgd-not-above-fgsm",
+        _pairs(table, ("whitebox", "adaptive"), "pgd", "fgsm"),
+        outcomes,
+        "PGD is weaker than one FGSM step: it has not converged or the gradient is masked; raise --steps or --restarts",
+        "run --attack fgsm,pgd",
+    )
 
 
 def check_adaptive_vs_oblivious(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
     index = _index(table)
-    pairs = [(row, index[(d, "oblivious", a, e)]) for (d, t, a, e), row in index.items()
-             if t == "adaptive" and (d, "oblivious", a, e) in index and a != "worst-case"]
-    return _compare_pairs("adaptive-not-above-oblivious", pairs, outcomes, "the end-to-end attack is weaker than a "
-                          "transfer attack: gradients through the defense are masked", "no defended rows")
+    pairs = [
+        (row, index[(d, "oblivious", a, e)])
+        for (d, t, a, e), row in index.items()
+        if t == "adaptive" and (d, "oblivious", a, e) in index and a != "worst-case"
+    ]
+    return _compare_pairs(
+        "adaptive-not-above-oblivious",
+        pairs,
+        outcomes,
+        "the end-to-end attack is weaker than a transfer attack: gradients through the defense are masked",
+        "no defended rows",
+    )
 
 
 def check_bpda(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
-    return _compare_pairs("bpda-not-below-exact", _pairs(table, ("adaptive",), "pgd", "bpda-pgd"), outcomes,
-                          "BPDA beats the exact-gradient attack: the defense's gradient is masked",
-                          "run --attack pgd,bpda-pgd with --radius")
+    return _compare_pairs(
+        "bpda-not-below-exact",
+        _pairs(table, ("adaptive",), "pgd", "bpda-pgd"),
+        outcomes,
+        "BPDA beats the exact-gradient attack: the defense's gradient is masked",
+        "run --attack pgd,bpda-pgd with --radius",
+    )
 
 
 def check_gradient_free(table: pd.DataFrame, outcomes: Outcomes | None = None) -> Check:
@@ -159,8 +194,11 @@ def check_gradient_free(table: pd.DataFrame, outcomes: Outcomes | None = None) -
         if gradient:
             pairs.append((gradient, square))
     if not pairs:
-        return Check("gradient-free-not-below-gradient", "skipped", "not applicable (run --attack square with a "
-                     "gradient attack such as pgd)")
+        return Check(
+            "gradient-free-not-below-gradient",
+            "skipped",
+            "not applicable (run --attack square with a gradient attack such as pgd)",
+        )
     merged = []
     for gradient, square in pairs:
         if outcomes is None:
@@ -177,18 +215,22 @@ def check_gradient_free(table: pd.DataFrame, outcomes: Outcomes | None = None) -
 
 def _compare_union(pairs: list, outcomes: Outcomes | None) -> Check:
     name = "gradient-free-not-below-gradient"
-    explanation = ("the gradient-free Square attack breaks more than every gradient attack: the gradients are masked, "
-                   "so the gradient rows overstate robustness")
+    explanation = (
+        "the gradient-free Square attack breaks more than every gradient attack: the gradients are masked, "
+        "so the gradient rows overstate robustness"
+    )
     if outcomes is None:
         return _compare_pairs(name, pairs, None, explanation, "no square rows")
     failures, warnings = [], []
-    for (row, union_robust), square in pairs:
+    for (_row, union_robust), square in pairs:
         _, square_robust = outcomes(square["cell"])
         b, c, p = paired_violation(union_robust, square_robust)
         if b <= c:
             continue
-        text = f"{_row_name(square)}: gradient attacks leave {b} examples robust that Square breaks, {c} the other way, " \
-               f"p = {p:.2g}"
+        text = (
+            f"{_row_name(square)}: gradient attacks leave {b} examples robust that Square breaks, {c} the other way, "
+            f"p = {p:.2g}"
+        )
         (failures if p < SIGNIFICANCE else warnings).append(text)
     if failures:
         return Check(name, "fail", f"{failures[0]}; {explanation}", {"violations": failures + warnings})
@@ -207,12 +249,21 @@ def check_gradients(gradient_checks: dict[str, dict[str, int]]) -> Check:
     checked = sum(v["checked"] for v in checked_models.values())
     if dead:
         parts = [f"{k}: {v['zero_gradient']}/{v['checked']}" for k, v in dead.items()]
-        return Check("nonzero-input-gradient", "fail", f"zero or non-finite input gradient at an attack's first step for "
-                     f"{'; '.join(parts)} examples checked (once per attack and eps): gradients are masked (or the loss saturates), so these "
-                     "white-box numbers are not trustworthy; try --loss margin, which does not saturate on huge logits, "
-                     "or a BPDA attack")
-    return Check("nonzero-input-gradient", "pass", f"input gradient non-zero at the first step of every gradient attack "
-                 f"({checked} examples checked, once per attack and eps) across {len(checked_models)} models")
+        return Check(
+            "nonzero-input-gradient",
+            "fail",
+            f"zero or non-finite input gradient at an attack's first step for "
+            f"{'; '.join(parts)} examples checked (once per attack and eps): gradients are masked "
+            "(or the loss saturates), so these "
+            "white-box numbers are not trustworthy; try --loss margin, which does not saturate on huge logits, "
+            "or a BPDA attack",
+        )
+    return Check(
+        "nonzero-input-gradient",
+        "pass",
+        f"input gradient non-zero at the first step of every gradient attack "
+        f"({checked} examples checked, once per attack and eps) across {len(checked_models)} models",
+    )
 
 
 def check_clean_drop(table: pd.DataFrame) -> Check:
@@ -221,24 +272,45 @@ def check_clean_drop(table: pd.DataFrame) -> Check:
     if base.empty or len(clean) < 2:
         return Check("clean-accuracy-kept", "skipped", "not applicable (no defended clean row)")
     base_acc = float(base.iloc[0])
-    drops = sorted(((100 * (base_acc - row["accuracy"]), defense_label(row))
-                    for _, row in clean[clean["defense"] != "none"].iterrows()), reverse=True)
+    drops = sorted(
+        (
+            (100 * (base_acc - row["accuracy"]), defense_label(row))
+            for _, row in clean[clean["defense"] != "none"].iterrows()
+        ),
+        reverse=True,
+    )
     costly = [f"{label} -{drop:.1f} pts" for drop, label in drops if drop > CLEAN_DROP_WARN_POINTS]
     if costly:
-        return Check("clean-accuracy-kept", "warn", f"defense costs more than {CLEAN_DROP_WARN_POINTS:g} points of clean "
-                     f"accuracy: {'; '.join(costly)}; robustness bought this way is not free")
-    return Check("clean-accuracy-kept", "pass", f"every defense keeps clean accuracy within {CLEAN_DROP_WARN_POINTS:g} points")
+        return Check(
+            "clean-accuracy-kept",
+            "warn",
+            f"defense costs more than {CLEAN_DROP_WARN_POINTS:g} points of clean "
+            f"accuracy: {'; '.join(costly)}; robustness bought this way is not free",
+        )
+    return Check(
+        "clean-accuracy-kept", "pass", f"every defense keeps clean accuracy within {CLEAN_DROP_WARN_POINTS:g} points"
+    )
 
 
-def run_checks(table: pd.DataFrame, gradient_checks: dict | None = None, extra: list[Check] | None = None,
-               outcomes: Outcomes | None = None) -> list[Check]:
+def run_checks(
+    table: pd.DataFrame,
+    gradient_checks: dict | None = None,
+    extra: list[Check] | None = None,
+    outcomes: Outcomes | None = None,
+) -> list[Check]:
     """All table checks, plus gradient records and any extra (convergence, unbounded, spot) checks.
 
     ``outcomes(cell) -> (indices, robust)`` gives the paired per-example outcomes; without it
     the comparisons fall back to an unpaired one-sided Fisher test on the counts."""
-    checks = [check_monotone_eps(table, outcomes), check_pgd_vs_fgsm(table, outcomes),
-              check_adaptive_vs_oblivious(table, outcomes), check_bpda(table, outcomes),
-              check_gradient_free(table, outcomes), check_gradients(gradient_checks or {}), check_clean_drop(table)]
+    checks = [
+        check_monotone_eps(table, outcomes),
+        check_pgd_vs_fgsm(table, outcomes),
+        check_adaptive_vs_oblivious(table, outcomes),
+        check_bpda(table, outcomes),
+        check_gradient_free(table, outcomes),
+        check_gradients(gradient_checks or {}),
+        check_clean_drop(table),
+    ]
     return checks + list(extra or [])
 
 

@@ -24,16 +24,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..ops.modes import eval_mode
+from ..budgets import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
 from ..cells import SCORED_SCENARIOS, WORST_CASE, Cell
 from ..data.dataset import ImageDataset
-from ..threat import ThreatModel
-from .paired import Check
-from ..budgets import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
 from ..engine.attack_result import AttackResult
 from ..engine.inference import num_outputs, predict_classes
-from .spotrule import (ALPHA, DETECT_POINTS, POWER, TOLERANCE_POINTS, row_verdict, sample_size,
-                       worst_status)
+from ..ops.modes import eval_mode
+from ..threat import ThreatModel
+from .paired import Check
+from .spotrule import ALPHA, DETECT_POINTS, POWER, TOLERANCE_POINTS, row_verdict, sample_size, worst_status
 
 __all__ = ["spot_check", "reported_cells", "sample_indices", "summarize", "SpotBudget", "CHECK_NAME"]
 
@@ -95,30 +94,40 @@ def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
     for cell, r in ordered:
         text = f"{_row_name(cell)}: {r['broken']} of {r['sampled']} sampled robust examples broken"
         if r["broken"]:
-            text += (f", overstated by about {r['overestimate_points']:.1f} points (at least "
-                     f"{r['lower_bound_points']:.1f} with {100 * (1 - ALPHA):g}% confidence)")
+            text += (
+                f", overstated by about {r['overestimate_points']:.1f} points (at least "
+                f"{r['lower_bound_points']:.1f} with {100 * (1 - ALPHA):g}% confidence)"
+            )
         parts.append(f"{text}: {'overstated, ' if r.get('overstated') else ''}{r['status']}")
-    detail = (f"{'; '.join(parts)}. {len(rows)} row(s) at eps {rows[0][0].norm.eps_label(eps)}, {spot_check_budget_text()}; "
-              f"warns when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
-              f"alpha {ALPHA:g}): these rows are upper bounds, not citable numbers; fails only on gradient masking")
+    detail = (
+        f"{'; '.join(parts)}. {len(rows)} row(s) at eps {rows[0][0].norm.eps_label(eps)}, {spot_check_budget_text()}; "
+        f"warns when a row overstates by more than {TOLERANCE_POINTS:g} point (one-sided exact test, "
+        f"alpha {ALPHA:g}): these rows are upper bounds, not citable numbers; fails only on gradient masking"
+    )
     masked = [(cell, r) for cell, r in rows if r["gradient_masking"]]
     if masked:
         cell, r = masked[0]
-        detail = (f"Square broke {r['square_only']} sampled examples of {_row_name(cell)} that APGD could not "
-                  f"(APGD broke {r['broken_by_apgd']}, p = {r['masking_p']:.2g}): gradients are masked; " + detail)
+        detail = (
+            f"Square broke {r['square_only']} sampled examples of {_row_name(cell)} that APGD could not "
+            f"(APGD broke {r['broken_by_apgd']}, p = {r['masking_p']:.2g}): gradients are masked; " + detail
+        )
     weak = [(cell, r) for cell, r in rows if r["power"] is not None and r["power"] < POWER]
     if weak:
         cell, r = min(weak, key=lambda item: item[1]["power"])
         needed = sample_size(r["robust"], r["n"])
-        detail += (f"; the check's power to catch a {DETECT_POINTS:g}-point overstatement is only {r['power']:.2f} for "
-                   f"{_row_name(cell)} ({r['robust']}/{r['n']} robust)"
-                   + (f": --spot-check {needed} gives {POWER:g}" if needed and needed > size else ""))
+        detail += (
+            f"; the check's power to catch a {DETECT_POINTS:g}-point overstatement is only {r['power']:.2f} for "
+            f"{_row_name(cell)} ({r['robust']}/{r['n']} robust)"
+            + (f": --spot-check {needed} gives {POWER:g}" if needed and needed > size else "")
+        )
     if status != "pass":
         detail += "; for a number to cite, rerun with --attack autoattack"
     return Check(CHECK_NAME, status, detail, {"rows": records, "size": size, "eps": eps})
 
 
-def _images(dataset: ImageDataset, wanted: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _images(
+    dataset: ImageDataset, wanted: np.ndarray, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The sampled examples, read batch by batch (the dataset may stream from disk)."""
     keep = set(int(i) for i in wanted)
     parts = []
@@ -129,47 +138,74 @@ def _images(dataset: ImageDataset, wanted: np.ndarray, batch_size: int) -> tuple
     return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]))
 
 
-def _broken(attack, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor,
-            batch_size: int) -> np.ndarray:
+def _broken(
+    attack, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, batch_size: int
+) -> np.ndarray:
     broken = []
     for lo in range(0, len(labels), batch_size):
-        x, y = images[lo:lo + batch_size], labels[lo:lo + batch_size]
-        out = attack.run(x, y, ids[lo:lo + batch_size])
+        x, y = images[lo : lo + batch_size], labels[lo : lo + batch_size]
+        out = attack.run(x, y, ids[lo : lo + batch_size])
         broken.append((predict_classes(model, out.adversarial) != y).cpu().numpy())
     return np.concatenate(broken) if broken else np.zeros(0, dtype=bool)
 
 
-def attack_sample(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor, threat: ThreatModel,
-                  seed: int, batch_size: int, budget: SpotBudget = SpotBudget()) -> tuple[np.ndarray, np.ndarray]:
+def attack_sample(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: torch.Tensor,
+    threat: ThreatModel,
+    seed: int,
+    batch_size: int,
+    budget: SpotBudget = SpotBudget(),
+) -> tuple[np.ndarray, np.ndarray]:
     """``(broken by APGD-CE or APGD-T, broken by Square)`` over the sampled examples of one row, in its threat model."""
     from ..attacks.apgd import APGD, APGDT  # here: a run without a spot check never loads torchattacks
     from ..attacks.square import Square
 
     num_classes = num_outputs(model, images[:1])
     # APGD-T runs only where APGD-CE failed: their union is all that is recorded.
-    gradient = _broken(APGD(model, threat, steps=budget.steps, seed=seed), model, images, labels,
-                       ids, batch_size)
+    gradient = _broken(APGD(model, threat, steps=budget.steps, seed=seed), model, images, labels, ids, batch_size)
     standing = np.flatnonzero(~gradient)
     if len(standing) and num_classes > 1:
-        targeted = APGDT(model, threat, steps=budget.steps, seed=seed, num_classes=num_classes,
-                         targets=min(budget.targets, num_classes - 1))
+        targeted = APGDT(
+            model,
+            threat,
+            steps=budget.steps,
+            seed=seed,
+            num_classes=num_classes,
+            targets=min(budget.targets, num_classes - 1),
+        )
         keep = torch.as_tensor(standing)
-        gradient[standing] = _broken(targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)],
-                                     ids[keep], batch_size)
+        gradient[standing] = _broken(
+            targeted, model, images[keep.to(images.device)], labels[keep.to(labels.device)], ids[keep], batch_size
+        )
     # Square only where APGD failed: breaking an example twice adds nothing to the count, and the
     # masking test then assumes APGD broke every one of its examples alone (spotrule.row_verdict).
     square = np.zeros_like(gradient)
     standing = np.flatnonzero(~gradient)
     if len(standing):
         keep = torch.as_tensor(standing)
-        square[standing] = _broken(Square(model, threat, queries=budget.queries, seed=seed), model,
-                                   images[keep.to(images.device)], labels[keep.to(labels.device)], ids[keep], batch_size)
+        square[standing] = _broken(
+            Square(model, threat, queries=budget.queries, seed=seed),
+            model,
+            images[keep.to(images.device)],
+            labels[keep.to(labels.device)],
+            ids[keep],
+            batch_size,
+        )
     return gradient, square
 
 
-def spot_check(result: AttackResult, modules: dict[str, nn.Module], dataset: ImageDataset, size: int,
-               device: torch.device | str = "cpu", progress: Callable[[str], None] | None = None,
-               budget: SpotBudget = SpotBudget()) -> Check:
+def spot_check(
+    result: AttackResult,
+    modules: dict[str, nn.Module],
+    dataset: ImageDataset,
+    size: int,
+    device: torch.device | str = "cpu",
+    progress: Callable[[str], None] | None = None,
+    budget: SpotBudget = SpotBudget(),
+) -> Check:
     """Re-attack up to ``size`` robust examples of each reported white-box/adaptive row at the largest eps.
 
     ``modules`` maps each defense key (``none``, ``lowpass-r8``, ...) to the model its rows are scored on.
@@ -189,12 +225,15 @@ def spot_check(result: AttackResult, modules: dict[str, nn.Module], dataset: Ima
         gradient = square = np.zeros(0, dtype=bool)
         if len(sample):
             if progress:
-                progress(f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {_row_name(cell)}")
+                progress(
+                    f"spot check: APGD-CE, APGD-T and Square on {len(sample)} robust examples of {_row_name(cell)}"
+                )
             ids, images, labels = _images(dataset, sample, config.batch_size)
             images, labels = images.to(device), labels.to(device)
             model = modules[cell.defense]
             with eval_mode(model):  # a caller's train-mode BatchNorm must neither run on batch statistics nor learn
-                gradient, square = attack_sample(model, images, labels, ids, cell.threat, config.seed,
-                                                 config.batch_size, budget)
+                gradient, square = attack_sample(
+                    model, images, labels, ids, cell.threat, config.seed, config.batch_size, budget
+                )
         rows.append((cell, row_verdict(int(robust.sum()), len(robust), gradient, square)))
     return summarize(rows, size)

@@ -36,19 +36,43 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..budgets import (
+    SPOT_ALPHA,
+    SPOT_ASSUMED_N,
+    SPOT_ASSUMED_ROBUST,
+    SPOT_DETECT_POINTS,
+    SPOT_POWER,
+    SPOT_TOLERANCE_POINTS,
+)
 from ..results.stats import binomial_tail
-from ..budgets import (SPOT_ALPHA, SPOT_ASSUMED_N, SPOT_ASSUMED_ROBUST, SPOT_DETECT_POINTS, SPOT_POWER,
-                       SPOT_TOLERANCE_POINTS)
 
-__all__ = ["TOLERANCE_POINTS", "DETECT_POINTS", "ALPHA", "POWER", "MASKING_SIGNIFICANCE", "ASSUMED_ROBUST_FRACTION",
-           "ASSUMED_N", "overstatement_points", "p_value", "lower_bound_points", "critical_count",
-           "power", "sample_size", "default_sample_size", "row_verdict", "worst_status"]
+__all__ = [
+    "TOLERANCE_POINTS",
+    "DETECT_POINTS",
+    "ALPHA",
+    "POWER",
+    "MASKING_SIGNIFICANCE",
+    "ASSUMED_ROBUST_FRACTION",
+    "ASSUMED_N",
+    "overstatement_points",
+    "p_value",
+    "lower_bound_points",
+    "critical_count",
+    "power",
+    "sample_size",
+    "default_sample_size",
+    "row_verdict",
+    "worst_status",
+]
 
 # The constants live in hfc_robust.budgets (torch- and scipy-free, for --help); see there.
-TOLERANCE_POINTS = SPOT_TOLERANCE_POINTS  # an overstatement the check lets pass: it flags a row only when the data show more
+TOLERANCE_POINTS = (
+    SPOT_TOLERANCE_POINTS  # an overstatement the check lets pass: it flags a row only when the data show more
+)
 DETECT_POINTS = SPOT_DETECT_POINTS  # an overstatement the check must catch ...
 POWER = SPOT_POWER  # ... with at least this probability at the default sample size
-ALPHA = SPOT_ALPHA  # one-sided level of the overstatement test: a row overstating by <= 1 point is flagged with probability <= 10%
+# one-sided level of the overstatement test: a row overstating by <= 1 point is flagged with probability <= 10%
+ALPHA = SPOT_ALPHA
 MASKING_SIGNIFICANCE = 0.01  # Square-only breaks vs APGD-only breaks (McNemar), as the table checks
 ASSUMED_ROBUST_FRACTION = SPOT_ASSUMED_ROBUST  # the largest R / n DEFAULT_SPOT_CHECK is sized for
 ASSUMED_N = SPOT_ASSUMED_N  # n assumed for DEFAULT_SPOT_CHECK (the default command's); power hardly depends on it
@@ -69,7 +93,9 @@ def _null_count(points: float, n: int) -> int:
 def _tail(broken, sampled: int, robust: int, breakable):
     """``P(k' >= broken)`` for ``k'`` hypergeometric: ``sampled`` drawn from ``robust`` of which
     ``breakable`` are breakable (``broken`` or ``breakable`` may be arrays; 1 where ``broken <= 0``)."""
-    from scipy.stats import hypergeom  # here: scipy.stats costs about 0.4 s to import, and a run without a spot check never needs it
+    from scipy.stats import (
+        hypergeom,
+    )  # here: scipy.stats costs about 0.4 s to import, and a run without a spot check never needs it
 
     return np.where(np.asarray(broken) <= 0, 1.0, hypergeom.sf(np.asarray(broken) - 1, robust, breakable, sampled))
 
@@ -92,8 +118,9 @@ def lower_bound_points(broken: int, sampled: int, robust: int, n: int, alpha: fl
     return 100.0 * int(plausible[0]) / n
 
 
-def critical_count(sampled: int, robust: int, n: int, tolerance: float = TOLERANCE_POINTS,
-                   alpha: float = ALPHA) -> int | None:
+def critical_count(
+    sampled: int, robust: int, n: int, tolerance: float = TOLERANCE_POINTS, alpha: float = ALPHA
+) -> int | None:
     """The fewest breaks among ``m`` sampled that flag the row overstated; None when no count can."""
     if sampled <= 0:
         return None
@@ -103,8 +130,14 @@ def critical_count(sampled: int, robust: int, n: int, tolerance: float = TOLERAN
 
 
 @functools.lru_cache(maxsize=4096)
-def power(sampled: int, robust: int, n: int, detect: float = DETECT_POINTS, tolerance: float = TOLERANCE_POINTS,
-          alpha: float = ALPHA) -> float:
+def power(
+    sampled: int,
+    robust: int,
+    n: int,
+    detect: float = DETECT_POINTS,
+    tolerance: float = TOLERANCE_POINTS,
+    alpha: float = ALPHA,
+) -> float:
     """Probability that a row overstating by ``detect`` points is flagged with ``m`` sampled; NaN when
     ``R`` is too small for such an overstatement (fewer than ``detect`` points are robust)."""
     breakable = int(math.ceil(detect * n / 100.0 - 1e-9))
@@ -116,8 +149,14 @@ def power(sampled: int, robust: int, n: int, detect: float = DETECT_POINTS, tole
     return float(_tail(critical, min(sampled, robust), robust, breakable))
 
 
-def sample_size(robust: int, n: int, target: float = POWER, detect: float = DETECT_POINTS,
-                tolerance: float = TOLERANCE_POINTS, alpha: float = ALPHA) -> int | None:
+def sample_size(
+    robust: int,
+    n: int,
+    target: float = POWER,
+    detect: float = DETECT_POINTS,
+    tolerance: float = TOLERANCE_POINTS,
+    alpha: float = ALPHA,
+) -> int | None:
     """The smallest ``m`` whose :func:`power` reaches ``target`` when ``robust`` of ``n`` are reported
     robust (``robust`` itself when even all of them would not); None when none is needed (NaN power)."""
     for sampled in range(1, robust + 1):
@@ -129,15 +168,23 @@ def sample_size(robust: int, n: int, target: float = POWER, detect: float = DETE
     return robust or None
 
 
-def default_sample_size(most_robust: int, n: int, target: float = POWER, detect: float = DETECT_POINTS,
-                        tolerance: float = TOLERANCE_POINTS, alpha: float = ALPHA) -> int:
+def default_sample_size(
+    most_robust: int,
+    n: int,
+    target: float = POWER,
+    detect: float = DETECT_POINTS,
+    tolerance: float = TOLERANCE_POINTS,
+    alpha: float = ALPHA,
+) -> int:
     """The smallest ``m`` whose power reaches ``target`` for *every* robust count ``R`` from the least
     at which a ``detect``-point overstatement is possible up to ``most_robust`` (power is not monotone
     in ``R`` or ``m``: the critical count is an integer)."""
     least = int(math.ceil(detect * n / 100.0 - 1e-9))
     for sampled in range(1, most_robust + 1):
-        if all(power(sampled, robust, n, detect, tolerance, alpha) >= target
-               for robust in range(max(least, sampled), most_robust + 1)):
+        if all(
+            power(sampled, robust, n, detect, tolerance, alpha) >= target
+            for robust in range(max(least, sampled), most_robust + 1)
+        ):
             return sampled
     return most_robust
 
@@ -167,11 +214,23 @@ def row_verdict(robust: int, n: int, broken_by_apgd: Sequence[bool], broken_by_s
     overstated = bool(p < ALPHA)
     status = "fail" if masking else "warn" if overstated or estimate > TOLERANCE_POINTS else "pass"
     achieved = power(sampled, robust, n)
-    return dict(robust=int(robust), n=int(n), sampled=sampled, broken=broken, broken_by_apgd=apgd,
-                square_only=square_only, overestimate_points=round(estimate, 3),
-                lower_bound_points=round(lower_bound_points(broken, sampled, robust, n), 3), confidence=1 - ALPHA,
-                p_value=round(p, 6), power=None if math.isnan(achieved) else round(achieved, 3),
-                masking_p=round(masking_p, 6), gradient_masking=masking, overstated=overstated, status=status)
+    return dict(
+        robust=int(robust),
+        n=int(n),
+        sampled=sampled,
+        broken=broken,
+        broken_by_apgd=apgd,
+        square_only=square_only,
+        overestimate_points=round(estimate, 3),
+        lower_bound_points=round(lower_bound_points(broken, sampled, robust, n), 3),
+        confidence=1 - ALPHA,
+        p_value=round(p, 6),
+        power=None if math.isnan(achieved) else round(achieved, 3),
+        masking_p=round(masking_p, 6),
+        gradient_masking=masking,
+        overstated=overstated,
+        status=status,
+    )
 
 
 def worst_status(statuses: Sequence[str]) -> str:

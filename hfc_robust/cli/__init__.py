@@ -85,7 +85,9 @@ def list_command() -> None:
     width = max(len(name) for name in [*models, *datasets, *attacks, *corruptions]) + 2
     click.echo("models:")
     for name, spec in models.items():
-        weights = "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
+        weights = (
+            "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
+        )
         click.echo(f"  {name:<{width}}{spec.dataset:<9}weights: {weights}. {spec.description}")
     click.echo("datasets:")
     for name, text in datasets.items():
@@ -104,8 +106,16 @@ from .corruptions import corruptions_command  # noqa: E402
 from .paper import spectrum_command, train_command  # noqa: E402
 from .results import compare_command, leaderboard_command, report_command, rerun_command  # noqa: E402
 
-for _command in (bench_command, compare_command, corruptions_command, heatmap_command, leaderboard_command, merge_command, report_command,
-                 rerun_command, spectrum_command, train_command):
+for _command in (
+    bench_command,
+    compare_command,
+    corruptions_command,
+    heatmap_command,
+    leaderboard_command,
+    merge_command,
+    report_command,
+    rerun_command,
+    spectrum_command,
+    train_command,
+):
     main.add_command(_command)
-
-

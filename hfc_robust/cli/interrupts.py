@@ -25,7 +25,11 @@ def interrupted_run(out: Path) -> Iterator[None]:
     except KeyboardInterrupt:
         saved = sorted(p.name for p in out.glob(".partial*")) if out.is_dir() else []
         if saved:
-            raise Interrupted(f"interrupted: finished batches are saved in {out}/{', '.join(saved)}; run the same "
-                              "command again to resume from them") from None
-        raise Interrupted("interrupted before the first batch finished, so nothing was saved; run the same command "
-                          "again to start over") from None
+            raise Interrupted(
+                f"interrupted: finished batches are saved in {out}/{', '.join(saved)}; run the same "
+                "command again to resume from them"
+            ) from None
+        raise Interrupted(
+            "interrupted before the first batch finished, so nothing was saved; run the same command "
+            "again to start over"
+        ) from None

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import click
 
-__all__ = ["model_and_data_options", "mask_option", "strict_option", "Scale", "scale_setup", "scale_options", "ray_executor", "progress_bar", "stdout_console",
-           "set_threads"]
+__all__ = [
+    "model_and_data_options",
+    "mask_option",
+    "strict_option",
+    "Scale",
+    "scale_setup",
+    "scale_options",
+    "ray_executor",
+    "progress_bar",
+    "stdout_console",
+    "set_threads",
+]
 
 
 def model_and_data_options(func: Callable | None = None, *, custom: bool = False, n_default: str = "1000") -> Callable:
@@ -19,24 +29,44 @@ def model_and_data_options(func: Callable | None = None, *, custom: bool = False
     also accepts ``--model py:module:factory`` and ``--dataset imagefolder:PATH``, says so in the
     help, and adds ``--image-size``; ``n_default`` sets ``--n``'s default.
     """
-    datasets = "fmnist, cifar10, npz:PATH" + (" or imagefolder:PATH (a torchvision ImageFolder tree, streamed from "
-                                              "disk)" if custom else "")
-    models = "registry name, see `hfc-robust list`" + (", or py:package.module:factory (a function returning your "
-                                                         "nn.Module on [0,1] pixels)" if custom else "")
+    datasets = "fmnist, cifar10, npz:PATH" + (
+        " or imagefolder:PATH (a torchvision ImageFolder tree, streamed from disk)" if custom else ""
+    )
+    models = "registry name, see `hfc-robust list`" + (
+        ", or py:package.module:factory (a function returning your nn.Module on [0,1] pixels)" if custom else ""
+    )
     options = [
         click.option("--dataset", default="fmnist", show_default=True, help=datasets),
         click.option("--model", default="fmnist-cnn", show_default=True, help=models),
-        click.option("--weights", default=None, help="checkpoint PATH or URL (default: the zoo's weights)"
-                     + ("; loaded into a py: model with torch.load(weights_only=True)" if custom else "")),
+        click.option(
+            "--weights",
+            default=None,
+            help="checkpoint PATH or URL (default: the zoo's weights)"
+            + ("; loaded into a py: model with torch.load(weights_only=True)" if custom else ""),
+        ),
         click.option("--data-dir", default=None, help="folder for --dataset cifar10 (torchvision layout)"),
-        click.option("--n", "n_text", default=n_default, show_default=True,
-                     help="the first N images, or 'all'" + (f" (the default {n_default} is cut to a smaller dataset's "
-                                                            "size; an explicit N beyond it is an error)" if custom else "")),
+        click.option(
+            "--n",
+            "n_text",
+            default=n_default,
+            show_default=True,
+            help="the first N images, or 'all'"
+            + (
+                f" (the default {n_default} is cut to a smaller dataset's size; an explicit N beyond it is an error)"
+                if custom
+                else ""
+            ),
+        ),
     ]
     if custom:
-        options.append(click.option("--image-size", type=click.IntRange(min=1), default=None,
-                                    help="imagefolder: resize the shorter side to this many pixels, then centre-crop a "
-                                         "square"))
+        options.append(
+            click.option(
+                "--image-size",
+                type=click.IntRange(min=1),
+                default=None,
+                help="imagefolder: resize the shorter side to this many pixels, then centre-crop a square",
+            )
+        )
 
     def decorate(target: Callable) -> Callable:
         for option in reversed(options):
@@ -60,30 +90,53 @@ def scale_options(target: Callable) -> Callable:
     """``--threads --executor --address --workers --gpus-per-worker --shard`` (the last as ``shard_text``):
     the same options for every command that streams a dataset through the engine."""
     options = [
-        click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch (default: one per idle physical core, from the load average); results "
-                          "do not depend on it"),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help="local: this process; ray: contiguous shards as Ray tasks (pip install \"hfc-robust[ray]\"), "
-                          "byte-identical results"),
-        click.option("--address", default=None,
-                     help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)"),
-        click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-                     help="--executor ray: shards run at once, each a task with --threads CPUs"),
-        click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
-                     help="--executor ray: GPUs per task (default: 1 with --device cuda, or auto on a cluster with "
-                          "GPUs; else 0)"),
-        click.option("--shard", "shard_text", default=None,
-                     help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` "
-                          "joins them"),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=None,
+            help="CPU threads for torch (default: one per idle physical core, from the load average); results "
+            "do not depend on it",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help='local: this process; ray: contiguous shards as Ray tasks (pip install "hfc-robust[ray]"), '
+            "byte-identical results",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="--executor ray: auto (the running cluster) or ray://HOST:PORT (default: start a local Ray)",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=2,
+            show_default=True,
+            help="--executor ray: shards run at once, each a task with --threads CPUs",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="--executor ray: GPUs per task (default: 1 with --device cuda, or auto on a cluster with "
+            "GPUs; else 0)",
+        ),
+        click.option(
+            "--shard",
+            "shard_text",
+            default=None,
+            help="I/N: evaluate only shard I of N (contiguous whole batches) into --out; `hfc-robust merge` joins them",
+        ),
     ]
     for option in reversed(options):
         target = option(target)
     return target
 
 
-def ray_executor(executor: str, address: str | None, workers: int, gpus_per_worker: float | None,
-                 threads: int | None):
+def ray_executor(executor: str, address: str | None, workers: int, gpus_per_worker: float | None, threads: int | None):
     """The Ray executor for ``--executor ray``; None for ``local``."""
     if executor != "ray":
         return None
@@ -92,18 +145,27 @@ def ray_executor(executor: str, address: str | None, workers: int, gpus_per_work
     return RayExecutor(address=address, workers=workers, gpus_per_worker=gpus_per_worker, threads=threads or 1)
 
 
-mask_option = click.option("--mask", type=click.Choice(["le", "lt"]), default="le", show_default=True,
-                           help="le: keep bins at distance <= r (paper); lt: < r (official code)")
+mask_option = click.option(
+    "--mask",
+    type=click.Choice(["le", "lt"]),
+    default="le",
+    show_default=True,
+    help="le: keep bins at distance <= r (paper); lt: < r (official code)",
+)
 
-strict_option = click.option("--strict", is_flag=True,
-                             help="exit 3 when a sanity check warns, too (e.g. the spot check finds a PGD row "
-                                  "overstated, which the headline already labels an upper bound): for CI that "
-                                  "demands confirmed numbers")
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="exit 3 when a sanity check warns, too (e.g. the spot check finds a PGD row "
+    "overstated, which the headline already labels an upper bound): for CI that "
+    "demands confirmed numbers",
+)
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, quiet: bool = False,
-                 announce: str | None = None) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    description: str, quiet: bool = False, announce: str | None = None
+) -> Iterator[Callable[[int, int], None]]:
     """Yield a ``report(done, total)`` callback drawing a rich progress bar on stderr.
 
     The bar appears at the first report, so an error raised while loading the model or
@@ -111,11 +173,25 @@ def progress_bar(description: str, quiet: bool = False,
     printed on stderr just before the bar (unless ``quiet``).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True, quiet=quiet),
-                        transient=True, disable=quiet)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True, quiet=quiet),
+        transient=True,
+        disable=quiet,
+    )
     task = None
 
     def report(done: float | None, total: int | None, text: str | None = None) -> None:
@@ -152,7 +228,10 @@ def set_threads(threads: int | None) -> tuple[dict, str]:
         # slower when other processes keep cores busy; results do not depend on the count.
         threads, reason = choose_threads()
     torch.set_num_threads(threads)
-    return {"count": threads, "chosen_by": reason}, f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})"
+    return {
+        "count": threads,
+        "chosen_by": reason,
+    }, f"using {threads} torch thread{'s' if threads > 1 else ''} ({reason})"
 
 
 @dataclass
@@ -174,7 +253,8 @@ def scale_setup(options: dict) -> Scale:
 
     kernel_caches = flat_memory()
     shard = parse_shard(options["shard_text"])
-    executor = ray_executor(options["executor"], options["address"], options["workers"], options["gpus_per_worker"],
-                            options["threads"])
+    executor = ray_executor(
+        options["executor"], options["address"], options["workers"], options["gpus_per_worker"], options["threads"]
+    )
     threads_record, threads_line = set_threads(options["threads"])
     return Scale(executor, shard, {"threads": threads_record, "kernel_caches": kernel_caches}, threads_line)

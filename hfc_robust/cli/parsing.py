@@ -7,8 +7,15 @@ from fractions import Fraction
 
 from ..errors import HfcError
 
-__all__ = ["parse_number", "parse_number_list", "parse_float_list", "parse_name_list", "parse_n", "parse_shard",
-           "parse_severities"]
+__all__ = [
+    "parse_number",
+    "parse_number_list",
+    "parse_float_list",
+    "parse_name_list",
+    "parse_n",
+    "parse_shard",
+    "parse_severities",
+]
 
 
 def parse_number(text: str, what: str = "eps") -> float:
@@ -44,9 +51,14 @@ def parse_float_list(text: str | None, what: str, minimum: float = 0.0) -> tuple
         try:
             value = float(Fraction(part)) if "/" in part else float(part)
         except (ValueError, ZeroDivisionError):
-            raise HfcError(f"cannot read {what} {part!r}", f"pass numbers separated by commas, e.g. --{what} {EXAMPLES.get(what, '4,8')}") from None
+            raise HfcError(
+                f"cannot read {what} {part!r}",
+                f"pass numbers separated by commas, e.g. --{what} {EXAMPLES.get(what, '4,8')}",
+            ) from None
         if not math.isfinite(value) or value < minimum:
-            raise HfcError(f"{what} must be >= {minimum:g}, got {part}", f"pass e.g. --{what} {EXAMPLES.get(what, '4,8')}")
+            raise HfcError(
+                f"{what} must be >= {minimum:g}, got {part}", f"pass e.g. --{what} {EXAMPLES.get(what, '4,8')}"
+            )
         values.append(value)
     return tuple(dict.fromkeys(values))
 
@@ -92,7 +104,9 @@ def parse_severities(text: str) -> tuple[int, ...]:
     values = []
     for part in _split(text):
         if not part.isdigit() or not 1 <= int(part) <= 5:
-            raise HfcError(f"cannot read severity {part!r}", "pass severities 1 to 5 separated by commas, e.g. --severity 1,3,5")
+            raise HfcError(
+                f"cannot read severity {part!r}", "pass severities 1 to 5 separated by commas, e.g. --severity 1,3,5"
+            )
         values.append(int(part))
     if not values:
         raise HfcError("no severity given", "pass e.g. --severity 1,2,3,4,5")

@@ -1,4 +1,5 @@
-"""``hfc-robust compare``, ``report`` and ``rerun``: thin commands over :mod:`hfc_robust.results` and :mod:`hfc_robust.runs.rerun`.
+"""``hfc-robust compare``, ``report`` and ``rerun``: thin commands over :mod:`hfc_robust.results` and
+:mod:`hfc_robust.runs.rerun`.
 
 Exit codes: 0 no regression; 1 a row moved by more than ``--tol`` points (or a configuration
 is missing without ``--allow-missing``); 2 bad input, including runs on different datasets,
@@ -18,14 +19,27 @@ from .interrupts import interrupted_run
 from .options import progress_bar, set_threads, stdout_console
 
 _COMPARE_OPTIONS = [
-    click.option("--tol", default=0.5, show_default=True, type=float,
-                 help="fail when a row's accuracy moves by more than this many percentage points, either way"),
-    click.option("--significance", default=None, type=float,
-                 help="also require p < SIGNIFICANCE (McNemar or Fisher) to fail (runs with different seeds or "
-                      "hardware)"),
+    click.option(
+        "--tol",
+        default=0.5,
+        show_default=True,
+        type=float,
+        help="fail when a row's accuracy moves by more than this many percentage points, either way",
+    ),
+    click.option(
+        "--significance",
+        default=None,
+        type=float,
+        help="also require p < SIGNIFICANCE (McNemar or Fisher) to fail (runs with different seeds or hardware)",
+    ),
     click.option("--allow-missing", is_flag=True, help="a configuration present on one side only is not a failure"),
-    click.option("--markdown", "markdown_path", default=None, type=click.Path(dir_okay=False),
-                 help="also write the comparison as Markdown to FILE (for CI comments)"),
+    click.option(
+        "--markdown",
+        "markdown_path",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="also write the comparison as Markdown to FILE (for CI comments)",
+    ),
 ]
 
 
@@ -38,8 +52,15 @@ def _compare_options(func):
 def _compare(baseline, new, tol, significance, allow_missing, markdown_path) -> int:
     from ..results.compare import compare_paths
 
-    comparison = compare_paths(baseline, new, tol=tol, significance=significance, allow_missing=allow_missing,
-                               markdown=markdown_path, console=stdout_console())
+    comparison = compare_paths(
+        baseline,
+        new,
+        tol=tol,
+        significance=significance,
+        allow_missing=allow_missing,
+        markdown=markdown_path,
+        console=stdout_console(),
+    )
     if markdown_path:
         click.echo(f"wrote {markdown_path}", err=True)
     return EXIT_REGRESSION if comparison.failed else 0
@@ -61,15 +82,29 @@ def compare_command(baseline, new, tol, significance, allow_missing, markdown_pa
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True,
-              help="md: Markdown; latex: a tabular with CIs and a configuration note; csv: results.csv as stored; "
-                   "html: one self-contained page (table, checks, plots, provenance, rerun command)")
-@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
-              help="write the table to FILE, not stdout (html: default RUN_DIR/report.html)")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="md",
+    show_default=True,
+    help="md: Markdown; latex: a tabular with CIs and a configuration note; csv: results.csv as stored; "
+    "html: one self-contained page (table, checks, plots, provenance, rerun command)",
+)
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="write the table to FILE, not stdout (html: default RUN_DIR/report.html)",
+)
 @click.option("--standalone", is_flag=True, help="latex: a complete document that compiles on its own")
-@click.option("--plots/--no-plots", default=True, show_default=True,
-              help="re-render accuracy_vs_eps.png / accuracy_vs_radius.png")
-@click.option("--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)")
+@click.option(
+    "--plots/--no-plots", default=True, show_default=True, help="re-render accuracy_vs_eps.png / accuracy_vs_radius.png"
+)
+@click.option(
+    "--plots-dir", default=None, type=click.Path(file_okay=False), help="where to write plots (default RUN_DIR)"
+)
 def report_command(run_dir, fmt, output, standalone, plots, plots_dir) -> int:
     """Re-render a run's table (md, latex, csv) or its HTML page, and its plots, from its files, recomputing nothing."""
     from ..results.io import atomic_write_text, read_checks_json, read_results
@@ -103,24 +138,44 @@ def _write_plots(table, target: Path) -> None:
     try:
         written = write_plots(table, target)
     except OSError as exc:
-        raise HfcError(f"cannot write plots into {target} ({exc.strerror or exc})",
-                       "pass --plots-dir DIR or --no-plots") from None
+        raise HfcError(
+            f"cannot write plots into {target} ({exc.strerror or exc})", "pass --plots-dir DIR or --no-plots"
+        ) from None
     if written:
         click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
 
 
 @click.command("leaderboard")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option("--eps", "eps_text", default=None,
-              help="rank at this eps in the runs' norm, e.g. 8/255 (linf) or 0.5 (l2) [default: the largest attacked eps "
-                   "every run has]")
-@click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="file to write [default: leaderboard.html, or leaderboard.md with --format md]")
-@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
-              help="page format [default: from --out's suffix (.md), else html]")
-@click.option("--group", is_flag=True, help="rank runs on different samples in one table per sample instead of refusing")
-@click.option("--reports/--no-reports", default=True, show_default=True,
-              help="write RUN/report.html for every ranked run that lacks one, so that every link works")
+@click.option(
+    "--eps",
+    "eps_text",
+    default=None,
+    help="rank at this eps in the runs' norm, e.g. 8/255 (linf) or 0.5 (l2) [default: the largest attacked eps "
+    "every run has]",
+)
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="file to write [default: leaderboard.html, or leaderboard.md with --format md]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md"]),
+    default=None,
+    help="page format [default: from --out's suffix (.md), else html]",
+)
+@click.option(
+    "--group", is_flag=True, help="rank runs on different samples in one table per sample instead of refusing"
+)
+@click.option(
+    "--reports/--no-reports",
+    default=True,
+    show_default=True,
+    help="write RUN/report.html for every ranked run that lacks one, so that every link works",
+)
 def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
     """Rank (model, defense) pairs across runs by their headline robust accuracy at one eps.
 
@@ -151,10 +206,16 @@ def leaderboard_command(runs, eps_text, out, fmt, group, reports) -> int:
 
 @click.command("rerun")
 @click.argument("run_dir", type=click.Path())
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="directory for the new run (default RUN_DIR/rerun)")
+@click.option(
+    "--out", default=None, type=click.Path(file_okay=False), help="directory for the new run (default RUN_DIR/rerun)"
+)
 @_compare_options
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: one per idle physical core); results do not depend on it")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch (default: one per idle physical core); results do not depend on it",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def rerun_command(run_dir, out, tol, significance, allow_missing, markdown_path, threads, quiet) -> int:
     """Repeat a run from its run.json and compare the result with the original (exit codes as compare).
@@ -174,11 +235,19 @@ def rerun_command(run_dir, out, tol, significance, allow_missing, markdown_path,
     out_dir = Path(out) if out else Path(run_dir) / "rerun"
     threads_record, threads_line = set_threads(threads)
     with interrupted_run(out_dir), progress_bar("re-running", quiet, announce=threads_line) as report:
-        new = run_spec(spec, RunOptions(out=out_dir, progress=report, started=started,
-                                        run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
-                                        device=options.get("device", "auto"), deterministic=options.get("deterministic"),
-                                        **rerun_checks(run)),
-                       Source(image_size=options.get("image_size"), import_root=options.get("import_root")))
+        new = run_spec(
+            spec,
+            RunOptions(
+                out=out_dir,
+                progress=report,
+                started=started,
+                run_extra={"threads": threads_record, "kernel_caches": kernel_caches},
+                device=options.get("device", "auto"),
+                deterministic=options.get("deterministic"),
+                **rerun_checks(run),
+            ),
+            Source(image_size=options.get("image_size"), import_root=options.get("import_root")),
+        )
     click.echo(f"wrote {out_dir}/{', '.join(p.name for p in new.files)} ({time.time() - started:.1f}s)", err=True)
     if new.failed:
         click.echo("note: a sanity check failed in the re-run (see its checks.json)", err=True)

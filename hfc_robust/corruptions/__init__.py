@@ -8,8 +8,16 @@ where each comes from.
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"CORRUPTIONS": "registry", "CorruptionSpec": "registry", "FAMILIES": "registry", "SEVERITIES": "registry",
-            "CORRUPTIONS_VERSION": "registry", "corrupt": "registry", "get_corruption": "registry",
-            "list_corruptions": "registry", "SEVERITY_PARAMS": "params"}
+_EXPORTS = {
+    "CORRUPTIONS": "registry",
+    "CorruptionSpec": "registry",
+    "FAMILIES": "registry",
+    "SEVERITIES": "registry",
+    "CORRUPTIONS_VERSION": "registry",
+    "corrupt": "registry",
+    "get_corruption": "registry",
+    "list_corruptions": "registry",
+    "SEVERITY_PARAMS": "params",
+}
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)

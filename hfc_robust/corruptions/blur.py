@@ -55,7 +55,7 @@ def disk_kernel(radius: float, alias_sigma: float) -> np.ndarray:
         raise ValueError(f"the defocus kernel is implemented for radii up to 8 pixels, got {radius}")
     offsets = np.arange(-8, 9)
     x, y = np.meshgrid(offsets, offsets)
-    disk = np.array((x ** 2 + y ** 2) <= radius ** 2, dtype=np.float32)
+    disk = np.array((x**2 + y**2) <= radius**2, dtype=np.float32)
     disk /= np.sum(disk)
     taps = _gaussian_taps_float32(alias_sigma)
     padded = np.pad(disk, 1, mode="reflect")  # numpy's "reflect" is OpenCV's BORDER_REFLECT_101
@@ -63,13 +63,17 @@ def disk_kernel(radius: float, alias_sigma: float) -> np.ndarray:
     return (rows[:-2] * taps[0] + rows[1:-1] * taps[1]) + rows[2:] * taps[2]
 
 
-def defocus_blur(images: np.ndarray, params: tuple[float, float], generators: Sequence[np.random.Generator]) -> np.ndarray:
+def defocus_blur(
+    images: np.ndarray, params: tuple[float, float], generators: Sequence[np.random.Generator]
+) -> np.ndarray:
     """Correlate every channel with :func:`disk_kernel` (float64, mirror border). Deterministic."""
     kernel = disk_kernel(*params).astype(np.float64)
     return ndimage.correlate(np.asarray(images, dtype=np.float64), kernel[None, None], mode="mirror")
 
 
-def glass_blur(images: np.ndarray, params: tuple[float, int, int], generators: Sequence[np.random.Generator]) -> np.ndarray:
+def glass_blur(
+    images: np.ndarray, params: tuple[float, int, int], generators: Sequence[np.random.Generator]
+) -> np.ndarray:
     """Blur (Gaussian, ``sigma``), truncate to 8 bits, replace pixels by random neighbours, blur again.
 
     The original sweeps ``passes`` times over rows ``h = H - d, ..., d + 1`` and, inside each, columns
@@ -100,8 +104,9 @@ def glass_blur(images: np.ndarray, params: tuple[float, int, int], generators: S
     return gaussian(out / 255.0, sigma)
 
 
-def motion_blur_corruption(images: np.ndarray, params: tuple[float, float],
-                           generators: Sequence[np.random.Generator]) -> np.ndarray:
+def motion_blur_corruption(
+    images: np.ndarray, params: tuple[float, float], generators: Sequence[np.random.Generator]
+) -> np.ndarray:
     """:func:`~hfc_robust.corruptions.common.motion_blur` of the 8-bit image with ``(radius, sigma)``
     and, per image, one angle uniform in [-45, 45] degrees. 8-bit out."""
     radius, sigma = params

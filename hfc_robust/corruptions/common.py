@@ -21,9 +21,21 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["image_generators", "quantize", "to_uint8", "gaussian", "clipped_zoom", "motion_blur", "plasma_fractal",
-           "next_power_of_two", "channels_last", "channels_first", "motion_blur_quanta",
-           "snap_to_8bit", "GRID_TOLERANCE"]
+__all__ = [
+    "image_generators",
+    "quantize",
+    "to_uint8",
+    "gaussian",
+    "clipped_zoom",
+    "motion_blur",
+    "plasma_fractal",
+    "next_power_of_two",
+    "channels_last",
+    "channels_first",
+    "motion_blur_quanta",
+    "snap_to_8bit",
+    "GRID_TOLERANCE",
+]
 
 #: the RGB -> grey weights of ITU-R BT.601 (OpenCV's COLOR_RGB2GRAY, which the original snow uses;
 #: the luma of the frost photographs on grey images)
@@ -41,8 +53,10 @@ def image_generators(seed: int, indices: Sequence[int], name: str, severity: int
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     key = zlib.crc32(name.encode("ascii"))
-    return [np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(i), key, int(severity)])))
-            for i in indices]
+    return [
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(i), key, int(severity)])))
+        for i in indices
+    ]
 
 
 def channels_last(images: np.ndarray) -> np.ndarray:
@@ -79,8 +93,11 @@ def snap_to_8bit(images: np.ndarray) -> np.ndarray:
     levels = images * 255.0
     nearest = np.rint(levels)
     axes = tuple(range(1, images.ndim))
-    on_grid = (np.abs(levels - nearest) <= GRID_TOLERANCE).all(axis=axes) & (nearest.min(axis=axes) >= 0) \
+    on_grid = (
+        (np.abs(levels - nearest) <= GRID_TOLERANCE).all(axis=axes)
+        & (nearest.min(axis=axes) >= 0)
         & (nearest.max(axis=axes) <= 255)
+    )
     images[on_grid] = nearest[on_grid] / 255.0
     return images
 
@@ -118,10 +135,10 @@ def clipped_zoom(images: np.ndarray, factor: float) -> np.ndarray:
     height, width = images.shape[-2:]
     crop_h, crop_w = int(math.ceil(height / factor)), int(math.ceil(width / factor))
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    planes = images[..., top:top + crop_h, left:left + crop_w].reshape(-1, crop_h, crop_w)
+    planes = images[..., top : top + crop_h, left : left + crop_w].reshape(-1, crop_h, crop_w)
     zoomed = ndimage.zoom(planes, (1.0, factor, factor), order=1)
     trim_top, trim_left = (zoomed.shape[-2] - height) // 2, (zoomed.shape[-1] - width) // 2
-    return zoomed[:, trim_top:trim_top + height, trim_left:trim_left + width].reshape(images.shape)
+    return zoomed[:, trim_top : trim_top + height, trim_left : trim_left + width].reshape(images.shape)
 
 
 def motion_blur_quanta(images: np.ndarray, radius: float, sigma: float, angles: np.ndarray) -> np.ndarray:
@@ -222,4 +239,3 @@ def plasma_fractal(generators: Sequence[np.random.Generator], size: int, decay: 
     grid -= grid.min(axis=(1, 2), keepdims=True)
     peak = grid.max(axis=(1, 2), keepdims=True)
     return grid / np.where(peak > 0, peak, 1.0)
-

@@ -33,8 +33,17 @@ from scipy import ndimage
 
 from .common import channels_first, channels_last, gaussian, to_uint8
 
-__all__ = ["brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "affine_from_points",
-           "rgb_to_hsv", "hsv_to_rgb", "warp_affine"]
+__all__ = [
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+    "affine_from_points",
+    "rgb_to_hsv",
+    "hsv_to_rgb",
+    "warp_affine",
+]
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
@@ -113,7 +122,9 @@ def affine_from_points(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     solved by LAPACK's ``dgesv``."""
     system = np.zeros((6, 6))
     rhs = np.zeros(6)
-    for i, ((x, y), (u, v)) in enumerate(zip(np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64))):
+    for i, ((x, y), (u, v)) in enumerate(
+        zip(np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64))
+    ):
         system[2 * i, :3] = (x, y, 1.0)
         system[2 * i + 1, 3:] = (x, y, 1.0)
         rhs[2 * i], rhs[2 * i + 1] = u, v
@@ -146,22 +157,31 @@ def warp_affine(image: np.ndarray, forward: np.ndarray) -> np.ndarray:
     m[2], m[5] = b1, b2
     height, width = image.shape[:2]
     xs, ys = np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)
-    x_fixed = (np.rint((m[1] * ys + m[2]) * 1024).astype(np.int64)[:, None] + 16
-               + np.rint(m[0] * xs * 1024).astype(np.int64)[None, :]) >> 5
-    y_fixed = (np.rint((m[4] * ys + m[5]) * 1024).astype(np.int64)[:, None] + 16
-               + np.rint(m[3] * xs * 1024).astype(np.int64)[None, :]) >> 5
+    x_fixed = (
+        np.rint((m[1] * ys + m[2]) * 1024).astype(np.int64)[:, None]
+        + 16
+        + np.rint(m[0] * xs * 1024).astype(np.int64)[None, :]
+    ) >> 5
+    y_fixed = (
+        np.rint((m[4] * ys + m[5]) * 1024).astype(np.int64)[:, None]
+        + 16
+        + np.rint(m[3] * xs * 1024).astype(np.int64)[None, :]
+    ) >> 5
     col, row = x_fixed >> 5, y_fixed >> 5
     fx = ((x_fixed & 31).astype(np.float32) / np.float32(32))[..., None]
     fy = ((y_fixed & 31).astype(np.float32) / np.float32(32))[..., None]
     one = np.float32(1)
     c0, c1 = _reflect_101(col, width), _reflect_101(col + 1, width)
     r0, r1 = _reflect_101(row, height), _reflect_101(row + 1, height)
-    return (((image[r0, c0] * ((one - fy) * (one - fx)) + image[r0, c1] * ((one - fy) * fx))
-             + image[r1, c0] * (fy * (one - fx))) + image[r1, c1] * (fy * fx))
+    return (
+        (image[r0, c0] * ((one - fy) * (one - fx)) + image[r0, c1] * ((one - fy) * fx))
+        + image[r1, c0] * (fy * (one - fx))
+    ) + image[r1, c1] * (fy * fx)
 
 
-def elastic_transform(images: np.ndarray, params: tuple[float, float, float],
-                      generators: Sequence[np.random.Generator]) -> np.ndarray:
+def elastic_transform(
+    images: np.ndarray, params: tuple[float, float, float], generators: Sequence[np.random.Generator]
+) -> np.ndarray:
     """A random affine warp, then a smooth random displacement field (Simard et al. 2003), in
     float32 as the original.
 
@@ -188,10 +208,14 @@ def elastic_transform(images: np.ndarray, params: tuple[float, float, float],
     for n, g in enumerate(generators):
         target = source + g.uniform(-jitter, jitter, size=(3, 2)).astype(np.float32)
         warped = warp_affine(pixels[n], affine_from_points(source, target))
-        dx = (gaussian(g.uniform(-1, 1, size=(height, width))[None, None], sigma, mode="reflect",
-                       truncate=3.0)[0, 0] * alpha).astype(np.float32)
-        dy = (gaussian(g.uniform(-1, 1, size=(height, width))[None, None], sigma, mode="reflect",
-                       truncate=3.0)[0, 0] * alpha).astype(np.float32)
+        dx = (
+            gaussian(g.uniform(-1, 1, size=(height, width))[None, None], sigma, mode="reflect", truncate=3.0)[0, 0]
+            * alpha
+        ).astype(np.float32)
+        dy = (
+            gaussian(g.uniform(-1, 1, size=(height, width))[None, None], sigma, mode="reflect", truncate=3.0)[0, 0]
+            * alpha
+        ).astype(np.float32)
         where = [rows + dy, cols + dx]
         for c in range(channels):
             out[n, :, :, c] = ndimage.map_coordinates(warped[..., c], where, order=1, mode="reflect")

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 __all__ = ["SEVERITY_PARAMS", "SOURCE"]
 
-SOURCE = ("Hendrycks & Dietterich (ICLR 2019), make_cifar_c.py in github.com/hendrycks/robustness "
-          "(commit ca360085d57889288c4143fddd8a707bbcae01bd)")
+SOURCE = (
+    "Hendrycks & Dietterich (ICLR 2019), make_cifar_c.py in github.com/hendrycks/robustness "
+    "(commit ca360085d57889288c4143fddd8a707bbcae01bd)"
+)
 
 SEVERITY_PARAMS: dict[str, tuple] = {
     # gaussian_noise: c = standard deviation of additive Gaussian noise ([0, 1] pixel scale)
@@ -44,11 +46,13 @@ SEVERITY_PARAMS: dict[str, tuple] = {
     "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
     # snow: c = (flake layer mean, std, zoom, threshold, motion-blur radius, motion-blur sigma,
     # weight of the image against its brightened grey version); angle uniform in [-135, -45] degrees
-    "snow": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95),
-             (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-             (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-             (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
+    "snow": (
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ),
     # frost: c = (weight of the image, weight of the frost layer)
     "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
     # fog: c = (fog strength, plasma-fractal wibble decay)
@@ -59,8 +63,13 @@ SEVERITY_PARAMS: dict[str, tuple] = {
     "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
     # elastic_transform: c = (displacement scale alpha, displacement smoothing sigma, affine jitter),
     # each a fraction of the image size (the script: IMSIZE * fraction with IMSIZE = 32)
-    "elastic_transform": ((0.0, 0.0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05),
-                          (0.1, 0.03, 0.03)),
+    "elastic_transform": (
+        (0.0, 0.0, 0.08),
+        (0.05, 0.2, 0.07),
+        (0.08, 0.06, 0.06),
+        (0.1, 0.04, 0.05),
+        (0.1, 0.03, 0.03),
+    ),
     # pixelate: c = down-sampling factor (BOX resampling to int(size * c), then back)
     "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
     # jpeg_compression: c = JPEG quality

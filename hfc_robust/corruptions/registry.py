@@ -16,8 +16,17 @@ import numpy as np
 from ..errors import HfcError
 from .params import SEVERITY_PARAMS
 
-__all__ = ["CorruptionSpec", "CORRUPTIONS", "FAMILIES", "SEVERITIES", "CORRUPTIONS_VERSION", "corrupt",
-           "corrupt_with", "get_corruption", "list_corruptions"]
+__all__ = [
+    "CorruptionSpec",
+    "CORRUPTIONS",
+    "FAMILIES",
+    "SEVERITIES",
+    "CORRUPTIONS_VERSION",
+    "corrupt",
+    "corrupt_with",
+    "get_corruption",
+    "list_corruptions",
+]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 FAMILIES = ("noise", "blur", "weather", "digital")
@@ -47,8 +56,9 @@ class CorruptionSpec:
 
     def apply(self, images: np.ndarray, severity: int, generators: Sequence[np.random.Generator]) -> np.ndarray:
         module, function = self.function.split(":")
-        return getattr(importlib.import_module(f".{module}", __package__), function)(images, self.params(severity),
-                                                                                     generators)
+        return getattr(importlib.import_module(f".{module}", __package__), function)(
+            images, self.params(severity), generators
+        )
 
 
 _ENTRIES = [
@@ -57,23 +67,40 @@ _ENTRIES = [
     ("impulse_noise", "noise", "salt and pepper, 1%..7% of pixel values", "noise:impulse_noise", False),
     ("defocus_blur", "blur", "anti-aliased disk kernel, radius 0.3..1.5 px", "blur:defocus_blur", True),
     ("glass_blur", "blur", "Gaussian blur, local pixel shuffling, blur again", "blur:glass_blur", False),
-    ("motion_blur", "blur", "one-sided Gaussian streak at a random angle (ImageMagick's, transcribed)",
-     "blur:motion_blur_corruption", False),
+    (
+        "motion_blur",
+        "blur",
+        "one-sided Gaussian streak at a random angle (ImageMagick's, transcribed)",
+        "blur:motion_blur_corruption",
+        False,
+    ),
     ("zoom_blur", "blur", "mean of zooms into the centre up to 1.06..1.25x", "blur:zoom_blur", True),
     ("snow", "weather", "wind-streaked flakes over a brightened image", "weather:snow", False),
-    ("frost", "weather", "crops of the original's frost photographs (20% textures, Apache-2.0)", "weather:frost",
-     False),
+    (
+        "frost",
+        "weather",
+        "crops of the original's frost photographs (20% textures, Apache-2.0)",
+        "weather:frost",
+        False,
+    ),
     ("fog", "weather", "plasma-fractal haze", "weather:fog", False),
     ("brightness", "weather", "HSV value + 0.05..0.3", "digital:brightness", True),
     ("contrast", "digital", "deviations from the channel mean x 0.75..0.15", "digital:contrast", True),
-    ("elastic_transform", "digital", "random affine warp and smooth displacement field",
-     "digital:elastic_transform", False),
+    (
+        "elastic_transform",
+        "digital",
+        "random affine warp and smooth displacement field",
+        "digital:elastic_transform",
+        False,
+    ),
     ("pixelate", "digital", "BOX down-sampling to 95%..65% of the size and back (Pillow)", "digital:pixelate", True),
     ("jpeg_compression", "digital", "JPEG round trip, quality 80..40 (Pillow)", "digital:jpeg_compression", True),
 ]
 
-CORRUPTIONS: dict[str, CorruptionSpec] = {name: CorruptionSpec(name, family, text, function, deterministic)
-                                          for name, family, text, function, deterministic in _ENTRIES}
+CORRUPTIONS: dict[str, CorruptionSpec] = {
+    name: CorruptionSpec(name, family, text, function, deterministic)
+    for name, family, text, function, deterministic in _ENTRIES
+}
 
 
 def get_corruption(name: str) -> CorruptionSpec:
@@ -86,8 +113,9 @@ def list_corruptions() -> dict[str, CorruptionSpec]:
     return dict(CORRUPTIONS)
 
 
-def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0,
-            indices: Sequence[int] | None = None) -> np.ndarray:
+def corrupt(
+    images: np.ndarray, name: str, severity: int, seed: int = 0, indices: Sequence[int] | None = None
+) -> np.ndarray:
     """Corrupt a batch: ``images`` N x C x H x W, floats in [0, 1]; returns N x C x H x W uint8.
 
     ``indices`` are the images' positions in their dataset (default 0..N-1): with ``seed``, the

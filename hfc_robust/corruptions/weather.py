@@ -34,8 +34,16 @@ from importlib import resources
 import numpy as np
 from PIL import Image
 
-from .common import (LUMA, channels_first, channels_last, clipped_zoom, motion_blur, next_power_of_two,
-                     plasma_fractal, to_uint8)
+from .common import (
+    LUMA,
+    channels_first,
+    channels_last,
+    clipped_zoom,
+    motion_blur,
+    next_power_of_two,
+    plasma_fractal,
+    to_uint8,
+)
 
 __all__ = ["snow", "frost", "fog", "frost_textures", "FROST_FILES", "grey_float32"]
 
@@ -90,7 +98,7 @@ def frost(images: np.ndarray, params: tuple[float, float], generators: Sequence[
         texture = _texture_for(textures[int(g.integers(5))], height, width)
         top = int(g.integers(0, texture.shape[0] - height))
         left = int(g.integers(0, texture.shape[1] - width))
-        crop = texture[top:top + height, left:left + width]
+        crop = texture[top : top + height, left : left + width]
         if channels != 3:
             grey = LUMA[0] * crop[..., 0] + LUMA[1] * crop[..., 1] + LUMA[2] * crop[..., 2]
             crop = np.repeat(grey[..., None], channels, axis=2)
@@ -104,7 +112,7 @@ def grey_float32(images: np.ndarray) -> np.ndarray:
     in float32 (each fused multiply-add rounded once; emulated in float64); one channel is its own
     grey; other channel counts, the channel mean."""
     if images.shape[1] == 3:
-        r, g, b = (images[:, c:c + 1] for c in range(3))
+        r, g, b = (images[:, c : c + 1] for c in range(3))
         weights = [np.float32(w) for w in LUMA]
         grey = g * weights[1]
         grey = (r.astype(np.float64) * float(weights[0]) + grey.astype(np.float64)).astype(np.float32)
@@ -126,7 +134,9 @@ def snow(images: np.ndarray, params: tuple, generators: Sequence[np.random.Gener
     """
     mean, std, zoom, threshold, radius, sigma, weight = params
     count, _, height, width = images.shape
-    flakes = np.stack([g.normal(mean, std, (height, width)) for g in generators]) if count else np.zeros((0, height, width))
+    flakes = (
+        np.stack([g.normal(mean, std, (height, width)) for g in generators]) if count else np.zeros((0, height, width))
+    )
     flakes = clipped_zoom(flakes[:, None], float(zoom))
     flakes[flakes < threshold] = 0
     layer8 = (np.clip(flakes, 0, 1) * 255).astype(np.uint8)

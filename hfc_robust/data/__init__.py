@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"ImageDataset": "dataset", "DATASETS": "datasets", "list_datasets": "datasets", "load_dataset": "datasets",
-            "read_cifar10": "readers", "read_fashion_mnist": "readers", "read_idx": "readers", "read_npz": "readers",
-            "as_dataset": "adapters", "FolderDataset": "folder", "StreamingDataset": "streaming"}
+_EXPORTS = {
+    "ImageDataset": "dataset",
+    "DATASETS": "datasets",
+    "list_datasets": "datasets",
+    "load_dataset": "datasets",
+    "read_cifar10": "readers",
+    "read_fashion_mnist": "readers",
+    "read_idx": "readers",
+    "read_npz": "readers",
+    "as_dataset": "adapters",
+    "FolderDataset": "folder",
+    "StreamingDataset": "streaming",
+}
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -16,7 +16,18 @@ import torch
 
 __all__ = ["ImageDataset", "FMNIST_CLASSES", "CIFAR10_CLASSES", "to_unit_float", "batches_of"]
 
-FMNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+FMNIST_CLASSES = (
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -27,8 +38,9 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32)
 
 
-def batches_of(dataset, read: Callable[[int, int], torch.Tensor], batch_size: int, start: int = 0,
-               stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def batches_of(
+    dataset, read: Callable[[int, int], torch.Tensor], batch_size: int, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``(indices, images in [0, 1], labels)`` of rows ``start..stop-1`` of ``dataset``, ``batch_size``
     at a time; ``read(lo, hi)`` returns the stored images of rows ``lo..hi-1``."""
     stop = len(dataset) if stop is None else min(stop, len(dataset))
@@ -67,18 +79,26 @@ class ImageDataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
-    def take(self, n: int | None) -> "ImageDataset":
+    def take(self, n: int | None) -> ImageDataset:
         """The first ``n`` examples (all when ``n`` is None)."""
         if n is None or n >= len(self):
             return self
-        return ImageDataset(self.name, self.images[:n], self.labels[:n], self.num_classes, self.class_names,
-                            self.source, self.indices[:n])
+        return ImageDataset(
+            self.name,
+            self.images[:n],
+            self.labels[:n],
+            self.num_classes,
+            self.class_names,
+            self.source,
+            self.indices[:n],
+        )
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         return to_unit_float(images)
 
-    def batches(self, batch_size: int, start: int = 0,
-                stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield ``(indices, images in [0, 1], labels)`` batches of rows ``start..stop-1`` in order."""
         return batches_of(self, lambda lo, hi: self.images[lo:hi], batch_size, start, stop)
 

@@ -32,13 +32,24 @@ class FolderDataset(StreamingDataset):
     bytes, plus ``image_size`` and the colour mode (which decide the pixels).
     """
 
-    def __init__(self, root: Path, samples: list[tuple[str, int]], classes: Sequence[str], image_size: int | None,
-                 mode: str, positions: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        samples: list[tuple[str, int]],
+        classes: Sequence[str],
+        image_size: int | None,
+        mode: str,
+        positions: np.ndarray | None = None,
+    ) -> None:
         self.root, self.samples, self.image_size, self.mode = root, samples, image_size, mode
         resized = f", resized and centre-cropped to {image_size}x{image_size}" if image_size else ""
-        super().__init__(f"imagefolder:{root.name}", len(classes), tuple(classes),
-                         f"ImageFolder {root.name} ({len(samples)} images, {len(classes)} classes{resized})",
-                         np.arange(len(samples)) if positions is None else positions)
+        super().__init__(
+            f"imagefolder:{root.name}",
+            len(classes),
+            tuple(classes),
+            f"ImageFolder {root.name} ({len(samples)} images, {len(classes)} classes{resized})",
+            np.arange(len(samples)) if positions is None else positions,
+        )
 
     def describe(self, position: int) -> str:
         return f"image {os.path.relpath(self.samples[position][0], self.root)}"
@@ -52,8 +63,9 @@ class FolderDataset(StreamingDataset):
             with Image.open(path) as image:
                 image = image.convert(self.mode)
         except (OSError, UnidentifiedImageError) as exc:
-            raise HfcError(f"cannot read {self.describe(position)} ({type(exc).__name__})",
-                           "remove or replace the damaged file") from None
+            raise HfcError(
+                f"cannot read {self.describe(position)} ({type(exc).__name__})", "remove or replace the damaged file"
+            ) from None
         if self.image_size:
             image = TF.center_crop(TF.resize(image, self.image_size, antialias=True), [self.image_size] * 2)
         return TF.pil_to_tensor(image)
@@ -74,10 +86,13 @@ class FolderDataset(StreamingDataset):
             with Image.open(path) as image:
                 width, height = image.size
             if (height, width) != self.shape[1:]:
-                raise HfcError(f"{self.describe(position)} is {width}x{height} pixels, the first image "
-                               f"{self.shape[2]}x{self.shape[1]}", "pass --image-size (image_size=) to resize and crop")
+                raise HfcError(
+                    f"{self.describe(position)} is {width}x{height} pixels, the first image "
+                    f"{self.shape[2]}x{self.shape[1]}",
+                    "pass --image-size (image_size=) to resize and crop",
+                )
 
-    def _copy(self, positions: np.ndarray) -> "FolderDataset":
+    def _copy(self, positions: np.ndarray) -> FolderDataset:
         return FolderDataset(self.root, self.samples, self.class_names, self.image_size, self.mode, positions)
 
 
@@ -97,11 +112,15 @@ def read_image_folder(path_text: str, image_size: int | None = None) -> FolderDa
         # only the file list: ImageFolder's own loader and transforms are not used
         tree = ImageFolder(str(root))
     except (FileNotFoundError, OSError) as exc:
-        raise HfcError(f"{root} is not an ImageFolder tree ({str(exc).splitlines()[0][:120]})",
-                       "put the images in one subfolder per class: PATH/<class>/<image>.png") from None
+        raise HfcError(
+            f"{root} is not an ImageFolder tree ({str(exc).splitlines()[0][:120]})",
+            "put the images in one subfolder per class: PATH/<class>/<image>.png",
+        ) from None
     try:
         with Image.open(tree.samples[0][0]) as first:
             mode = "L" if first.mode in GRAYSCALE_MODES else "RGB"
     except (OSError, UnidentifiedImageError) as exc:
-        raise HfcError(f"cannot read {tree.samples[0][0]} ({type(exc).__name__})", "remove or replace the damaged file") from None
+        raise HfcError(
+            f"cannot read {tree.samples[0][0]} ({type(exc).__name__})", "remove or replace the damaged file"
+        ) from None
     return FolderDataset(root, list(tree.samples), tree.classes, image_size, mode)

@@ -27,11 +27,13 @@ def read_idx(path: Path | str) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise HfcError(f"{path} is not an unsigned-byte IDX file", "use the original Fashion-MNIST .gz files")
     ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(dims)):
-        raise HfcError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {array.size}",
-                       "re-install the data files")
+        raise HfcError(
+            f"{path} is truncated: expected {int(np.prod(dims))} values, found {array.size}",
+            "re-install the data files",
+        )
     return array.reshape(dims)
 
 
@@ -42,8 +44,10 @@ def read_fashion_mnist(split: str = "test", root: Path | str | None = None) -> I
     labels_path = folder / f"{prefix}-labels-idx1-ubyte.gz"
     for path in (images_path, labels_path):
         if not path.is_file():
-            raise HfcError(f"Fashion-MNIST file {path} is missing",
-                           "re-install hfc-robust, or for the training set run `apt-get install dataset-fashion-mnist`")
+            raise HfcError(
+                f"Fashion-MNIST file {path} is missing",
+                "re-install hfc-robust, or for the training set run `apt-get install dataset-fashion-mnist`",
+            )
     images = torch.from_numpy(read_idx(images_path).copy()).unsqueeze(1)
     labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
     return ImageDataset("fmnist", images, labels, 10, FMNIST_CLASSES, f"Fashion-MNIST {split} ({images_path.name})")
@@ -58,13 +62,17 @@ def read_cifar10(data_dir: str | None, download: bool = True) -> ImageDataset:
         dataset = torchvision.datasets.CIFAR10(str(root), train=False, download=False)
     except RuntimeError:
         if not download:
-            raise HfcError(f"CIFAR-10 is not under {root}", "pass --data-dir to a folder holding cifar-10-batches-py") from None
+            raise HfcError(
+                f"CIFAR-10 is not under {root}", "pass --data-dir to a folder holding cifar-10-batches-py"
+            ) from None
         try:
             dataset = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
         except Exception as exc:  # URLError, OSError, integrity failures
-            raise HfcError(f"CIFAR-10 is not under {root} and could not be downloaded ({type(exc).__name__}: {exc})",
-                           "connect to the internet, pass --data-dir to a folder holding cifar-10-batches-py, "
-                           "or use --dataset npz:PATH") from None
+            raise HfcError(
+                f"CIFAR-10 is not under {root} and could not be downloaded ({type(exc).__name__}: {exc})",
+                "connect to the internet, pass --data-dir to a folder holding cifar-10-batches-py, "
+                "or use --dataset npz:PATH",
+            ) from None
     images = torch.from_numpy(np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2)))
     labels = torch.tensor(dataset.targets, dtype=torch.long)
     return ImageDataset("cifar10", images, labels, 10, CIFAR10_CLASSES, f"CIFAR-10 test set ({root})")
@@ -79,17 +87,22 @@ def read_npz(path_text: str) -> ImageDataset:
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files or "y" not in archive.files:
-                raise HfcError(f"{path} has arrays {sorted(archive.files)}, expected 'x' and 'y'",
-                               "save the images as x and the labels as y")
+                raise HfcError(
+                    f"{path} has arrays {sorted(archive.files)}, expected 'x' and 'y'",
+                    "save the images as x and the labels as y",
+                )
             x, y = archive["x"], archive["y"]
     except HfcError:
         raise
     except Exception as exc:
-        raise HfcError(f"{path} is not a readable .npz file ({type(exc).__name__})",
-                       "write it with numpy.savez(path, x=images, y=labels)") from None
+        raise HfcError(
+            f"{path} is not a readable .npz file ({type(exc).__name__})",
+            "write it with numpy.savez(path, x=images, y=labels)",
+        ) from None
     if x.ndim != 4:
-        raise HfcError(f"{path}: x has shape {x.shape}, expected 4 dimensions",
-                       "store uint8 N x H x W x C or float N x C x H x W")
+        raise HfcError(
+            f"{path}: x has shape {x.shape}, expected 4 dimensions", "store uint8 N x H x W x C or float N x C x H x W"
+        )
     if x.dtype == np.uint8:
         images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     elif np.issubdtype(x.dtype, np.floating):
@@ -99,8 +112,10 @@ def read_npz(path_text: str) -> ImageDataset:
     else:
         raise HfcError(f"{path}: x has dtype {x.dtype}", "store uint8 N x H x W x C or float N x C x H x W in [0, 1]")
     if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer):
-        raise HfcError(f"{path}: y must be N integer labels for N={x.shape[0]} images, got {y.dtype} {y.shape}",
-                       "store class indices as y")
+        raise HfcError(
+            f"{path}: y must be N integer labels for N={x.shape[0]} images, got {y.dtype} {y.shape}",
+            "store class indices as y",
+        )
     if y.min() < 0:
         raise HfcError(f"{path}: labels must be >= 0", "store class indices 0..C-1 as y")
     num_classes = int(y.max()) + 1
@@ -109,5 +124,6 @@ def read_npz(path_text: str) -> ImageDataset:
         num_classes, class_names = 10, CIFAR10_CLASSES
     elif images.shape[1:] == (1, 28, 28) and num_classes <= 10:
         num_classes, class_names = 10, FMNIST_CLASSES
-    return ImageDataset(f"npz:{path.name}", images, torch.from_numpy(y.astype(np.int64)), num_classes, class_names,
-                        f"npz file {path}")
+    return ImageDataset(
+        f"npz:{path.name}", images, torch.from_numpy(y.astype(np.int64)), num_classes, class_names, f"npz file {path}"
+    )

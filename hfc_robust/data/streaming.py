@@ -25,7 +25,7 @@ __all__ = ["StreamingDataset", "TorchDataset", "image_tensor"]
 class _LazyImages:
     """``dataset.images[...]``: decodes only the requested items (uint8 or float N x C x H x W)."""
 
-    def __init__(self, dataset: "StreamingDataset") -> None:
+    def __init__(self, dataset: StreamingDataset) -> None:
         self._dataset = dataset
 
     def __len__(self) -> int:
@@ -46,8 +46,9 @@ class StreamingDataset:
     """Items read on demand. ``positions`` are the items' places in the source, in order;
     ``indices`` (recorded in results) are the same numbers."""
 
-    def __init__(self, name: str, num_classes: int, class_names: tuple[str, ...], source: str,
-                 positions: np.ndarray) -> None:
+    def __init__(
+        self, name: str, num_classes: int, class_names: tuple[str, ...], source: str, positions: np.ndarray
+    ) -> None:
         self.name = name
         self.num_classes = num_classes
         self.class_names = class_names
@@ -72,7 +73,7 @@ class StreamingDataset:
         digest.update(str(image.dtype).encode())
         digest.update(image.contiguous().numpy().tobytes())
 
-    def _copy(self, positions: np.ndarray) -> "StreamingDataset":
+    def _copy(self, positions: np.ndarray) -> StreamingDataset:
         raise NotImplementedError
 
     # ------------------------------------------------------------ the ImageDataset interface
@@ -110,8 +111,10 @@ class StreamingDataset:
             position = int(self.positions[row])
             image = self._item(position)
             if tuple(image.shape) != shape:
-                raise HfcError(f"{self.describe(position)} has shape {tuple(image.shape)}, the first image {shape}",
-                               "give all images one size (with an ImageFolder: --image-size / image_size=)")
+                raise HfcError(
+                    f"{self.describe(position)} has shape {tuple(image.shape)}, the first image {shape}",
+                    "give all images one size (with an ImageFolder: --image-size / image_size=)",
+                )
             items.append(image)
         if not items:
             return torch.empty((0, *shape))
@@ -123,7 +126,7 @@ class StreamingDataset:
         """How an error names one item."""
         return f"item {position} of {self.name}"
 
-    def take(self, n: int | None) -> "StreamingDataset":
+    def take(self, n: int | None) -> StreamingDataset:
         """The first ``n`` items (all when ``n`` is None)."""
         if n is None or n >= len(self):
             return self
@@ -132,8 +135,9 @@ class StreamingDataset:
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         return to_unit_float(images)
 
-    def batches(self, batch_size: int, start: int = 0,
-                stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield ``(indices, images in [0, 1], labels)`` batches of rows ``start..stop-1`` in order,
         decoding one batch at a time."""
         return batches_of(self, lambda lo, hi: self._read(range(lo, hi)), batch_size, start, stop)
@@ -160,17 +164,23 @@ def image_tensor(image, where: str) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(np.ascontiguousarray(image))
     if not isinstance(image, torch.Tensor):
-        raise HfcError(f"{where} is a {type(image).__name__}, not an image tensor",
-                       "give (image, label) items with image a C x H x W tensor in [0, 1] (e.g. transforms.ToTensor())")
+        raise HfcError(
+            f"{where} is a {type(image).__name__}, not an image tensor",
+            "give (image, label) items with image a C x H x W tensor in [0, 1] (e.g. transforms.ToTensor())",
+        )
     if image.dim() != 3:
-        raise HfcError(f"{where} has shape {tuple(image.shape)}, expected C x H x W",
-                       "give one image per item, channels first (e.g. transforms.ToTensor())")
+        raise HfcError(
+            f"{where} has shape {tuple(image.shape)}, expected C x H x W",
+            "give one image per item, channels first (e.g. transforms.ToTensor())",
+        )
     if image.dtype != torch.uint8:
         if not image.is_floating_point():
             raise HfcError(f"{where} has dtype {image.dtype}", "give uint8 pixels or floats in [0, 1]")
         if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-            raise HfcError(f"{where} has values outside [0, 1] (min {float(image.min()):.3g}, max {float(image.max()):.3g})",
-                           "give pixels in [0, 1] and put any normalization inside the model")
+            raise HfcError(
+                f"{where} has values outside [0, 1] (min {float(image.min()):.3g}, max {float(image.max()):.3g})",
+                "give pixels in [0, 1] and put any normalization inside the model",
+            )
     return image.detach().cpu()
 
 
@@ -190,20 +200,28 @@ class TorchDataset(StreamingDataset):
     from one pass over the items.
     """
 
-    def __init__(self, dataset, name: str | None = None, num_classes: int | None = None,
-                 positions: np.ndarray | None = None) -> None:
+    def __init__(
+        self, dataset, name: str | None = None, num_classes: int | None = None, positions: np.ndarray | None = None
+    ) -> None:
         self.dataset = dataset
         self._every_label: list[int] | None = None
         try:
             total = len(dataset)
         except TypeError:
-            raise HfcError(f"{type(dataset).__name__} has no length", "pass a map-style Dataset (with __len__ and "
-                           "__getitem__) or a DataLoader over one") from None
+            raise HfcError(
+                f"{type(dataset).__name__} has no length",
+                "pass a map-style Dataset (with __len__ and __getitem__) or a DataLoader over one",
+            ) from None
         name = name or type(dataset).__name__
         classes = getattr(dataset, "classes", None)
         class_names = tuple(str(c) for c in classes) if isinstance(classes, (list, tuple)) else ()
-        super().__init__(name, 0, class_names, f"{type(dataset).__name__} ({total} items)",
-                         np.arange(total) if positions is None else positions)
+        super().__init__(
+            name,
+            0,
+            class_names,
+            f"{type(dataset).__name__} ({total} items)",
+            np.arange(total) if positions is None else positions,
+        )
         if num_classes is None:
             num_classes = len(class_names) or (int(self.labels.max()) + 1 if len(self) else 0)
         self.num_classes = num_classes
@@ -211,8 +229,10 @@ class TorchDataset(StreamingDataset):
     def _pair(self, position: int) -> tuple:
         item = self.dataset[position]
         if not isinstance(item, (tuple, list)) or len(item) < 2:
-            raise HfcError(f"item {position} of {self.name} is a {type(item).__name__}, not an (image, label) pair",
-                           "make the dataset return (image, label)")
+            raise HfcError(
+                f"item {position} of {self.name} is a {type(item).__name__}, not an (image, label) pair",
+                "make the dataset return (image, label)",
+            )
         return item
 
     def _item(self, position: int) -> torch.Tensor:
@@ -230,5 +250,5 @@ class TorchDataset(StreamingDataset):
                 return every  # type: ignore[return-value]
         return self._every_label
 
-    def _copy(self, positions: np.ndarray) -> "TorchDataset":
+    def _copy(self, positions: np.ndarray) -> TorchDataset:
         return TorchDataset(self.dataset, self.name, self.num_classes, positions)

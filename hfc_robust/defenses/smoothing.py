@@ -18,7 +18,9 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return name, module
-    raise HfcError(f"{type(model).__name__} has no nn.Conv2d layer", "kernel smoothing needs a convolutional first layer")
+    raise HfcError(
+        f"{type(model).__name__} has no nn.Conv2d layer", "kernel smoothing needs a convolutional first layer"
+    )
 
 
 def smooth_first_conv(model: nn.Module, rho: float, normalize: bool = False) -> nn.Module:

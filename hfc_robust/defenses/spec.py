@@ -78,5 +78,8 @@ def defense_grid(radii, rhos, inclusive: bool = True, smooth_normalize: bool = F
     for rho in rhos:
         if not rho >= 0:
             raise HfcError(f"rho must be >= 0, got {rho}", "pass e.g. --rho 0.5,1.0")
-    return ([NO_DEFENSE] + [DefenseSpec("lowpass", radius=float(r), inclusive=inclusive) for r in radii]
-            + [DefenseSpec("smooth", rho=float(r), normalize=smooth_normalize) for r in rhos])
+    return (
+        [NO_DEFENSE]
+        + [DefenseSpec("lowpass", radius=float(r), inclusive=inclusive) for r in radii]
+        + [DefenseSpec("smooth", rho=float(r), normalize=smooth_normalize) for r in rhos]
+    )

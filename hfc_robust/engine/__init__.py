@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"evaluate": "evaluate", "assemble": "evaluate", "EngineModel": "evaluate", "engine_model": "evaluate",
-            "run_key": "evaluate", "EngineResult": "result", "AttackResult": "attack_result",
-            "CorruptionResult": "corruption_result", "OutcomeStore": "checkpoint", "run_batches": "loop"}
+_EXPORTS = {
+    "evaluate": "evaluate",
+    "assemble": "evaluate",
+    "EngineModel": "evaluate",
+    "engine_model": "evaluate",
+    "run_key": "evaluate",
+    "EngineResult": "result",
+    "AttackResult": "attack_result",
+    "CorruptionResult": "corruption_result",
+    "OutcomeStore": "checkpoint",
+    "run_batches": "loop",
+}
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 

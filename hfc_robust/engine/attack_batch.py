@@ -31,8 +31,8 @@ from ..cells import WORST_CASE
 from ..defenses.spec import DefenseSpec
 from .checkpoint import Chunk, array_name
 from .grid import AttackGrid
-from .loop import CHECKPOINT_SECONDS
 from .inference import predict_classes, zero_gradient_count
+from .loop import CHECKPOINT_SECONDS
 from .mineps import min_eps_arrays
 from .plan import attack_rows, runs_attack, scenarios
 from .spectra import SpectrumSums
@@ -48,22 +48,33 @@ def row_seconds(output: AttackOutput, attack: str) -> dict[str, float]:
     if not output.seconds:
         return {}
     names = attack_rows(attack)
-    return {**{name: output.seconds[stage] for name, (stage, _, _) in zip(names, output.stages)},
-            names[-1]: sum(output.seconds.values())}
+    return {
+        **{name: output.seconds[stage] for name, (stage, _, _) in zip(names, output.stages)},
+        names[-1]: sum(output.seconds.values()),
+    }
 
 
-def stage_predictions(output: AttackOutput, attack: str, model: torch.nn.Module,
-                      scorer: torch.nn.Module | None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+def stage_predictions(
+    output: AttackOutput, attack: str, model: torch.nn.Module, scorer: torch.nn.Module | None
+) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``[(row name, adversarial inputs, predictions there)]`` for one attack run: the cascade's
     stages (cumulative) and the attack's own row. ``scorer`` re-scores the inputs (a BPDA run's
     forward pass is not bit-identical to the defense's); else the attack's own predictions are
     used where it computed them."""
     names = attack_rows(attack)
-    stages = [(adversarial, predictions) for _, adversarial, predictions in output.stages] or \
-        [(output.adversarial, output.predictions)]
-    results = [(name, adversarial, predictions if scorer is None and predictions is not None
-                else predict_classes(scorer or model, adversarial))
-               for (adversarial, predictions), name in zip(stages, names if output.stages else names[-1:])]
+    stages = [(adversarial, predictions) for _, adversarial, predictions in output.stages] or [
+        (output.adversarial, output.predictions)
+    ]
+    results = [
+        (
+            name,
+            adversarial,
+            predictions
+            if scorer is None and predictions is not None
+            else predict_classes(scorer or model, adversarial),
+        )
+        for (adversarial, predictions), name in zip(stages, names if output.stages else names[-1:])
+    ]
     if output.stages:  # the attack's own row is its last stage's
         results.append((names[-1], results[-1][1], results[-1][2]))
     return results
@@ -80,8 +91,16 @@ class BatchEvaluation:
         save_unit: called with finished units' arrays at least every :data:`CHECKPOINT_SECONDS`.
     """
 
-    def __init__(self, grid: AttackGrid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
-                 step: Step, saved_units: dict[int, Chunk] | None = None, save_unit: SaveUnit | None = None) -> None:
+    def __init__(
+        self,
+        grid: AttackGrid,
+        indices: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        step: Step,
+        saved_units: dict[int, Chunk] | None = None,
+        save_unit: SaveUnit | None = None,
+    ) -> None:
         self.grid, self.indices, self.images, self.labels = grid, indices, images, labels
         self.step, self.saved_units, self.save_unit = step, saved_units or {}, save_unit
         self.adv_pred: dict[int, torch.Tensor] = {}
@@ -126,8 +145,15 @@ class BatchEvaluation:
             i = self.grid.position(d, "clean", "none", 0.0)
             self.adv_pred[i], self.robust[i] = self.clean_pred[d.key], self.correct[d.key]
 
-    def _check_gradients(self, unit: int, entry: AttackEntry, defense: str, model: torch.nn.Module, rows: torch.Tensor,
-                         output: AttackOutput) -> None:
+    def _check_gradients(
+        self,
+        unit: int,
+        entry: AttackEntry,
+        defense: str,
+        model: torch.nn.Module,
+        rows: torch.Tensor,
+        output: AttackOutput,
+    ) -> None:
         """Count the unit's examples whose input gradient was zero or not finite (see the module docstring)."""
         if entry.gradient_free:
             return
@@ -140,14 +166,17 @@ class BatchEvaluation:
         counts[self.grid.defense_position[defense]] = (checked, dead)
         self.unit_gradients[unit] = counts
 
-    def _bare_unit(self, unit: int, entry: AttackEntry, eps: float, whitebox: bool, oblivious: list[DefenseSpec]) -> None:
+    def _bare_unit(
+        self, unit: int, entry: AttackEntry, eps: float, whitebox: bool, oblivious: list[DefenseSpec]
+    ) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
         self.step(unit / self.units, f"{entry.name} eps={self.grid.spec.norm.eps_label(eps)} on the bare model")
         before = set(self.adv_pred)
         bare = self.grid.modules["none"]
         rows = self.correct["none"].nonzero().flatten()
-        output = entry.build(bare, self.grid.spec.threat(eps), self.grid.options).run(self.images[rows], self.labels[rows],
-                                                              self.indices[rows.cpu()], full_budget=bool(oblivious))
+        output = entry.build(bare, self.grid.spec.threat(eps), self.grid.options).run(
+            self.images[rows], self.labels[rows], self.indices[rows.cpu()], full_budget=bool(oblivious)
+        )
         self._check_gradients(unit, entry, "none", bare, rows, output)
         if whitebox:
             for name, adversarial, pred in stage_predictions(output, entry.name, bare, None):
@@ -163,8 +192,9 @@ class BatchEvaluation:
         before = set(self.adv_pred)
         rows = self.correct[defense.key].nonzero().flatten()
         target = self.grid.bpda_modules[defense.key] if entry.bpda else self.grid.modules[defense.key]
-        output = entry.build(target, self.grid.spec.threat(eps), self.grid.options).run(self.images[rows], self.labels[rows],
-                                                                self.indices[rows.cpu()])
+        output = entry.build(target, self.grid.spec.threat(eps), self.grid.options).run(
+            self.images[rows], self.labels[rows], self.indices[rows.cpu()]
+        )
         self._check_gradients(unit, entry, defense.key, target, rows, output)
         # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
         scorer = self.grid.modules[defense.key] if entry.bpda else None
@@ -194,11 +224,16 @@ class BatchEvaluation:
 
     def _chunk(self) -> Chunk:
         grid = self.grid
-        chunk = {"index": self.indices.cpu().numpy().astype(np.int64),
-                 "label": self.labels.cpu().numpy().astype(np.int64), "grad": sum(self.unit_gradients.values(), np.zeros((len(grid.defenses), 2), dtype=np.int64)),
-                 "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64)}
+        chunk = {
+            "index": self.indices.cpu().numpy().astype(np.int64),
+            "label": self.labels.cpu().numpy().astype(np.int64),
+            "grad": sum(self.unit_gradients.values(), np.zeros((len(grid.defenses), 2), dtype=np.int64)),
+            "seconds": np.array([self.seconds.get(i, 0.0) for i in range(len(grid.cells))], dtype=np.float64),
+        }
         for d in grid.defenses:
-            chunk[array_name("clean", grid.defense_position[d.key])] = self.clean_pred[d.key].cpu().numpy().astype(np.int64)
+            chunk[array_name("clean", grid.defense_position[d.key])] = (
+                self.clean_pred[d.key].cpu().numpy().astype(np.int64)
+            )
         for i in range(len(grid.cells)):
             chunk[array_name("adv", i)] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             chunk[array_name("robust", i)] = self.robust[i].cpu().numpy().astype(np.int8)
@@ -209,8 +244,16 @@ class BatchEvaluation:
 
     # ------------------------------------------------------------------ recording outcomes
 
-    def _record(self, defense: str, threat: str, name: str, eps: float, rows: torch.Tensor, pred: torch.Tensor,
-                adversarial: torch.Tensor) -> None:
+    def _record(
+        self,
+        defense: str,
+        threat: str,
+        name: str,
+        eps: float,
+        rows: torch.Tensor,
+        pred: torch.Tensor,
+        adversarial: torch.Tensor,
+    ) -> None:
         """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred``
         at ``adversarial`` there."""
         i = self.grid.position(defense, threat, name, eps)
@@ -219,8 +262,9 @@ class BatchEvaluation:
         self.adv_pred[i], self.robust[i] = full, full == self.labels
         self.spectra.add(i, self.grid.defense_of[defense], adversarial, self.images[rows])
 
-    def _record_oblivious(self, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput,
-                          attacked: torch.Tensor) -> None:
+    def _record_oblivious(
+        self, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput, attacked: torch.Tensor
+    ) -> None:
         """Oblivious rows: the bare model's full-budget candidates, classified through the defense.
 
         An example is robust only if the defense classifies every candidate correctly; examples
@@ -232,8 +276,11 @@ class BatchEvaluation:
         labels, images = self.labels, self.images
         names = attack_rows(attack)
         # cascade stage k transfers the candidates of stages 0..k; a single attack, all of its candidates
-        groups = ([output.transfers[: k + 1] for k in range(len(output.stages))] + [output.transfers]
-                  if output.stages else [output.transfers])
+        groups = (
+            [output.transfers[: k + 1] for k in range(len(output.stages))] + [output.transfers]
+            if output.stages
+            else [output.transfers]
+        )
         position_in_batch = torch.full((len(labels),), -1, dtype=torch.long, device=labels.device)
         position_in_batch[attacked] = torch.arange(len(attacked), device=labels.device)
         rows = (self.correct[defense.key] & (position_in_batch >= 0)).nonzero().flatten()
@@ -295,6 +342,13 @@ class AttackBatches:
     def __init__(self, grid: AttackGrid) -> None:
         self.grid = grid
 
-    def __call__(self, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step: Step,
-                 saved_units: dict[int, Chunk], save_unit: SaveUnit) -> Chunk:
+    def __call__(
+        self,
+        indices: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        step: Step,
+        saved_units: dict[int, Chunk],
+        save_unit: SaveUnit,
+    ) -> Chunk:
         return BatchEvaluation(self.grid, indices, images, labels, step, saved_units, save_unit).run()

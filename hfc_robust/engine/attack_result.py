@@ -59,11 +59,26 @@ class AttackResult(EngineResult):
             n, correct = len(outcome), int(outcome.sum())
             low, high = wilson_interval(correct, n)
             eps = cell.eps  # the grid's exact eps (only a key read back from a file is rounded)
-            rows.append(dict(dataset=cell.dataset, model=cell.model, defense=d.kind if d.kind != "custom" else d.key,
-                             radius=d.radius if d.radius is not None else np.nan,
-                             rho=d.rho if d.rho is not None else np.nan, norm=cell.norm.value, attack=cell.attack,
-                             eps=eps, eps_255=round(eps * 255, 4), threat_model=cell.scenario, n=n, correct=correct,
-                             accuracy=correct / n if n else np.nan, ci_low=low, ci_high=high, cell=cell.key))
+            rows.append(
+                dict(
+                    dataset=cell.dataset,
+                    model=cell.model,
+                    defense=d.kind if d.kind != "custom" else d.key,
+                    radius=d.radius if d.radius is not None else np.nan,
+                    rho=d.rho if d.rho is not None else np.nan,
+                    norm=cell.norm.value,
+                    attack=cell.attack,
+                    eps=eps,
+                    eps_255=round(eps * 255, 4),
+                    threat_model=cell.scenario,
+                    n=n,
+                    correct=correct,
+                    accuracy=correct / n if n else np.nan,
+                    ci_low=low,
+                    ci_high=high,
+                    cell=cell.key,
+                )
+            )
             row = spectra["by_position"].get(i)
             for column in ("energy_inside_radius", "inband_l2"):
                 rows[-1][column] = float(spectra["table"][column].iloc[row]) if row is not None else np.nan
@@ -80,10 +95,16 @@ class AttackResult(EngineResult):
         index, label = self.store.column("index"), self.store.column("label")
         for i, cell in enumerate(self.grid.cells):
             j = self.grid.defense_position[cell.defense]
-            frame = pd.DataFrame({"cell": cell.key, "index": index, "label": label,
-                                  "clean_pred": self.store.column(array_name("clean", j)),
-                                  "adv_pred": self.store.column(array_name("adv", i)),
-                                  "robust": self.store.column(array_name("robust", i)).astype(np.int8)})
+            frame = pd.DataFrame(
+                {
+                    "cell": cell.key,
+                    "index": index,
+                    "label": label,
+                    "clean_pred": self.store.column(array_name("clean", j)),
+                    "adv_pred": self.store.column(array_name("adv", i)),
+                    "robust": self.store.column(array_name("robust", i)).astype(np.int8),
+                }
+            )
             if self.spec.min_eps:  # the example's minimal eps for the cell's (defense, scenario); empty elsewhere
                 scored = cell.scenario in SCORED_SCENARIOS
                 frame["min_eps"] = self.store.column(array_name("mineps", j)).astype(np.float64) if scored else np.nan
@@ -99,9 +120,20 @@ class AttackResult(EngineResult):
         if not self.spec.min_eps:
             return None
         index = self.store.column("index")
-        return pd.concat([pd.DataFrame({"defense": d.key, "threat_model": scenario, "index": index,
-                                        "min_eps": self.store.column(array_name("mineps", j)).astype(np.float64)})
-                          for j, (d, scenario) in enumerate(min_eps_pairs(self.grid.defenses))], ignore_index=True)
+        return pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "defense": d.key,
+                        "threat_model": scenario,
+                        "index": index,
+                        "min_eps": self.store.column(array_name("mineps", j)).astype(np.float64),
+                    }
+                )
+                for j, (d, scenario) in enumerate(min_eps_pairs(self.grid.defenses))
+            ],
+            ignore_index=True,
+        )
 
 
 def gradient_totals(grid: AttackGrid, store: OutcomeStore) -> dict[str, dict[str, int]]:

@@ -5,7 +5,8 @@ A folder store writes ``meta.json`` (what run the chunks belong to) and one
 ``chunk-<first row>.npz`` per finished batch, each atomically; nothing already written is
 ever rewritten, so a checkpoint costs O(batch) bytes per batch. Inside a slow batch, finished
 attack runs are saved as ``units-<first row>-<unit>.npz`` at least every 30 s of work and
-removed once the batch's chunk is written, so a crash loses at most about 30 s of work. A run with the same key resumes after the last contiguous chunk; a
+removed once the batch's chunk is written, so a crash loses at most about 30 s of work. A run with
+the same key resumes after the last contiguous chunk; a
 folder written by a different run is cleared. Columns are read back one at a time, so the
 memory needed to write tables and ``examples.csv.gz`` does not grow with the grid.
 Chunks hold plain integer arrays (``numpy.load(allow_pickle=False)``): no code is ever
@@ -106,8 +107,11 @@ class OutcomeStore:
             reason = _damage(path)
             if reason is not None:
                 what = "its batch" if path.name.startswith("chunk-") else "its attack runs"
-                warnings.warn(f"checkpoint file {path} is damaged ({reason}); removed, {what} will be computed again",
-                              HfcWarning, stacklevel=2)
+                warnings.warn(
+                    f"checkpoint file {path} is damaged ({reason}); removed, {what} will be computed again",
+                    HfcWarning,
+                    stacklevel=2,
+                )
                 path.unlink()
         self._starts = sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz"))
 

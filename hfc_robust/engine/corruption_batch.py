@@ -26,14 +26,14 @@ import torch
 
 from ..corruptions.registry import corrupt
 from ..data.dataset import to_unit_float
-from .loop import CHECKPOINT_SECONDS
 from .checkpoint import Chunk, array_name
 from .grid import CorruptionGrid
 from .inference import predict_classes
+from .loop import CHECKPOINT_SECONDS
 
 __all__ = ["CorruptionBatches", "corruption_power", "SPECTRUM_SCALE"]
 
-SPECTRUM_SCALE = 2.0 ** 40  #: fixed-point steps per unit of an image's power spectrum divided by (H W)^2
+SPECTRUM_SCALE = 2.0**40  #: fixed-point steps per unit of an image's power spectrum divided by (H W)^2
 
 
 def corruption_power(corrupted: torch.Tensor, clean: torch.Tensor) -> np.ndarray:
@@ -41,7 +41,7 @@ def corruption_power(corrupted: torch.Tensor, clean: torch.Tensor) -> np.ndarray
     each image's rounded to a multiple of ``1 / SPECTRUM_SCALE``, as int64 steps (H x W): an exact sum."""
     delta = corrupted.detach().cpu().numpy().astype(np.float64) - clean.detach().cpu().numpy().astype(np.float64)
     pixels = float(delta.shape[-2] * delta.shape[-1])
-    power = np.fft.fftshift((np.abs(np.fft.fft2(delta)) ** 2).mean(axis=1), axes=(-2, -1)) / pixels ** 2
+    power = np.fft.fftshift((np.abs(np.fft.fft2(delta)) ** 2).mean(axis=1), axes=(-2, -1)) / pixels**2
     return np.rint(power * SPECTRUM_SCALE).astype(np.int64).sum(axis=0)
 
 
@@ -52,13 +52,21 @@ class CorruptionBatches:
     def __init__(self, grid: CorruptionGrid) -> None:
         self.grid = grid
 
-    def __call__(self, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step: Callable,
-                 saved_units: dict, save_unit: Callable) -> Chunk:
+    def __call__(
+        self,
+        indices: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        step: Callable,
+        saved_units: dict,
+        save_unit: Callable,
+    ) -> Chunk:
         grid, spec = self.grid, self.grid.spec
         chunk: Chunk = {"index": indices.cpu().numpy().astype(np.int64), "label": labels.cpu().numpy().astype(np.int64)}
         for d in grid.defenses:
-            chunk[array_name("clean", grid.defense_position[d.key])] = \
+            chunk[array_name("clean", grid.defense_position[d.key])] = (
                 predict_classes(grid.modules[d.key], images).cpu().numpy().astype(np.int64)
+            )
         clean = images.detach().cpu().numpy().astype(np.float64)
         ids = chunk["index"].tolist()
         pending: dict[str, np.ndarray] = {}
@@ -75,7 +83,9 @@ class CorruptionBatches:
                 corrupted = corrupted.to(images.device)
                 for d in grid.defenses:
                     i = grid.position(d.key, name, severity)
-                    arrays[array_name("pred", i)] = predict_classes(grid.modules[d.key], corrupted).cpu().numpy().astype(np.int64)
+                    arrays[array_name("pred", i)] = (
+                        predict_classes(grid.modules[d.key], corrupted).cpu().numpy().astype(np.int64)
+                    )
             chunk.update(arrays)
             pending.update({f"u{unit}:{key}": value for key, value in arrays.items()})
             if time.monotonic() - last_save >= CHECKPOINT_SECONDS:

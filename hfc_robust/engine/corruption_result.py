@@ -56,8 +56,16 @@ class CorruptionResult(EngineResult):
         for cell in self.grid.cells:
             pred = self.predictions(cell)
             clean = self.store.column(array_name("clean", self.grid.defense_position[cell.defense]))
-            yield pd.DataFrame({"cell": cell.key, "index": index, "label": label, "clean_pred": clean, "pred": pred,
-                                "correct": (pred == label).astype(np.int8)})
+            yield pd.DataFrame(
+                {
+                    "cell": cell.key,
+                    "index": index,
+                    "label": label,
+                    "clean_pred": clean,
+                    "pred": pred,
+                    "correct": (pred == label).astype(np.int8),
+                }
+            )
 
 
 def corruption_spectra(grid: CorruptionGrid, store: OutcomeStore) -> dict:
@@ -74,8 +82,16 @@ def corruption_spectra(grid: CorruptionGrid, store: OutcomeStore) -> dict:
         totals.append(np.sum(parts, axis=0, dtype=np.int64) if parts else None)  # exact: fixed-point steps
     height, width = next((t.shape for t in totals if t is not None), (0, 0))
     unit = float(height * width) ** 2 / SPECTRUM_SCALE  # one step in the spectrum's own units
-    spectrum = np.stack([t.astype(np.float64) * unit / count if t is not None and count
-                         else np.full((height, width), np.nan) for t in totals]) if totals else np.zeros((0, height, width))
+    spectrum = (
+        np.stack(
+            [
+                t.astype(np.float64) * unit / count if t is not None and count else np.full((height, width), np.nan)
+                for t in totals
+            ]
+        )
+        if totals
+        else np.zeros((0, height, width))
+    )
     radii = sorted({float(d.radius) for d in grid.defenses if d.kind == "lowpass" and d.radius is not None})
     shares = {}
     for radius in radii:
@@ -83,16 +99,22 @@ def corruption_spectra(grid: CorruptionGrid, store: OutcomeStore) -> dict:
         energy = spectrum.reshape(len(spectrum), -1).sum(axis=1)
         inside = spectrum[:, mask].sum(axis=1)
         shares[radius] = np.divide(inside, energy, out=np.full(len(energy), np.nan), where=energy > 0)
-    rms = np.sqrt(spectrum.reshape(len(spectrum), -1).sum(axis=1) / float(height * width) ** 2) if height else \
-        np.zeros(len(spectrum))
+    rms = (
+        np.sqrt(spectrum.reshape(len(spectrum), -1).sum(axis=1) / float(height * width) ** 2)
+        if height
+        else np.zeros(len(spectrum))
+    )
     rows = []
     for k, (name, severity) in enumerate(grid.pairs):
-        base = dict(corruption=name, family=CORRUPTIONS[name].family, severity=severity, count=count,
-                    rms_change=float(rms[k]))
-        rows += [dict(base, radius=radius, energy_inside_radius=float(shares[radius][k])) for radius in radii] \
-            or [dict(base, radius=np.nan, energy_inside_radius=np.nan)]
-    table = pd.DataFrame(rows, columns=["corruption", "family", "severity", "count", "rms_change", "radius",
-                                        "energy_inside_radius"])
+        base = dict(
+            corruption=name, family=CORRUPTIONS[name].family, severity=severity, count=count, rms_change=float(rms[k])
+        )
+        rows += [dict(base, radius=radius, energy_inside_radius=float(shares[radius][k])) for radius in radii] or [
+            dict(base, radius=np.nan, energy_inside_radius=np.nan)
+        ]
+    table = pd.DataFrame(
+        rows, columns=["corruption", "family", "severity", "count", "rms_change", "radius", "energy_inside_radius"]
+    )
     return {"table": table, "spectrum": spectrum, "pairs": list(grid.pairs), "shares": shares, "count": count}
 
 
@@ -104,15 +126,31 @@ def build_corruption_table(grid: CorruptionGrid, store: OutcomeStore) -> pd.Data
     rows = []
     for i, cell in enumerate(grid.cells):
         d = grid.defense_of[cell.defense]
-        pred = store.column(array_name("clean", grid.defense_position[d.key]) if cell.is_clean else array_name("pred", i))
+        pred = store.column(
+            array_name("clean", grid.defense_position[d.key]) if cell.is_clean else array_name("pred", i)
+        )
         n, correct = len(pred), int((pred == label).sum())
         low, high = wilson_interval(correct, n)
         share = np.nan
         if not cell.is_clean and d.kind == "lowpass" and d.radius is not None:
             share = float(shares[float(d.radius)][grid.pair_position[(cell.corruption, cell.severity)]])
-        rows.append(dict(dataset=cell.dataset, model=cell.model, defense=d.kind if d.kind != "custom" else d.key,
-                         radius=d.radius if d.radius is not None else np.nan, rho=d.rho if d.rho is not None else np.nan,
-                         corruption=cell.corruption, family="clean" if cell.is_clean else CORRUPTIONS[cell.corruption].family,
-                         severity=cell.severity, n=n, correct=correct, accuracy=correct / n if n else np.nan,
-                         ci_low=low, ci_high=high, energy_inside_radius=share, cell=cell.key))
+        rows.append(
+            dict(
+                dataset=cell.dataset,
+                model=cell.model,
+                defense=d.kind if d.kind != "custom" else d.key,
+                radius=d.radius if d.radius is not None else np.nan,
+                rho=d.rho if d.rho is not None else np.nan,
+                corruption=cell.corruption,
+                family="clean" if cell.is_clean else CORRUPTIONS[cell.corruption].family,
+                severity=cell.severity,
+                n=n,
+                correct=correct,
+                accuracy=correct / n if n else np.nan,
+                ci_low=low,
+                ci_high=high,
+                energy_inside_radius=share,
+                cell=cell.key,
+            )
+        )
     return pd.DataFrame(rows, columns=CORRUPTION_COLUMNS)

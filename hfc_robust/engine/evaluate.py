@@ -74,8 +74,12 @@ def model_identity(model: LoadedModel | nn.Module) -> str:
     return model.sha256 if isinstance(model, LoadedModel) else state_dict_sha256(model)
 
 
-def engine_model(model: LoadedModel | nn.Module, dataset: ImageDataset, device: str | torch.device | None = "cpu",
-                 num_classes: int | None = None) -> EngineModel:
+def engine_model(
+    model: LoadedModel | nn.Module,
+    dataset: ImageDataset,
+    device: str | torch.device | None = "cpu",
+    num_classes: int | None = None,
+) -> EngineModel:
     """Check the model (an ``nn.Module``; a registry model's input shape against the images'), put
     it on the run's device (the caller's module itself when it is there, else a copy) and probe it
     once for its classes (:func:`~hfc_robust.engine.inference.probe_classes`), unless the caller
@@ -83,7 +87,9 @@ def engine_model(model: LoadedModel | nn.Module, dataset: ImageDataset, device: 
     loaded = model if isinstance(model, LoadedModel) else None
     bare = loaded.module if loaded else model
     if not isinstance(bare, nn.Module):
-        raise HfcError(f"model must be a torch.nn.Module, got {type(bare).__name__}", "pass an nn.Module taking [0, 1] pixels")
+        raise HfcError(
+            f"model must be a torch.nn.Module, got {type(bare).__name__}", "pass an nn.Module taking [0, 1] pixels"
+        )
     if loaded is not None:
         check_input_shape(loaded.name, loaded.spec.input_shape, dataset.shape, f"dataset {dataset.name}")
     target = run_device(device, bare if loaded is None else None)
@@ -96,13 +102,16 @@ def engine_model(model: LoadedModel | nn.Module, dataset: ImageDataset, device: 
 def _rows(rows: tuple[int, int] | None, size: int, batch_size: int) -> tuple[int, int]:
     first, stop = rows if rows is not None else (0, size)
     if first % batch_size or not 0 <= first <= stop <= size:
-        raise HfcError(f"rows {first}..{stop} do not start on a batch boundary inside the {size} images",
-                       f"start shards at multiples of the batch size ({batch_size})")
+        raise HfcError(
+            f"rows {first}..{stop} do not start on a batch boundary inside the {size} images",
+            f"start shards at multiples of the batch size ({batch_size})",
+        )
     return first, stop
 
 
-def _grid(spec: RunSpec, dataset_name: str, defenses: list[DefenseSpec], model: EngineModel | None
-          ) -> AttackGrid | CorruptionGrid:
+def _grid(
+    spec: RunSpec, dataset_name: str, defenses: list[DefenseSpec], model: EngineModel | None
+) -> AttackGrid | CorruptionGrid:
     """The kind's grid; with ``model``, with the module each defense's rows are scored on."""
     modules = defense_modules(model.module, defenses, model.device) if model else {}
     device = model.device if model else torch.device("cpu")
@@ -114,25 +123,44 @@ def _grid(spec: RunSpec, dataset_name: str, defenses: list[DefenseSpec], model: 
     raise HfcError(f"cannot evaluate a {type(spec).__name__}", "pass a BenchSpec or a CorruptionSpec")
 
 
-def _result(grid: AttackGrid | CorruptionGrid, store: OutcomeStore, provenance: dict, resumed: int,
-            extra_defenses: tuple[DefenseSpec, ...]) -> EngineResult:
+def _result(
+    grid: AttackGrid | CorruptionGrid,
+    store: OutcomeStore,
+    provenance: dict,
+    resumed: int,
+    extra_defenses: tuple[DefenseSpec, ...],
+) -> EngineResult:
     if isinstance(grid, AttackGrid):
-        return AttackResult(grid.spec, grid, store, {**provenance, "attack_seconds": attack_seconds(grid, store)},
-                            resumed, extra_defenses)
+        return AttackResult(
+            grid.spec,
+            grid,
+            store,
+            {**provenance, "attack_seconds": attack_seconds(grid, store)},
+            resumed,
+            extra_defenses,
+        )
     return CorruptionResult(grid.spec, grid, store, provenance, resumed)
 
 
-def checkpoint_key(spec: RunSpec, model_id: str, dataset: ImageDataset, defenses: Sequence[DefenseSpec],
-                   first: int, stop: int) -> str:
+def checkpoint_key(
+    spec: RunSpec, model_id: str, dataset: ImageDataset, defenses: Sequence[DefenseSpec], first: int, stop: int
+) -> str:
     """The key of a run's checkpoint chunks: they are only reused for the same spec, the same code
     (engine, and for corruptions their version), the same weights, the same images and the same rows."""
     code = f"corruptions{CORRUPTIONS_VERSION}:" if isinstance(spec, CorruptionSpec) else ""
-    return (f"{code}engine{ENGINE_VERSION}:{spec.fingerprint()}:{model_id}:{dataset.fingerprint()}:"
-            f"{[d.key for d in defenses]}:{first}-{stop}")
+    return (
+        f"{code}engine{ENGINE_VERSION}:{spec.fingerprint()}:{model_id}:{dataset.fingerprint()}:"
+        f"{[d.key for d in defenses]}:{first}-{stop}"
+    )
 
 
-def run_key(spec: RunSpec, model: LoadedModel | nn.Module, dataset: ImageDataset,
-            extra_defenses: Sequence[DefenseSpec] = (), rows: tuple[int, int] | None = None) -> str:
+def run_key(
+    spec: RunSpec,
+    model: LoadedModel | nn.Module,
+    dataset: ImageDataset,
+    extra_defenses: Sequence[DefenseSpec] = (),
+    rows: tuple[int, int] | None = None,
+) -> str:
     """The checkpoint key :func:`evaluate` uses for these arguments. A driver that writes every
     chunk of a run into a folder under this key (e.g. from other processes' shards) and then calls
     ``evaluate(..., checkpoint=folder)`` gets the table without evaluating anything."""
@@ -141,10 +169,18 @@ def run_key(spec: RunSpec, model: LoadedModel | nn.Module, dataset: ImageDataset
     return checkpoint_key(spec, model_identity(model), dataset, spec.defenses() + list(extra_defenses), first, stop)
 
 
-def evaluate(spec: RunSpec, model: EngineModel | LoadedModel | nn.Module, dataset: ImageDataset, *,
-             extra_defenses: Sequence[DefenseSpec] = (), progress: Progress | None = None,
-             checkpoint: str | None = None, device: str | torch.device | None = "cpu",
-             rows: tuple[int, int] | None = None, notify: Callable[[str], None] | None = None) -> EngineResult:
+def evaluate(
+    spec: RunSpec,
+    model: EngineModel | LoadedModel | nn.Module,
+    dataset: ImageDataset,
+    *,
+    extra_defenses: Sequence[DefenseSpec] = (),
+    progress: Progress | None = None,
+    checkpoint: str | None = None,
+    device: str | torch.device | None = "cpu",
+    rows: tuple[int, int] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> EngineResult:
     """Evaluate a resolved spec's grid (no checks, no files but the checkpoint).
 
     Args:
@@ -174,15 +210,20 @@ def evaluate(spec: RunSpec, model: EngineModel | LoadedModel | nn.Module, datase
         grid = _grid(spec, dataset.name, defenses, engine)
         evaluator = AttackBatches(grid) if isinstance(grid, AttackGrid) else CorruptionBatches(grid)
         resumed = run_batches(evaluator, dataset, store, first, stop, spec.batch_size, engine.device, progress, notify)
-    provenance = {"wall_time_s": round(time.time() - started, 3), "device": str(engine.device),
-                  "model_sha256": engine.sha256, "num_classes": engine.num_classes}
+    provenance = {
+        "wall_time_s": round(time.time() - started, 3),
+        "device": str(engine.device),
+        "model_sha256": engine.sha256,
+        "num_classes": engine.num_classes,
+    }
     if engine.loaded is not None:
         provenance["weights"] = engine.loaded.weights
     return _result(grid, store, provenance, resumed, tuple(extra_defenses))
 
 
-def assemble(spec: RunSpec, dataset_name: str, store: OutcomeStore,
-             extra_defenses: Sequence[DefenseSpec] = ()) -> EngineResult:
+def assemble(
+    spec: RunSpec, dataset_name: str, store: OutcomeStore, extra_defenses: Sequence[DefenseSpec] = ()
+) -> EngineResult:
     """A result from finished chunks alone (no model, no images): the same table and per-example
     records :func:`evaluate` writes, e.g. for shards merged by ``hfc-robust merge``."""
     defenses = spec.defenses() + list(extra_defenses)

@@ -19,13 +19,17 @@ from .plan import plan_cells, plan_corruption_cells, runs_attack, scenarios
 __all__ = ["AttackGrid", "CorruptionGrid", "defense_modules"]
 
 
-def defense_modules(bare: nn.Module, defenses: Sequence[DefenseSpec], target: torch.device | str,
-                    bpda: bool = False) -> dict[str, nn.Module]:
+def defense_modules(
+    bare: nn.Module, defenses: Sequence[DefenseSpec], target: torch.device | str, bpda: bool = False
+) -> dict[str, nn.Module]:
     """The model each defense's rows are scored on (``bpda``: attacked through, for the input
     transforms), on ``target``, in eval mode."""
     with eval_mode(bare):
-        modules = {d.key: d.apply(bare, bpda=True) if bpda else d.apply(bare)
-                   for d in defenses if not bpda or d.is_input_transform}
+        modules = {
+            d.key: d.apply(bare, bpda=True) if bpda else d.apply(bare)
+            for d in defenses
+            if not bpda or d.is_input_transform
+        }
         return {key: module.to(target).eval() for key, module in modules.items()}
 
 
@@ -62,8 +66,9 @@ class AttackGrid:
         count = 0
         for attack in self.spec.attacks:
             bare_needed = any(runs_attack(d, s, attack) for d in self.defenses for s in scenarios(d) if s != "adaptive")
-            count += len(self.spec.radii_of_ball()) * (int(bare_needed) + sum(
-                runs_attack(d, "adaptive", attack) for d in self.defenses if d.kind != "none"))
+            count += len(self.spec.radii_of_ball()) * (
+                int(bare_needed) + sum(runs_attack(d, "adaptive", attack) for d in self.defenses if d.kind != "none")
+            )
         return max(count, 1)
 
 

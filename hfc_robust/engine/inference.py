@@ -29,17 +29,23 @@ def probe_classes(module: nn.Module, dataset: ImageDataset, what: str, device: t
             fix = f"keep every parameter and tensor the forward uses on one device (the run uses {device})"
         else:
             fix = "give images of the shape the model takes, as N x C x H x W floats in [0, 1]"
-        raise HfcError(f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} on {device} "
-                       f"({type(exc).__name__}: {first[:160]})", fix) from None
+        raise HfcError(
+            f"{what} failed on a batch of shape {tuple(sample.shape)} from {dataset.name} on {device} "
+            f"({type(exc).__name__}: {first[:160]})",
+            fix,
+        ) from None
     if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise HfcError(f"{what} returned {shape} for one image, expected 1 x classes scores",
-                       "return logits of shape N x classes")
+        raise HfcError(
+            f"{what} returned {shape} for one image, expected 1 x classes scores", "return logits of shape N x classes"
+        )
     classes = int(output.shape[1])
     top = int(dataset.labels.max())
     if top >= classes:
-        raise HfcError(f"dataset {dataset.name} has label {top} but {what} has {classes} outputs",
-                       "choose a model trained for this dataset")
+        raise HfcError(
+            f"dataset {dataset.name} has label {top} but {what} has {classes} outputs",
+            "choose a model trained for this dataset",
+        )
     return classes
 
 
@@ -66,5 +72,5 @@ def zero_gradient_count(model: nn.Module, images: torch.Tensor, labels: torch.Te
         return 0
     x = images.clone().requires_grad_(True)
     with torch.enable_grad(), fast_pooling():
-        grad, = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
+        (grad,) = torch.autograd.grad(attack_loss(model(x), labels, loss), x)
     return int(dead_gradient_rows(grad).sum())

@@ -31,22 +31,40 @@ class BatchEvaluator(Protocol):
     [0, 1] images and labels (on the run's device), a progress ``step(fraction, text)``, the units
     an interrupted run saved for this batch, and a ``save_unit(unit, arrays)`` callback."""
 
-    def __call__(self, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
-                 step: Callable[[float, str], None], saved_units: dict[int, Chunk],
-                 save_unit: Callable[[int, Chunk], None]) -> Chunk: ...
+    def __call__(
+        self,
+        indices: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        step: Callable[[float, str], None],
+        saved_units: dict[int, Chunk],
+        save_unit: Callable[[int, Chunk], None],
+    ) -> Chunk: ...
 
 
-def run_batches(evaluate: BatchEvaluator, dataset: ImageDataset, store: OutcomeStore, first: int, stop: int,
-                batch_size: int, device: torch.device, progress: Progress | None = None,
-                notify: Callable[[str], None] | None = None) -> int:
+def run_batches(
+    evaluate: BatchEvaluator,
+    dataset: ImageDataset,
+    store: OutcomeStore,
+    first: int,
+    stop: int,
+    batch_size: int,
+    device: torch.device,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> int:
     """Evaluate the batches of rows ``first..stop`` that are not yet in ``store``, appending each
     finished batch's chunk (the checkpoint); returns the rows that were already there (resumed)."""
     done = store.done_rows(first)
     total = stop - first
     if 0 < done < total and computed_on(store, first) != device.type:
         # a CPU and a GPU can differ by float noise: one table is never assembled from both
-        warnings.warn(f"the checkpoint in {store.folder} was computed on {computed_on(store, first)}, this run uses "
-                      f"{device.type}; starting again", HfcWarning, stacklevel=2)
+        warnings.warn(
+            f"the checkpoint in {store.folder} was computed on {computed_on(store, first)}, this run uses "
+            f"{device.type}; starting again",
+            HfcWarning,
+            stacklevel=2,
+        )
         store.clear()
         done = 0
     resumed = done
@@ -56,8 +74,14 @@ def run_batches(evaluate: BatchEvaluator, dataset: ImageDataset, store: OutcomeS
         progress(done, total, None)
     for indices, images, labels in dataset.batches(batch_size, start=first + done, stop=stop):
         start = first + done
-        chunk = evaluate(indices, images.to(device), labels.to(device), _BatchProgress(progress, done, len(labels), total),
-                         store.units(start), _UnitSaver(store, start))
+        chunk = evaluate(
+            indices,
+            images.to(device),
+            labels.to(device),
+            _BatchProgress(progress, done, len(labels), total),
+            store.units(start),
+            _UnitSaver(store, start),
+        )
         store.append(start, {**chunk, DEVICE_ARRAY: np.array(device.type)})
         store.drop_units(start)
         done += len(labels)

@@ -48,8 +48,15 @@ def min_eps_pairs(defenses: list[DefenseSpec]) -> list[tuple[DefenseSpec, str]]:
     return [(d, "whitebox" if d.kind == "none" else "adaptive") for d in defenses]
 
 
-def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor,
-                   options, threat: ThreatModel, tol: float | None = None) -> np.ndarray:
+def bisect_min_eps(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    example_ids: torch.Tensor,
+    options,
+    threat: ThreatModel,
+    tol: float | None = None,
+) -> np.ndarray:
     """Minimal eps (float64, [0, 1] scale, in ``threat``'s norm, bisected up to ``threat.eps``; ``inf``
     when PGD there fails) of examples the model classifies correctly. ``options``: the grid's
     :class:`~hfc_robust.attacks.registry.AttackOptions`; ``tol`` default: the norm's
@@ -62,8 +69,17 @@ def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
         return result
 
     def fooled(rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        attack = PGD(model, threat, alpha=options.step_size, steps=options.steps, random_start=options.random_start,
-                     restarts=options.restarts, loss=options.loss, seed=options.seed, per_example_eps=eps)
+        attack = PGD(
+            model,
+            threat,
+            alpha=options.step_size,
+            steps=options.steps,
+            random_start=options.random_start,
+            restarts=options.restarts,
+            loss=options.loss,
+            seed=options.seed,
+            per_example_eps=eps,
+        )
         output = attack.run(images[rows], labels[rows], example_ids[rows.cpu()])
         return (output.predictions != labels[rows]).cpu()
 
@@ -80,8 +96,9 @@ def bisect_min_eps(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
     return result
 
 
-def min_eps_arrays(grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, correct: dict,
-                   step) -> dict[str, np.ndarray]:
+def min_eps_arrays(
+    grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, correct: dict, step
+) -> dict[str, np.ndarray]:
     """Chunk arrays ``mineps{j}`` (j: the defense's position), one float64 per example of the batch:
     0 for examples the model misclassifies clean, ``inf`` beyond the maximum eps."""
     spec = grid.spec
@@ -91,7 +108,8 @@ def min_eps_arrays(grid, indices: torch.Tensor, images: torch.Tensor, labels: to
         step(1.0, f"minimal eps ({threat}) of {d.key}")
         rows = correct[d.key].nonzero().flatten()
         values = np.zeros(len(labels))
-        values[rows.cpu().numpy()] = bisect_min_eps(grid.modules[d.key], images[rows], labels[rows],
-                                                    indices[rows.cpu()], grid.options, limit)
+        values[rows.cpu().numpy()] = bisect_min_eps(
+            grid.modules[d.key], images[rows], labels[rows], indices[rows.cpu()], grid.options, limit
+        )
         arrays[f"mineps{grid.defense_position[d.key]}"] = values
     return arrays

@@ -11,15 +11,55 @@ from ..cells import CLEAN_CORRUPTION, NO_ATTACK, WORST_CASE, Cell, CorruptionCel
 from ..defenses.spec import DefenseSpec
 from ..spec import BenchSpec, CorruptionSpec
 
-__all__ = ["plan_cells", "plan_corruption_cells", "scenarios", "runs_attack", "attack_rows", "TABLE_COLUMNS",
-           "CORRUPTION_COLUMNS"]
+__all__ = [
+    "plan_cells",
+    "plan_corruption_cells",
+    "scenarios",
+    "runs_attack",
+    "attack_rows",
+    "TABLE_COLUMNS",
+    "CORRUPTION_COLUMNS",
+]
 
 #: results.csv's columns for an attack grid (``threat_model`` holds the scenario: clean, whitebox, ...)
-TABLE_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "norm", "attack", "eps", "eps_255", "threat_model", "n",
-                 "correct", "accuracy", "ci_low", "ci_high", "energy_inside_radius", "inband_l2", "cell"]
+TABLE_COLUMNS = [
+    "dataset",
+    "model",
+    "defense",
+    "radius",
+    "rho",
+    "norm",
+    "attack",
+    "eps",
+    "eps_255",
+    "threat_model",
+    "n",
+    "correct",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "energy_inside_radius",
+    "inband_l2",
+    "cell",
+]
 #: results.csv's columns for a corruption grid
-CORRUPTION_COLUMNS = ["dataset", "model", "defense", "radius", "rho", "corruption", "family", "severity", "n", "correct",
-                      "accuracy", "ci_low", "ci_high", "energy_inside_radius", "cell"]
+CORRUPTION_COLUMNS = [
+    "dataset",
+    "model",
+    "defense",
+    "radius",
+    "rho",
+    "corruption",
+    "family",
+    "severity",
+    "n",
+    "correct",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "energy_inside_radius",
+    "cell",
+]
 
 
 def scenarios(defense: DefenseSpec) -> tuple[str, ...]:
@@ -40,8 +80,9 @@ def attack_rows(attack: str) -> list[str]:
     return [f"{attack}:{stage}" for stage in stages] + [attack]
 
 
-def plan_cells(spec: BenchSpec, dataset_name: str | None = None,
-               defenses: Sequence[DefenseSpec] | None = None) -> list[Cell]:
+def plan_cells(
+    spec: BenchSpec, dataset_name: str | None = None, defenses: Sequence[DefenseSpec] | None = None
+) -> list[Cell]:
     """All cells of an attack grid, in table order.
 
     ``worst-case`` rows (an example is robust only if every attack of the grid failed) are
@@ -51,7 +92,7 @@ def plan_cells(spec: BenchSpec, dataset_name: str | None = None,
     dataset_name = dataset_name or spec.dataset
     threats = spec.threats()
     cells = []
-    for defense in (spec.defenses() if defenses is None else defenses):
+    for defense in spec.defenses() if defenses is None else defenses:
         cells.append(Cell(dataset_name, spec.model, defense.key, "clean", NO_ATTACK, spec.threat(0.0)))
         for scenario in scenarios(defense):
             attacks = [a for a in spec.attacks if runs_attack(defense, scenario, a)]
@@ -61,13 +102,15 @@ def plan_cells(spec: BenchSpec, dataset_name: str | None = None,
     return cells
 
 
-def plan_corruption_cells(spec: CorruptionSpec, dataset_name: str | None = None,
-                          defenses: Sequence[DefenseSpec] | None = None) -> list[CorruptionCell]:
+def plan_corruption_cells(
+    spec: CorruptionSpec, dataset_name: str | None = None, defenses: Sequence[DefenseSpec] | None = None
+) -> list[CorruptionCell]:
     """Per defense: its clean row, then every (corruption, severity)."""
     dataset_name = dataset_name or spec.dataset
     cells = []
-    for defense in (spec.defenses() if defenses is None else defenses):
+    for defense in spec.defenses() if defenses is None else defenses:
         cells.append(CorruptionCell(dataset_name, spec.model, defense.key, CLEAN_CORRUPTION, 0))
-        cells += [CorruptionCell(dataset_name, spec.model, defense.key, name, severity)
-                  for name, severity in spec.pairs()]
+        cells += [
+            CorruptionCell(dataset_name, spec.model, defense.key, name, severity) for name, severity in spec.pairs()
+        ]
     return cells

@@ -38,12 +38,17 @@ def perturbation_sums(delta: torch.Tensor, defense: DefenseSpec) -> tuple[np.nda
     without a low-pass radius."""
     delta = delta.detach().to(torch.float64)
     if delta.numel() == 0:  # no perturbation to add (MKL's FFT also refuses an empty batch)
-        return np.zeros(delta.shape[-2:]), (float("nan") if defense.kind != "lowpass" or defense.radius is None else 0.0)
+        return np.zeros(delta.shape[-2:]), (
+            float("nan") if defense.kind != "lowpass" or defense.radius is None else 0.0
+        )
     power = torch.fft.fftshift(torch.fft.fft2(delta).abs() ** 2, dim=(-2, -1)).mean(1).sum(0)
     inband = float("nan")
     if defense.kind == "lowpass" and defense.radius is not None:
-        inband = float(low_pass(delta, float(defense.radius), defense.inclusive).flatten(1).norm(dim=1).sum()) \
-            if len(delta) else 0.0
+        inband = (
+            float(low_pass(delta, float(defense.radius), defense.inclusive).flatten(1).norm(dim=1).sum())
+            if len(delta)
+            else 0.0
+        )
     return power.cpu().numpy(), inband
 
 
@@ -77,8 +82,11 @@ class SpectrumSums:
     def restore(self, position: int, arrays: dict[str, np.ndarray]) -> None:
         """Put back cell ``position``'s sums from :meth:`arrays`' output (a saved unit), if they are there."""
         if array_name("spec", position) in arrays:
-            self.sums[position] = (arrays[array_name("spec", position)], int(arrays[array_name("specn", position)]),
-                                   float(arrays[array_name("inband", position)]))
+            self.sums[position] = (
+                arrays[array_name("spec", position)],
+                int(arrays[array_name("specn", position)]),
+                float(arrays[array_name("inband", position)]),
+            )
 
 
 def _total(store: OutcomeStore, name: str) -> np.ndarray | None:
@@ -106,8 +114,11 @@ def spectra_summary(cells: list[Cell], defenses: dict[str, DefenseSpec], store: 
     for i, cell in enumerate(cells):
         if not cell.has_perturbation:
             continue
-        power, count, inband = (_total(store, array_name("spec", i)), _total(store, array_name("specn", i)),
-                                _total(store, array_name("inband", i)))
+        power, count, inband = (
+            _total(store, array_name("spec", i)),
+            _total(store, array_name("specn", i)),
+            _total(store, array_name("inband", i)),
+        )
         if power is None or count is None or inband is None:
             continue
         count = int(count)
@@ -120,12 +131,27 @@ def spectra_summary(cells: list[Cell], defenses: dict[str, DefenseSpec], store: 
             share = float(power[mask].sum()) / total if total > 0 else float("nan")
             l2 = float(inband) / count
         by_position[i] = len(rows)
-        rows.append(dict(cell=cell.key, defense=d.key, threat=cell.scenario, attack=cell.attack,
-                         eps=float(cell.eps), radius=float(d.radius) if d.radius is not None else np.nan,
-                         count=count, energy_inside_radius=share, inband_l2=l2))
+        rows.append(
+            dict(
+                cell=cell.key,
+                defense=d.key,
+                threat=cell.scenario,
+                attack=cell.attack,
+                eps=float(cell.eps),
+                radius=float(d.radius) if d.radius is not None else np.nan,
+                count=count,
+                energy_inside_radius=share,
+                inband_l2=l2,
+            )
+        )
         spectra.append(mean)
-    frame = pd.DataFrame(rows, columns=["cell", "defense", "threat", "attack", "eps", "radius", "count",
-                                        "energy_inside_radius", "inband_l2"])
+    frame = pd.DataFrame(
+        rows,
+        columns=["cell", "defense", "threat", "attack", "eps", "radius", "count", "energy_inside_radius", "inband_l2"],
+    )
     shape = spectra[0].shape if spectra else (0, 0)
-    return {"table": frame, "spectrum": np.stack(spectra) if spectra else np.zeros((0, *shape)),
-            "by_position": by_position}
+    return {
+        "table": frame,
+        "spectrum": np.stack(spectra) if spectra else np.zeros((0, *shape)),
+        "by_position": by_position,
+    }

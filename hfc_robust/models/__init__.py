@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"MODELS": "registry", "ModelSpec": "registry", "list_models": "registry", "register_model": "registry",
-            "LoadedModel": "zoo", "create_model": "zoo", "load_model": "zoo"}
+_EXPORTS = {
+    "MODELS": "registry",
+    "ModelSpec": "registry",
+    "list_models": "registry",
+    "register_model": "registry",
+    "LoadedModel": "zoo",
+    "create_model": "zoo",
+    "load_model": "zoo",
+}
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -132,8 +132,9 @@ class SmallCifarNet(_ConvBNStack):
     Its first layer is a 3x3 conv, so kernel smoothing (paper Eq. 3) applies."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
-        super().__init__((width, 2 * width, 4 * width, 4 * width), pooled=3, num_classes=num_classes,
-                         in_channels=in_channels)
+        super().__init__(
+            (width, 2 * width, 4 * width, 4 * width), pooled=3, num_classes=num_classes, in_channels=in_channels
+        )
 
 
 class PaperCNN(nn.Module):
@@ -143,8 +144,9 @@ class PaperCNN(nn.Module):
     dropout with probability ``dropout`` before the linear layer. Without BatchNorm it is the
     official code's setting (its ResNet's ``batch_normalization_layer`` returns its input)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32, batchnorm: bool = True,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, width: int = 32, batchnorm: bool = True, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         channels = (width, 2 * width, 4 * width, 4 * width)
         self.depth, self.pooled, self.batchnorm = len(channels), 3, batchnorm

@@ -75,12 +75,17 @@ def describe_module(module) -> str:
 
 
 def _parse(spec: str) -> tuple[str, str]:
-    body = spec[len(PY_PREFIX):]
+    body = spec[len(PY_PREFIX) :]
     module_name, _, factory_name = body.rpartition(":")
-    if not module_name or not factory_name or not all(part.isidentifier() for part in module_name.split(".")) \
-            or not all(part.isidentifier() for part in factory_name.split(".")):
-        raise HfcError(f"cannot read model {spec!r}", "write --model py:package.module:factory (a function returning "
-                       "an nn.Module)")
+    if (
+        not module_name
+        or not factory_name
+        or not all(part.isidentifier() for part in module_name.split("."))
+        or not all(part.isidentifier() for part in factory_name.split("."))
+    ):
+        raise HfcError(
+            f"cannot read model {spec!r}", "write --model py:package.module:factory (a function returning an nn.Module)"
+        )
     return module_name, factory_name
 
 
@@ -95,8 +100,10 @@ def _import(module_name: str, import_root: Path | None):
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise HfcError(f"cannot import module {module_name!r} for --model py:", "run from the folder that holds "
-                           "it, or install it / add its folder to PYTHONPATH") from None
+            raise HfcError(
+                f"cannot import module {module_name!r} for --model py:",
+                "run from the folder that holds it, or install it / add its folder to PYTHONPATH",
+            ) from None
         raise HfcError(f"importing {module_name} failed: {exc}", "install what the module needs") from None
     except Exception as exc:  # the user's module raised while being imported
         raise HfcError(f"importing {module_name} failed ({type(exc).__name__}: {exc})", "fix the module") from None
@@ -106,8 +113,9 @@ def _import(module_name: str, import_root: Path | None):
                 sys.path.remove(root)
 
 
-def load_factory_model(spec: str, weights: str | os.PathLike | None = None, import_root: Path | None = None,
-                       progress: bool = True) -> ModuleModel:
+def load_factory_model(
+    spec: str, weights: str | os.PathLike | None = None, import_root: Path | None = None, progress: bool = True
+) -> ModuleModel:
     """Build ``py:package.module:factory`` and load ``weights`` (a state_dict file or URL) into it.
 
     ``import_root``: a folder to import from as well (``rerun`` passes the recorded one).
@@ -118,18 +126,26 @@ def load_factory_model(spec: str, weights: str | os.PathLike | None = None, impo
     for part in factory_name.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
-            raise HfcError(f"module {module_name} has no {factory_name!r}", f"define {factory_name}() in "
-                           f"{getattr(imported, '__file__', module_name)}, returning an nn.Module")
+            raise HfcError(
+                f"module {module_name} has no {factory_name!r}",
+                f"define {factory_name}() in {getattr(imported, '__file__', module_name)}, returning an nn.Module",
+            )
     if not callable(factory):
-        raise HfcError(f"{module_name}:{factory_name} is not callable", "name a function or class returning an nn.Module")
+        raise HfcError(
+            f"{module_name}:{factory_name} is not callable", "name a function or class returning an nn.Module"
+        )
     try:
         module = factory()
     except Exception as exc:
-        raise HfcError(f"{module_name}:{factory_name}() raised {type(exc).__name__}: {exc}",
-                       "the factory must build the model with no arguments") from None
+        raise HfcError(
+            f"{module_name}:{factory_name}() raised {type(exc).__name__}: {exc}",
+            "the factory must build the model with no arguments",
+        ) from None
     if not isinstance(module, nn.Module):
-        raise HfcError(f"{module_name}:{factory_name}() returned a {type(module).__name__}, not an nn.Module",
-                       "return the model (an nn.Module taking pixels in [0, 1])")
+        raise HfcError(
+            f"{module_name}:{factory_name}() returned a {type(module).__name__}, not an nn.Module",
+            "return the model (an nn.Module taking pixels in [0, 1])",
+        )
     path_text = sha = None
     if weights is not None:
         text = os.fspath(weights)
@@ -140,8 +156,10 @@ def load_factory_model(spec: str, weights: str | os.PathLike | None = None, impo
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()
             detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0] if first else ""
-            raise HfcError(f"{path} does not fit {describe_module(module)}: {detail[:200]}",
-                           "pass the weights saved from this model's state_dict()") from None
+            raise HfcError(
+                f"{path} does not fit {describe_module(module)}: {detail[:200]}",
+                "pass the weights saved from this model's state_dict()",
+            ) from None
         path_text, sha = str(path), file_sha256(path)
     module.eval()
     file = getattr(imported, "__file__", None)

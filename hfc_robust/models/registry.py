@@ -76,43 +76,88 @@ def _resnet_builder(depth: int) -> Callable[[], nn.Module]:
 def _resnet(depth: int, file_name: str) -> ModelSpec:
     prefix = re.search(r"-([0-9a-f]{8})\.th$", file_name).group(1)  # type: ignore[union-attr]
     return ModelSpec(
-        name=f"resnet{depth}", builder=_resnet_builder(depth), dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        description=f"CIFAR ResNet-{depth} (He et al. 2016, option-A shortcuts); pretrained weights by Yerlan Idelbayev, BSD-2",
-        url=AKAMASTER_URL.format(file_name), sha256_prefix=prefix,
+        name=f"resnet{depth}",
+        builder=_resnet_builder(depth),
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        description=f"CIFAR ResNet-{depth} (He et al. 2016, option-A shortcuts); pretrained weights by "
+        "Yerlan Idelbayev, BSD-2",
+        url=AKAMASTER_URL.format(file_name),
+        sha256_prefix=prefix,
     )
 
 
 MODELS: dict[str, ModelSpec] = {
     "fmnist-cnn": ModelSpec(
-        name="fmnist-cnn", builder=_fashion_cnn, dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
-        mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn.pt",
-        description="reference 3-conv CNN trained on the 60,000 Fashion-MNIST training images (scripts/train_fmnist_cnn.py)",
+        name="fmnist-cnn",
+        builder=_fashion_cnn,
+        dataset="fmnist",
+        input_shape=(1, 28, 28),
+        num_classes=10,
+        mean=FMNIST_MEAN,
+        std=FMNIST_STD,
+        packaged="fmnist-cnn.pt",
+        description="reference 3-conv CNN trained on the 60,000 Fashion-MNIST training images "
+        "(scripts/train_fmnist_cnn.py)",
     ),
     "fmnist-cnn-at": ModelSpec(
-        name="fmnist-cnn-at", builder=_fashion_cnn, dataset="fmnist", input_shape=(1, 28, 28), num_classes=10,
-        mean=FMNIST_MEAN, std=FMNIST_STD, packaged="fmnist-cnn-at.pt",
+        name="fmnist-cnn-at",
+        builder=_fashion_cnn,
+        dataset="fmnist",
+        input_shape=(1, 28, 28),
+        num_classes=10,
+        mean=FMNIST_MEAN,
+        std=FMNIST_STD,
+        packaged="fmnist-cnn-at.pt",
         description="fmnist-cnn, FGSM-RS adversarially trained at eps=0.1 (scripts/train_paper_models.py)",
     ),
     "cifar10-small": ModelSpec(
-        name="cifar10-small", builder=_small_cifar, dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small.pt",
-        description="small 4-conv CIFAR-10 CNN trained on CIFAR-10 training images 0..44999 (scripts/train_paper_models.py)",
+        name="cifar10-small",
+        builder=_small_cifar,
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        packaged="cifar10-small.pt",
+        description="small 4-conv CIFAR-10 CNN trained on CIFAR-10 training images 0..44999 "
+        "(scripts/train_paper_models.py)",
     ),
     "cifar10-small-at": ModelSpec(
-        name="cifar10-small-at", builder=_small_cifar, dataset="cifar10", input_shape=(3, 32, 32),
-        num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-small-at.pt",
+        name="cifar10-small-at",
+        builder=_small_cifar,
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        packaged="cifar10-small-at.pt",
         description="cifar10-small, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
     ),
     "cifar10-nobn": ModelSpec(
-        name="cifar10-nobn", builder=_paper_nobn, dataset="cifar10", input_shape=(3, 32, 32), num_classes=10,
-        mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-nobn.pt",
+        name="cifar10-nobn",
+        builder=_paper_nobn,
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        packaged="cifar10-nobn.pt",
         description="4-conv CIFAR-10 CNN without BatchNorm (the paper's Table 2 setting), CIFAR-10 training images "
-                    "0..44999 (scripts/train_paper_models.py)",
+        "0..44999 (scripts/train_paper_models.py)",
     ),
     "cifar10-nobn-at": ModelSpec(
-        name="cifar10-nobn-at", builder=_paper_nobn, dataset="cifar10", input_shape=(3, 32, 32), num_classes=10,
-        mean=CIFAR10_MEAN, std=CIFAR10_STD, packaged="cifar10-nobn-at.pt",
+        name="cifar10-nobn-at",
+        builder=_paper_nobn,
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        packaged="cifar10-nobn-at.pt",
         description="cifar10-nobn, FGSM-RS adversarially trained at eps=8/255 (scripts/train_paper_models.py)",
     ),
     "resnet20": _resnet(20, "resnet20-12fca82f.th"),
@@ -136,7 +181,9 @@ def get_spec(name: str) -> ModelSpec:
     """The registry entry ``name``; HfcError naming the choices when there is none."""
     if not isinstance(name, str) or name not in MODELS:
         shown = name if isinstance(name, str) else f"a {type(name).__name__} object"
-        raise HfcError(f"unknown model {shown!r}" if isinstance(name, str) else f"unknown model ({shown})",
-                       f"choose one of {', '.join(MODELS)} (see `hfc-robust list`), or pass an nn.Module to "
-                       "hfc_robust.benchmark / --model py:package.module:factory")
+        raise HfcError(
+            f"unknown model {shown!r}" if isinstance(name, str) else f"unknown model ({shown})",
+            f"choose one of {', '.join(MODELS)} (see `hfc-robust list`), or pass an nn.Module to "
+            "hfc_robust.benchmark / --model py:package.module:factory",
+        )
     return MODELS[name]

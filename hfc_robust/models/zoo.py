@@ -20,10 +20,21 @@ import torch
 import torch.nn as nn
 
 from ..errors import HfcError
-from .registry import MODELS, ModelSpec, get_spec as _spec, list_models, register_model
+from .registry import MODELS, ModelSpec, list_models, register_model
+from .registry import get_spec as _spec
 
-__all__ = ["ModelSpec", "MODELS", "list_models", "create_model", "load_model", "file_sha256", "LoadedModel", "register_model",
-           "check_input_shape", "read_state_dict"]
+__all__ = [
+    "ModelSpec",
+    "MODELS",
+    "list_models",
+    "create_model",
+    "load_model",
+    "file_sha256",
+    "LoadedModel",
+    "register_model",
+    "check_input_shape",
+    "read_state_dict",
+]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -52,7 +63,7 @@ def _is_url(text: str) -> bool:
 def _expected_hash(url: str, spec: ModelSpec | None) -> str | None:
     fragment = urllib.parse.urlparse(url).fragment
     if fragment.startswith("sha256="):
-        return fragment[len("sha256="):].lower()
+        return fragment[len("sha256=") :].lower()
     file_name = Path(urllib.parse.urlparse(url).path).name
     if spec is not None and spec.url is not None and Path(urllib.parse.urlparse(spec.url).path).name == file_name:
         return spec.sha256_prefix
@@ -69,8 +80,10 @@ def download_weights(url: str, spec: ModelSpec | None = None, progress: bool = T
     """
     expected = _expected_hash(url, spec)
     if not expected:
-        raise HfcError(f"cannot verify the checksum of {url}",
-                       "append #sha256=<hex digest> to the URL, or download the file and pass its path")
+        raise HfcError(
+            f"cannot verify the checksum of {url}",
+            "append #sha256=<hex digest> to the URL, or download the file and pass its path",
+        )
     file_name = Path(urllib.parse.urlparse(url).path).name or "weights.pt"
     target = cache_dir() / file_name
     if target.is_file() and file_sha256(target).startswith(expected):
@@ -84,10 +97,15 @@ def download_weights(url: str, spec: ModelSpec | None = None, progress: bool = T
         torch.hub.download_url_to_file(clean_url, tmp_name, hash_prefix=expected, progress=progress)
         os.replace(tmp_name, target)
     except RuntimeError as exc:
-        raise HfcError(f"checksum mismatch for {url} ({exc})", "the download is corrupt or not the expected file; retry or check the URL") from None
+        raise HfcError(
+            f"checksum mismatch for {url} ({exc})",
+            "the download is corrupt or not the expected file; retry or check the URL",
+        ) from None
     except Exception as exc:
-        raise HfcError(f"could not download {url} ({type(exc).__name__}: {exc})",
-                       "check the network, or download the file and pass its path as the weights") from None
+        raise HfcError(
+            f"could not download {url} ({type(exc).__name__}: {exc})",
+            "check the network, or download the file and pass its path as the weights",
+        ) from None
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
@@ -109,32 +127,38 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's state_dict, read with ``weights_only=True`` (``{'state_dict': ...}`` and
     ``module.`` prefixes from DataParallel are unwrapped); HfcError for anything else."""
     if not path.exists():
-        raise HfcError(f"weights file {path} does not exist",
-                       f"check the path (relative paths start at the working directory, {Path.cwd()})")
+        raise HfcError(
+            f"weights file {path} does not exist",
+            f"check the path (relative paths start at the working directory, {Path.cwd()})",
+        )
     if not path.is_file():
         raise HfcError(f"weights path {path} is not a file", "pass the checkpoint file itself, not its folder")
     with open(path, "rb") as handle:
         head = handle.read(512).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"{")):
-        raise HfcError(f"{path} is a web page or text file, not a PyTorch checkpoint",
-                       "download the raw file (on GitHub use the 'raw' link), not its HTML page")
+        raise HfcError(
+            f"{path} is a web page or text file, not a PyTorch checkpoint",
+            "download the raw file (on GitHub use the 'raw' link), not its HTML page",
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HfcError(f"{path} is not a loadable PyTorch checkpoint ({first_line[:160]})",
-                       "pass a state_dict saved with torch.save; pickled code is never executed") from None
+        raise HfcError(
+            f"{path} is not a loadable PyTorch checkpoint ({first_line[:160]})",
+            "pass a state_dict saved with torch.save; pickled code is never executed",
+        ) from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise HfcError(f"{path} does not hold a state_dict of tensors", "save model.state_dict() with torch.save")
-    return {key[len("module."):] if key.startswith("module.") else key: value for key, value in obj.items()}
+    return {key[len("module.") :] if key.startswith("module.") else key: value for key, value in obj.items()}
 
 
 def _load_into(spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     net = model.net  # type: ignore[union-attr]
     own = net.state_dict()
-    state = {k[len("net."):] if k.startswith("net.") else k: v for k, v in state.items() if k not in ("mean", "std")}
+    state = {k[len("net.") :] if k.startswith("net.") else k: v for k, v in state.items() if k not in ("mean", "std")}
     # Checkpoints saved before PyTorch 0.4.1 have no BatchNorm step counters; they do not
     # affect evaluation, so the freshly initialised counters are kept.
     for key in set(own) - set(state):
@@ -143,29 +167,47 @@ def _load_into(spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor]
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        detail = f"{len(missing)} missing keys (e.g. {missing[:2]}) and {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-        raise HfcError(f"{source} does not fit architecture {spec.name}: {detail}",
-                       "choose the --model these weights were trained for")
+        detail = (
+            f"{len(missing)} missing keys (e.g. {missing[:2]}) and {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+        raise HfcError(
+            f"{source} does not fit architecture {spec.name}: {detail}",
+            "choose the --model these weights were trained for",
+        )
     for key, tensor in state.items():
         if own[key].shape != tensor.shape:
             hint = ""
             if key.endswith(("linear.weight", "linear.bias")) and own[key].shape[1:] == tensor.shape[1:]:
-                hint = f" (class-count mismatch: the weights have {tensor.shape[0]} classes, {spec.name} expects {own[key].shape[0]})"
-            raise HfcError(f"{source} does not fit architecture {spec.name}: {key} has shape {tuple(tensor.shape)}, "
-                           f"expected {tuple(own[key].shape)}{hint}", "choose the --model and dataset these weights were trained for")
+                hint = (
+                    f" (class-count mismatch: the weights have {tensor.shape[0]} classes, {spec.name} "
+                    f"expects {own[key].shape[0]})"
+                )
+            raise HfcError(
+                f"{source} does not fit architecture {spec.name}: {key} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(own[key].shape)}{hint}",
+                "choose the --model and dataset these weights were trained for",
+            )
     net.load_state_dict(state, strict=True)
 
 
-def check_input_shape(model_name: str, expected: tuple[int, ...], actual: tuple[int, ...],
-                      data_name: str = "the dataset") -> None:
+def check_input_shape(
+    model_name: str, expected: tuple[int, ...], actual: tuple[int, ...], data_name: str = "the dataset"
+) -> None:
     """HfcError unless images of shape ``actual`` (C x H x W) fit a model that expects ``expected``."""
     if tuple(expected) != tuple(actual):
-        raise HfcError(f"model {model_name} expects images of shape {tuple(expected)}, {data_name} has {tuple(actual)}",
-                       "choose a model trained for this dataset")
+        raise HfcError(
+            f"model {model_name} expects images of shape {tuple(expected)}, {data_name} has {tuple(actual)}",
+            "choose a model trained for this dataset",
+        )
 
 
-def load_model(name: str, weights: str | os.PathLike | None = None, num_classes: int | None = None,
-               progress: bool = True, input_shape: tuple[int, ...] | None = None) -> LoadedModel:
+def load_model(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    progress: bool = True,
+    input_shape: tuple[int, ...] | None = None,
+) -> LoadedModel:
     """Build a registry model and load weights.
 
     Args:
@@ -179,8 +221,10 @@ def load_model(name: str, weights: str | os.PathLike | None = None, num_classes:
     if input_shape is not None:
         check_input_shape(name, spec.input_shape, input_shape)
     if num_classes is not None and num_classes != spec.num_classes:
-        raise HfcError(f"model {name} predicts {spec.num_classes} classes but the dataset has {num_classes}",
-                       "choose a model trained for this dataset")
+        raise HfcError(
+            f"model {name} predicts {spec.num_classes} classes but the dataset has {num_classes}",
+            "choose a model trained for this dataset",
+        )
     model = spec.build()
     if weights is None:
         if spec.packaged is not None:

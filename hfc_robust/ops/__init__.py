@@ -6,5 +6,16 @@ from .frequency import check_images, frequency_mask, high_pass, low_pass, split_
 from .kernels import smooth_kernels
 from .pooling import fast_pooling
 
-__all__ = ["centred_offsets", "conjugate", "conjugate_pairs", "fourier_basis", "check_images", "frequency_mask",
-           "high_pass", "low_pass", "split_frequencies", "smooth_kernels", "fast_pooling"]
+__all__ = [
+    "centred_offsets",
+    "conjugate",
+    "conjugate_pairs",
+    "fourier_basis",
+    "check_images",
+    "frequency_mask",
+    "high_pass",
+    "low_pass",
+    "split_frequencies",
+    "smooth_kernels",
+    "fast_pooling",
+]

@@ -58,8 +58,9 @@ def conjugate_pairs(height: int, width: int) -> list[tuple[tuple[int, int], tupl
     return pairs
 
 
-def fourier_basis(frequencies: list[tuple[int, int]], height: int, width: int,
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def fourier_basis(
+    frequencies: list[tuple[int, int]], height: int, width: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The basis images of ``frequencies`` (centred offsets), F x H x W, each of unit L2 norm.
 
     Computed in float64 from the closed form and normalised numerically (a self-conjugate

@@ -39,14 +39,18 @@ def _check_radius(radius: float) -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_mask(height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _cached_mask(
+    height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype
+) -> torch.Tensor:
     # A cached mask must be a normal tensor even when first built under inference_mode,
     # or later autograd passes that use it would fail.
     with torch.inference_mode(False):
         return _build_mask(height, width, radius, inclusive, device, dtype)
 
 
-def _build_mask(height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _build_mask(
+    height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype
+) -> torch.Tensor:
     rows = torch.arange(height, dtype=torch.float64) - height // 2
     cols = torch.arange(width, dtype=torch.float64) - width // 2
     distance = torch.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2)
@@ -55,13 +59,17 @@ def _build_mask(height: int, width: int, radius: float, inclusive: bool, device:
 
 
 @functools.lru_cache(maxsize=256)
-def _unshifted_mask(height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _unshifted_mask(
+    height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype
+) -> torch.Tensor:
     with torch.inference_mode(False):
         return torch.fft.ifftshift(_cached_mask(height, width, radius, inclusive, device, dtype), dim=(-2, -1))
 
 
 @functools.lru_cache(maxsize=256)
-def _half_mask(height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _half_mask(
+    height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype
+) -> torch.Tensor:
     """The unshifted mask's first ``width // 2 + 1`` columns: what ``rfft2`` keeps of the spectrum."""
     with torch.inference_mode(False):
         return _unshifted_mask(height, width, radius, inclusive, device, dtype)[..., : width // 2 + 1].contiguous()

@@ -45,10 +45,18 @@ class _MaxPool2d(torch.autograd.Function):
     """Forward in channels-last; backward by ATen's default-layout kernel from the same indices."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, kernel_size: list[int], stride: list[int], padding: list[int],
-                dilation: list[int], ceil_mode: bool) -> torch.Tensor:
+    def forward(
+        ctx,
+        x: torch.Tensor,
+        kernel_size: list[int],
+        stride: list[int],
+        padding: list[int],
+        dilation: list[int],
+        ceil_mode: bool,
+    ) -> torch.Tensor:
         out, indices = torch.ops.aten.max_pool2d_with_indices(
-            x.contiguous(memory_format=_CHANNELS_LAST), kernel_size, stride, padding, dilation, ceil_mode)
+            x.contiguous(memory_format=_CHANNELS_LAST), kernel_size, stride, padding, dilation, ceil_mode
+        )
         ctx.save_for_backward(x, indices.contiguous())
         ctx.args = (kernel_size, stride, padding, dilation, ceil_mode)
         return out.contiguous()
@@ -62,16 +70,27 @@ class _MaxPool2d(torch.autograd.Function):
 
 
 def _reroutable(x: object, return_indices: bool) -> bool:
-    return (isinstance(x, torch.Tensor) and not return_indices and x.dim() == 4 and x.device.type == "cpu"
-            and x.is_floating_point() and x.is_contiguous() and x.shape[1] > 1 and x.numel() > 0)
+    return (
+        isinstance(x, torch.Tensor)
+        and not return_indices
+        and x.dim() == 4
+        and x.device.type == "cpu"
+        and x.is_floating_point()
+        and x.is_contiguous()
+        and x.shape[1] > 1
+        and x.numel() > 0
+    )
 
 
-def max_pool2d(x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False
-               ) -> torch.Tensor:
+def max_pool2d(
+    x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False
+) -> torch.Tensor:
     """``F.max_pool2d(x, ...)`` computed in channels-last: the same values, gradient and output
     layout (contiguous) as PyTorch's default path, for a contiguous 4-d floating-point CPU tensor."""
     kernel = list(_pair(kernel_size))
-    strides = kernel if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else list(_pair(stride))
+    strides = (
+        kernel if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else list(_pair(stride))
+    )
     args = (kernel, strides, list(_pair(padding)), list(_pair(dilation)), bool(ceil_mode))
     if torch.is_grad_enabled() and x.requires_grad:
         return _MaxPool2d.apply(x, *args)

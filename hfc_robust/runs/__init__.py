@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"run_spec": "run", "RunOptions": "run", "RunResult": "run", "Source": "inputs", "benchmark": "benchmark",
-            "corruption_benchmark": "benchmark", "merge_shards": "merge"}
+_EXPORTS = {
+    "run_spec": "run",
+    "RunOptions": "run",
+    "RunResult": "run",
+    "Source": "inputs",
+    "benchmark": "benchmark",
+    "corruption_benchmark": "benchmark",
+    "merge_shards": "merge",
+}
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 

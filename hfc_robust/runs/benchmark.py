@@ -52,18 +52,39 @@ def _spec(kind: type[RunSpec], data: Any, grid: dict[str, Any]) -> RunSpec:
     return kind(dataset=data if isinstance(data, str) else "python", model="python", **grid)
 
 
-def _run(kind: type[RunSpec], model: Any, data: Any, name: str | None, out: str | Path | None, threads: int | None,
-         options: dict[str, Any], image_size: int | None, grid: dict[str, Any]) -> RunResult:
+def _run(
+    kind: type[RunSpec],
+    model: Any,
+    data: Any,
+    name: str | None,
+    out: str | Path | None,
+    threads: int | None,
+    options: dict[str, Any],
+    image_size: int | None,
+    grid: dict[str, Any],
+) -> RunResult:
     spec = _spec(kind, data, grid)
     source = Source(model=model, data=None if isinstance(data, str) else data, name=name, image_size=image_size)
     with _torch_threads(threads):
         return run_spec(spec, RunOptions(out=out, **options), source)
 
 
-def benchmark(model: Any, data: Any, *, name: str | None = None, out: str | Path | None = None,
-              threads: int | None = None, device: str = "auto", deterministic: bool | None = None,
-              overwrite: bool = False, progress: Callable | None = None, image_size: int | None = None,
-              check_convergence: bool = False, check_unbounded: bool = False, **grid: Any) -> RunResult:
+def benchmark(
+    model: Any,
+    data: Any,
+    *,
+    name: str | None = None,
+    out: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    deterministic: bool | None = None,
+    overwrite: bool = False,
+    progress: Callable | None = None,
+    image_size: int | None = None,
+    check_convergence: bool = False,
+    check_unbounded: bool = False,
+    **grid: Any,
+) -> RunResult:
     """Benchmark any model on any data under attack: the checks and run folder of ``hfc-robust bench``.
 
     Args:
@@ -102,14 +123,30 @@ def benchmark(model: Any, data: Any, *, name: str | None = None, out: str | Path
     Raises:
         HfcError: one line naming the problem and the fix, for a wrong type, shape or setting.
     """
-    options = dict(device=device, deterministic=deterministic, overwrite=overwrite, progress=progress,
-                   check_convergence=check_convergence, check_unbounded=check_unbounded)
+    options = dict(
+        device=device,
+        deterministic=deterministic,
+        overwrite=overwrite,
+        progress=progress,
+        check_convergence=check_convergence,
+        check_unbounded=check_unbounded,
+    )
     return _run(BenchSpec, model, data, name, out, threads, options, image_size, grid)
 
 
-def corruption_benchmark(model: Any, data: Any, *, name: str | None = None, out: str | Path | None = None,
-                         threads: int | None = None, device: str = "auto", overwrite: bool = False,
-                         progress: Callable | None = None, image_size: int | None = None, **grid: Any) -> RunResult:
+def corruption_benchmark(
+    model: Any,
+    data: Any,
+    *,
+    name: str | None = None,
+    out: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    progress: Callable | None = None,
+    image_size: int | None = None,
+    **grid: Any,
+) -> RunResult:
     """Accuracy of any model under the 15 CIFAR-10-C corruptions, with and without the low-pass
     defenses: the run folder of ``hfc-robust corruptions``. ``model``, ``data`` and the other
     arguments as :func:`benchmark`'s; ``**grid`` are :class:`~hfc_robust.spec.CorruptionSpec`'s

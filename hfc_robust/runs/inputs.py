@@ -25,8 +25,16 @@ from ..runtime.devices import deterministic_mode, meta_error, on_device, run_dev
 from ..spec import BenchSpec, RunSpec
 from .paths import portable_dataset, portable_path
 
-__all__ = ["RunInputs", "Source", "check_single_split", "recorded_config", "load_inputs", "as_model", "load_data",
-           "load_config_model"]
+__all__ = [
+    "RunInputs",
+    "Source",
+    "check_single_split",
+    "recorded_config",
+    "load_inputs",
+    "as_model",
+    "load_data",
+    "load_config_model",
+]
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,10 @@ def as_model(model: Any, name: str | None = None) -> LoadedModel | ModuleModel:
         return ModuleModel(label, model, "python")
     if isinstance(model, str):
         return load_factory_model(model) if model.startswith(PY_PREFIX) else load_model(model)
-    raise HfcError(f"cannot benchmark a {type(model).__name__} as a model",
-                   "pass an nn.Module taking pixels in [0, 1], or a registry name such as fmnist-cnn")
+    raise HfcError(
+        f"cannot benchmark a {type(model).__name__} as a model",
+        "pass an nn.Module taking pixels in [0, 1], or a registry name such as fmnist-cnn",
+    )
 
 
 @dataclass
@@ -91,12 +101,21 @@ def check_single_split(executor: object, shard: tuple[int, int] | None) -> None:
 
 def recorded_config(spec: RunSpec, base: Path) -> dict:
     """``spec`` as run.json records it: its dataset, weights and data paths relative to ``base``."""
-    return {**spec.to_dict(), "dataset": portable_dataset(spec.dataset, base),
-            "weights": portable_path(spec.weights, base), "data_dir": portable_path(spec.data_dir, base)}
+    return {
+        **spec.to_dict(),
+        "dataset": portable_dataset(spec.dataset, base),
+        "weights": portable_path(spec.weights, base),
+        "data_dir": portable_path(spec.data_dir, base),
+    }
 
 
-def load_inputs(spec: RunSpec, source: Source = Source(), device: str | None = "auto", driver_device: str | None = None,
-                deterministic: bool | None = None) -> RunInputs:
+def load_inputs(
+    spec: RunSpec,
+    source: Source = Source(),
+    device: str | None = "auto",
+    driver_device: str | None = None,
+    deterministic: bool | None = None,
+) -> RunInputs:
     """Load and check a run's data and model, nothing written.
 
     ``device`` is what the user asked for; ``driver_device`` the device this process evaluates on
@@ -104,19 +123,25 @@ def load_inputs(spec: RunSpec, source: Source = Source(), device: str | None = "
     device unless ``device`` says otherwise; the caller's model is used in place when it already is
     there, else a copy is moved (:func:`~hfc_robust.runtime.devices.on_device`). An attack grid's
     eps is resolved for the images' shape here (:meth:`~hfc_robust.spec.BenchSpec.resolved`)."""
+    source = source if source is not None else Source()
     user_data = source.data is not None
     data = as_dataset(source.data, name=None) if user_data else load_data(spec, source.image_size)
     if spec.n is not None and spec.n > len(data):
         if not source.clamp_n:
-            raise HfcError(f"n = {spec.n} is more than the {len(data)} images of {data.name}",
-                           f"pass n = {len(data)} or fewer (--n all for every image)")
+            raise HfcError(
+                f"n = {spec.n} is more than the {len(data)} images of {data.name}",
+                f"pass n = {len(data)} or fewer (--n all for every image)",
+            )
         spec = spec.replace(n=len(data))
     data = data.take(spec.n)
     if isinstance(spec, BenchSpec):
         spec = spec.resolved(data.shape)  # L2's default eps depends on the images' shape
     data.fingerprint()  # the sample's identity; reading it also finds unreadable or odd-sized images up front
-    loaded = load_config_model(spec, data, source.import_root) if source.model is None else as_model(source.model,
-                                                                                                    source.name)
+    loaded = (
+        load_config_model(spec, data, source.import_root)
+        if source.model is None
+        else as_model(source.model, source.name)
+    )
     handed = source.model is not None and not isinstance(source.model, str)  # the caller's own object: its device
     target = run_device(driver_device or device, loaded.module if handed else None)
     module = on_device(loaded.module, target)  # the caller's model itself, or a copy on the run's device
@@ -125,16 +150,20 @@ def load_inputs(spec: RunSpec, source: Source = Source(), device: str | None = "
     determinism = wants_determinism(deterministic, target)
     # cuBLAS reads its workspace setting once, at the process's first CUDA matmul: the probe's
     with deterministic_mode(determinism):
-        classes = probe_classes(module, data, describe_module(module) if isinstance(loaded, ModuleModel)
-                                else f"model {loaded.name}", target)
+        classes = probe_classes(
+            module, data, describe_module(module) if isinstance(loaded, ModuleModel) else f"model {loaded.name}", target
+        )
     if target.type == "meta":  # its forward ran (shapes only), but there is nothing to evaluate
         raise meta_error()
     if user_data and classes > data.num_classes:
         # tensors carry no class count: the model's outputs are the classes (chance = 1/classes)
         data = copy.copy(data)
         data.num_classes = classes
-    spec = spec.replace(model=loaded.name, dataset=spec.dataset if not user_data else data.name,
-                        weights=spec.weights if source.model is None else loaded.weights)
+    spec = spec.replace(
+        model=loaded.name,
+        dataset=spec.dataset if not user_data else data.name,
+        weights=spec.weights if source.model is None else loaded.weights,
+    )
     identity = model_identity(loaded if isinstance(loaded, LoadedModel) else loaded.module)
     engine = EngineModel(module, target, identity, classes, loaded if isinstance(loaded, LoadedModel) else None)
     return RunInputs(spec, data, loaded, engine, handed, user_data, determinism)
@@ -145,8 +174,9 @@ def load_data(spec: RunSpec, image_size: int | None = None) -> ImageDataset:
     return as_dataset(spec.dataset, image_size=image_size, data_dir=spec.data_dir)
 
 
-def load_config_model(spec: RunSpec, data: ImageDataset, import_root: str | Path | None = None
-                      ) -> LoadedModel | ModuleModel:
+def load_config_model(
+    spec: RunSpec, data: ImageDataset, import_root: str | Path | None = None
+) -> LoadedModel | ModuleModel:
     """The model ``spec.model`` names (registry name or ``py:module:factory``) with ``spec.weights``."""
     if spec.model.startswith(PY_PREFIX):
         return load_factory_model(spec.model, spec.weights, Path(import_root) if import_root else None)

@@ -55,23 +55,31 @@ def _read_shards(dirs: list[Path]) -> tuple[list[dict], list[OutcomeStore]]:
         run = load_run_json(folder)
         shard = run.get("shard")
         if not isinstance(shard, dict):
-            raise HfcError(f"{folder} is not a shard (its run.json has no shard record)",
-                           "pass folders written by `hfc-robust bench --shard I/N`")
+            raise HfcError(
+                f"{folder} is not a shard (its run.json has no shard record)",
+                "pass folders written by `hfc-robust bench --shard I/N`",
+            )
         store = OutcomeStore.existing(folder / shard.get("outcomes", OUTCOMES_DIR))
         if store is None:
-            raise HfcError(f"{folder} has no {OUTCOMES_DIR}/ folder with its per-batch outcomes",
-                           f"rerun that shard with `hfc-robust bench ... --shard {shard.get('index')}/{shard.get('count')}`")
+            raise HfcError(
+                f"{folder} has no {OUTCOMES_DIR}/ folder with its per-batch outcomes",
+                f"rerun that shard with `hfc-robust bench ... --shard {shard.get('index')}/{shard.get('count')}`",
+            )
         runs.append(run)
         stores.append(store)
     first = runs[0]
     for folder, run in zip(dirs[1:], runs[1:]):
-        for what, get in (("configuration", lambda r: r.get("config")),
-                          ("weights SHA-256", lambda r: (r.get("model") or {}).get("sha256")),
-                          ("dataset fingerprint", lambda r: (r.get("dataset") or {}).get("sha256")),
-                          ("sample", lambda r: (r["shard"].get("of_n"), r["shard"].get("of_indices")))):
+        for what, get in (
+            ("configuration", lambda r: r.get("config")),
+            ("weights SHA-256", lambda r: (r.get("model") or {}).get("sha256")),
+            ("dataset fingerprint", lambda r: (r.get("dataset") or {}).get("sha256")),
+            ("sample", lambda r: (r["shard"].get("of_n"), r["shard"].get("of_indices"))),
+        ):
             if get(run) != get(first):
-                raise HfcError(f"{folder} and {dirs[0]} are shards of different runs (their {what} differs)",
-                               "merge only the shards of one `hfc-robust bench --shard I/N` command")
+                raise HfcError(
+                    f"{folder} and {dirs[0]} are shards of different runs (their {what} differs)",
+                    "merge only the shards of one `hfc-robust bench --shard I/N` command",
+                )
     return runs, stores
 
 
@@ -81,14 +89,19 @@ def _check_coverage(runs: list[dict], stores: list[OutcomeStore], dirs: list[Pat
     count = np.zeros(len(indices), dtype=np.int64)
     for store in stores:
         for start in store.starts:
-            count[start:start + len(store.read(start, "index"))] += 1
+            count[start : start + len(store.read(start, "index"))] += 1
     overlap, missing = np.flatnonzero(count > 1), np.flatnonzero(count == 0)
     if len(overlap):
-        raise HfcError(f"examples with indices {_ranges_text(overlap, indices)} are in more than one of the shards "
-                       f"({', '.join(map(str, dirs))})", "merge each shard once, from one `--shard I/N` series")
+        raise HfcError(
+            f"examples with indices {_ranges_text(overlap, indices)} are in more than one of the shards "
+            f"({', '.join(map(str, dirs))})",
+            "merge each shard once, from one `--shard I/N` series",
+        )
     if len(missing):
-        raise HfcError(f"examples with indices {_ranges_text(missing, indices)} are in none of the {len(dirs)} shards",
-                       "add the missing shard folders (or run them with `hfc-robust bench ... --shard I/N`)")
+        raise HfcError(
+            f"examples with indices {_ranges_text(missing, indices)} are in none of the {len(dirs)} shards",
+            "add the missing shard folders (or run them with `hfc-robust bench ... --shard I/N`)",
+        )
     return indices
 
 
@@ -107,12 +120,24 @@ def _spot_check(run: dict, folder: Path, result: AttackResult, device: str, prog
         return Check(CHECK_NAME, "skipped", "the weights at the recorded path are not the shards' weights")
     target = resolve_device(device)
     modules = defense_modules(loaded.module.to(target), result.spec.defenses(), target)
-    return spot_check(result, modules, data, result.spec.spot_check, target,
-                      (lambda text: progress(None, None, text)) if progress else None)
+    return spot_check(
+        result,
+        modules,
+        data,
+        result.spec.spot_check,
+        target,
+        (lambda text: progress(None, None, text)) if progress else None,
+    )
 
 
-def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = False, device: str = "cpu",
-                 progress=None, command: list[str] | None = None) -> RunResult:
+def merge_shards(
+    dirs: list[Path | str],
+    out: Path | str,
+    overwrite: bool = False,
+    device: str = "cpu",
+    progress=None,
+    command: list[str] | None = None,
+) -> RunResult:
     """Merge shard run folders of either kind into ``out`` (see the module docstring)."""
     started = time.time()
     dirs = [Path(d) for d in dirs]
@@ -128,10 +153,17 @@ def merge_shards(dirs: list[Path | str], out: Path | str, overwrite: bool = Fals
     checks: list[Check] = []
     extra: dict = {}
     if isinstance(result, AttackResult):
-        checks = run_checks(result.table, result.gradient_checks,
-                            [_spot_check(first, dirs[0], result, device, progress)], outcomes=result.outcomes)
-        extra = dict(gradient_checks=result.gradient_checks, checks={c.name: c.status for c in checks},
-                     attack_seconds=result.provenance.get("attack_seconds", {}))
+        checks = run_checks(
+            result.table,
+            result.gradient_checks,
+            [_spot_check(first, dirs[0], result, device, progress)],
+            outcomes=result.outcomes,
+        )
+        extra = dict(
+            gradient_checks=result.gradient_checks,
+            checks={c.name: c.status for c in checks},
+            attack_seconds=result.provenance.get("attack_seconds", {}),
+        )
     run = merged_record(first, dirs, runs, time.time() - started, list(result.table["cell"]), command, **extra)
     files = write_files(out, result, run, checks)
     finish_merged_folder(out, files)

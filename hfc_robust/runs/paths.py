@@ -44,7 +44,7 @@ def resolve_path(recorded: str | None, base: Path | str) -> str | None:
     if _is_url(recorded):
         return recorded
     if recorded.startswith(PACKAGE_MARK + "/"):
-        return str(PACKAGE_ROOT / recorded[len(PACKAGE_MARK) + 1:])
+        return str(PACKAGE_ROOT / recorded[len(PACKAGE_MARK) + 1 :])
     path = Path(recorded).expanduser()
     return str(path if path.is_absolute() else (Path(base) / path).resolve())
 
@@ -52,13 +52,13 @@ def resolve_path(recorded: str | None, base: Path | str) -> str | None:
 def portable_dataset(name: str, base: Path | str) -> str:
     """A dataset name with its path part (``npz:PATH``, ``imagefolder:PATH``) made portable."""
     for prefix in PATH_PREFIXES:
-        if name.startswith(prefix) and name[len(prefix):].strip():
-            return prefix + str(portable_path(name[len(prefix):], base))
+        if name.startswith(prefix) and name[len(prefix) :].strip():
+            return prefix + str(portable_path(name[len(prefix) :], base))
     return name
 
 
 def resolve_dataset(name: str, base: Path | str) -> str:
     for prefix in PATH_PREFIXES:
-        if name.startswith(prefix) and name[len(prefix):].strip():
-            return prefix + str(resolve_path(name[len(prefix):], base))
+        if name.startswith(prefix) and name[len(prefix) :].strip():
+            return prefix + str(resolve_path(name[len(prefix) :], base))
     return name

@@ -24,9 +24,15 @@ def versions() -> dict[str, str]:
         torchattacks_version = version("torchattacks")
     except PackageNotFoundError:
         torchattacks_version = None
-    return {"hfc_robust": __version__, "torch": torch.__version__, "torchattacks": torchattacks_version,
-            "numpy": numpy.__version__, "pandas": pd.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "hfc_robust": __version__,
+        "torch": torch.__version__,
+        "torchattacks": torchattacks_version,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def engine_version() -> int:
@@ -40,11 +46,17 @@ def git_commit() -> str | None:
     """The commit of the hfc_robust source checkout, if it is one (clean or not)."""
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         if commit.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -75,17 +87,35 @@ def model_record(model, base: Path | str | None = None) -> dict:
     if model is None:
         return {"name": None, "weights": None, "sha256": None}
     if isinstance(model, ModuleModel):
-        return {"name": model.name, "source": model.source, "class": class_path(model.module),
-                "sha256": model.sha256, "state_dict_sha256": model.sha256,
-                "weights": portable_path(model.weights, base), "weights_sha256": model.weights_sha256,
-                "import_root": portable_path(model.import_root, base)}
-    return {"name": model.name, "source": "registry", "class": class_path(model.module),
-            "weights": portable_path(model.weights, base), "sha256": model.sha256,
-            "state_dict_sha256": state_dict_sha256(model.module)}
+        return {
+            "name": model.name,
+            "source": model.source,
+            "class": class_path(model.module),
+            "sha256": model.sha256,
+            "state_dict_sha256": model.sha256,
+            "weights": portable_path(model.weights, base),
+            "weights_sha256": model.weights_sha256,
+            "import_root": portable_path(model.import_root, base),
+        }
+    return {
+        "name": model.name,
+        "source": "registry",
+        "class": class_path(model.module),
+        "weights": portable_path(model.weights, base),
+        "sha256": model.sha256,
+        "state_dict_sha256": state_dict_sha256(model.module),
+    }
 
 
-def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command: list[str] | None = None,
-               extra: dict | None = None, base: Path | str | None = None) -> dict:
+def provenance(
+    config: dict,
+    dataset,
+    loaded_model,
+    wall_time_s: float,
+    command: list[str] | None = None,
+    extra: dict | None = None,
+    base: Path | str | None = None,
+) -> dict:
     """run.json's record. ``base`` is the run folder: recorded paths are relative to it."""
     n = len(dataset)
     indices = dataset.indices.tolist()
@@ -98,10 +128,16 @@ def provenance(config: dict, dataset, loaded_model, wall_time_s: float, command:
         "versions": versions(),
         "git_commit": git_commit(),
         "model": model_record(loaded_model, base),
-        "dataset": {"name": dataset.name, "source": dataset.source, "n": n, "sha256": dataset.fingerprint(),
-                    "sample": f"first {n} images (indices {indices[0]}..{indices[-1]})"
-                    if len(ranges) == 1 and ranges[0][0] == 0 else f"{n} images (see indices)",
-                    "indices": ranges},
+        "dataset": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "n": n,
+            "sha256": dataset.fingerprint(),
+            "sample": f"first {n} images (indices {indices[0]}..{indices[-1]})"
+            if len(ranges) == 1 and ranges[0][0] == 0
+            else f"{n} images (see indices)",
+            "indices": ranges,
+        },
         "paths_relative_to": "run folder",
         "wall_time_s": round(wall_time_s, 3),
     }

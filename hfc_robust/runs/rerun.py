@@ -24,11 +24,15 @@ def rerun_spec(run: dict, run_dir: Path | str | None = None) -> RunSpec:
     spec_from_dict(config, run.get("kind"))  # unknown settings are refused before anything else
     model, dataset = run.get("model") or {}, run.get("dataset") or {}
     if model.get("source") == "python":
-        raise HfcError(f"this run benchmarked an nn.Module built in Python ({model.get('class')}), which run.json "
-                       "cannot rebuild", "repeat it with hfc_robust.benchmark, or use --model py:module:factory")
+        raise HfcError(
+            f"this run benchmarked an nn.Module built in Python ({model.get('class')}), which run.json cannot rebuild",
+            "repeat it with hfc_robust.benchmark, or use --model py:module:factory",
+        )
     if dataset.get("origin") == "python":
-        raise HfcError(f"this run used data handed over in Python ({dataset.get('name')}), which run.json cannot "
-                       "reload", "repeat it with hfc_robust.benchmark, or use a dataset name such as npz:PATH")
+        raise HfcError(
+            f"this run used data handed over in Python ({dataset.get('name')}), which run.json cannot reload",
+            "repeat it with hfc_robust.benchmark, or use a dataset name such as npz:PATH",
+        )
     if run.get("paths_relative_to") == "run folder" and run_dir is not None:
         base = Path(run_dir)
         config["dataset"] = resolve_dataset(config["dataset"], base)
@@ -63,5 +67,7 @@ def rerun_options(run: dict, run_dir: Path | str) -> dict:
 def rerun_checks(run: dict) -> dict[str, bool]:
     """The optional sanity checks the original run made, to repeat them too."""
     checks = run.get("checks") or {}
-    return {"check_convergence": "pgd-converged" in checks,
-            "check_unbounded": "unbounded-attack-reaches-chance" in checks}
+    return {
+        "check_convergence": "pgd-converged" in checks,
+        "check_unbounded": "unbounded-attack-reaches-chance" in checks,
+    }

@@ -122,12 +122,23 @@ def _checks(result: EngineResult, inputs: RunInputs, options: RunOptions) -> lis
         extra.append(Check(CHECK_NAME, "skipped", "not run on a shard: `hfc-robust merge` runs it on the merged run"))
     else:
         progress = options.progress
-        extra.append(spot_check(result, result.modules, inputs.data, result.spec.spot_check, result.provenance["device"],
-                                (lambda text: progress(None, None, text)) if progress else None))
+        extra.append(
+            spot_check(
+                result,
+                result.modules,
+                inputs.data,
+                result.spec.spot_check,
+                result.provenance["device"],
+                (lambda text: progress(None, None, text)) if progress else None,
+            )
+        )
     return run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
 
 
-def run_spec(spec: RunSpec, options: RunOptions = RunOptions(), source: Source = Source()) -> RunResult:
+DEFAULT_OPTIONS, NO_SOURCE = RunOptions(), Source()  # frozen: safe to share as defaults
+
+
+def run_spec(spec: RunSpec, options: RunOptions = DEFAULT_OPTIONS, source: Source = NO_SOURCE) -> RunResult:
     """Run a spec (either kind) with its sanity checks; write the run folder when ``options.out`` is given.
 
     Every finished batch is appended to ``out/.partial/`` so that an interrupted run resumes
@@ -138,9 +149,13 @@ def run_spec(spec: RunSpec, options: RunOptions = RunOptions(), source: Source =
     started = options.started if options.started is not None else time.time()
     executor, shard, notify = options.executor, options.shard, options.notify
     check_single_split(executor, shard)
-    inputs = load_inputs(spec, source, options.device,
-                         executor.driver_device(options.device) if executor is not None else None,
-                         options.deterministic)
+    inputs = load_inputs(
+        spec,
+        source,
+        options.device,
+        executor.driver_device(options.device) if executor is not None else None,
+        options.deterministic,
+    )
     spec, data, loaded = inputs.spec, inputs.data, inputs.loaded
     rows = shard_rows(len(data), spec.batch_size, shard) if shard is not None else None
     notes = grid_notes(spec, data.shape)
@@ -150,29 +165,75 @@ def run_spec(spec: RunSpec, options: RunOptions = RunOptions(), source: Source =
     recorded = recorded_config(spec, base)
     requested = "auto" if options.device is None else str(options.device)
     engine_model = loaded if inputs.engine.loaded is not None else loaded.module
-    started_run = start_run(options.out, recorded, inputs, options.overwrite, executor, requested,
-                            lambda: SpecJob(run_key(spec, engine_model, data), len(data), spec.batch_size, requested,
-                                            spec.kind, spec.to_dict(), ShippedModel.of(loaded), local_modules(loaded),
-                                            options.deterministic), options.progress, notify)
+    started_run = start_run(
+        options.out,
+        recorded,
+        inputs,
+        options.overwrite,
+        executor,
+        requested,
+        lambda: SpecJob(
+            run_key(spec, engine_model, data),
+            len(data),
+            spec.batch_size,
+            requested,
+            spec.kind,
+            spec.to_dict(),
+            ShippedModel.of(loaded),
+            local_modules(loaded),
+            options.deterministic,
+        ),
+        options.progress,
+        notify,
+    )
     run_extra = started_run.run_extra(options.run_extra)
     if executor is None and notify:
-        notify(device_line(options.device, inputs.target,
-                           inputs.handed and module_device(loaded.module) is not None, inputs.determinism))
+        notify(
+            device_line(
+                options.device,
+                inputs.target,
+                inputs.handed and module_device(loaded.module) is not None,
+                inputs.determinism,
+            )
+        )
     # the driver of an executor only assembles the table here (and runs the spot check)
     with deterministic_mode(inputs.determinism):
         try:
-            result = evaluate(spec, inputs.engine, data, progress=options.progress, checkpoint=started_run.checkpoint,
-                              rows=rows, notify=notify)
+            result = evaluate(
+                spec,
+                inputs.engine,
+                data,
+                progress=options.progress,
+                checkpoint=started_run.checkpoint,
+                rows=rows,
+                notify=notify,
+            )
         finally:
             started_run.remove_scratch()
         checks = _checks(result, inputs, options)
-    run = provenance(recorded, data, loaded, time.time() - started, options.command, base=base,
-                     extra={**kind_record(result, checks, data.num_classes), "cells": list(result.table["cell"]),
-                            "warnings": notes,
-                            "device": {**device_record(result.provenance["device"]), "requested": requested,
-                                       "deterministic": inputs.determinism}, **run_extra})
-    run["dataset"].update({"image_size": source.image_size} if source.image_size else {},
-                          origin="python" if inputs.user_data else "registry")
+    run = provenance(
+        recorded,
+        data,
+        loaded,
+        time.time() - started,
+        options.command,
+        base=base,
+        extra={
+            **kind_record(result, checks, data.num_classes),
+            "cells": list(result.table["cell"]),
+            "warnings": notes,
+            "device": {
+                **device_record(result.provenance["device"]),
+                "requested": requested,
+                "deterministic": inputs.determinism,
+            },
+            **run_extra,
+        },
+    )
+    run["dataset"].update(
+        {"image_size": source.image_size} if source.image_size else {},
+        origin="python" if inputs.user_data else "registry",
+    )
     record_shard(run, shard, rows, data)
     files: list[Path] = []
     out = Path(options.out) if options.out is not None else None

@@ -39,16 +39,22 @@ def grid_notes(spec: RunSpec, shape: tuple[int, ...]) -> list[str]:
         bpda = [a for a in spec.attacks if ATTACKS[a].bpda]
         if bpda and not spec.radii:
             if len(bpda) == len(spec.attacks):
-                raise HfcError(f"{', '.join(bpda)} only attacks an input-transform defense and the grid has none, so "
-                               "there would be no attacked rows",
-                               "add a low-pass radius (--radius 8, or radii=(8,) in Python) or another attack")
-            notes.append(f"{', '.join(bpda)} runs only through an input low-pass filter; without --radius it adds no rows")
+                raise HfcError(
+                    f"{', '.join(bpda)} only attacks an input-transform defense and the grid has none, so "
+                    "there would be no attacked rows",
+                    "add a low-pass radius (--radius 8, or radii=(8,) in Python) or another attack",
+                )
+            notes.append(
+                f"{', '.join(bpda)} runs only through an input low-pass filter; without --radius it adds no rows"
+            )
     corner = corner_distance(shape)
     for radius in spec.radii:
         # Ask the mask itself: its float64 distances may differ from `corner` in the last bit.
         if bool(frequency_mask(shape[-2], shape[-1], radius, inclusive=spec.inclusive).all()):
-            notes.append(f"radius {radius:g} is at or beyond the corner distance {corner:.2f} of "
-                         f"{shape[-2]}x{shape[-1]} images, so the low-pass filter keeps every frequency (the identity)")
+            notes.append(
+                f"radius {radius:g} is at or beyond the corner distance {corner:.2f} of "
+                f"{shape[-2]}x{shape[-1]} images, so the low-pass filter keeps every frequency (the identity)"
+            )
     return notes
 
 
@@ -62,20 +68,26 @@ def _corruption_record() -> dict:
     import PIL
     import scipy
 
-    return {"version": CORRUPTIONS_VERSION, "parameters": SOURCE,
-            "severity_params": {name: [list(p) if isinstance(p, tuple) else p for p in values]
-                                for name, values in SEVERITY_PARAMS.items()},
-            "libraries": {"scipy": scipy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}}
+    return {
+        "version": CORRUPTIONS_VERSION,
+        "parameters": SOURCE,
+        "severity_params": {
+            name: [list(p) if isinstance(p, tuple) else p for p in values] for name, values in SEVERITY_PARAMS.items()
+        },
+        "libraries": {"scipy": scipy.__version__, "pillow": PIL.__version__, "python": platform.python_version()},
+    }
 
 
 def kind_record(result: EngineResult, checks: list[Check], num_classes: int) -> dict:
     """run.json's entries that only one kind of run has: an attack grid's gradient counts, budgets,
     stage times and check statuses; a corruption grid's ``kind`` and corruption code."""
     if isinstance(result, AttackResult):
-        return {"gradient_checks": result.gradient_checks,
-                "attack_budgets": attack_budgets(result.spec.attacks, result.provenance.get("num_classes", num_classes)),
-                "attack_seconds": result.provenance.get("attack_seconds", {}),
-                "checks": {c.name: c.status for c in checks}}
+        return {
+            "gradient_checks": result.gradient_checks,
+            "attack_budgets": attack_budgets(result.spec.attacks, result.provenance.get("num_classes", num_classes)),
+            "attack_seconds": result.provenance.get("attack_seconds", {}),
+            "checks": {c.name: c.status for c in checks},
+        }
     return {"kind": CorruptionSpec.kind, "corruptions": _corruption_record()}
 
 
@@ -85,13 +97,16 @@ def _extra_attack_files(result: AttackResult, out: Path) -> list[Path]:
     from ..results.spectra import write_spectra
 
     spec = result.spec
-    title = (f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra, "
-             f"{spec.norm.label} threat model")
+    title = (
+        f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra, "
+        f"{spec.norm.label} threat model"
+    )
     files = write_spectra(result.spectra(), out, title)
     per_example = result.min_eps()
     if per_example is not None:
-        files += write_min_eps(per_example, result.table, spec.norm.min_eps_limit(spec.radii_of_ball(),
-                                                                                  spec.min_eps_max), out)
+        files += write_min_eps(
+            per_example, result.table, spec.norm.min_eps_limit(spec.radii_of_ball(), spec.min_eps_max), out
+        )
     return files
 
 

@@ -30,7 +30,13 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["flat_memory", "fix_malloc_thresholds", "limit_kernel_caches", "KERNEL_CACHE_VARIABLES", "KERNEL_CACHE_CAPACITY"]
+__all__ = [
+    "flat_memory",
+    "fix_malloc_thresholds",
+    "limit_kernel_caches",
+    "KERNEL_CACHE_VARIABLES",
+    "KERNEL_CACHE_CAPACITY",
+]
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 THRESHOLD_BYTES = 1 << 25  # 32 MiB
@@ -45,7 +51,9 @@ def fix_malloc_thresholds(threshold: int = THRESHOLD_BYTES) -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, int(threshold)))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold))) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, int(threshold))
+        )
     except (OSError, AttributeError):
         return False
 

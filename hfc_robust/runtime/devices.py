@@ -21,8 +21,19 @@ import torch.nn as nn
 
 from ..errors import HfcError
 
-__all__ = ["device_record", "cpu_model", "meta_error", "resolve_device", "module_device", "run_device", "on_device", "wants_determinism", "deterministic_mode",
-           "device_line", "CUBLAS_WORKSPACE"]
+__all__ = [
+    "device_record",
+    "cpu_model",
+    "meta_error",
+    "resolve_device",
+    "module_device",
+    "run_device",
+    "on_device",
+    "wants_determinism",
+    "deterministic_mode",
+    "device_line",
+    "CUBLAS_WORKSPACE",
+]
 
 # cuBLAS is deterministic only with a fixed workspace (NVIDIA's cuBLAS docs, "Results reproducibility");
 # torch.use_deterministic_algorithms asks for this value of CUBLAS_WORKSPACE_CONFIG.
@@ -31,8 +42,10 @@ CUBLAS_WORKSPACE = ":4096:8"
 
 def meta_error() -> HfcError:
     """The one line for a model on the meta device (parameters without values)."""
-    return HfcError("the model is on the meta device, which holds no values, so nothing can be evaluated on it",
-                    "load its weights on a real device first (module.to_empty(device='cpu'), then load_state_dict)")
+    return HfcError(
+        "the model is on the meta device, which holds no values, so nothing can be evaluated on it",
+        "load its weights on a real device first (module.to_empty(device='cpu'), then load_state_dict)",
+    )
 
 
 def _mps_available() -> bool:
@@ -65,7 +78,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise HfcError(f"unknown device {text!r}", "use auto, cpu, cuda, cuda:N or mps") from None
     if resolved.type == "meta":
         raise meta_error()
-    if resolved.type == "cuda" and (not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count()):
+    if resolved.type == "cuda" and (
+        not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count()
+    ):
         raise HfcError(f"device {text} is not available on this machine", "use --device cpu or --device auto")
     if resolved.type == "mps" and not _mps_available():
         raise HfcError("device mps is not available on this machine", "use --device cpu or --device auto")
@@ -80,8 +95,10 @@ def module_device(module: nn.Module) -> torch.device | None:
     devices = {tensor.device for tensor in [*module.parameters(), *module.buffers()]}
     if len(devices) > 1:
         names = ", ".join(sorted(str(d) for d in devices))
-        raise HfcError(f"the model's parameters are on several devices ({names})",
-                       "move it to one device, or pass device= (it is then evaluated as a copy on that device)")
+        raise HfcError(
+            f"the model's parameters are on several devices ({names})",
+            "move it to one device, or pass device= (it is then evaluated as a copy on that device)",
+        )
     return next(iter(devices), None)
 
 
@@ -128,8 +145,12 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
         yield
         return
     cudnn = torch.backends.cudnn
-    before = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
-              torch.is_deterministic_algorithms_warn_only_enabled())
+    before = (
+        cudnn.deterministic,
+        cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     set_workspace = "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     if set_workspace:  # read by cuBLAS when it creates its handle: before the run's first CUDA matmul
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
@@ -157,8 +178,13 @@ def device_line(requested: str | None, target: torch.device, followed_model: boo
     if followed_model:
         why = "the model's own device"
     elif text == "auto":
-        why = "--device auto: " + ("found a CUDA GPU" if target.type == "cuda" else "found MPS" if target.type == "mps"
-                                   else "no CUDA GPU or MPS found")
+        why = "--device auto: " + (
+            "found a CUDA GPU"
+            if target.type == "cuda"
+            else "found MPS"
+            if target.type == "mps"
+            else "no CUDA GPU or MPS found"
+        )
     else:
         why = f"--device {text}"
     extra = ", deterministic kernels" if deterministic and target.type != "cpu" else ""
@@ -173,11 +199,19 @@ def device_record(device: str) -> dict:
     resolved = torch.device(device)
     if resolved.type == "cuda":
         index = resolved.index if resolved.index is not None else torch.cuda.current_device()
-        record.update(name=torch.cuda.get_device_name(index), cuda=torch.version.cuda,
-                      capability=".".join(map(str, torch.cuda.get_device_capability(index))), driver=_nvidia_driver())
+        record.update(
+            name=torch.cuda.get_device_name(index),
+            cuda=torch.version.cuda,
+            capability=".".join(map(str, torch.cuda.get_device_capability(index))),
+            driver=_nvidia_driver(),
+        )
     else:
-        record.update(name=platform.processor() or platform.machine(), cpu=cpu_model(),
-                      isa=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads())
+        record.update(
+            name=platform.processor() or platform.machine(),
+            cpu=cpu_model(),
+            isa=torch.backends.cpu.get_cpu_capability(),
+            threads=torch.get_num_threads(),
+        )
     return record
 
 
@@ -194,8 +228,12 @@ def cpu_model() -> str | None:
 
 def _nvidia_driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
         return None

@@ -25,8 +25,9 @@ def physical_cores() -> int:
     return max(1, min(usable, physical))
 
 
-def choose_threads(load: float | None = None, cores: int | None = None,
-                   environ: dict[str, str] | None = None) -> tuple[int, str]:
+def choose_threads(
+    load: float | None = None, cores: int | None = None, environ: dict[str, str] | None = None
+) -> tuple[int, str]:
     """``(threads, reason)``: ``$OMP_NUM_THREADS`` when the user set it; otherwise physical cores
     minus those the 1-minute load average shows busy (rounded), at least 1. ``load``, ``cores``
     and ``environ`` default to this machine's."""

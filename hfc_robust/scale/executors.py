@@ -23,8 +23,8 @@ import socket
 import time
 from pathlib import Path
 
-from ..errors import HfcError
 from ..engine.checkpoint import OutcomeStore
+from ..errors import HfcError
 from ..runtime.allocator import limit_kernel_caches
 from .jobs import ShardJob, ShardRows
 from .shards import missing_shards
@@ -74,8 +74,13 @@ def run_shard(job: ShardJob, rows: ShardRows, device: str, threads: int = 1) -> 
     torch.set_num_threads(threads)
     began = time.time()
     chunks = job.run_rows(rows, device, _crash_hook(rows.first))
-    return {"chunks": chunks, "host": socket.gethostname(), "pid": os.getpid(), "seconds": round(time.time() - began, 3),
-            "device": device_record(str(resolve_device(device)))}
+    return {
+        "chunks": chunks,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "seconds": round(time.time() - began, 3),
+        "device": device_record(str(resolve_device(device))),
+    }
 
 
 class RayExecutor:
@@ -85,14 +90,27 @@ class RayExecutor:
     with ``threads`` CPUs and ``gpus_per_worker`` GPUs (None: 1 when the job runs on CUDA, else 0);
     a task whose worker or node dies is retried up to ``max_retries`` times."""
 
-    def __init__(self, address: str | None = None, workers: int = 2, gpus_per_worker: float | None = None,
-                 threads: int = 1, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 2,
+        gpus_per_worker: float | None = None,
+        threads: int = 1,
+        max_retries: int = 3,
+    ) -> None:
         self.ray = require_ray()
         if workers < 1 or threads < 1 or (gpus_per_worker is not None and gpus_per_worker < 0) or max_retries < 0:
-            raise HfcError("--workers and --threads must be >= 1 and --gpus-per-worker >= 0",
-                           "pass e.g. --workers 2 --gpus-per-worker 1")
-        self.address, self.workers, self.gpus, self.threads, self.max_retries = (address, workers, gpus_per_worker,
-                                                                                 threads, max_retries)
+            raise HfcError(
+                "--workers and --threads must be >= 1 and --gpus-per-worker >= 0",
+                "pass e.g. --workers 2 --gpus-per-worker 1",
+            )
+        self.address, self.workers, self.gpus, self.threads, self.max_retries = (
+            address,
+            workers,
+            gpus_per_worker,
+            threads,
+            max_retries,
+        )
         self._started, self._start_s = False, 0.0
         self._placed: tuple[str | None, tuple[float, str, str]] | None = None  # (device asked, placement)
 
@@ -136,14 +154,21 @@ class RayExecutor:
         runtime_env = self._runtime_env(py_modules, job_level=True)
         try:
             if self.address is None:
-                ray.init(num_cpus=self.workers * self.threads, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False, runtime_env=runtime_env)
+                ray.init(
+                    num_cpus=self.workers * self.threads,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    runtime_env=runtime_env,
+                )
             else:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise HfcError(f"cannot start or reach Ray at {self.address or 'a new local instance'} "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
-                           "check --address (auto, or ray://HOST:PORT) and that the cluster is up") from None
+            raise HfcError(
+                f"cannot start or reach Ray at {self.address or 'a new local instance'} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                "check --address (auto, or ray://HOST:PORT) and that the cluster is up",
+            ) from None
         return True, time.time() - began
 
     def placement(self, device: str | None, cluster_gpus: float) -> tuple[float, str, str]:
@@ -152,18 +177,30 @@ class RayExecutor:
         text = "auto" if device is None else str(device)
         if text.startswith("cuda") or (text == "auto" and cluster_gpus > 0):
             if cluster_gpus <= 0:
-                raise HfcError(f"--device {text}: the Ray cluster has no GPUs",
-                               "use --device cpu (or auto), or add nodes with GPUs to the cluster")
+                raise HfcError(
+                    f"--device {text}: the Ray cluster has no GPUs",
+                    "use --device cpu (or auto), or add nodes with GPUs to the cluster",
+                )
             gpus = 1.0 if self.gpus is None else float(self.gpus)
             if gpus <= 0:
-                raise HfcError(f"--device {text} with --gpus-per-worker 0: Ray hides every GPU from such tasks",
-                               "leave out --gpus-per-worker (1 GPU per task) or give it a value > 0")
+                raise HfcError(
+                    f"--device {text} with --gpus-per-worker 0: Ray hides every GPU from such tasks",
+                    "leave out --gpus-per-worker (1 GPU per task) or give it a value > 0",
+                )
             if gpus > cluster_gpus:
-                raise HfcError(f"--gpus-per-worker {gpus:g}: the Ray cluster has only {cluster_gpus:g} GPUs",
-                               f"pass --gpus-per-worker {cluster_gpus:g} or less")
+                raise HfcError(
+                    f"--gpus-per-worker {gpus:g}: the Ray cluster has only {cluster_gpus:g} GPUs",
+                    f"pass --gpus-per-worker {cluster_gpus:g} or less",
+                )
             why = "--device auto found GPUs" if text == "auto" else f"--device {text}; Ray picks each task's GPU"
-            return gpus, "cuda", (f"using device cuda on the Ray workers ({gpus:g} GPU per task of the cluster's "
-                                  f"{cluster_gpus:g}; {why})")
+            return (
+                gpus,
+                "cuda",
+                (
+                    f"using device cuda on the Ray workers ({gpus:g} GPU per task of the cluster's "
+                    f"{cluster_gpus:g}; {why})"
+                ),
+            )
         if text == "mps":
             return float(self.gpus or 0), "mps", "using device mps on the Ray workers (--device mps)"
         resolved = "cpu"
@@ -204,9 +241,15 @@ class RayExecutor:
         resumed = n - sum(stop - first for first, stop in shards)
         if resumed and notify:
             notify(f"resuming: {resumed} of {n} images already done, {len(shards)} shards to run")
-        record = {"name": "ray", "address": self.address or "local", "workers": self.workers,
-                  "threads_per_worker": self.threads, "gpus_per_worker": self.gpus, "resumed_rows": resumed,
-                  "shards": []}
+        record = {
+            "name": "ray",
+            "address": self.address or "local",
+            "workers": self.workers,
+            "threads_per_worker": self.threads,
+            "gpus_per_worker": self.gpus,
+            "resumed_rows": resumed,
+            "shards": [],
+        }
         if not shards:
             self.close()
             return record
@@ -243,8 +286,15 @@ class RayExecutor:
                             raise
                         for start, chunk in sorted(result["chunks"].items()):
                             store.append(int(start), chunk)
-                        record["shards"].append({"rows": [first, stop], "host": result["host"], "pid": result["pid"],
-                                                 "seconds": result["seconds"], "device": result["device"]})
+                        record["shards"].append(
+                            {
+                                "rows": [first, stop],
+                                "host": result["host"],
+                                "pid": result["pid"],
+                                "seconds": result["seconds"],
+                                "device": result["device"],
+                            }
+                        )
                         done_rows += stop - first
                         if progress:
                             progress(done_rows, n, f"shard {first}..{stop - 1} done on {result['host']}")

@@ -30,10 +30,10 @@ import torch
 import torch.nn as nn
 
 from ..data.dataset import ImageDataset, to_unit_float
+from ..engine.evaluate import evaluate
 from ..errors import HfcError
 from ..models.custom import PY_PREFIX, ModuleModel, load_factory_model, state_dict_sha256
 from ..models.zoo import LoadedModel
-from ..engine.evaluate import evaluate
 from ..runtime.devices import deterministic_mode, on_device, resolve_device, wants_determinism
 from ..spec import spec_from_dict
 
@@ -57,15 +57,22 @@ class ShardRows:
         return self.first + len(self.dataset)
 
     @classmethod
-    def read(cls, data, first: int, stop: int, batch_size: int) -> "ShardRows":
+    def read(cls, data, first: int, stop: int, batch_size: int) -> ShardRows:
         """Read rows ``first..stop-1`` of ``data`` (an ``ImageDataset`` or a streaming dataset) on the
         driver, one batch at a time, in their stored form."""
-        parts = [data.images[lo:min(lo + batch_size, stop)] for lo in range(first, stop, batch_size)]
+        parts = [data.images[lo : min(lo + batch_size, stop)] for lo in range(first, stop, batch_size)]
         if len({part.dtype for part in parts}) > 1:  # uint8 and float batches: x/255 is what to_float gives either way
             parts = [to_unit_float(part) for part in parts]
         images = torch.cat(parts) if parts else data.images[first:first]
-        subset = ImageDataset(data.name, images.contiguous(), data.labels[first:stop].clone(), data.num_classes,
-                              tuple(data.class_names), data.source, data.indices[first:stop].clone())
+        subset = ImageDataset(
+            data.name,
+            images.contiguous(),
+            data.labels[first:stop].clone(),
+            data.num_classes,
+            tuple(data.class_names),
+            data.source,
+            data.indices[first:stop].clone(),
+        )
         return cls(first, subset)
 
 
@@ -90,18 +97,24 @@ class ShippedModel:
     module: nn.Module | None = None
 
     @classmethod
-    def of(cls, model: LoadedModel | ModuleModel | nn.Module) -> "ShippedModel":
+    def of(cls, model: LoadedModel | ModuleModel | nn.Module) -> ShippedModel:
         module = model.module if isinstance(model, (LoadedModel, ModuleModel)) else model
         state = _state_bytes(module)
-        common = dict(state=state, state_sha256=hashlib.sha256(state).hexdigest(),
-                      weights_sha256=state_dict_sha256(module))
+        common = dict(
+            state=state, state_sha256=hashlib.sha256(state).hexdigest(), weights_sha256=state_dict_sha256(module)
+        )
         if isinstance(model, LoadedModel):
             return cls("registry", spec=model.spec, meta=dataclasses.replace(model, module=None), **common)
         if isinstance(model, ModuleModel) and model.source.startswith(PY_PREFIX):
             return cls("py", spec=model.source, **common)
         # no recipe to rebuild it: the module itself (pickled by Ray), its tensors on the CPU
-        return cls("module", module=on_device(module, torch.device("cpu")), state=b"", state_sha256="",
-                   weights_sha256=common["weights_sha256"])
+        return cls(
+            "module",
+            module=on_device(module, torch.device("cpu")),
+            state=b"",
+            state_sha256="",
+            weights_sha256=common["weights_sha256"],
+        )
 
     def build(self, where: str = "the worker") -> LoadedModel | nn.Module:
         """The model, rebuilt and verified: what :func:`~hfc_robust.engine.evaluate.evaluate` takes."""
@@ -109,20 +122,28 @@ class ShippedModel:
             module = self.module
         else:
             if hashlib.sha256(self.state).hexdigest() != self.state_sha256:
-                raise HfcError(f"the weights shipped to {where} do not match their SHA-256",
-                               "rerun; if it persists, check the Ray object store's memory and disks")
-            module = self.spec.build() if self.kind == "registry" else load_factory_model(self.spec, progress=False).module
+                raise HfcError(
+                    f"the weights shipped to {where} do not match their SHA-256",
+                    "rerun; if it persists, check the Ray object store's memory and disks",
+                )
+            module = (
+                self.spec.build() if self.kind == "registry" else load_factory_model(self.spec, progress=False).module
+            )
             state = torch.load(io.BytesIO(self.state), map_location="cpu", weights_only=True)
             try:
                 module.load_state_dict(state, strict=True)
             except RuntimeError as exc:
-                raise HfcError(f"the model built on {where} does not fit the driver's weights "
-                               f"({str(exc).strip().splitlines()[0][:160]})",
-                               "install the same version of the model's code on every Ray node") from None
+                raise HfcError(
+                    f"the model built on {where} does not fit the driver's weights "
+                    f"({str(exc).strip().splitlines()[0][:160]})",
+                    "install the same version of the model's code on every Ray node",
+                ) from None
             module.eval()
         if state_dict_sha256(module) != self.weights_sha256:
-            raise HfcError(f"the model on {where} has other weights than the driver's",
-                           "install the same version of the model's code on every Ray node")
+            raise HfcError(
+                f"the model on {where} has other weights than the driver's",
+                "install the same version of the model's code on every Ray node",
+            )
         return dataclasses.replace(self.meta, module=module) if self.kind == "registry" else module
 
 
@@ -134,7 +155,7 @@ def local_modules(model) -> tuple[str, ...]:
 
     if not (isinstance(model, ModuleModel) and model.source.startswith(PY_PREFIX) and model.import_root):
         return ()
-    top = model.source[len(PY_PREFIX):].rpartition(":")[0].split(".")[0]
+    top = model.source[len(PY_PREFIX) :].rpartition(":")[0].split(".")[0]
     root = Path(model.import_root)
     found = [p for p in (root / top, root / f"{top}.py") if p.exists()]
     installed = {Path(sysconfig.get_paths()[name]).resolve() for name in ("purelib", "platlib", "stdlib", "platstdlib")}
@@ -181,6 +202,7 @@ class SpecJob:
         target = resolve_device(device)
         model = self.model.build()
         with deterministic_mode(wants_determinism(self.deterministic, target)):
-            result = evaluate(spec_from_dict(self.spec, self.kind), model, rows.dataset, device=target,
-                              progress=progress)
+            result = evaluate(
+                spec_from_dict(self.spec, self.kind), model, rows.dataset, device=target, progress=progress
+            )
         return {rows.first + start: result.store.chunk(start) for start in result.store.starts}

@@ -41,8 +41,10 @@ def shard_rows(n: int, batch_size: int, shard: tuple[int, int]) -> tuple[int, in
         raise HfcError(f"shard {index}/{count} does not exist", "pass --shard I/N with 1 <= I <= N, e.g. --shard 1/2")
     starts = batch_starts(n, batch_size)
     if count > len(starts):
-        raise HfcError(f"{count} shards of {n} images in batches of {batch_size}: there are only {len(starts)} batches",
-                       f"pass N <= {len(starts)} shards, or a smaller --batch-size")
+        raise HfcError(
+            f"{count} shards of {n} images in batches of {batch_size}: there are only {len(starts)} batches",
+            f"pass N <= {len(starts)} shards, or a smaller --batch-size",
+        )
     return split_batches(starts, n, batch_size, count)[index - 1]
 
 
