@@ -266,8 +266,9 @@ def test_ci_regenerates_the_baseline_grid_and_compares():
     # pinned to the CPU the baseline was made on (the default, auto, would pick a GPU where there is one)
     assert args[args.index("--device") + 1] == "cpu" and run["device"]["device"] == "cpu"
     assert "hfc-robust compare results/baseline" in script
-    # the README's one update command uses the same grid
-    assert f"hfc-robust bench {grid.group(1)} --out results/baseline" in (ROOT / "README.md").read_text()
+    # the docs' one update command (Comparing runs, "Regression baseline") uses the same grid
+    docs = (ROOT / "docs" / "guide" / "compare.md").read_text()
+    assert f"hfc-robust bench {grid.group(1)} --out results/baseline" in docs
 
 
 def _baseline_copy(dst: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -251,17 +251,19 @@ def test_summary_names_a_row_whose_power_is_low():
 # ---- the documented budgets are the code's ----
 
 def test_docs_state_the_budgets_of_the_code():
-    """README, the module docstring and --help (built from the constants) say the same attacks and budgets."""
+    """The docs (the sanity checks page and the bench options table), the module docstring and --help (built
+    from the constants) say the same attacks and budgets."""
     phrase = defaults.spot_check_budget_text()
     steps, queries = defaults.SPOT_CHECK_STEPS, defaults.SPOT_CHECK_QUERIES
     assert f"APGD-CE ({steps} steps)" in phrase and f"Square ({queries} queries)" in phrase
     assert ("the likeliest wrong class" if defaults.SPOT_CHECK_TARGETS == 1
             else f"the {defaults.SPOT_CHECK_TARGETS} likeliest wrong classes") in phrase
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**strong-attack spot check**"):]
+    checks_page = (ROOT / "docs" / "guide" / "checks.md").read_text()
+    section = checks_page[checks_page.index("**strong-attack spot check**"):]
     section = " ".join(section[:section.index("\n* optional")].split())
     assert phrase in section and f"N = {defaults.DEFAULT_SPOT_CHECK}" in section
-    option = next(line for line in readme.splitlines() if line.startswith("| `--spot-check N`"))
+    options_page = (ROOT / "docs" / "guide" / "bench.md").read_text()
+    option = next(line for line in options_page.splitlines() if line.startswith("| `--spot-check N`"))
     assert option.endswith(f"| {defaults.DEFAULT_SPOT_CHECK} |")  # the options table's default
     assert re.findall(r"(\d[\d,]*) queries", section) == [str(queries)]  # no other query budget stated
     source = (ROOT / "hfc_robust" / "checks" / "spotcheck.py").read_text()
