@@ -1,6 +1,6 @@
 """Fig. 7 (Sec. 6.2): the first-layer kernels of every natural / adversarially trained pair, gathered
 in ``results/paper/kernels/first_layers.npz`` (one array per model: out x in x 3 x 3) with a
-``run.json`` naming each array's source (registry weights with their SHA-256, or the Sec. 5 run
+``record.json`` naming each array's source (registry weights with their SHA-256, or the Sec. 5 run
 record). The verdict (:mod:`hfc_robust.paper.verdicts.kernels`) reads only these files."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def collect_first_layers(out: Path, heuristics: Path, extra: dict[str, tuple[str
     atomic_write_bytes(out / "first_layers.npz", buffer.getvalue())
     from ... import ENGINE_VERSION
 
-    atomic_write_text(out / "run.json", json.dumps({"sources": sources, "engine_version": ENGINE_VERSION,
+    atomic_write_text(out / "record.json", json.dumps({"sources": sources, "engine_version": ENGINE_VERSION,
                                                     "wall_time_s": round(time.time() - started, 1),
                                                     "versions": versions()}, indent=1, sort_keys=True) + "\n")
     log(f"[kernels] wrote {out / 'first_layers.npz'} ({len(arrays)} models)")

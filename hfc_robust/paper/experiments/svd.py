@@ -4,7 +4,7 @@ x, by PSNR), on the Fig. 2 setting: the same models and images as ``results/pape
 The SVD split (:func:`svd_split`): per image and channel, x_l = the rank-k reconstruction from the
 leading singular values, x_h = x - x_l, with k the smallest rank whose x_l keeps at least the energy
 (sum of squares) the Fourier x_l at radius r keeps (the rule of claim 8.1). One folder per model:
-``results/paper/svd/<label>/predictions.csv`` (x, and x_l, x_h at every radius) and ``run.json``
+``results/paper/svd/<label>/predictions.csv`` (x, and x_l, x_h at every radius) and ``record.json``
 (configuration, ranks, PSNR of both splits' x_l against x per radius, versions, wall time)."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def svd_split(images: torch.Tensor, radius: float, inclusive: bool = True) -> tu
 def run_svd(label: str, dataset: str, model_name: str, weights: str | None, n: int, out: Path,
             log: Callable[[str], None] = print) -> Path:
     folder = out / label
-    run_json = folder / "run.json"
+    run_json = folder / "record.json"  # not a bench run: results/**/run.json are (tests/test_docs.py)
     config = {"dataset": dataset, "model": model_name, "weights": weights, "n": n, "radii": list(rule.RADII),
               "mask": "<= r", "split": "truncated SVD per image and channel, rank matched to the Fourier x_l's energy"}
     if run_json.is_file() and json.loads(run_json.read_text()).get("config") == config:

@@ -28,7 +28,7 @@ BN_RUNS = [("fmnist-cnn", False), ("fmnist-cnn", True), ("fmnist-cnn-at", False)
 
 
 def _psnr(out: Path, folder: str) -> dict[float, float]:
-    run = json.loads((out / "svd" / folder / "run.json").read_text())
+    run = json.loads((out / "svd" / folder / "record.json").read_text())
     return {float(r): v["fourier_median_db"] for r, v in run["psnr"].items()}
 
 
@@ -56,7 +56,7 @@ def collect_fig2(out: Path) -> tuple[list[Verdict], list[str]]:
         svd = pd.read_csv(out / "svd" / svd_folder / "predictions.csv")
         verdict, lines = svd_setting(fourier, svd, settings[label][0])
         svd_settings[label] = (verdict, lines, is_cifar)
-        ranks = json.loads((out / "svd" / svd_folder / "run.json").read_text())["ranks"]
+        ranks = json.loads((out / "svd" / svd_folder / "record.json").read_text())["ranks"]
         svd_lines.append(f"* **{label}** ({verdict}): " + "; ".join(lines) + ". Mean rank k per radius: "
                          + ", ".join(f"r={r}: {ranks[r]['mean']:.1f}" for r in sorted(ranks, key=float)) + ".")
     v81 = claim_8_1(svd_settings)
@@ -92,7 +92,7 @@ def collect_kernels(out: Path) -> tuple[Verdict, list[str]]:
     section = ["## Sec. 6.2 (Fig. 7): smoothness of the first-layer kernels", "",
                "S = share of the first-layer kernels' energy outside the DC term of their 3 x 3 DFT (0: constant "
                "kernels); adjacent-difference energy over total energy; S after Eq. 3 at rho = 1 (Fig. 7 c, d). "
-               "Weights: `kernels/first_layers.npz` (sources and SHA-256 in `kernels/run.json`).", "",
+               "Weights: `kernels/first_layers.npz` (sources and SHA-256 in `kernels/record.json`).", "",
                "| model | S | adjacent energy | S after Eq. 3, rho = 1 |", "|---|---:|---:|---:|", *rows, "",
                *[f"* {line}" for line in verdict.details], "", "![kernels](kernels/kernels.png)", ""]
     return verdict, section

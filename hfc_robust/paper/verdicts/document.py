@@ -87,7 +87,7 @@ def wall_times(out: Path) -> dict[str, float]:
                                   ("table1", "table1", "*-seed*.json")):
         times[name] = sum(r.get("wall_time_s", 0.0) for r, _ in load_records(out / folder, pattern).values()) \
             if (out / folder).is_dir() else 0.0
-    times["svd"] = sum(json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "svd").glob("*/run.json"))
+    times["svd"] = sum(json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "svd").glob("*/record.json"))
     times["table2-paper"] = sum(json.loads(p.read_text()).get("wall_time_s", 0.0)
                                 for p in (out / "table2_paper").glob("*/*/run.json"))
     times["table2-bn"] = sum(json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "table2").glob("*/run.json"))

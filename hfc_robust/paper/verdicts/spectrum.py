@@ -1,6 +1,6 @@
 """Claims 3.1 (Fig. 2) and 8.1 (Sec. 8) by :mod:`hfc_robust.paper.rules.spectrum`, from stored
 per-image predictions (``spectrum/<setting>/predictions.csv``, ``svd/<model>/predictions.csv``)
-and the premise's PSNR (``svd/<model>/run.json``)."""
+and the premise's PSNR (``svd/<model>/record.json``)."""
 
 from __future__ import annotations
 
