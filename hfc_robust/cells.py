@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .errors import HfcError
-from .threat import Norm, ThreatModel
+from .threat import Band, Norm, ThreatModel
 
 __all__ = [
     "Cell",
@@ -49,6 +49,7 @@ NO_ATTACK = "none"  #: the attack of clean rows
 CLEAN_CORRUPTION = "none"  #: the corruption of a corruption table's clean rows (severity 0)
 _CORRUPTION_SEGMENT = "corruption"
 _EPS_DECIMALS = 7
+_BAND_SEGMENT = "band="  #: the key segment of a band-limited threat model (``band=8-23``), before eps
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,11 +103,17 @@ class Cell:
         return self.threat.norm
 
     @property
+    def band(self) -> Band | None:
+        return self.threat.band
+
+    @property
     def key(self) -> str:
-        """``dataset/model/defense/scenario/attack/norm/eps=0.0313725``: stable across runs and versions."""
+        """``dataset/model/defense/scenario/attack/norm/eps=0.0313725``: stable across runs and versions;
+        a band-limited threat model adds its band before eps (``.../linf/band=8-23/eps=0.0313725``)."""
+        band = f"{_BAND_SEGMENT}{self.band.text}/" if self.band is not None else ""
         return (
             f"{self.dataset}/{self.model}/{self.defense}/{self.scenario}/{self.attack}/{self.norm.value}/"
-            f"eps={self.eps:.{_EPS_DECIMALS}f}"
+            f"{band}eps={self.eps:.{_EPS_DECIMALS}f}"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -127,19 +134,24 @@ class Cell:
         """One adversarial input per example: attacked, and not a ``worst-case`` row."""
         return self.scenario != "clean" and self.attack != WORST_CASE
 
-    def with_(self, **changes) -> Cell:
+    def with_(self, **changes: object) -> Cell:
         """A copy with some fields changed."""
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def parse(cls, key: str) -> Cell | CorruptionCell:
         """The cell a key names: a :class:`CorruptionCell` for ``.../corruption/NAME/severity=S``,
         else a :class:`Cell`, reading the current keys and the older ones without a norm segment
-        (``dataset/model/defense/threat/attack/eps=...``, L-inf). Split from the right, since a
-        dataset name may contain ``/``."""
+        (``dataset/model/defense/threat/attack/eps=...``, L-inf), and a band's segment before eps.
+        Split from the right, since a dataset name may contain ``/``."""
         text = str(key)
         if text.rsplit("/", 1)[-1].startswith("severity="):
             return CorruptionCell._parse(text)
+        band = None
+        segments = text.rsplit("/", 2)
+        if len(segments) == 3 and segments[1].startswith(_BAND_SEGMENT):  # a band-limited threat model
+            band = Band.parse(segments[1][len(_BAND_SEGMENT) :])
+            text = f"{segments[0]}/{segments[2]}"
         parts = text.rsplit("/", 6)
         if len(parts) == 7 and Norm.is_name(parts[5]):
             dataset, model, defense, scenario, attack, norm, eps_text = parts
@@ -159,7 +171,7 @@ class Cell:
             eps = float(eps_text[4:])
         except ValueError:
             raise HfcError(f"{text!r} has no number after eps=", "expected e.g. eps=0.0313725") from None
-        return cls(dataset, model, defense, scenario, attack, ThreatModel(Norm.parse(norm), eps))
+        return cls(dataset, model, defense, scenario, attack, ThreatModel(Norm.parse(norm), eps, band))
 
 
 @dataclass(frozen=True)

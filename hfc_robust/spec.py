@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from .attacks.registry import AttackOptions, check_budget, check_loss, get_attack
+from .band import FULL_SPECTRUM, rings
 from .budgets import DEFAULT_QUERIES, DEFAULT_SPOT_CHECK
 from .corruptions.registry import CORRUPTIONS, SEVERITIES, get_corruption
 from .defenses.spec import DefenseSpec, defense_grid
 from .errors import HfcError
-from .threat import Norm, ThreatModel
+from .threat import Band, Norm, ThreatModel
 
 __all__ = ["RunSpec", "BenchSpec", "CorruptionSpec", "spec_from_dict"]
 
@@ -124,7 +125,10 @@ class RunSpec:
                 "rerun with the hfc-robust version recorded in run.json versions",
             )
         tuples = {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
-        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in values.items()})
+        arguments: dict[str, Any] = {
+            k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in values.items()
+        }
+        return cls(**arguments)
 
     _renamed: ClassVar[dict[str, str]] = {}
 
@@ -145,6 +149,11 @@ class BenchSpec(RunSpec):
         spot_check: robust examples the strong-attack spot check re-attacks per reported row (0: none).
         min_eps: also bisect each example's minimal PGD eps, up to ``min_eps_max`` (None: twice
             the largest eps, :meth:`~hfc_robust.threat.Norm.min_eps_limit`).
+        bands: frequency bands (:class:`~hfc_robust.band.Band`, or ``LO-HI`` text) that restrict the
+            perturbation: every attack runs at every eps in every band (None or ``all``: the whole
+            spectrum); empty (the default): the whole spectrum only, as before bands existed.
+        band_width: instead of ``bands``, rings of this many bins from the centre to the corner of the
+            images (:func:`~hfc_robust.band.rings`) and the whole spectrum, set by :meth:`resolved`.
     """
 
     kind: ClassVar[str] = "bench"
@@ -162,6 +171,8 @@ class BenchSpec(RunSpec):
     spot_check: int = DEFAULT_SPOT_CHECK
     min_eps: bool = False
     min_eps_max: float | None = None
+    bands: tuple[Band | None, ...] = ()
+    band_width: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -200,15 +211,61 @@ class BenchSpec(RunSpec):
             if value is not None and norm.check_eps(value, name) == 0:
                 raise HfcError(f"{name} must be > 0", f"pass e.g. {name} {norm.example_eps}")
         check_loss(self.loss)
+        self._check_bands()
+
+    def _check_bands(self) -> None:
+        """The bands, read and ordered (the whole spectrum first, then by radii); only attacks with a
+        band-limited form may run in a band (``hfc-robust list``), and ``--min-eps`` bisects the whole ball."""
+        if isinstance(self.bands, (str, Band)):
+            raise HfcError(f"bands is a sequence, got {self.bands!r}", "write e.g. bands=('8-23',) or --band 8-23")
+        bands = list(dict.fromkeys(Band.parse(b) for b in self.bands))
+        self._set("bands", tuple(sorted(bands, key=lambda b: (-1.0, -1.0) if b is None else (b.lo, b.hi))))
+        if self.band_width is not None:
+            width = self.band_width
+            if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
+                raise HfcError(
+                    f"--band-width must be a positive number (of frequency bins), not {width!r}",
+                    "pass e.g. --band-width 4",
+                )
+            if self.bands:
+                raise HfcError("--band and --band-width both choose the bands", "give one of them")
+            self._set("band_width", float(width))
+        elif not any(b is not None for b in self.bands):
+            return
+        unbanded = [name for name in self.attacks if not get_attack(name).band]
+        if unbanded:
+            raise HfcError(
+                f"{', '.join(unbanded)} has no band-limited form, so it cannot run in --band",
+                "use fgsm, pgd, bpda-pgd, apgd-ce, apgd-t or autoattack (its gradient stages) with a band",
+            )
+        if self.min_eps:
+            raise HfcError(
+                "--min-eps bisects the whole-spectrum ball and cannot run with --band",
+                "drop --min-eps, or run it without --band",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         record = super().to_dict()
         record["norm"] = self.norm.value
+        if self.bands:  # absent without bands: the configs (and fingerprints) of earlier runs stay as they were
+            record["bands"] = [FULL_SPECTRUM if b is None else b.text for b in self.bands]
+        else:
+            record.pop("bands", None)
+        if self.band_width is None:
+            record.pop("band_width", None)
         return record
 
     def resolved(self, shape: Sequence[int]) -> BenchSpec:
         """This spec with ``eps=None`` replaced by the norm's default for images of ``shape``
-        (:meth:`~hfc_robust.threat.Norm.default_eps`); HfcError when the norm has none for them."""
+        (:meth:`~hfc_robust.threat.Norm.default_eps`); HfcError when the norm has none for them, or
+        when a band keeps no frequency of such images."""
+        height, width = int(shape[-2]), int(shape[-1])
+        if self.band_width is not None:
+            bands = (None, *rings(height, width, self.band_width))
+            return self.replace(band_width=None, bands=bands).resolved(shape)
+        for band in self.bands:
+            if band is not None:
+                band.check_size(height, width)
         if self.eps is not None:
             return self
         return self.replace(eps=(self.norm.default_eps(shape),))
@@ -219,13 +276,13 @@ class BenchSpec(RunSpec):
             raise HfcError(f"no eps for --norm {self.norm.value}", "pass eps, or resolve the spec for the data's shape")
         return self.eps
 
-    def threat(self, eps: float) -> ThreatModel:
-        """The grid's threat model at radius ``eps``."""
-        return ThreatModel(self.norm, eps)
+    def threat(self, eps: float, band: Band | None = None) -> ThreatModel:
+        """The grid's threat model at radius ``eps`` (in ``band``: None, the whole spectrum)."""
+        return ThreatModel(self.norm, eps, band)
 
     def threats(self) -> list[ThreatModel]:
-        """The grid's threat models, one per eps."""
-        return [self.threat(eps) for eps in self.radii_of_ball()]
+        """The grid's threat models: per band (the whole spectrum without bands), one per eps."""
+        return [self.threat(eps, band) for band in self.bands or (None,) for eps in self.radii_of_ball()]
 
     def attack_options(self, num_classes: int) -> AttackOptions:
         return AttackOptions(

@@ -1,6 +1,10 @@
 """One APGD run, the reference's ``attack_single_run`` (Croce & Hein's ``autopgd_base.py``) with its
 arithmetic in the reference's order and an active set around it (see :mod:`hfc_robust.attacks.apgd`,
-which builds APGD-CE and APGD-T on it): :func:`apgd_single_run`, the losses, the random start."""
+which builds APGD-CE and APGD-T on it): :func:`apgd_single_run`, the losses, the random start.
+
+In a band-limited threat model every step is the reference's with its geometry replaced by the
+threat model's (:meth:`~hfc_robust.threat.ThreatModel.project` onto band ∩ ball, the in-band steepest
+ascent) and the random start made band-limited; without a band the code path is the reference's."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..band import band_pass
 from ..threat import Norm, ThreatModel
 from .base import batch_rows, logits_as_in
 
@@ -98,10 +103,20 @@ def apgd_single_run(
             )
             for r in torch.arange(n, device=device).tensor_split(pieces)
         ]
-        return (*(torch.cat([part[i] for part in parts]) for i in range(4)), None)
+        return (
+            torch.cat([part[0] for part in parts]),
+            torch.cat([part[1] for part in parts]),
+            torch.cat([part[2] for part in parts]),
+            torch.cat([part[3] for part in parts]),
+            None,
+        )
     view = (-1,) + (1,) * (x.dim() - 1)
     steps_2, steps_min, size_decr = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
-    x_adv = (x + eps * torch.ones_like(x).detach() * _normalize(noise, norm)).clamp(0.0, 1.0)
+    if threat.band is None:
+        x_adv = (x + eps * torch.ones_like(x).detach() * _normalize(noise, norm)).clamp(0.0, 1.0)
+    else:  # the same draw made band-limited: L-inf, the cube draw projected; L2, its band part on the sphere
+        start = eps * (_normalize(band_pass(noise, threat.band), norm) if norm is Norm.L2 else noise)
+        x_adv = (x + threat.project(start)).clamp(0.0, 1.0)
     out_best, out_adv = x_adv.clone(), x_adv.clone()
     out_loss = torch.empty(n, device=device)
     fooled = torch.zeros(n, dtype=torch.bool, device=device)
@@ -157,7 +172,10 @@ def apgd_single_run(
             grad2 = x_adv - x_adv_old
             x_adv_old = x_adv.clone()
             a = 0.75 if i > 0 else 1.0
-            if norm is Norm.LINF:
+            if threat.band is not None:  # the same steps in band ∩ ball (ThreatModel's geometry), then [0, 1]
+                x_adv_1 = (x + threat.project(x_adv + step_size * threat.steepest_ascent(grad) - x)).clamp(0.0, 1.0)
+                x_adv_1 = (x + threat.project(x_adv + (x_adv_1 - x_adv) * a + grad2 * (1 - a) - x)).clamp(0.0, 1.0)
+            elif norm is Norm.LINF:
                 x_adv_1 = x_adv + step_size * torch.sign(grad)
                 x_adv_1 = torch.clamp(torch.min(torch.max(x_adv_1, lo), hi), 0.0, 1.0)
                 x_adv_1 = torch.clamp(

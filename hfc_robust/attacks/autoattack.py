@@ -31,7 +31,9 @@ __all__ = ["AutoAttack", "COMPONENTS", "standard_budgets", "run_cascade"]
 
 def standard_budgets(num_classes: int) -> dict[str, dict[str, int]]:
     """Each standard component's budget, as run.json records it."""
-    return cascade_budgets("autoattack", num_classes)
+    budgets = cascade_budgets("autoattack", num_classes)
+    assert budgets is not None  # autoattack is a cascade
+    return budgets
 
 
 def run_cascade(
@@ -81,7 +83,9 @@ def _cascade(
 
 class AutoAttack:
     """``AutoAttack(model, threat)(images, labels)``: the standard ensemble in a threat model's ball (a
-    number: an L-inf radius on the [0, 1] pixel scale).
+    number: an L-inf radius on the [0, 1] pixel scale). In a band-limited threat model, its gradient
+    stages APGD-CE and APGD-T, with the standard budgets (FAB-T's closed-form projection onto a
+    hyperplane and the box, and Square's square updates, have no band-limited form).
 
     ``steps`` and ``queries`` exist for fast unit tests only: a bench row named ``autoattack``
     is always built with the standard budgets (:mod:`hfc_robust.attacks.registry`).
@@ -99,12 +103,13 @@ class AutoAttack:
     ) -> None:
         self.model, self.threat = model, as_threat(threat)
         self.budgets = standard_budgets(num_classes)
-        self.components = {
+        self.components: dict[str, APGD | APGDT | FABT | Square] = {
             "apgd-ce": APGD(model, self.threat, steps=steps, seed=seed),
             "apgd-t": APGDT(model, self.threat, steps=steps, seed=seed, num_classes=num_classes),
-            "fab-t": FABT(model, self.threat, steps=steps, seed=seed, num_classes=num_classes),
-            "square": Square(model, self.threat, queries=queries, seed=seed, rescale_schedule=False),
         }
+        if self.threat.band is None:  # in a band, the gradient stages only (FAB-T and Square have no band form)
+            self.components["fab-t"] = FABT(model, self.threat, steps=steps, seed=seed, num_classes=num_classes)
+            self.components["square"] = Square(model, self.threat, queries=queries, seed=seed, rescale_schedule=False)
 
     def __call__(
         self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None

@@ -30,14 +30,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import HfcError
 from ..ops.modes import eval_mode
 from ..ops.pooling import fast_pooling
+from ..threat import ThreatModel
 from .registry import LOSSES, check_loss
 
 __all__ = [
     "AdapterMixin",
     "AttackOutput",
     "attack_loss",
+    "whole_spectrum",
     "dead_gradient_rows",
     "example_seed",
     "seeded_global_rng",
@@ -46,6 +49,16 @@ __all__ = [
     "batch_rows",
     "LOSSES",
 ]
+
+
+def whole_spectrum(threat: ThreatModel, attack: str) -> ThreatModel:
+    """``threat`` for an attack without a band-limited form (FAB-T, Square); HfcError in a band."""
+    if threat.band is not None:
+        raise HfcError(
+            f"{attack} has no band-limited form: it cannot attack in {threat.band.label}",
+            "use pgd, apgd-ce, apgd-t or autoattack (its gradient stages) in a band",
+        )
+    return threat
 
 
 def attack_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "ce") -> torch.Tensor:

@@ -37,7 +37,7 @@ from torchattacks.attacks.fab import projection_l2, projection_linf
 
 from ..threat import Norm, ThreatModel, as_threat
 from .apgd import AUTOATTACK_STEPS, standard_targets
-from .base import AdapterMixin, AttackOutput, batch_rows, frozen_parameters, logits_as_in
+from .base import AdapterMixin, AttackOutput, batch_rows, frozen_parameters, logits_as_in, whole_spectrum
 
 __all__ = ["FABT", "fab_targeted_run"]
 
@@ -207,7 +207,7 @@ class FABT(AdapterMixin, _TorchattacksAttack):
         targets: int | None = None,
     ) -> None:
         super().__init__("FABT", model)
-        self.threat = as_threat(threat)
+        self.threat = whole_spectrum(as_threat(threat), "FAB-T")
         self.eps, self.steps, self.seed = self.threat.eps, int(steps), int(seed)
         self.restarts = int(restarts)  # AutoAttack's FAB-T: 1 (a later restart would start at random)
         self.targets = standard_targets(num_classes) if targets is None else int(targets)

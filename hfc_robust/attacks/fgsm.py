@@ -22,7 +22,9 @@ class FGSM(AdapterMixin, torchattacks.FGSM):
       ``clip(x + eps * g / ||g||_2, 0, 1)``, ``||.||_2`` over each example's C x H x W values; an
       example whose gradient is zero does not move.
 
-    ``g`` is the gradient of the loss (``ce`` or ``margin``) at ``x``.
+    ``g`` is the gradient of the loss (``ce`` or ``margin``) at ``x``. In a band-limited threat model
+    the step is the steepest ascent of the in-band gradient projected onto band ∩ ball
+    (:meth:`~hfc_robust.threat.ThreatModel.project`), then clipped to [0, 1].
     """
 
     def __init__(self, model: nn.Module, threat: ThreatModel | float = 8 / 255, loss: str = "ce") -> None:
@@ -34,8 +36,11 @@ class FGSM(AdapterMixin, torchattacks.FGSM):
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor, example_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if self.loss == "ce" and self.threat.norm is Norm.LINF:
+        if self.loss == "ce" and self.threat.norm is Norm.LINF and self.threat.band is None:
             return super().forward(images, labels)  # torchattacks' own FGSM
         x = images.clone().detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(attack_loss(self.get_logits(x), labels, self.loss), x)
-        return (images + self.eps * self.threat.steepest_ascent(grad)).clamp(0, 1).detach()
+        step = self.eps * self.threat.steepest_ascent(grad)
+        if self.threat.band is not None:  # into band ∩ ball (sign(B g) itself is not band-limited)
+            step = self.threat.project(step)
+        return (images + step).clamp(0, 1).detach()

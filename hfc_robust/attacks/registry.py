@@ -78,6 +78,8 @@ class AttackEntry:
     that module is imported when the attack is built (a PGD grid never loads torchattacks).
     ``bpda``: runs through the defense's BPDA twin (input transforms only). ``gradient_free``:
     needs no gradient (a check for gradient masking). ``stages``: the cascade's components.
+    ``band``: has a band-limited form (``--band``); ``band_stages``: the cascade's components in a
+    band (its gradient stages; FAB-T's closed-form projection and Square's squares have no band form).
     """
 
     name: str
@@ -87,6 +89,12 @@ class AttackEntry:
     bpda: bool = False
     gradient_free: bool = False
     stages: tuple[str, ...] = ()
+    band: bool = True
+    band_stages: tuple[str, ...] = ()
+
+    def stages_in(self, threat: ThreatModel) -> tuple[str, ...]:
+        """The cascade's components in ``threat`` (its band stages in a band-limited threat model)."""
+        return self.band_stages if threat.band is not None and self.band_stages else self.stages
 
     def attack_class(self) -> type:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.class_name)
@@ -157,6 +165,7 @@ ATTACKS: dict[str, AttackEntry] = {
         "FAB-T, targeted minimal-perturbation attack (Croce & Hein 2020), min(9, C-1) targets, 100 steps",
         "fab",
         "FABT",
+        band=False,
     ),
     "square": AttackEntry(
         "square",
@@ -164,6 +173,7 @@ ATTACKS: dict[str, AttackEntry] = {
         "square",
         "Square",
         gradient_free=True,
+        band=False,
     ),
     "autoattack": AttackEntry(
         "autoattack",
@@ -172,6 +182,7 @@ ATTACKS: dict[str, AttackEntry] = {
         "autoattack",
         "AutoAttack",
         stages=COMPONENTS,
+        band_stages=COMPONENTS[:2],
     ),
     "autoattack-fast": AttackEntry(
         "autoattack-fast",

@@ -25,7 +25,7 @@ from torchattacks.attack import Attack as _TorchattacksAttack
 from ..budgets import DEFAULT_QUERIES
 from ..errors import HfcError
 from ..threat import Norm, ThreatModel, as_threat
-from .base import AdapterMixin, AttackOutput, seeded_global_rng
+from .base import AdapterMixin, AttackOutput, seeded_global_rng, whole_spectrum
 from .square_linf import linf_square_run, margins
 
 __all__ = ["Square", "DEFAULT_QUERIES"]
@@ -83,7 +83,7 @@ class Square(AdapterMixin, _TorchattacksAttack):
             raise HfcError(
                 f"Square needs queries >= 1 and restarts >= 1, got {queries} and {restarts}", "pass --queries 5000"
             )
-        self.threat = as_threat(threat)
+        self.threat = whole_spectrum(as_threat(threat), "Square")
         self.eps = self.threat.eps
         self.queries, self.restarts, self.seed = int(queries), int(restarts), int(seed)
         self.rescale_schedule, self.p_init = bool(rescale_schedule), float(p_init)

@@ -6,7 +6,8 @@ holds these attacks), a seeded random sample of up to ``--spot-check`` examples 
 counts as robust is attacked again with the budgets of :mod:`hfc_robust.budgets`:
 APGD-CE (100 steps), then APGD-T (100 steps, the likeliest wrong class) on what it left,
 then Square (250 queries) on what they left (gradient-free: it sees through masked gradients).
-An example counts as broken when any of them breaks it. The decision (estimate, one-sided
+An example counts as broken when any of them breaks it. In a band (``--band``) the rows are grouped
+per band too, and Square, which has no band-limited form, is left out. The decision (estimate, one-sided
 exact test, warn/fail, gradient masking, power) is :mod:`hfc_robust.checks.spotrule`, a pure
 function of the per-example outcomes.
 
@@ -26,7 +27,7 @@ import torch.nn as nn
 
 from ..budgets import SPOT_CHECK_QUERIES, SPOT_CHECK_STEPS, SPOT_CHECK_TARGETS, spot_check_budget_text
 from ..cells import SCORED_SCENARIOS, WORST_CASE, Cell
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..engine.attack_result import AttackResult
 from ..engine.inference import num_outputs, predict_classes
 from ..ops.modes import eval_mode
@@ -50,16 +51,16 @@ class SpotBudget:
 
 def reported_cells(cells: Sequence[Cell]) -> list[Cell]:
     """The rows a reader would quote, at the largest eps of the white-box and adaptive cells: per
-    (defense, threat model), ``worst-case`` when the grid has several attacks, else the single
+    (defense, threat model, band), ``worst-case`` when the grid has several attacks, else the single
     attack's cell. Groups that ran AutoAttack (any ``autoattack...`` row) are skipped."""
     scored = [cell for cell in cells if cell.scenario in SCORED_SCENARIOS and cell.eps > 0]
     if not scored:
         return []
     eps = max(cell.eps for cell in scored)
-    groups: dict[tuple[str, str], list[Cell]] = {}
+    groups: dict[tuple, list[Cell]] = {}
     for cell in scored:
         if cell.eps == eps:
-            groups.setdefault((cell.defense, cell.scenario), []).append(cell)
+            groups.setdefault((cell.defense, cell.scenario, cell.band), []).append(cell)
     chosen = []
     for group in groups.values():
         if any(c.attack.startswith("autoattack") for c in group):
@@ -80,7 +81,7 @@ def sample_indices(cell: str, seed: int, indices: np.ndarray, size: int) -> np.n
 
 
 def _row_name(cell: Cell) -> str:
-    return f"{cell.defense} {cell.scenario} {cell.attack}"
+    return f"{cell.defense} {cell.scenario} {cell.attack}" + (f" in {cell.band.label}" if cell.band is not None else "")
 
 
 def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
@@ -125,9 +126,7 @@ def summarize(rows: list[tuple[Cell, dict]], size: int) -> Check:
     return Check(CHECK_NAME, status, detail, {"rows": records, "size": size, "eps": eps})
 
 
-def _images(
-    dataset: ImageDataset, wanted: np.ndarray, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _images(dataset: Dataset, wanted: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The sampled examples, read batch by batch (the dataset may stream from disk)."""
     keep = set(int(i) for i in wanted)
     parts = []
@@ -182,9 +181,10 @@ def attack_sample(
         )
     # Square only where APGD failed: breaking an example twice adds nothing to the count, and the
     # masking test then assumes APGD broke every one of its examples alone (spotrule.row_verdict).
+    # Square has no band-limited form: a band's row is re-attacked by APGD-CE and APGD-T only.
     square = np.zeros_like(gradient)
     standing = np.flatnonzero(~gradient)
-    if len(standing):
+    if len(standing) and threat.band is None:
         keep = torch.as_tensor(standing)
         square[standing] = _broken(
             Square(model, threat, queries=budget.queries, seed=seed),
@@ -200,7 +200,7 @@ def attack_sample(
 def spot_check(
     result: AttackResult,
     modules: dict[str, nn.Module],
-    dataset: ImageDataset,
+    dataset: Dataset,
     size: int,
     device: torch.device | str = "cpu",
     progress: Callable[[str], None] | None = None,

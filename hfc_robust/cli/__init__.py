@@ -28,7 +28,7 @@ class _OneLineErrors(click.Group):
             # click would turn it into Abort ("aborted", exit 1); commands that save work say more
             raise Interrupted("interrupted; nothing was written") from None
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", HfcWarning)
@@ -84,29 +84,31 @@ def list_command() -> None:
     models, datasets, attacks, corruptions = list_models(), list_datasets(), list_attacks(), list_corruptions()
     width = max(len(name) for name in [*models, *datasets, *attacks, *corruptions]) + 2
     click.echo("models:")
-    for name, spec in models.items():
+    for name, model in models.items():
         weights = (
-            "packaged" if spec.packaged else (f"download (sha256 {spec.sha256_prefix}...)" if spec.url else "none")
+            "packaged" if model.packaged else (f"download (sha256 {model.sha256_prefix}...)" if model.url else "none")
         )
-        click.echo(f"  {name:<{width}}{spec.dataset:<9}weights: {weights}. {spec.description}")
+        click.echo(f"  {name:<{width}}{model.dataset:<9}weights: {weights}. {model.description}")
     click.echo("datasets:")
     for name, text in datasets.items():
         click.echo(f"  {name:<{width}}{text}")
     click.echo("attacks (eps bounds the L-inf norm, or the L2 norm with `bench --norm l2`):")
-    for name, spec in attacks.items():
-        click.echo(f"  {name:<{width}}{spec.description}")
+    for name, attack in attacks.items():
+        click.echo(f"  {name:<{width}}{attack.description}")
     click.echo("corruptions (CIFAR-10-C, severities 1-5; `hfc-robust corruptions`):")
-    for name, spec in corruptions.items():
-        click.echo(f"  {name:<{width}}{spec.family:<9}{spec.description}")
+    for name, corruption in corruptions.items():
+        click.echo(f"  {name:<{width}}{corruption.family:<9}{corruption.description}")
 
 
 from .analysis import heatmap_command  # noqa: E402
+from .bands import bands_command  # noqa: E402
 from .bench import bench_command, merge_command  # noqa: E402
 from .corruptions import corruptions_command  # noqa: E402
 from .paper import spectrum_command, train_command  # noqa: E402
 from .results import compare_command, leaderboard_command, report_command, rerun_command  # noqa: E402
 
 for _command in (
+    bands_command,
     bench_command,
     compare_command,
     corruptions_command,

@@ -49,6 +49,23 @@ from .options import (
     help="comma list of radii in --norm on the [0,1] pixel scale, e.g. 2/255,8/255 or 0.25,0.5 "
     "[default: 8/255 for linf; 0.5 for l2 on 3x32x32 images, required for l2 otherwise]",
 )
+@click.option(
+    "--band",
+    "--bands",
+    "band_text",
+    default=None,
+    help="comma list of frequency bands LO-HI that restrict the perturbation (radii in frequency bins from the "
+    "spectrum's centre, the low-pass filter's distance; a band keeps LO < d <= HI, from 0 with the DC bin), "
+    "e.g. 0-4,4-8,8-23; 'all' adds the unrestricted ball; every attack runs at every eps in every band "
+    "(fab-t and square have no band form) [default: the whole spectrum]",
+)
+@click.option(
+    "--band-width",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="instead of --band: rings of this many frequency bins from the centre to the corner (4 on 32x32 "
+    "images: 0-4,4-8,8-12,12-16,16-23) and the whole spectrum",
+)
 @click.option("--radius", "radius_text", default="", help="low-pass radii in frequency bins, e.g. 4,8,12,16")
 @click.option("--rho", "rho_text", default="", help="kernel-smoothing strengths (paper Eq. 3), e.g. 0.5,1.0")
 @click.option("--smooth-normalize", is_flag=True, help="divide smoothed kernels by 1+8*rho (paper: off)")
@@ -128,7 +145,7 @@ from .options import (
     "--deterministic/--no-deterministic",
     default=None,
     help="deterministic cuDNN/cuBLAS kernels (default: on for CUDA, off on the CPU, where kernels already "
-    "repeat exactly); slower, and no guarantee across GPU models (README, Devices)",
+    "repeat exactly); slower, and no guarantee across GPU models (docs: guide/scaling.md)",
 )
 @click.option(
     "--out",
@@ -150,6 +167,20 @@ from .options import (
     is_flag=True,
     help="PGD at eps=0.5 (linf; l2: 0.5*sqrt(C*H*W), which also reaches the mid-grey image) must reach chance accuracy",
 )
+@click.option(
+    "--check-binarization/--no-check-binarization",
+    default=None,
+    help="the binarization test (Zimmermann et al. 2022): does the attack find adversarial examples that "
+    "provably exist, on a readout of the model's penultimate features? [default: on the autoattack rows "
+    "through a defense when it costs under a quarter of them; the flag runs it on every white-box and "
+    "adaptive row at the largest eps]",
+)
+@click.option(
+    "--feature-layer",
+    default=None,
+    help="the binarization test's features: the module whose input is the penultimate features (e.g. fc), "
+    "for a py: model [default: a registry model's own; the test is skipped without one]",
+)
 @click.option("--allow-failed-checks", is_flag=True, help="exit 0 even when a sanity check fails")
 @strict_option
 @scale_options
@@ -157,6 +188,11 @@ from .options import (
 @click.pass_context
 def bench_command(ctx: click.Context, **options: Any) -> int:
     """Accuracy under attack with and without low-pass defenses (clean, white-box, oblivious, adaptive)."""
+    return run_bench(ctx, options)
+
+
+def run_bench(ctx: click.Context, options: dict[str, Any], bands_view: bool = False) -> int:
+    """``bench``'s work (``bands`` too): the run, its table (``bands_view``: the per-band table) and the exit code."""
     from ..runs.inputs import Source
     from ..runs.run import RunOptions, run_spec
 
@@ -177,6 +213,8 @@ def bench_command(ctx: click.Context, **options: Any) -> int:
                 shard=scale.shard,
                 check_convergence=options["check_convergence"],
                 check_unbounded=options["check_unbounded"],
+                check_binarization=options["check_binarization"],
+                feature_layer=options["feature_layer"],
                 progress=report,
                 notify=lambda text: click.echo(text, err=True),
                 started=started,
@@ -184,7 +222,12 @@ def bench_command(ctx: click.Context, **options: Any) -> int:
             ),
             Source(image_size=options["image_size"], clamp_n=not explicit_n),
         )
-    if not options["quiet"]:
+    if not options["quiet"] and bands_view:
+        from ..results.spectra import band_markdown, band_table
+
+        click.echo(band_markdown(band_table(run.table), f"{run.run['model']['name']} on {run.dataset_name}"))
+        click.echo("\n".join(f"{c.status.upper():>7} {c.name}: {c.detail}" for c in run.checks))
+    elif not options["quiet"]:
         from ..results.render import print_table
 
         print_table(
@@ -203,7 +246,7 @@ def bench_spec(options: dict[str, Any]):
     and default is the spec's."""
     from ..attacks.registry import ATTACKS
     from ..spec import BenchSpec
-    from .parsing import parse_float_list, parse_n, parse_name_list, parse_number, parse_number_list
+    from .parsing import parse_band_list, parse_float_list, parse_n, parse_name_list, parse_number, parse_number_list
 
     o = options
     return BenchSpec(
@@ -230,6 +273,8 @@ def bench_spec(options: dict[str, Any]):
         spot_check=0 if o["no_spot_check"] else o["spot_check"],
         min_eps=o["min_eps"],
         min_eps_max=parse_number(o["min_eps_max_text"], "--min-eps-max") if o["min_eps_max_text"] else None,
+        bands=parse_band_list(o["band_text"]),
+        band_width=o.get("band_width"),
     )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "parse_n",
     "parse_shard",
     "parse_severities",
+    "parse_band_list",
 ]
 
 
@@ -111,3 +112,13 @@ def parse_severities(text: str) -> tuple[int, ...]:
     if not values:
         raise HfcError("no severity given", "pass e.g. --severity 1,2,3,4,5")
     return tuple(sorted(set(values)))
+
+
+def parse_band_list(text: str | None) -> tuple:
+    """``0-4,4-8,all`` -> the bands (:meth:`hfc_robust.band.Band.parse`; ``all``: the whole spectrum), in the
+    order given (the spec orders and checks them); () for no text."""
+    from ..band import Band
+
+    if text is None or not str(text).strip():
+        return ()
+    return tuple(Band.parse(part) for part in _split(text))

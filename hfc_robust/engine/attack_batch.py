@@ -29,13 +29,14 @@ from ..attacks.base import AttackOutput
 from ..attacks.registry import AttackEntry, get_attack
 from ..cells import WORST_CASE
 from ..defenses.spec import DefenseSpec
+from ..threat import ThreatModel
 from .checkpoint import Chunk, array_name
 from .grid import AttackGrid
-from .inference import predict_classes, zero_gradient_count
+from .inference import predict_classes, predict_with_margin, zero_gradient_count
 from .loop import CHECKPOINT_SECONDS
 from .mineps import min_eps_arrays
 from .plan import attack_rows, runs_attack, scenarios
-from .spectra import SpectrumSums
+from .spectra import BandLeaks, SpectrumSums, band_outside_filter
 
 __all__ = ["BatchEvaluation", "AttackBatches"]
 
@@ -43,11 +44,11 @@ Step = Callable[[float, str], None]
 SaveUnit = Callable[[int, Chunk], None]
 
 
-def row_seconds(output: AttackOutput, attack: str) -> dict[str, float]:
+def row_seconds(output: AttackOutput, attack: str, threat: ThreatModel | None = None) -> dict[str, float]:
     """A cascade's wall time per row: each stage's (``autoattack:apgd-ce``, ...) and the sum (``autoattack``)."""
     if not output.seconds:
         return {}
-    names = attack_rows(attack)
+    names = attack_rows(attack, threat)
     return {
         **{name: output.seconds[stage] for name, (stage, _, _) in zip(names, output.stages)},
         names[-1]: sum(output.seconds.values()),
@@ -55,13 +56,17 @@ def row_seconds(output: AttackOutput, attack: str) -> dict[str, float]:
 
 
 def stage_predictions(
-    output: AttackOutput, attack: str, model: torch.nn.Module, scorer: torch.nn.Module | None
+    output: AttackOutput,
+    attack: str,
+    model: torch.nn.Module,
+    scorer: torch.nn.Module | None,
+    threat: ThreatModel | None = None,
 ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``[(row name, adversarial inputs, predictions there)]`` for one attack run: the cascade's
     stages (cumulative) and the attack's own row. ``scorer`` re-scores the inputs (a BPDA run's
     forward pass is not bit-identical to the defense's); else the attack's own predictions are
-    used where it computed them."""
-    names = attack_rows(attack)
+    used where it computed them. ``threat``: the run's threat model (a band's cascade has fewer stages)."""
+    names = attack_rows(attack, threat)
     stages = [(adversarial, predictions) for _, adversarial, predictions in output.stages] or [
         (output.adversarial, output.predictions)
     ]
@@ -106,8 +111,15 @@ class BatchEvaluation:
         self.adv_pred: dict[int, torch.Tensor] = {}
         self.robust: dict[int, torch.Tensor] = {}
         self.seconds: dict[int, float] = {}  # a cascade's wall time per stage row (run.json's attack_seconds)
-        self.spectra = SpectrumSums(tuple(images.shape[-2:]))
-        self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
+        self.spectra = SpectrumSums((int(images.shape[-2]), int(images.shape[-1])))
+        self.leaks = BandLeaks(len(labels))  # band cells whose band the defense removes: the consistency check's data
+        self.clean_margin: dict[str, torch.Tensor] = {}
+        if any(band_outside_filter(cell.threat, grid.defense_of[cell.defense]) for cell in grid.cells):
+            self.clean_pred, self.clean_margin = {}, {}
+            for d in grid.defenses:
+                self.clean_pred[d.key], self.clean_margin[d.key] = predict_with_margin(grid.modules[d.key], images)
+        else:
+            self.clean_pred = {d.key: predict_classes(grid.modules[d.key], images) for d in grid.defenses}
         # per unit, per defense (grid.defense_position): examples whose input gradient was checked, and the dead ones
         self.unit_gradients: dict[int, np.ndarray] = {}
         self.correct = {key: pred == labels for key, pred in self.clean_pred.items()}
@@ -124,17 +136,17 @@ class BatchEvaluation:
         defended = [d for d in grid.defenses if d.kind != "none"]
         for attack_name in spec.attacks:
             entry = get_attack(attack_name)
-            for eps in spec.radii_of_ball():
+            for threat in spec.threats():
                 whitebox = any(d.kind == "none" and runs_attack(d, "whitebox", attack_name) for d in grid.defenses)
                 oblivious = [d for d in defended if runs_attack(d, "oblivious", attack_name)]
                 if whitebox or oblivious:
                     if not self._restore(unit):
-                        self._bare_unit(unit, entry, eps, whitebox, oblivious)
+                        self._bare_unit(unit, entry, threat, whitebox, oblivious)
                     unit += 1
                 for d in defended:
                     if runs_attack(d, "adaptive", attack_name):
                         if not self._restore(unit):
-                            self._adaptive_unit(unit, entry, eps, d)
+                            self._adaptive_unit(unit, entry, threat, d)
                         unit += 1
         self._worst_case_rows()
         return self._chunk()
@@ -167,45 +179,45 @@ class BatchEvaluation:
         self.unit_gradients[unit] = counts
 
     def _bare_unit(
-        self, unit: int, entry: AttackEntry, eps: float, whitebox: bool, oblivious: list[DefenseSpec]
+        self, unit: int, entry: AttackEntry, threat: ThreatModel, whitebox: bool, oblivious: list[DefenseSpec]
     ) -> None:
         """The attack on the bare model, at full budget when oblivious rows will classify its candidates."""
-        self.step(unit / self.units, f"{entry.name} eps={self.grid.spec.norm.eps_label(eps)} on the bare model")
+        self.step(unit / self.units, f"{entry.name} eps={threat.label} on the bare model")
         before = set(self.adv_pred)
         bare = self.grid.modules["none"]
         rows = self.correct["none"].nonzero().flatten()
-        output = entry.build(bare, self.grid.spec.threat(eps), self.grid.options).run(
+        output = entry.build(bare, threat, self.grid.options).run(
             self.images[rows], self.labels[rows], self.indices[rows.cpu()], full_budget=bool(oblivious)
         )
         self._check_gradients(unit, entry, "none", bare, rows, output)
         if whitebox:
-            for name, adversarial, pred in stage_predictions(output, entry.name, bare, None):
-                self._record("none", "whitebox", name, eps, rows, pred, adversarial)
-            self._time("none", "whitebox", eps, output, entry.name)
+            for name, adversarial, pred in stage_predictions(output, entry.name, bare, None, threat):
+                self._record("none", "whitebox", name, threat, rows, pred, adversarial)
+            self._time("none", "whitebox", threat, output, entry.name)
         for d in oblivious:
-            self._record_oblivious(d, entry.name, eps, output, rows)
+            self._record_oblivious(d, entry.name, threat, output, rows)
         self._finish(unit, before)
 
-    def _adaptive_unit(self, unit: int, entry: AttackEntry, eps: float, defense: DefenseSpec) -> None:
+    def _adaptive_unit(self, unit: int, entry: AttackEntry, threat: ThreatModel, defense: DefenseSpec) -> None:
         """The attack through one defense (its BPDA twin for a BPDA attack), scored through the defense."""
-        self.step(unit / self.units, f"{entry.name} eps={self.grid.spec.norm.eps_label(eps)} through {defense.key}")
+        self.step(unit / self.units, f"{entry.name} eps={threat.label} through {defense.key}")
         before = set(self.adv_pred)
         rows = self.correct[defense.key].nonzero().flatten()
         target = self.grid.bpda_modules[defense.key] if entry.bpda else self.grid.modules[defense.key]
-        output = entry.build(target, self.grid.spec.threat(eps), self.grid.options).run(
+        output = entry.build(target, threat, self.grid.options).run(
             self.images[rows], self.labels[rows], self.indices[rows.cpu()]
         )
         self._check_gradients(unit, entry, defense.key, target, rows, output)
         # BPDA's forward pass is x + (t(x) - x), not bit-identical to t(x): re-score it exactly.
         scorer = self.grid.modules[defense.key] if entry.bpda else None
-        for name, adversarial, pred in stage_predictions(output, entry.name, target, scorer):
-            self._record(defense.key, "adaptive", name, eps, rows, pred, adversarial)
-        self._time(defense.key, "adaptive", eps, output, entry.name)
+        for name, adversarial, pred in stage_predictions(output, entry.name, target, scorer, threat):
+            self._record(defense.key, "adaptive", name, threat, rows, pred, adversarial)
+        self._time(defense.key, "adaptive", threat, output, entry.name)
         self._finish(unit, before)
 
-    def _time(self, defense: str, threat: str, eps: float, output: AttackOutput, attack: str) -> None:
-        for name, seconds in row_seconds(output, attack).items():
-            self.seconds[self.grid.position(defense, threat, name, eps)] = seconds
+    def _time(self, defense: str, scenario: str, threat: ThreatModel, output: AttackOutput, attack: str) -> None:
+        for name, seconds in row_seconds(output, attack, threat).items():
+            self.seconds[self.grid.position(defense, scenario, name, threat)] = seconds
 
     def _worst_case_rows(self) -> None:
         """``worst-case``: robust only if every attack of the threat model failed (no single adversarial prediction)."""
@@ -215,11 +227,11 @@ class BatchEvaluation:
                 attacks = [a for a in grid.spec.attacks if runs_attack(d, scenario, a)]
                 if len(attacks) < 2:
                     continue
-                for eps in grid.spec.radii_of_ball():
+                for threat in grid.spec.threats():
                     both = torch.ones(len(self.labels), dtype=torch.bool, device=self.labels.device)
                     for attack in attacks:
-                        both &= self.robust[grid.position(d, scenario, attack, eps)]
-                    i = grid.position(d, scenario, WORST_CASE, eps)
+                        both &= self.robust[grid.position(d, scenario, attack, threat)]
+                    i = grid.position(d, scenario, WORST_CASE, threat)
                     self.adv_pred[i], self.robust[i] = torch.full_like(self.labels, -1), both
 
     def _chunk(self) -> Chunk:
@@ -234,6 +246,11 @@ class BatchEvaluation:
             chunk[array_name("clean", grid.defense_position[d.key])] = (
                 self.clean_pred[d.key].cpu().numpy().astype(np.int64)
             )
+            if d.key in self.clean_margin:
+                chunk[array_name("cmargin", grid.defense_position[d.key])] = (
+                    self.clean_margin[d.key].cpu().numpy().astype(np.float64)
+                )
+        chunk.update(self.leaks.arrays(sorted(self.leaks.values)))
         for i in range(len(grid.cells)):
             chunk[array_name("adv", i)] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             chunk[array_name("robust", i)] = self.robust[i].cpu().numpy().astype(np.int8)
@@ -247,23 +264,24 @@ class BatchEvaluation:
     def _record(
         self,
         defense: str,
-        threat: str,
+        scenario: str,
         name: str,
-        eps: float,
+        threat: ThreatModel,
         rows: torch.Tensor,
         pred: torch.Tensor,
         adversarial: torch.Tensor,
     ) -> None:
         """Outcome of a row whose attack ran on ``rows`` (clean-correct examples) and predicted ``pred``
         at ``adversarial`` there."""
-        i = self.grid.position(defense, threat, name, eps)
+        i = self.grid.position(defense, scenario, name, threat)
         full = self.clean_pred[defense].clone()
         full[rows] = pred
         self.adv_pred[i], self.robust[i] = full, full == self.labels
         self.spectra.add(i, self.grid.defense_of[defense], adversarial, self.images[rows])
+        self.leaks.add(i, threat, self.grid.defense_of[defense], rows, adversarial, self.images[rows])
 
     def _record_oblivious(
-        self, defense: DefenseSpec, attack: str, eps: float, output: AttackOutput, attacked: torch.Tensor
+        self, defense: DefenseSpec, attack: str, threat: ThreatModel, output: AttackOutput, attacked: torch.Tensor
     ) -> None:
         """Oblivious rows: the bare model's full-budget candidates, classified through the defense.
 
@@ -274,7 +292,7 @@ class BatchEvaluation:
         added to the row's spectrum (over the examples both models classify correctly clean)."""
         module = self.grid.modules[defense.key]
         labels, images = self.labels, self.images
-        names = attack_rows(attack)
+        names = attack_rows(attack, threat)
         # cascade stage k transfers the candidates of stages 0..k; a single attack, all of its candidates
         groups = (
             [output.transfers[: k + 1] for k in range(len(output.stages))] + [output.transfers]
@@ -295,9 +313,10 @@ class BatchEvaluation:
                 full[rows[fooled | ~decided]] = pred[fooled | ~decided]
                 chosen[fooled | ~decided] = inputs[fooled | ~decided]
                 decided |= fooled
-            i = self.grid.position(defense, "oblivious", name, eps)
+            i = self.grid.position(defense, "oblivious", name, threat)
             self.adv_pred[i], self.robust[i] = full, full == labels
             self.spectra.add(i, defense, chosen, images[rows])
+            self.leaks.add(i, threat, defense, rows, chosen, images[rows])
 
     # ------------------------------------------------------------------ units saved inside a slow batch
 
@@ -313,6 +332,7 @@ class BatchEvaluation:
             if array_name("seconds", i) in arrays:
                 self.seconds[i] = float(arrays[array_name("seconds", i)])
             self.spectra.restore(i, arrays)
+            self.leaks.restore(i, arrays)
         if "grad" in arrays:
             self.unit_gradients[unit] = arrays["grad"]
         return True
@@ -327,9 +347,10 @@ class BatchEvaluation:
             self.pending[f"u{unit}:{array_name('adv', i)}"] = self.adv_pred[i].cpu().numpy().astype(np.int64)
             self.pending[f"u{unit}:{array_name('robust', i)}"] = self.robust[i].cpu().numpy().astype(np.int8)
             if i in self.seconds:
-                self.pending[f"u{unit}:{array_name('seconds', i)}"] = np.float64(self.seconds[i])
+                self.pending[f"u{unit}:{array_name('seconds', i)}"] = np.array(self.seconds[i], dtype=np.float64)
             if i in self.spectra.sums:
                 self.pending.update({f"u{unit}:{name}": array for name, array in self.spectra.arrays([i]).items()})
+            self.pending.update({f"u{unit}:{name}": array for name, array in self.leaks.arrays([i]).items()})
         if time.monotonic() - self.last_save >= CHECKPOINT_SECONDS and self.pending:
             self.save_unit(unit, dict(self.pending))
             self.pending.clear()

@@ -13,14 +13,15 @@ import torch.nn as nn
 
 from ..cells import SCORED_SCENARIOS, Cell
 from ..defenses.spec import DefenseSpec
+from ..errors import HfcError
 from ..results.stats import wilson_interval
 from ..spec import BenchSpec
 from .checkpoint import OutcomeStore, array_name
 from .grid import AttackGrid
 from .mineps import min_eps_pairs
-from .plan import TABLE_COLUMNS
+from .plan import BAND_TABLE_COLUMNS, TABLE_COLUMNS
 from .result import EngineResult
-from .spectra import spectra_summary
+from .spectra import band_outside_filter, spectra_summary
 
 __all__ = ["AttackResult", "EXAMPLE_COLUMNS", "gradient_totals", "attack_seconds"]
 
@@ -41,6 +42,10 @@ class AttackResult(EngineResult):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.gradient_checks = gradient_totals(self.grid, self.store)
+
+    @property
+    def cells(self) -> list[Cell]:
+        return self.grid.cells
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -80,13 +85,42 @@ class AttackResult(EngineResult):
                 )
             )
             row = spectra["by_position"].get(i)
-            for column in ("energy_inside_radius", "inband_l2"):
+            for column in ("energy_inside_radius", "inband_l2", "outside_band"):
                 rows[-1][column] = float(spectra["table"][column].iloc[row]) if row is not None else np.nan
-        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+            rows[-1]["band"] = cell.band.text if cell.band is not None else ""
+        # a band-limited grid's rows carry their band and its leak; other tables keep their columns
+        banded = any(cell.band is not None for cell in grid.cells)
+        return pd.DataFrame(rows, columns=BAND_TABLE_COLUMNS if banded else TABLE_COLUMNS)
+
+    def band_leaks(self) -> dict[Cell, pd.DataFrame]:
+        """Per cell whose band its low-pass defense removes: one row per attacked example, with ``index``,
+        ``robust``, ``leak`` and ``bound`` (:func:`~hfc_robust.engine.spectra.band_leak`) and
+        ``clean_margin`` (the defended model's top logit minus the runner-up at the clean image)."""
+        grid, store = self.grid, self.store
+        if not store.starts:
+            return {}
+        index, leaks = store.column("index"), {}
+        for i, cell in enumerate(grid.cells):
+            if not (cell.has_perturbation and band_outside_filter(cell.threat, grid.defense_of[cell.defense])):
+                continue
+            frame = pd.DataFrame(
+                {
+                    "index": index,
+                    "robust": store.column(array_name("robust", i)).astype(bool),
+                    "leak": store.column(array_name("leak", i)),
+                    "bound": store.column(array_name("clipb", i)),
+                    "clean_margin": store.column(array_name("cmargin", grid.defense_position[cell.defense])),
+                }
+            )
+            leaks[cell] = frame[frame["leak"].notna()].reset_index(drop=True)
+        return leaks
 
     def outcomes(self, cell: Cell | str) -> tuple[np.ndarray, np.ndarray]:
         """``(example indices, robust as bool)`` of one cell (a :class:`Cell` or its key), in dataset order."""
-        position = self.grid.positions[cell if isinstance(cell, Cell) else Cell.parse(cell)]
+        parsed = cell if isinstance(cell, Cell) else Cell.parse(cell)
+        if not isinstance(parsed, Cell):
+            raise HfcError(f"{cell} is a corruption cell, not one of this attack grid's", "pass an attack cell's key")
+        position = self.grid.positions[parsed]
         return self.store.column("index"), self.store.column(array_name("robust", position)).astype(bool)
 
     def example_frames(self) -> Iterator[pd.DataFrame]:

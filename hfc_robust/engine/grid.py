@@ -14,6 +14,7 @@ from ..cells import Cell, CorruptionCell
 from ..defenses.spec import DefenseSpec
 from ..ops.modes import eval_mode
 from ..spec import BenchSpec, CorruptionSpec
+from ..threat import ThreatModel
 from .plan import plan_cells, plan_corruption_cells, runs_attack, scenarios
 
 __all__ = ["AttackGrid", "CorruptionGrid", "defense_modules"]
@@ -53,20 +54,23 @@ class AttackGrid:
         self.defense_of: dict[str, DefenseSpec] = {d.key: d for d in self.defenses}
         self.options = self.spec.attack_options(self.num_classes)
 
-    def cell(self, defense: DefenseSpec | str, scenario: str, attack: str, eps: float) -> Cell:
-        """The grid's cell for these settings (dataset, model and norm are the grid's)."""
+    def cell(self, defense: DefenseSpec | str, scenario: str, attack: str, threat: ThreatModel | float) -> Cell:
+        """The grid's cell for these settings (dataset and model are the grid's); ``threat`` a threat model
+        of the grid, or an eps (the grid's norm, the whole spectrum)."""
         key = defense if isinstance(defense, str) else defense.key
-        return Cell(self.dataset_name, self.spec.model, key, scenario, attack, self.spec.threat(eps))
+        if not isinstance(threat, ThreatModel):
+            threat = self.spec.threat(threat)
+        return Cell(self.dataset_name, self.spec.model, key, scenario, attack, threat)
 
-    def position(self, defense: DefenseSpec | str, scenario: str, attack: str, eps: float) -> int:
-        return self.positions[self.cell(defense, scenario, attack, eps)]
+    def position(self, defense: DefenseSpec | str, scenario: str, attack: str, threat: ThreatModel | float) -> int:
+        return self.positions[self.cell(defense, scenario, attack, threat)]
 
     def units(self) -> int:
         """Attack runs per batch, for the progress bar."""
         count = 0
         for attack in self.spec.attacks:
             bare_needed = any(runs_attack(d, s, attack) for d in self.defenses for s in scenarios(d) if s != "adaptive")
-            count += len(self.spec.radii_of_ball()) * (
+            count += len(self.spec.threats()) * (
                 int(bare_needed) + sum(runs_attack(d, "adaptive", attack) for d in self.defenses if d.kind != "none")
             )
         return max(count, 1)

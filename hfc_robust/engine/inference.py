@@ -7,15 +7,15 @@ import torch
 import torch.nn as nn
 
 from ..attacks.base import attack_loss, dead_gradient_rows
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..errors import HfcError
 from ..ops.modes import eval_mode
 from ..ops.pooling import fast_pooling
 
-__all__ = ["probe_classes", "predict_classes", "num_outputs", "zero_gradient_count"]
+__all__ = ["probe_classes", "predict_classes", "predict_with_margin", "num_outputs", "zero_gradient_count"]
 
 
-def probe_classes(module: nn.Module, dataset: ImageDataset, what: str, device: torch.device | str = "cpu") -> int:
+def probe_classes(module: nn.Module, dataset: Dataset, what: str, device: torch.device | str = "cpu") -> int:
     """Run ``module`` (already on ``device``) on one image moved there; the number of classes it
     predicts. HfcError, one line, when it fails or does not return N x classes scores covering the
     labels. Every run probes its model once, here."""
@@ -55,6 +55,18 @@ def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return torch.empty(0, dtype=torch.long, device=images.device)
     with torch.inference_mode(), fast_pooling():
         return model(images).argmax(1)
+
+
+def predict_with_margin(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's class per image, as :func:`predict_classes` computes it, and its margin: the top
+    logit minus the runner-up (how far the example is from a tie)."""
+    if len(images) == 0:
+        empty = torch.empty(0, device=images.device)
+        return empty.long(), empty
+    with torch.inference_mode(), fast_pooling():
+        logits = model(images)
+    top = logits.topk(2, dim=1).values if logits.shape[1] > 1 else torch.cat([logits, logits - float("inf")], 1)
+    return logits.argmax(1), top[:, 0] - top[:, 1]
 
 
 def num_outputs(model: nn.Module, sample: torch.Tensor) -> int:

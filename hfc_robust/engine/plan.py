@@ -10,6 +10,7 @@ from ..attacks.registry import ATTACKS
 from ..cells import CLEAN_CORRUPTION, NO_ATTACK, WORST_CASE, Cell, CorruptionCell
 from ..defenses.spec import DefenseSpec
 from ..spec import BenchSpec, CorruptionSpec
+from ..threat import ThreatModel
 
 __all__ = [
     "plan_cells",
@@ -18,6 +19,7 @@ __all__ = [
     "runs_attack",
     "attack_rows",
     "TABLE_COLUMNS",
+    "BAND_TABLE_COLUMNS",
     "CORRUPTION_COLUMNS",
 ]
 
@@ -42,6 +44,9 @@ TABLE_COLUMNS = [
     "inband_l2",
     "cell",
 ]
+#: results.csv's columns for a grid with bands (``--band``): the row's band (``8-23``; empty for the whole
+#: spectrum) and ``outside_band``, the share of its perturbations' energy outside the band once clipped to [0, 1]
+BAND_TABLE_COLUMNS = TABLE_COLUMNS[:9] + ["band"] + TABLE_COLUMNS[9:-1] + ["outside_band", "cell"]
 #: results.csv's columns for a corruption grid
 CORRUPTION_COLUMNS = [
     "dataset",
@@ -73,17 +78,26 @@ def runs_attack(defense: DefenseSpec, scenario: str, attack: str) -> bool:
     return True
 
 
-def attack_rows(attack: str) -> list[str]:
+def attack_rows(attack: str, threat: ThreatModel | None = None) -> list[str]:
     """The table rows one attack produces: its own, preceded by one per cascade stage
-    (``autoattack:apgd-ce``, ... robust after that stage, cumulatively)."""
-    stages = ATTACKS[attack].stages
+    (``autoattack:apgd-ce``, ... robust after that stage, cumulatively); in ``threat`` (a band-limited
+    one runs a cascade's band stages only), else every stage."""
+    entry = ATTACKS[attack]
+    stages = entry.stages if threat is None else entry.stages_in(threat)
     return [f"{attack}:{stage}" for stage in stages] + [attack]
+
+
+def _row_runs_in(row: str, threat: ThreatModel) -> bool:
+    """Whether a table row (an attack, a cascade stage row, ``worst-case``) exists in ``threat``."""
+    attack, _, stage = row.partition(":")
+    return not stage or stage in ATTACKS[attack].stages_in(threat)
 
 
 def plan_cells(
     spec: BenchSpec, dataset_name: str | None = None, defenses: Sequence[DefenseSpec] | None = None
 ) -> list[Cell]:
-    """All cells of an attack grid, in table order.
+    """All cells of an attack grid, in table order: per defense its clean row, then per scenario and
+    attack row every threat model of the grid (per band, every eps).
 
     ``worst-case`` rows (an example is robust only if every attack of the grid failed) are
     added when a scenario has more than one attack; they are the only rows that depend on
@@ -98,7 +112,11 @@ def plan_cells(
             attacks = [a for a in spec.attacks if runs_attack(defense, scenario, a)]
             rows = [row for attack in attacks for row in attack_rows(attack)]
             for attack in rows + ([WORST_CASE] if len(attacks) > 1 else []):
-                cells += [Cell(dataset_name, spec.model, defense.key, scenario, attack, threat) for threat in threats]
+                cells += [
+                    Cell(dataset_name, spec.model, defense.key, scenario, attack, threat)
+                    for threat in threats
+                    if _row_runs_in(attack, threat)
+                ]
     return cells
 
 

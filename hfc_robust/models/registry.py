@@ -26,7 +26,9 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registry entry. ``input_shape`` is C x H x W; mean/std are applied inside the model."""
+    """A registry entry. ``input_shape`` is C x H x W; mean/std are applied inside the model.
+    ``feature_layer`` names the module whose input is the penultimate features (the binarization
+    test's readout replaces it): every architecture here ends in ``linear``, inside :class:`Normalized`."""
 
     name: str
     builder: Callable[[], nn.Module]
@@ -39,6 +41,7 @@ class ModelSpec:
     packaged: str | None = None  # file name under hfc_robust/models/weights/
     url: str | None = None  # public download address
     sha256_prefix: str | None = None  # first hex digits of the file's SHA-256
+    feature_layer: str | None = "net.linear"
 
     def build(self) -> nn.Module:
         from .architectures import Normalized

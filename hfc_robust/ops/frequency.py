@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from ..band import centred_distance
+
 __all__ = [
     "frequency_mask",
     "split_frequencies",
@@ -51,9 +53,7 @@ def _cached_mask(
 def _build_mask(
     height: int, width: int, radius: float, inclusive: bool, device: str, dtype: torch.dtype
 ) -> torch.Tensor:
-    rows = torch.arange(height, dtype=torch.float64) - height // 2
-    cols = torch.arange(width, dtype=torch.float64) - width // 2
-    distance = torch.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2)
+    distance = centred_distance(torch, height, width)  # the one distance rule, shared with the bands
     keep = distance <= radius if inclusive else distance < radius
     return keep.to(device=device, dtype=dtype)
 

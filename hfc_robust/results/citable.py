@@ -10,7 +10,8 @@ With several attacks and neither ``autoattack`` nor ``worst-case`` rows (hand-ma
 lowest accuracy among them is taken, so the rule never picks the weaker attack.
 
 That row is the **headline**, but it is *citable* only when it is the standard ``autoattack``
-ensemble and no sanity check of the run failed (:func:`headline_rows`). Any other headline
+ensemble and no sanity check of the run failed (:func:`headline_rows`); in a band (``--band``) there is
+one headline per band and eps, and a band's ``autoattack`` row (its gradient stages only) is an upper bound. Any other headline
 row (PGD, FGSM, a worst case of cheap attacks, ``autoattack-fast``) is an **upper bound** on
 robust accuracy, labelled with the strong-attack spot check's estimate of how much it
 overstates when checks.json has one (``PGD-10: 18.6%, overstated by ~7.4 points per the spot
@@ -27,7 +28,7 @@ import pandas as pd
 
 from ..cells import Cell
 from ..errors import HfcError
-from .labels import defense_key, defense_label
+from .labels import band_text, defense_key, defense_label
 
 __all__ = ["CITABLE_RULE", "EPS_TOLERANCE", "SPOT_CHECK_NAME", "CITABLE_ATTACK", "CITABLE", "UPPER_BOUND",
            "NOT_CITABLE", "configuration_label", "citable_threat", "citable_row", "citable_rows", "attack_label",
@@ -92,10 +93,11 @@ def citable_rows(table: pd.DataFrame) -> pd.DataFrame:
         clean = config[config["threat_model"] == "clean"]
         clean_accuracy = float(clean["accuracy"].iloc[0]) if len(clean) else float("nan")
         attacked = config[config["threat_model"] == citable_threat(key)]
-        for eps in dict.fromkeys(float(e) for e in attacked["eps"]):
+        bands = pd.Series([band_text(row) for _, row in attacked.iterrows()], index=attacked.index, dtype=object)
+        for band, eps in dict.fromkeys(zip(bands, (float(e) for e in attacked["eps"]))):
             if eps <= 0:
                 continue  # eps = 0 is the clean accuracy again
-            choice = citable_row(attacked[(attacked["eps"] - eps).abs() < EPS_TOLERANCE])
+            choice = citable_row(attacked[((attacked["eps"] - eps).abs() < EPS_TOLERANCE) & (bands == band)])
             if choice is None:
                 continue
             row, text = choice
@@ -138,6 +140,14 @@ def _cell_key(key: object) -> str | None:
         return None
 
 
+def _cell(key: object) -> Cell | None:
+    try:
+        cell = Cell.parse(str(key))
+    except HfcError:
+        return None
+    return cell if isinstance(cell, Cell) else None
+
+
 def spot_check_rows(checks: list[dict] | None) -> dict[str, dict] | None:
     """The spot check's per-row records of checks.json by cell key; None when the run has no spot
     check that ran (no checks.json, disabled, skipped)."""
@@ -153,6 +163,11 @@ def headline_status(attack: str, cell: object, checks: list[dict] | None) -> dic
     check's ``estimate`` and ``lower`` bound in points (None without one), ``failed`` checks, and
     ``detail``, what backs the status (the spot check's finding, the failed check)."""
     failed = [str(c.get("name")) for c in checks or [] if c.get("status") == "fail"]
+    parsed = _cell(cell)
+    if attack == CITABLE_ATTACK and parsed is not None and parsed.band is not None:
+        return dict(status=UPPER_BOUND, estimate=None, lower=None, failed=failed,
+                    detail=f"AutoAttack's gradient stages (APGD-CE, APGD-T, standard budgets) in {parsed.band.label}: "
+                           "FAB-T and Square have no band-limited form")
     if attack == CITABLE_ATTACK:
         if checks is None:
             return dict(status=NOT_CITABLE, estimate=None, lower=None, failed=[], detail="the run has no checks.json")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..cells import cell_of
-from ..threat import Norm
+from ..cells import Cell, cell_of
+from ..threat import Band, Norm
 
-__all__ = ["defense_label", "defense_key", "row_norm", "row_eps"]
+__all__ = ["defense_label", "defense_key", "row_norm", "row_eps", "row_band", "band_text"]
 
 
 def defense_label(row) -> str:
@@ -35,9 +35,25 @@ def row_norm(row) -> Norm:
     if isinstance(value, str) and value:
         return Norm.parse(value)
     cell = cell_of(row)
-    return cell.norm if cell is not None else Norm.LINF
+    return cell.norm if isinstance(cell, Cell) else Norm.LINF
 
 
 def row_eps(row) -> str:
     """A results row's eps formatted for its norm (``8/255``, ``0.5``)."""
     return row_norm(row).format_eps(float(row["eps"]))
+
+
+def row_band(row) -> Band | None:
+    """A results row's frequency band: its ``band`` column (``8-23``; empty for the whole spectrum), else
+    its cell's; None for the whole spectrum (every table written before bands existed)."""
+    value = row.get("band") if hasattr(row, "get") else None
+    if isinstance(value, str):
+        return Band.parse(value) if value else None
+    cell = cell_of(row)
+    return cell.band if isinstance(cell, Cell) else None
+
+
+def band_text(row) -> str:
+    """``8-23``, or ``all`` for a row of the whole spectrum."""
+    band = row_band(row)
+    return band.text if band is not None else "all"

@@ -16,7 +16,7 @@ from ..errors import HfcError
 from .citable import CITABLE, configuration_label, headline_rows
 from .formats import FORMATS
 from ..threat import Norm
-from .labels import defense_label, row_eps, row_norm
+from .labels import band_text, defense_label, row_band, row_eps, row_norm
 
 __all__ = ["FORMATS", "render_table", "latex_table", "latex_escape", "latex_document", "precise_eps", "display_frame",
            "markdown_table", "sample_note", "pgd_step_text", "print_table", "headline_lines", "FLOAT_FORMAT"]
@@ -51,6 +51,8 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
         "acc %": table["accuracy"].map(lambda v: f"{100 * v:.1f}"),
         "95% CI": [f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in zip(table["ci_low"], table["ci_high"])],
     })
+    if "band" in table.columns and any(row_band(row) is not None for _, row in table.iterrows()):
+        view.insert(4, "band", [band_text(row) if row["threat_model"] != "clean" else "" for _, row in table.iterrows()])
     return view
 
 
@@ -58,7 +60,8 @@ def headline_lines(table: pd.DataFrame, checks: Iterable | None, run: dict | Non
     """``(where, label, status)`` of each headline row (:func:`~hfc_robust.results.citable.headline_rows`):
     ``none (undefended), whitebox, 8/255`` and ``PGD-10: 18.6%, upper bound, overstated by ...``."""
     rows = headline_rows(precise_eps(table), checks, run)
-    return [(f"{configuration_label(row)}, {row['threat_model']}, {row_eps(row)}", row["label"],
+    return [(f"{configuration_label(row)}, {row['threat_model']}, {row_eps(row)}"
+             + (f", band {band.text}" if (band := row_band(row)) is not None else ""), row["label"],
              row["status"]) for _, row in rows.iterrows()]
 
 

@@ -83,6 +83,8 @@ def benchmark(
     image_size: int | None = None,
     check_convergence: bool = False,
     check_unbounded: bool = False,
+    check_binarization: bool | None = None,
+    feature_layer: str | None = None,
     **grid: Any,
 ) -> RunResult:
     """Benchmark any model on any data under attack: the checks and run folder of ``hfc-robust bench``.
@@ -108,11 +110,17 @@ def benchmark(
         progress: called as ``progress(done, total, text)`` as the grid runs.
         image_size: pixels, to resize and centre-crop ``imagefolder:`` images.
         check_convergence, check_unbounded: the optional sanity checks.
+        check_binarization: the binarization test (Zimmermann et al. 2022): True on every white-box and
+            adaptive row at the largest eps, False never, None (default) on the autoattack rows through a
+            defense when it costs little beside them.
+        feature_layer: for the binarization test on an ``nn.Module``: the name of the submodule whose
+            input is the penultimate features (e.g. ``"fc"``); registry models know theirs.
         **grid: the attack grid, :class:`~hfc_robust.spec.BenchSpec`'s settings: ``attacks`` (default
             ``("pgd",)``), ``eps`` (radii on the [0, 1] pixel scale; default the norm's: 8/255 for
             L-inf, 0.5 for L2 on 3 x 32 x 32 images), ``norm`` (``"linf"`` or ``"l2"``), ``radii``
             (low-pass radii in frequency bins), ``rhos`` (Eq. 3 strengths), ``n`` (the first n
-            images; default all), ``steps``, ``step_size``, ``restarts``, ``loss``, ``seed``,
+            images; default all), ``bands`` (frequency bands ``"LO-HI"`` restricting the perturbation,
+            ``"all"`` the whole spectrum), ``steps``, ``step_size``, ``restarts``, ``loss``, ``seed``,
             ``batch_size``, ``smooth_normalize``, ``inclusive``, ``spot_check``, ``min_eps``, ...
 
     Returns:
@@ -130,6 +138,8 @@ def benchmark(
         progress=progress,
         check_convergence=check_convergence,
         check_unbounded=check_unbounded,
+        check_binarization=check_binarization,
+        feature_layer=feature_layer,
     )
     return _run(BenchSpec, model, data, name, out, threads, options, image_size, grid)
 

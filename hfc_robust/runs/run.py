@@ -18,6 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..checks.bands import band_consistency_check
+from ..checks.binarization import CHECK_NAME as BINARIZATION
+from ..checks.binarization import auto_cost, binarization_check
 from ..checks.optional import convergence_check, unbounded_check
 from ..checks.paired import Check, checks_failed, run_checks
 from ..checks.spotcheck import CHECK_NAME, spot_check
@@ -26,6 +29,7 @@ from ..engine.evaluate import evaluate, run_key
 from ..engine.loop import Progress
 from ..engine.result import EngineResult
 from ..errors import HfcWarning
+from ..models.zoo import LoadedModel
 from ..runtime.devices import deterministic_mode, device_line, device_record, module_device
 from ..scale.jobs import ShippedModel, SpecJob, local_modules
 from ..scale.shards import shard_rows
@@ -53,6 +57,11 @@ class RunOptions:
         shard: ``(I, N)``: evaluate only shard I of N (contiguous whole batches); the run folder
             keeps its chunks in ``outcomes/`` for ``hfc-robust merge``.
         check_convergence, check_unbounded: an attack grid's optional checks.
+        check_binarization: the binarization test (:mod:`~hfc_robust.checks.binarization`): True on every
+            white-box and adaptive row at the largest eps, False never, None (default) on the autoattack
+            rows through a defense when its cost is small beside theirs.
+        feature_layer: the module whose input is the penultimate features, for the binarization test
+            (None: a registry model's own; the test is skipped for other models without one).
         progress: called as ``progress(done, total, text)``; ``notify`` with one-line messages.
         command: the command line run.json records; ``started``: when the run began (time.time());
             ``run_extra``: more entries for run.json (the thread count).
@@ -66,6 +75,8 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     check_convergence: bool = False
     check_unbounded: bool = False
+    check_binarization: bool | None = None
+    feature_layer: str | None = None
     progress: Progress | None = None
     notify: Callable[[str], None] | None = None
     command: list[str] | None = None
@@ -132,7 +143,34 @@ def _checks(result: EngineResult, inputs: RunInputs, options: RunOptions) -> lis
                 (lambda text: progress(None, None, text)) if progress else None,
             )
         )
+    extra.append(band_consistency_check(result.band_leaks()))
+    if options.shard is None:
+        extra.append(_binarization(result, inputs, options))
     return run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
+
+
+def _binarization(result: AttackResult, inputs: RunInputs, options: RunOptions) -> Check:
+    """The binarization test as ``options.check_binarization`` asks (see :class:`RunOptions`)."""
+    if options.check_binarization is False:
+        return Check(BINARIZATION, "skipped", "disabled (--no-check-binarization)")
+    if options.check_binarization is None:
+        wanted, reason = auto_cost(result.cells, len(inputs.data))
+        if not wanted:
+            return Check(BINARIZATION, "skipped", reason)
+    layer = options.feature_layer or (
+        inputs.loaded.spec.feature_layer if isinstance(inputs.loaded, LoadedModel) else None
+    )
+    progress = options.progress
+    return binarization_check(
+        result,
+        result.modules,
+        result.grid.bpda_modules,
+        inputs.data,
+        layer,
+        everywhere=bool(options.check_binarization),
+        device=result.provenance["device"],
+        progress=(lambda text: progress(None, None, text)) if progress else None,
+    )
 
 
 DEFAULT_OPTIONS, NO_SOURCE = RunOptions(), Source()  # frozen: safe to share as defaults
@@ -164,7 +202,7 @@ def run_spec(spec: RunSpec, options: RunOptions = DEFAULT_OPTIONS, source: Sourc
     base = Path(options.out) if options.out is not None else Path.cwd()
     recorded = recorded_config(spec, base)
     requested = "auto" if options.device is None else str(options.device)
-    engine_model = loaded if inputs.engine.loaded is not None else loaded.module
+    engine_model = loaded if isinstance(loaded, LoadedModel) else loaded.module
     started_run = start_run(
         options.out,
         recorded,

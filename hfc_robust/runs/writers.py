@@ -3,11 +3,11 @@ does nothing, run.json's kind-specific entries, and the files of the run folder.
 
 from __future__ import annotations
 
-import math
 import platform
 from pathlib import Path
 
 from ..attacks.registry import ATTACKS
+from ..band import corner_distance as band_corner_distance
 from ..budgets import cascade_budgets
 from ..checks.paired import Check
 from ..corruptions.params import SEVERITY_PARAMS, SOURCE
@@ -28,8 +28,7 @@ def corner_distance(shape: tuple[int, ...]) -> float:
     """sqrt((H//2)^2 + (W//2)^2) for H x W images, in frequency bins: the distance of the farthest
     bin from the centre (H//2, W//2). A radius at or beyond it (mask distance <= r), or beyond it
     (distance < r), keeps every bin, so the low-pass filter is the identity."""
-    height, width = shape[-2], shape[-1]
-    return math.hypot(height // 2, width // 2)
+    return band_corner_distance(int(shape[-2]), int(shape[-1]))
 
 
 def grid_notes(spec: RunSpec, shape: tuple[int, ...]) -> list[str]:
@@ -94,14 +93,15 @@ def kind_record(result: EngineResult, checks: list[Check], num_classes: int) -> 
 def _extra_attack_files(result: AttackResult, out: Path) -> list[Path]:
     """perturbation_spectra.npz/.png, and with ``min_eps`` min_eps.csv and min_eps_curve.png."""
     from ..results.mineps import write_min_eps
-    from ..results.spectra import write_spectra
+    from ..results.spectra import write_bands, write_spectra
 
     spec = result.spec
-    title = (
-        f"{result.table['model'].iloc[0]} on {result.table['dataset'].iloc[0]}: perturbation spectra, "
-        f"{spec.norm.label} threat model"
-    )
+    model, dataset = result.table["model"].iloc[0], result.table["dataset"].iloc[0]
+    title = f"{model} on {dataset}: perturbation spectra, {spec.norm.label} threat model"
     files = write_spectra(result.spectra(), out, title)
+    files += write_bands(
+        result.table, out, f"{model} on {dataset} (n = {int(result.table['n'].iloc[0])}): robust accuracy per band"
+    )
     per_example = result.min_eps()
     if per_example is not None:
         files += write_min_eps(
