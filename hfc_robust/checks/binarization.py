@@ -6,9 +6,9 @@ binary task whose solution is guaranteed to have an adversarial example inside t
 
 * inner points: ``x`` itself and ``k - 1`` random points within ``0.95 * eps`` of it (the threat
   model's own random draw, :meth:`~hfc_robust.threat.ThreatModel.sample_unit_ball`: band-limited in
-  a band), label 0; one boundary point at ``eps`` (a random corner of the L-inf cube, or a point of
-  the L2 sphere, made band-limited in a band), label 1; every point clipped to [0, 1], so each lies
-  in the threat model's reach;
+  a band), label 0; one boundary point at ``eps`` (the same random draw scaled to size ``eps``, as
+  the reference rescales its draws to the boundary), label 1; every point clipped to [0, 1], so each
+  lies in the threat model's reach;
 * a linear readout (logistic regression) on the defended model's penultimate features of those
   points: the defense and the network up to the features stay as they are; only the last layer
   becomes the binary readout. An example whose points the readout cannot separate perfectly is
@@ -17,8 +17,9 @@ binary task whose solution is guaranteed to have an adversarial example inside t
   an input within eps that the binarized model assigns to class 1, so an attack that finds no
   such input is too weak for this defense.
 
-``k`` is ``min(999, d - 2)`` for ``d`` penultimate features (the reference uses 999 inner points on
-networks with more features, and warns when the readout is fitted on more points than features).
+``k`` is 999, the reference's: with more points than features (64 on ResNet-20), the readout cannot
+interpolate arbitrary labels; it separates the boundary point only where its features lie outside the
+inner points' hull, and an example where they do not is left out.
 The test reports the attack success rate (ASR) over the examples it could set up. The paper's
 threshold is an ASR of 0.95: the check **fails** when the ASR is significantly below it (one-sided
 exact binomial test of ``ASR >= 0.95``, p < 0.01), **warns** when it is below it without
@@ -48,7 +49,7 @@ from ..engine.attack_result import AttackResult
 from ..engine.inference import predict_classes
 from ..errors import HfcError
 from ..ops.modes import eval_mode
-from ..threat import Norm, ThreatModel
+from ..threat import ThreatModel
 from .paired import Check
 from .spotcheck import _images, sample_indices
 
@@ -71,7 +72,7 @@ CHECK_NAME = "binarization-test"
 THRESHOLD = 0.95  #: the paper's threshold on the attack success rate
 SIGNIFICANCE = 0.01  #: a fail needs the ASR significantly below THRESHOLD (one-sided exact binomial test)
 INNER_RADIUS = 0.95  #: inner points lie within 0.95 * eps (the reference's eta)
-MAX_INNER = 999  #: the reference's number of inner points
+INNER_POINTS = 999  #: inner points per task, ``x`` among them: the reference's
 DEFAULT_SAMPLE = 20  #: examples tested per row
 #: which of the grid's attacks a row's test runs (the first the row has)
 PREFERENCE = ("autoattack", "autoattack-fast", "bpda-pgd", "apgd-ce", "apgd-t", "pgd", "fgsm")
@@ -113,21 +114,17 @@ class Binarized(nn.Module):
         return captured[-1].flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.features(x) @ self.weight.to(x.dtype) + self.bias.to(x.dtype)
-        return torch.stack([-z, z], dim=1)
+        features = self.features(x)
+        z = features @ self.weight.to(features.dtype) + self.bias.to(features.dtype)
+        return torch.stack([-z, z], dim=1).to(x.dtype)
 
 
 def _boundary_direction(threat: ThreatModel, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random point of the threat model's unit boundary: a corner of the cube (L-inf) or a point of
-    the sphere (L2), its band part at the full radius in a band."""
-    if threat.norm is Norm.LINF:
-        corner = torch.randint(0, 2, tuple(like.shape[1:]), generator=generator).to(like.dtype) * 2 - 1
-        if threat.band is None:
-            return corner
-        inband = threat.project(corner[None], 1.0)[0]
-        return inband / inband.abs().amax().clamp_min(1e-12)
+    """A random point of the threat model's unit boundary: the threat model's own random draw (uniform in
+    the cube, or in the ball; band-limited in a band) scaled to size 1, as the reference scales its
+    uniform draws to distance eps."""
     direction = threat.sample_unit_ball(like, generator)
-    return direction / direction.norm().clamp_min(1e-12)
+    return direction / threat.size(direction[None]).clamp_min(1e-12)[0]
 
 
 def _fit_readout(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -165,10 +162,8 @@ def binarized_task(
 ) -> Binarized | None:
     """The binarized model around one example ``x`` (1 x C x H x W); None when the readout cannot
     separate the inner points from the boundary point."""
-    with torch.inference_mode():
-        probe = Binarized(model, layer, torch.zeros(0), torch.zeros(()))
-        dimension = probe.features(x).shape[1]
-    inner = max(1, min(MAX_INNER, dimension - 2))
+    probe = Binarized(model, layer, torch.zeros(0), torch.zeros(()))
+    inner = INNER_POINTS
     draws = [threat.sample_unit_ball(x, generator) for _ in range(inner - 1)]
     points = [x] + [(x + INNER_RADIUS * threat.eps * d.to(x.device)[None]).clamp(0, 1) for d in draws]
     points.append((x + threat.eps * _boundary_direction(threat, x, generator).to(x.device)[None]).clamp(0, 1))
@@ -246,7 +241,7 @@ def auto_cost(cells: Sequence[Cell], n: int, size: int = DEFAULT_SAMPLE) -> tupl
     rows = tested_rows(cells, everywhere=False)
     if not rows:
         return False, "not run: no autoattack row through a defense (opt in with --check-binarization)"
-    test = len(rows) * size * ((MAX_INNER + 1) / 3 + 100)
+    test = len(rows) * size * ((INNER_POINTS + 1) / 3 + 100)
     autoattack = len(rows) * n * 100
     if test > AUTO_SHARE * autoattack:
         return False, (

@@ -3,12 +3,14 @@ predicted classes, the number of outputs, and the gradient-masking count at the 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 
 from ..attacks.base import attack_loss, dead_gradient_rows
 from ..data.dataset import Dataset
-from ..errors import HfcError
+from ..errors import HfcError, HfcWarning
 from ..ops.modes import eval_mode
 from ..ops.pooling import fast_pooling
 
@@ -17,8 +19,9 @@ __all__ = ["probe_classes", "predict_classes", "predict_with_margin", "num_outpu
 
 def probe_classes(module: nn.Module, dataset: Dataset, what: str, device: torch.device | str = "cpu") -> int:
     """Run ``module`` (already on ``device``) on one image moved there; the number of classes it
-    predicts. HfcError, one line, when it fails or does not return N x classes scores covering the
-    labels. Every run probes its model once, here."""
+    predicts. HfcError, one line, when it fails, does not return N x classes scores covering the
+    labels, or is random (:func:`_check_deterministic_logits`; probabilities only warn). Every run
+    probes its model once, here."""
     sample = dataset.to_float(dataset.images[:1]).to(device)
     try:
         with eval_mode(module), torch.inference_mode():
@@ -39,6 +42,7 @@ def probe_classes(module: nn.Module, dataset: Dataset, what: str, device: torch.
         raise HfcError(
             f"{what} returned {shape} for one image, expected 1 x classes scores", "return logits of shape N x classes"
         )
+    _check_deterministic_logits(module, sample, output, what)
     classes = int(output.shape[1])
     top = int(dataset.labels.max())
     if top >= classes:
@@ -47,6 +51,40 @@ def probe_classes(module: nn.Module, dataset: Dataset, what: str, device: torch.
             "choose a model trained for this dataset",
         )
     return classes
+
+
+#: two forward passes on the same image may differ by float rounding (a GPU's non-deterministic kernels); a
+#: random forward pass (dropout left on, input noise, a randomized defense) differs by far more
+RANDOM_FORWARD_TOLERANCE = 1e-4
+
+
+def _check_deterministic_logits(module: nn.Module, sample: torch.Tensor, output: torch.Tensor, what: str) -> None:
+    """AutoAttack's own checks on the probe: HfcError when a second pass on the same image differs (a random
+    forward pass: an attack on it needs EOT, which hfc-robust does not run, and its numbers would not repeat);
+    a warning when the outputs look like probabilities (each row in [0, 1], summing to 1): the attacks'
+    losses want logits, and a softmax before them flattens the gradients."""
+    with eval_mode(module), torch.inference_mode():
+        again = module(sample)
+    scale = 1.0 + float(output.abs().max())
+    if not isinstance(again, torch.Tensor) or again.shape != output.shape:
+        raise HfcError(
+            f"{what} returned outputs of different shapes for the same image", "make the forward pass deterministic"
+        )
+    difference = float((again - output).abs().max())
+    if not difference <= RANDOM_FORWARD_TOLERANCE * scale:
+        raise HfcError(
+            f"{what} is random: two forward passes on the same image (eval mode) differ by {difference:.3g}",
+            "evaluate a deterministic model (no dropout, noise or random transforms at test time); a randomized "
+            "defense needs an EOT attack, which hfc-robust does not run",
+        )
+    rows = output.float()
+    if rows.shape[1] > 1 and bool(((rows >= 0) & (rows <= 1)).all()) and bool(((rows.sum(1) - 1).abs() < 1e-4).all()):
+        warnings.warn(
+            f"{what} seems to return probabilities (every output in [0, 1], each row summing to 1): the attacks' "
+            "losses expect logits, and a softmax before them weakens every gradient attack; return the logits",
+            HfcWarning,
+            stacklevel=3,
+        )
 
 
 def predict_classes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
