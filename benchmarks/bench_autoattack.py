@@ -6,7 +6,8 @@ the same defended module, at 1 thread, with the time of each stage; and ``autoat
 
 Settings (issue 16): ``fmnist-cnn`` behind ``LowPass`` r=8 at eps 8/255 on the first 200 embedded
 Fashion-MNIST test images, and ResNet-20 (../shared) behind ``LowPass`` r=8 at 1/255 on the first
-100 CIFAR-10 test images (``--setting resnet20``); ``--setting cifar10-small-at`` (the packaged
+100 CIFAR-10 test images (``--setting resnet20``; ``--setting resnet20-bare`` is the same model
+undefended, the white-box row); ``--setting cifar10-small-at`` (the packaged
 adversarially trained CIFAR CNN behind ``LowPass`` r=8 at 8/255, first 200 CIFAR-10 test images,
 where APGD-T breaks examples APGD-CE left) is a third setting for ``autoattack-fast``. The reference is
 ``pyautoattack`` (Croce & Hein's
@@ -52,6 +53,15 @@ SETTINGS = {
         radius=8,
         eps=1 / 255,
     ),
+    # the white-box row of the same grid: the undefended ResNet-20, attacked as it is (issue 24)
+    "resnet20-bare": dict(
+        model="resnet20",
+        weights=str(SHARED / "models/cifar10-resnet/resnet20-12fca82f.th"),
+        dataset=f"npz:{SHARED / 'data/cifar10/cifar10_test_first1000.npz'}",
+        n=100,
+        radius=None,
+        eps=1 / 255,
+    ),
     "cifar10-small-at": dict(
         model="cifar10-small-at",
         weights=None,
@@ -65,11 +75,12 @@ STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 def setting_data(name: str, n: int | None = None):
-    """(defended module, images, labels, eps) of a setting."""
+    """(attacked module: defended, or the bare model when the setting has no radius; images, labels, eps)."""
     s = SETTINGS[name]
     model = load_model(s["model"], s["weights"])
     data = load_dataset(s["dataset"], n or s["n"])
-    return LowPass(model, s["radius"]).eval(), data.to_float(data.images), data.labels, s["eps"]
+    module = model.eval() if s["radius"] is None else LowPass(model, s["radius"]).eval()
+    return module, data.to_float(data.images), data.labels, s["eps"]
 
 
 def timed(method, stage: str, wall: dict[str, float], cpu: dict[str, float]):
@@ -164,7 +175,7 @@ def measure(name: str, repeat: int, n: int | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", action="append", choices=list(SETTINGS), help="default: all three")
+    parser.add_argument("--setting", action="append", choices=list(SETTINGS), help="default: all of them")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--n", type=int, default=None, help="images (default: the setting's)")
     parser.add_argument("--json", default=None)

@@ -1,5 +1,5 @@
 """Budgets and rules that ``--help`` quotes, without torch: the attacks' standard budgets (AutoAttack's)
-and the strong-attack spot check's budgets, sample size and decision rule. Every figure the README,
+and the strong-attack spot check's budgets, sample size and decision rule. Every figure the docs,
 the docstrings and ``--help`` state about them is built from these constants."""
 
 DEFAULT_QUERIES = 5000  # Square's queries per example, AutoAttack's standard budget
@@ -30,7 +30,7 @@ def cascade_budgets(attack: str, num_classes: int) -> dict[str, dict[str, int]] 
 
 
 # The strong-attack spot check (checks.spotcheck, decision rule in checks.spotrule). Every figure the
-# README, the docstrings and `--help` state about it is built from these constants.
+# docs, the docstrings and `--help` state about it is built from these constants.
 DEFAULT_SPOT_CHECK = 20  # robust examples sampled per reported row (the power calculation in checks.spotrule)
 SPOT_CHECK_STEPS = 100  # APGD-CE's and APGD-T's iterations (AutoAttack's standard)
 SPOT_CHECK_TARGETS = 1  # APGD-T's target classes, the likeliest wrong ones (AutoAttack: 9)

@@ -1,4 +1,4 @@
-"""What the tests allow for batch-dependent float rounding, and why (README, "Reproducibility").
+"""What the tests allow for batch-dependent float rounding, and why (docs/guide/reproducibility.md).
 
 A row's logits in batches of different sizes are the same bits on some CPUs (an AMD EPYC, measured)
 and differ by float32 rounding on others (an Intel Xeon with AVX-512: MKL's matrix product and

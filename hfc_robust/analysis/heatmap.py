@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..data.datasets import load_dataset
 from ..defenses.spec import NO_DEFENSE, DefenseSpec
 from ..errors import HfcError
@@ -139,7 +139,7 @@ class HeatmapResult:
 
 def fourier_heatmap(
     models: dict[DefenseSpec, nn.Module],
-    dataset: ImageDataset,
+    dataset: Dataset,
     eps_f: float,
     seed: int = 0,
     batch_size: int = 128,
@@ -283,14 +283,13 @@ def plot_heatmap(result: HeatmapResult):
         image = ax.imshow(
             result.error(spec.key), cmap="viridis", vmin=0.0, vmax=vmax, extent=extent, interpolation="nearest"
         )
-        if spec.kind == "lowpass":
-            ax.add_patch(
-                Circle((0, 0), float(spec.radius), fill=False, edgecolor="white", linestyle="--", linewidth=1.4)
-            )
+        if spec.kind == "lowpass" and spec.radius is not None:
+            ax.add_patch(Circle((0, 0), spec.radius, fill=False, edgecolor="white", linestyle="--", linewidth=1.4))
         ax.set_title(f"{_label(spec)}\nclean error {100 * result.clean_error(spec.key):.1f}%", fontsize=9)
         ax.set_xlabel("j: horizontal frequency (bins)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylabel("i: vertical frequency (bins)", fontsize=8)
+    assert image is not None  # at least the undefended panel
     bar = fig.colorbar(image, ax=list(axes[0]), fraction=0.046 / max(1, panels) ** 0.5, pad=0.02)
     bar.set_label("error rate under U_ij perturbation", fontsize=8)
     fig.suptitle(

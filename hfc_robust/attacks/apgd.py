@@ -144,7 +144,7 @@ class APGDT(AdapterMixin, _TorchattacksAttack):
             with torch.no_grad():
                 logits = self.model(images) if len(images) else None
             standing = logits.max(1)[1] == labels if logits is not None else labels != labels
-            if bool(standing.any()) and self.targets and logits.shape[1] < 4:
+            if logits is not None and bool(standing.any()) and self.targets and logits.shape[1] < 4:
                 raise HfcError(
                     f"APGD-T's targeted DLR loss needs at least 4 classes, the model has {logits.shape[1]}",
                     "use apgd-ce, fab-t or square on this model",

@@ -66,7 +66,12 @@ def draw_squares(
     queries: int, p_selection: Callable[[int], float], c: int, h: int, w: int, eps: float, device: torch.device
 ) -> _Squares:
     """The reference's random squares for ``queries`` queries, drawn in its order."""
-    size, top, left, delta, seen, last = [], [], [], [], [], {}
+    size: list[int] = []
+    top: list[int] = []
+    left: list[int] = []
+    delta: list[torch.Tensor] = []
+    seen: list[object] = []
+    last: dict[object, int] = {}
     n_features = c * h * w
     for i in range(queries):
         s = min(max(int(round(math.sqrt(p_selection(i) * n_features / c))), 1), min(h, w))

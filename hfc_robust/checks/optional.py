@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..engine.attack_result import AttackResult
 from ..engine.evaluate import EngineModel, evaluate
 from ..models.zoo import LoadedModel
@@ -14,9 +14,7 @@ from .paired import Check
 __all__ = ["convergence_check", "unbounded_check"]
 
 
-def convergence_check(
-    result: AttackResult, model: EngineModel | LoadedModel | nn.Module, dataset: ImageDataset
-) -> Check:
+def convergence_check(result: AttackResult, model: EngineModel | LoadedModel | nn.Module, dataset: Dataset) -> Check:
     """Re-run PGD at the largest eps with twice the steps and more restarts; accuracy must not
     drop by more than 1 point, else the reported attack had not converged."""
     config = result.spec
@@ -42,7 +40,7 @@ def convergence_check(
 
 
 def unbounded_check(
-    result: AttackResult, model: EngineModel | LoadedModel | nn.Module, dataset: ImageDataset, eps: float | None = None
+    result: AttackResult, model: EngineModel | LoadedModel | nn.Module, dataset: Dataset, eps: float | None = None
 ) -> Check:
     """PGD at a huge eps (default :meth:`~hfc_robust.threat.Norm.unbounded_eps` of the run's norm) must
     take accuracy to chance or below, for every defense."""

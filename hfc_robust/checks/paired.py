@@ -68,7 +68,8 @@ def _compare_pairs(
     """``pairs`` of (row that should be lower or equal, row that should be higher or equal)."""
     if not pairs:
         return Check(name, "skipped", f"not applicable ({what})")
-    failures, warnings = [], []
+    failures: list[str] = []
+    warnings: list[str] = []
     for lower, higher in pairs:
         if outcomes is not None:
             index_l, robust_l = outcomes(lower["cell"])
@@ -221,7 +222,8 @@ def _compare_union(pairs: list, outcomes: Outcomes | None) -> Check:
     )
     if outcomes is None:
         return _compare_pairs(name, pairs, None, explanation, "no square rows")
-    failures, warnings = [], []
+    failures: list[str] = []
+    warnings: list[str] = []
     for (_row, union_robust), square in pairs:
         _, square_robust = outcomes(square["cell"])
         b, c, p = paired_violation(union_robust, square_robust)

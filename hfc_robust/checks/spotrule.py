@@ -189,7 +189,9 @@ def default_sample_size(
     return most_robust
 
 
-def row_verdict(robust: int, n: int, broken_by_apgd: Sequence[bool], broken_by_square: Sequence[bool]) -> dict:
+def row_verdict(
+    robust: int, n: int, broken_by_apgd: Sequence[bool] | np.ndarray, broken_by_square: Sequence[bool] | np.ndarray
+) -> dict:
     """The record and status of one row from the strong attacks' per-example outcomes on its sample.
 
     ``broken_by_apgd`` (APGD-CE or APGD-T) and ``broken_by_square`` are paired boolean vectors

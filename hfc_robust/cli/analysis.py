@@ -99,7 +99,7 @@ def heatmap_command(
         table = result.table
         clean = {spec.key: result.clean_error(spec.key) for spec in result.defenses}
         for spec in result.defenses:
-            radius = float(spec.radius) if spec.kind == "lowpass" else None
+            radius = spec.radius if spec.kind == "lowpass" else None
             row = heatmap_summary(table[table["defense"] == spec.key], clean, radius, spec.inclusive).iloc[0]
             line = (
                 f"  {spec.key:<20} clean {100 * row.clean_error:5.1f}  mean {100 * row.mean_error:5.1f}  "

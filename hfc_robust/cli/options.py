@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import click
 
@@ -162,10 +163,14 @@ strict_option = click.option(
 )
 
 
+class ProgressReport(Protocol):
+    """``report(done, total, text)``: ``done`` of ``total`` steps, an optional new description."""
+
+    def __call__(self, done: float | None, total: int | None, text: str | None = None) -> None: ...
+
+
 @contextlib.contextmanager
-def progress_bar(
-    description: str, quiet: bool = False, announce: str | None = None
-) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, quiet: bool = False, announce: str | None = None) -> Iterator[ProgressReport]:
     """Yield a ``report(done, total)`` callback drawing a rich progress bar on stderr.
 
     The bar appears at the first report, so an error raised while loading the model or

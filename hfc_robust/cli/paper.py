@@ -154,7 +154,7 @@ def train_command(
     quiet,
 ) -> int:
     """Train a registry model (seeded, deterministic) and write its weights."""
-    from ..data.datasets import load_dataset
+    from ..data.readers import read_fashion_mnist
     from ..defenses.spec import check_radius
     from ..errors import HfcError
     from ..models.registry import get_spec
@@ -171,7 +171,7 @@ def train_command(
     eps = Norm.LINF.parse_eps(eps_text, "--eps")  # adversarial training's ball: L-inf
     train, test = split_holdout(load_training_data(dataset), holdout)
     if test is None and dataset == "fmnist":
-        test = load_dataset("fmnist")
+        test = read_fashion_mnist("test")
     config = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -193,7 +193,7 @@ def train_command(
 
         result = fit_model(arch, train, config, test, train_n=train_n, progress=report, threads=threads)
     path = save_weights(result, out)
-    if result.test_accuracy is not None:
+    if result.test_accuracy is not None and test is not None:
         click.echo(
             f"test accuracy {100 * result.test_accuracy:.2f}% on {result.test_n} original images ({test.source})",
             err=True,

@@ -242,7 +242,11 @@ def pixelate(images: np.ndarray, factor: float, generators: Sequence[np.random.G
     out = np.empty((count, channels, height, width), dtype=np.uint8)
     for n, image in enumerate(to_uint8(images)):
         for picture, planes in _pil_planes(image):
-            _from_pil(picture.resize(small, Image.BOX).resize((width, height), Image.BOX), planes, out[n])
+            _from_pil(
+                picture.resize(small, Image.Resampling.BOX).resize((width, height), Image.Resampling.BOX),
+                planes,
+                out[n],
+            )
     return out
 
 

@@ -77,7 +77,7 @@ def _texture_for(texture: np.ndarray, height: int, width: int) -> np.ndarray:
         return texture
     scale = max((height + 1) / rows, (width + 1) / cols)
     size = (max(math.ceil(cols * scale), width + 1), max(math.ceil(rows * scale), height + 1))
-    return np.asarray(Image.fromarray(texture).resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(texture).resize(size, Image.Resampling.BILINEAR))
 
 
 def frost(images: np.ndarray, params: tuple[float, float], generators: Sequence[np.random.Generator]) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import HfcError
+from .dataset import Dataset as BenchDataset
 from .dataset import ImageDataset
 from .datasets import load_dataset
 from .streaming import StreamingDataset, TorchDataset
@@ -75,7 +76,7 @@ def tensor_dataset(images, labels, name: str = "tensors") -> ImageDataset:
 
 def as_dataset(
     data, name: str | None = None, image_size: int | None = None, data_dir: str | None = None
-) -> ImageDataset | StreamingDataset:
+) -> BenchDataset:
     """``data`` in any accepted form as a dataset (see the module docstring).
 
     ``name`` labels in-memory data in the results (default: ``tensors``, or the Dataset's class

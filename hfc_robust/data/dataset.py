@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-__all__ = ["ImageDataset", "FMNIST_CLASSES", "CIFAR10_CLASSES", "to_unit_float", "batches_of"]
+__all__ = ["Dataset", "ImageDataset", "FMNIST_CLASSES", "CIFAR10_CLASSES", "to_unit_float", "batches_of"]
 
 FMNIST_CLASSES = (
     "t-shirt/top",
@@ -29,6 +30,46 @@ FMNIST_CLASSES = (
     "ankle boot",
 )
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class Dataset(Protocol):
+    """What the engine reads of a dataset: held in memory (:class:`ImageDataset`) or decoded batch
+    by batch (:class:`~hfc_robust.data.streaming.StreamingDataset`)."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    source: str
+
+    def __len__(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's C x H x W."""
+        ...
+
+    @property
+    def labels(self) -> torch.Tensor: ...
+
+    @property
+    def indices(self) -> torch.Tensor:
+        """Each row's position in the source set (recorded in results)."""
+        ...
+
+    @property
+    def images(self) -> Any:
+        """Indexable like a N x C x H x W tensor: ``images[a:b]`` are the stored (uint8 or float) images."""
+        ...
+
+    def take(self, n: int | None) -> Dataset: ...
+
+    def to_float(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]: ...
+
+    def fingerprint(self) -> str: ...
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from ..errors import HfcError
 
 if TYPE_CHECKING:  # the readers (and torch) load only when data is, so listing the registry is fast
-    from .dataset import ImageDataset
-    from .folder import FolderDataset
+    from .dataset import Dataset
 
 __all__ = ["load_dataset", "list_datasets", "DATASETS"]
 
@@ -29,7 +28,7 @@ def list_datasets() -> dict[str, str]:
 
 def load_dataset(
     name: str, n: int | None = None, data_dir: str | None = None, download: bool = True, image_size: int | None = None
-) -> ImageDataset | FolderDataset:
+) -> Dataset:
     """Load a dataset by registry name and keep its first ``n`` examples (all when None).
 
     ``image_size`` (pixels) resizes and centre-crops ``imagefolder:`` images; other datasets
@@ -46,6 +45,7 @@ def load_dataset(
         raise HfcError(f"an image size is only for imagefolder: datasets, not {name}", "drop --image-size")
     if n is not None and n < 1:
         raise HfcError(f"n must be a positive number of images, got {n}", "pass --n 1000 or --n all")
+    dataset: Dataset
     if name == "fmnist":
         dataset = read_fashion_mnist("test")
     elif name == "cifar10":

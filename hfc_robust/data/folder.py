@@ -60,8 +60,8 @@ class FolderDataset(StreamingDataset):
 
         path = self.samples[position][0]
         try:
-            with Image.open(path) as image:
-                image = image.convert(self.mode)
+            with Image.open(path) as opened:
+                image = opened.convert(self.mode)
         except (OSError, UnidentifiedImageError) as exc:
             raise HfcError(
                 f"cannot read {self.describe(position)} ({type(exc).__name__})", "remove or replace the damaged file"

@@ -233,7 +233,7 @@ class TorchDataset(StreamingDataset):
                 f"item {position} of {self.name} is a {type(item).__name__}, not an (image, label) pair",
                 "make the dataset return (image, label)",
             )
-        return item
+        return tuple(item)
 
     def _item(self, position: int) -> torch.Tensor:
         return image_tensor(self._pair(position)[0], self.describe(position))

@@ -53,7 +53,7 @@ def chunk_digest(arrays: Chunk) -> np.ndarray:
 
 def _pack(arrays: Chunk) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{CHECKSUM: chunk_digest(arrays)})
+    np.savez(buffer, **{**arrays, CHECKSUM: chunk_digest(arrays)})  # type: ignore[arg-type]
     return buffer.getvalue()
 
 

@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from .. import ENGINE_VERSION
 from ..corruptions.registry import CORRUPTIONS_VERSION
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..defenses.spec import DefenseSpec
 from ..errors import HfcError
 from ..models.custom import state_dict_sha256
@@ -71,12 +71,12 @@ class EngineModel:
 
 def model_identity(model: LoadedModel | nn.Module) -> str:
     """What identifies the weights in a checkpoint key: a registry model's file SHA-256, else the state_dict's."""
-    return model.sha256 if isinstance(model, LoadedModel) else state_dict_sha256(model)
+    return str(model.sha256) if isinstance(model, LoadedModel) else state_dict_sha256(model)
 
 
 def engine_model(
     model: LoadedModel | nn.Module,
-    dataset: ImageDataset,
+    dataset: Dataset,
     device: str | torch.device | None = "cpu",
     num_classes: int | None = None,
 ) -> EngineModel:
@@ -143,7 +143,7 @@ def _result(
 
 
 def checkpoint_key(
-    spec: RunSpec, model_id: str, dataset: ImageDataset, defenses: Sequence[DefenseSpec], first: int, stop: int
+    spec: RunSpec, model_id: str, dataset: Dataset, defenses: Sequence[DefenseSpec], first: int, stop: int
 ) -> str:
     """The key of a run's checkpoint chunks: they are only reused for the same spec, the same code
     (engine, and for corruptions their version), the same weights, the same images and the same rows."""
@@ -157,7 +157,7 @@ def checkpoint_key(
 def run_key(
     spec: RunSpec,
     model: LoadedModel | nn.Module,
-    dataset: ImageDataset,
+    dataset: Dataset,
     extra_defenses: Sequence[DefenseSpec] = (),
     rows: tuple[int, int] | None = None,
 ) -> str:
@@ -172,7 +172,7 @@ def run_key(
 def evaluate(
     spec: RunSpec,
     model: EngineModel | LoadedModel | nn.Module,
-    dataset: ImageDataset,
+    dataset: Dataset,
     *,
     extra_defenses: Sequence[DefenseSpec] = (),
     progress: Progress | None = None,

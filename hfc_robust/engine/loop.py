@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..errors import HfcWarning
 from .checkpoint import Chunk, OutcomeStore
 
@@ -44,7 +44,7 @@ class BatchEvaluator(Protocol):
 
 def run_batches(
     evaluate: BatchEvaluator,
-    dataset: ImageDataset,
+    dataset: Dataset,
     store: OutcomeStore,
     first: int,
     stop: int,

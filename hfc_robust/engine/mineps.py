@@ -27,6 +27,8 @@ queried is the fixed-eps PGD outcome there (same attack, same start); with the d
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +36,10 @@ import torch
 from ..attacks.pgd import PGD
 from ..defenses.spec import DefenseSpec
 from ..threat import ThreatModel
+
+if TYPE_CHECKING:
+    from ..attacks.registry import AttackOptions
+    from .grid import AttackGrid
 
 __all__ = ["min_eps_pairs", "bisect_min_eps", "min_eps_arrays", "bisection_steps"]
 
@@ -53,7 +59,7 @@ def bisect_min_eps(
     images: torch.Tensor,
     labels: torch.Tensor,
     example_ids: torch.Tensor,
-    options,
+    options: AttackOptions,
     threat: ThreatModel,
     tol: float | None = None,
 ) -> np.ndarray:
@@ -81,6 +87,7 @@ def bisect_min_eps(
             per_example_eps=eps,
         )
         output = attack.run(images[rows], labels[rows], example_ids[rows.cpu()])
+        assert output.predictions is not None  # PGD reports its predictions
         return (output.predictions != labels[rows]).cpu()
 
     everyone = torch.arange(n, device=labels.device)
@@ -97,7 +104,12 @@ def bisect_min_eps(
 
 
 def min_eps_arrays(
-    grid, indices: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, correct: dict, step
+    grid: AttackGrid,
+    indices: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    correct: dict[str, torch.Tensor],
+    step: Callable[[float, str], None],
 ) -> dict[str, np.ndarray]:
     """Chunk arrays ``mineps{j}`` (j: the defense's position), one float64 per example of the batch:
     0 for examples the model misclassifies clean, ``inf`` beyond the maximum eps."""

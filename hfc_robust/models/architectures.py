@@ -18,6 +18,9 @@ __all__ = ["Normalized", "CifarResNet", "FashionCNN", "SmallCifarNet", "PaperCNN
 class Normalized(nn.Module):
     """``net((x - mean) / std)`` for pixels x in [0, 1]; mean/std are per channel."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.net = net

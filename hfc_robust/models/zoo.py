@@ -156,7 +156,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_into(spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    net = model.net  # type: ignore[union-attr]
+    net = model.net
+    assert isinstance(net, nn.Module)
     own = net.state_dict()
     state = {k[len("net.") :] if k.startswith("net.") else k: v for k, v in state.items() if k not in ("mean", "std")}
     # Checkpoints saved before PyTorch 0.4.1 have no BatchNorm step counters; they do not

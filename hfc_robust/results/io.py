@@ -26,8 +26,21 @@ from .citable import check_dicts
 from .record import validate_run_record
 from .render import FLOAT_FORMAT, headline_lines, markdown_table, sample_note
 
-__all__ = ["atomic_writer", "atomic_write_bytes", "atomic_write_text", "npz_bytes", "write_examples", "write_run", "read_results",
-           "read_checks_json", "load_run_json", "write_run_json", "run_json_text", "FLOAT_FORMAT", "RUN_FILES"]
+__all__ = [
+    "atomic_writer",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "npz_bytes",
+    "write_examples",
+    "write_run",
+    "read_results",
+    "read_checks_json",
+    "load_run_json",
+    "write_run_json",
+    "run_json_text",
+    "FLOAT_FORMAT",
+    "RUN_FILES",
+]
 
 RUN_FILES = ("results.csv", "results.md", "examples.csv.gz", "checks.json", "run.json")  # what write_run writes
 
@@ -100,8 +113,13 @@ def write_examples(path: Path | str, frames: Iterable[pd.DataFrame]) -> bool:
     return wrote
 
 
-def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict,
-              examples: pd.DataFrame | Iterable[pd.DataFrame] | None = None, checks: Iterable | None = None) -> list[Path]:
+def write_run(
+    out_dir: Path | str,
+    table: pd.DataFrame,
+    run: dict,
+    examples: pd.DataFrame | Iterable[pd.DataFrame] | None = None,
+    checks: Iterable | None = None,
+) -> list[Path]:
     """Write results.csv, results.md, run.json (and examples.csv.gz, checks.json) into ``out_dir``.
 
     ``examples`` is one DataFrame or an iterable of them (one per cell, streamed to disk)."""
@@ -113,8 +131,9 @@ def write_run(out_dir: Path | str, table: pd.DataFrame, run: dict,
     written.append(out / "results.csv")
     title = f"hfc-robust: {run.get('model', {}).get('name')} on {run.get('dataset', {}).get('name')}"
     checks_list = check_dicts(checks)
-    atomic_write_text(out / "results.md", markdown_table(table, title, sample_note(run),
-                                                         headline_lines(table, checks_list, run)))
+    atomic_write_text(
+        out / "results.md", markdown_table(table, title, sample_note(run), headline_lines(table, checks_list, run))
+    )
     written.append(out / "results.md")
     if examples is not None:
         frames = [examples] if isinstance(examples, pd.DataFrame) else examples
@@ -140,18 +159,24 @@ def write_run_json(out_dir: Path | str, run: dict) -> Path:
     return path
 
 
-def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path | None]:
+def read_results(path: Path | str) -> tuple[pd.DataFrame, dict, Path]:
     """Load ``results.csv`` (and ``run.json`` beside it) from a run directory or a CSV path."""
 
     path = Path(path)
     csv_path = path / "results.csv" if path.is_dir() else path
     if not csv_path.is_file():
-        raise HfcError(f"no results.csv at {path}", "pass a run directory written by `hfc-robust bench` or a results.csv")
+        raise HfcError(
+            f"no results.csv at {path}", "pass a run directory written by `hfc-robust bench` or a results.csv"
+        )
     try:
         table = pd.read_csv(csv_path)
     except Exception as exc:
-        raise HfcError(f"{csv_path} is not a readable CSV ({type(exc).__name__})", "pass a results.csv written by hfc-robust") from None
-    missing = {"dataset", "model", "defense", "attack", "eps", "threat_model", "n", "correct", "accuracy"} - set(table.columns)
+        raise HfcError(
+            f"{csv_path} is not a readable CSV ({type(exc).__name__})", "pass a results.csv written by hfc-robust"
+        ) from None
+    missing = {"dataset", "model", "defense", "attack", "eps", "threat_model", "n", "correct", "accuracy"} - set(
+        table.columns
+    )
     if missing:
         raise HfcError(f"{csv_path} lacks columns {sorted(missing)}", "pass a results.csv written by hfc-robust")
     run_path = csv_path.parent / "run.json"
@@ -180,12 +205,16 @@ def load_run_json(run_dir: Path | str) -> dict:
         raise HfcError(f"no run directory at {run_dir}", "pass a directory written by `hfc-robust bench --out DIR`")
     path = run_dir / "run.json"
     if not path.is_file():
-        raise HfcError(f"{run_dir} has no run.json, so the run cannot be repeated",
-                       "pass a directory written by `hfc-robust bench --out DIR`")
+        raise HfcError(
+            f"{run_dir} has no run.json, so the run cannot be repeated",
+            "pass a directory written by `hfc-robust bench --out DIR`",
+        )
     run = _read_run_json(path)
     if not isinstance(run.get("config"), dict):
-        raise HfcError(f"{path} has no 'config' record, so the run cannot be repeated",
-                       "re-create the run with `hfc-robust bench`, which records it")
+        raise HfcError(
+            f"{path} has no 'config' record, so the run cannot be repeated",
+            "re-create the run with `hfc-robust bench`, which records it",
+        )
     return run
 
 
@@ -194,5 +223,7 @@ def _read_run_json(path: Path) -> dict:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise HfcError(f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run") from None
+        raise HfcError(
+            f"{path} is not readable JSON ({type(exc).__name__})", "restore it from the original run"
+        ) from None
     return validate_run_record(record, str(path))

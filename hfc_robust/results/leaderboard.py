@@ -15,7 +15,6 @@ evaluation), and the page says which runs were set aside.
 from __future__ import annotations
 
 import json
-
 import math
 import os
 from dataclasses import dataclass, field
@@ -24,15 +23,25 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import HfcError
+from ..threat import Norm
 from .citable import CITABLE, CITABLE_RULE, EPS_TOLERANCE, configuration_label, headline_rows
 from .html import REPORT_HTML, interval, percent, render_report_html, template_environment
 from .io import atomic_write_text, read_checks_json, read_results
-from ..threat import Norm
 from .labels import row_norm
 from .render import pgd_step_text, precise_eps
 
-__all__ = ["BoardRun", "BoardRow", "BoardGroup", "Leaderboard", "load_board_run", "common_eps", "build_leaderboard",
-           "write_missing_reports", "render_leaderboard", "LEADERBOARD_FORMATS"]
+__all__ = [
+    "BoardRun",
+    "BoardRow",
+    "BoardGroup",
+    "Leaderboard",
+    "load_board_run",
+    "common_eps",
+    "build_leaderboard",
+    "write_missing_reports",
+    "render_leaderboard",
+    "LEADERBOARD_FORMATS",
+]
 
 LEADERBOARD_FORMATS = ("html", "md")
 
@@ -50,14 +59,21 @@ class BoardRun:
     def sample(self) -> tuple:
         dataset = self.run.get("dataset") or {}
         # indices are stored as inclusive ranges ([[0, 999]]): compare their JSON text
-        return (dataset.get("name"), dataset.get("sha256"), dataset.get("n"), dataset.get("sample"),
-                json.dumps(dataset.get("indices"), sort_keys=True))
+        return (
+            dataset.get("name"),
+            dataset.get("sha256"),
+            dataset.get("n"),
+            dataset.get("sample"),
+            json.dumps(dataset.get("indices"), sort_keys=True),
+        )
 
     @property
     def sample_text(self) -> str:
         dataset = self.run.get("dataset") or {}
-        return (f"{dataset.get('name')}, {dataset.get('sample')}, n = {dataset.get('n')} "
-                f"(images and labels SHA-256 {str(dataset.get('sha256'))[:12]})")
+        return (
+            f"{dataset.get('name')}, {dataset.get('sample')}, n = {dataset.get('n')} "
+            f"(images and labels SHA-256 {str(dataset.get('sha256'))[:12]})"
+        )
 
     def eps_values(self) -> set[float]:
         return {float(e) for e in self.headline["eps"]}
@@ -118,8 +134,10 @@ class Leaderboard:
 def load_board_run(path: Path | str) -> BoardRun:
     table, run, directory = read_results(path)
     if not run:
-        raise HfcError(f"{path} has no run.json, so its sample cannot be checked",
-                       "pass run directories written by `hfc-robust bench`")
+        raise HfcError(
+            f"{path} has no run.json, so its sample cannot be checked",
+            "pass run directories written by `hfc-robust bench`",
+        )
     table = precise_eps(table)
     return BoardRun(Path(directory), table, run, headline_rows(table, read_checks_json(directory), run))
 
@@ -139,8 +157,10 @@ def _settings(run: dict, attack: str) -> str:
     config = run.get("config") or {}
     if "pgd" not in attack or not config.get("steps"):
         return ""
-    return (f"PGD {config['steps']} steps of {pgd_step_text(config)}, {config.get('restarts', 1)} restart(s), "
-            f"{config.get('loss', 'ce')} loss")
+    return (
+        f"PGD {config['steps']} steps of {pgd_step_text(config)}, {config.get('restarts', 1)} restart(s), "
+        f"{config.get('loss', 'ce')} loss"
+    )
 
 
 def _candidates(run: BoardRun, eps: float, out_dir: Path) -> list[dict]:
@@ -150,13 +170,29 @@ def _candidates(run: BoardRun, eps: float, out_dir: Path) -> list[dict]:
     rows = []
     for _, row in picked.iterrows():
         low, high = interval(row)
-        rows.append(dict(model=str(row["model"]), sha256=str(model.get("sha256") or ""), defense=configuration_label(row),
-                         defense_key=str(row["defense_key"]), clean=percent(row["clean_accuracy"]),
-                         clean_value=float(row["clean_accuracy"]), value=float(row["accuracy"]),
-                         accuracy=percent(row["accuracy"]), low=percent(low), high=percent(high),
-                         correct=int(row["correct"]), n=int(row["n"]), threat=str(row["threat_model"]),
-                         attack=str(row["attack_text"]), settings=_settings(run.run, str(row["attack_text"])), run=str(run.path), link=link,
-                         status=str(row["status"]), detail=str(row["detail"])))
+        rows.append(
+            dict(
+                model=str(row["model"]),
+                sha256=str(model.get("sha256") or ""),
+                defense=configuration_label(row),
+                defense_key=str(row["defense_key"]),
+                clean=percent(row["clean_accuracy"]),
+                clean_value=float(row["clean_accuracy"]),
+                value=float(row["accuracy"]),
+                accuracy=percent(row["accuracy"]),
+                low=percent(low),
+                high=percent(high),
+                correct=int(row["correct"]),
+                n=int(row["n"]),
+                threat=str(row["threat_model"]),
+                attack=str(row["attack_text"]),
+                settings=_settings(run.run, str(row["attack_text"])),
+                run=str(run.path),
+                link=link,
+                status=str(row["status"]),
+                detail=str(row["detail"]),
+            )
+        )
     return rows
 
 
@@ -172,20 +208,27 @@ def _rank(candidates: list[dict]) -> tuple[list[BoardRow], list[str]]:
             best[key] = row
         else:
             others.setdefault(key, []).append(row)
-    notes = [f"{key[0]} / {best[key]['defense']}: kept {best[key]['accuracy']}% from {best[key]['run']} (the lowest); "
-             + "; ".join(f"{o['accuracy']}% in {o['run']}" for o in rest) + " set aside"
-             for key, rest in others.items()]
+    notes = [
+        f"{key[0]} / {best[key]['defense']}: kept {best[key]['accuracy']}% from {best[key]['run']} (the lowest); "
+        + "; ".join(f"{o['accuracy']}% in {o['run']}" for o in rest)
+        + " set aside"
+        for key, rest in others.items()
+    ]
+
     def order(row: dict) -> tuple:  # citable rows first; robust accuracy, then clean accuracy, both descending
         clean = -1.0 if math.isnan(row["clean_value"]) else row["clean_value"]
         return row["status"] != CITABLE, -row["value"], -clean, row["model"], row["defense_key"]
 
     ordered = sorted(best.values(), key=order)
-    rows = [BoardRow(rank=i + 1, **{k: v for k, v in row.items() if k != "clean_value"}) for i, row in enumerate(ordered)]
+    rows = [
+        BoardRow(rank=i + 1, **{k: v for k, v in row.items() if k != "clean_value"}) for i, row in enumerate(ordered)
+    ]
     return rows, notes
 
 
-def build_leaderboard(paths: list[Path | str], out: Path | str, eps: float | None = None,
-                      group: bool = False) -> Leaderboard:
+def build_leaderboard(
+    paths: list[Path | str], out: Path | str, eps: float | None = None, group: bool = False
+) -> Leaderboard:
     """Rank the headline rows of ``paths`` at ``eps`` (default: the largest eps every run has).
 
     ``out`` is where the page will be written: report links are relative to its folder.
@@ -203,24 +246,28 @@ def build_leaderboard(paths: list[Path | str], out: Path | str, eps: float | Non
         by_sample.setdefault(run.sample, []).append(run)
     if len(by_sample) > 1 and not group:
         first, other = runs[0], next(r for r in runs if r.sample != runs[0].sample)
-        raise HfcError(f"{first.path} and {other.path} are on different samples ({first.sample_text} vs "
-                       f"{other.sample_text})",
-                       "rank runs made on the same images (same --dataset and --n), or pass --group for one table per sample")
+        raise HfcError(
+            f"{first.path} and {other.path} are on different samples ({first.sample_text} vs {other.sample_text})",
+            "rank runs made on the same images (same --dataset and --n), or pass --group for one table per sample",
+        )
     norm = _board_norm(runs)
     if eps is None:
         shared = common_eps(runs)
         if not shared:
-            listing = "; ".join(f"{r.path}: {', '.join(norm.format_eps(e) for e in sorted(r.eps_values())) or 'none'}"
-                                for r in runs)
+            listing = "; ".join(
+                f"{r.path}: {', '.join(norm.format_eps(e) for e in sorted(r.eps_values())) or 'none'}" for r in runs
+            )
             raise HfcError(f"the runs share no attacked eps ({listing})", "re-run them with a common --eps")
         eps = shared[-1]
     for run in runs:
         if not _has_eps(run.eps_values(), eps):
             have = ", ".join(norm.format_eps(e) for e in sorted(run.eps_values())) or "none"
-            shared = ", ".join(norm.format_eps(e) for e in common_eps(runs)) or "none"
-            raise HfcError(f"{run.path} has no attacked rows at eps {norm.format_eps(eps)} in the {norm.label} "
-                           f"threat model (it has {have})",
-                           f"pass --eps with a value every run has ({shared})")
+            common = ", ".join(norm.format_eps(e) for e in common_eps(runs)) or "none"
+            raise HfcError(
+                f"{run.path} has no attacked rows at eps {norm.format_eps(eps)} in the {norm.label} "
+                f"threat model (it has {have})",
+                f"pass --eps with a value every run has ({common})",
+            )
     out_dir = Path(out).parent
     groups = []
     for sample_runs in by_sample.values():
@@ -229,8 +276,10 @@ def build_leaderboard(paths: list[Path | str], out: Path | str, eps: float | Non
         groups.append(BoardGroup(sample_runs[0].sample_text, rows, notes))
     notes = []
     if len(groups) > 1:
-        notes.append(f"The runs are on {len(groups)} different samples: each table ranks one sample, and numbers "
-                     "from different tables are not comparable.")
+        notes.append(
+            f"The runs are on {len(groups)} different samples: each table ranks one sample, and numbers "
+            "from different tables are not comparable."
+        )
     return Leaderboard(float(eps), groups, notes, norm)
 
 
@@ -243,8 +292,10 @@ def _board_norm(runs: list[BoardRun]) -> Norm:
             by_norm.setdefault(norm, []).append(str(run.path))
     if len(by_norm) > 1:
         listing = "; ".join(f"{norm.label}: {', '.join(paths)}" for norm, paths in by_norm.items())
-        raise HfcError(f"the runs use different threat-model norms ({listing})",
-                       "build one leaderboard per norm (pass only the --norm linf runs, or only the --norm l2 runs)")
+        raise HfcError(
+            f"the runs use different threat-model norms ({listing})",
+            "build one leaderboard per norm (pass only the --norm linf runs, or only the --norm l2 runs)",
+        )
     return next(iter(by_norm), Norm.LINF)
 
 
@@ -263,6 +314,9 @@ def render_leaderboard(board: Leaderboard, fmt: str = "html", version: str | Non
     if fmt not in LEADERBOARD_FORMATS:
         raise HfcError(f"unknown leaderboard format {fmt!r}", f"choose from {', '.join(LEADERBOARD_FORMATS)}")
     template = template_environment().get_template(f"leaderboard.{fmt}.j2")
-    return template.render(board=board, title=f"hfc-robust leaderboard at {board.norm_text} eps = {board.eps_text}",
-                           rule=CITABLE_RULE,
-                           version=version)
+    return template.render(
+        board=board,
+        title=f"hfc-robust leaderboard at {board.norm_text} eps = {board.eps_text}",
+        rule=CITABLE_RULE,
+        version=version,
+    )

@@ -111,7 +111,7 @@ def check_out_folder(out: Path, identity: dict, overwrite: bool) -> None:
 
 
 def open_run_folder(out: Path | str | None, recorded_config: dict, inputs: RunInputs, overwrite: bool) -> str | None:
-    """Check ``out`` (:func:`~.runfolder.check_out_folder`), create it, and return its checkpoint
+    """Check ``out`` (:func:`check_out_folder`), create it, and return its checkpoint
     folder; None without a run folder."""
     if out is None:
         return None
@@ -216,7 +216,7 @@ def shard_record(shard: tuple[int, int], rows: tuple[int, int], dataset_record: 
 
 def record_shard(run: dict, shard: tuple[int, int] | None, rows: tuple[int, int] | None, data) -> None:
     """run.json's ``shard`` record and the shard's own sample, for a run of one shard."""
-    if rows is None:
+    if rows is None or shard is None:
         return
     run["shard"] = shard_record(shard, rows, run["dataset"])
     first, stop = rows

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..data.adapters import as_dataset
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..engine.evaluate import EngineModel, model_identity
 from ..engine.inference import probe_classes
 from ..errors import HfcError
@@ -81,7 +81,7 @@ class RunInputs:
     uses deterministic kernels."""
 
     spec: RunSpec
-    data: ImageDataset
+    data: Dataset
     loaded: LoadedModel | ModuleModel
     engine: EngineModel
     handed: bool
@@ -169,14 +169,12 @@ def load_inputs(
     return RunInputs(spec, data, loaded, engine, handed, user_data, determinism)
 
 
-def load_data(spec: RunSpec, image_size: int | None = None) -> ImageDataset:
+def load_data(spec: RunSpec, image_size: int | None = None) -> Dataset:
     """The dataset ``spec.dataset`` names (registry name, ``npz:``, ``imagefolder:``), all of it."""
     return as_dataset(spec.dataset, image_size=image_size, data_dir=spec.data_dir)
 
 
-def load_config_model(
-    spec: RunSpec, data: ImageDataset, import_root: str | Path | None = None
-) -> LoadedModel | ModuleModel:
+def load_config_model(spec: RunSpec, data: Dataset, import_root: str | Path | None = None) -> LoadedModel | ModuleModel:
     """The model ``spec.model`` names (registry name or ``py:module:factory``) with ``spec.weights``."""
     if spec.model.startswith(PY_PREFIX):
         return load_factory_model(spec.model, spec.weights, Path(import_root) if import_root else None)

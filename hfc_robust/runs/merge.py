@@ -140,12 +140,12 @@ def merge_shards(
 ) -> RunResult:
     """Merge shard run folders of either kind into ``out`` (see the module docstring)."""
     started = time.time()
-    dirs = [Path(d) for d in dirs]
-    runs, stores = _read_shards(dirs)
-    _check_coverage(runs, stores, dirs)
+    folders = [Path(d) for d in dirs]
+    runs, stores = _read_shards(folders)
+    _check_coverage(runs, stores, folders)
     first = runs[0]
     out = Path(out)
-    if out.resolve() in {d.resolve() for d in dirs}:
+    if out.resolve() in {d.resolve() for d in folders}:
         raise HfcError(f"--out {out} is one of the shards", "write the merged run to a new folder")
     spec = spec_from_dict(first["config"], first.get("kind"))  # the grid only; paths are not opened here
     store = merged_store(out, first, stores, overwrite, f"merge-{spec.kind}", spec.fingerprint())
@@ -156,7 +156,7 @@ def merge_shards(
         checks = run_checks(
             result.table,
             result.gradient_checks,
-            [_spot_check(first, dirs[0], result, device, progress)],
+            [_spot_check(first, folders[0], result, device, progress)],
             outcomes=result.outcomes,
         )
         extra = dict(
@@ -164,7 +164,7 @@ def merge_shards(
             checks={c.name: c.status for c in checks},
             attack_seconds=result.provenance.get("attack_seconds", {}),
         )
-    run = merged_record(first, dirs, runs, time.time() - started, list(result.table["cell"]), command, **extra)
+    run = merged_record(first, folders, runs, time.time() - started, list(result.table["cell"]), command, **extra)
     files = write_files(out, result, run, checks)
     finish_merged_folder(out, files)
     return RunResult(result.table, checks, run, out, files, list(first.get("warnings") or []), result)

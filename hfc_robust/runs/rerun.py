@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from ..errors import HfcError
 from ..results.io import load_run_json
 from ..spec import RunSpec, spec_from_dict
 from .paths import resolve_dataset, resolve_path
 
-__all__ = ["load_run_json", "rerun_spec", "rerun_checks", "rerun_options"]
+__all__ = ["load_run_json", "rerun_spec", "rerun_checks", "rerun_options", "OptionalChecks"]
 
 
 def rerun_spec(run: dict, run_dir: Path | str | None = None) -> RunSpec:
@@ -64,7 +65,14 @@ def rerun_options(run: dict, run_dir: Path | str) -> dict:
     return options
 
 
-def rerun_checks(run: dict) -> dict[str, bool]:
+class OptionalChecks(TypedDict):
+    """The :class:`~hfc_robust.runs.run.RunOptions` switches of an attack grid's optional checks."""
+
+    check_convergence: bool
+    check_unbounded: bool
+
+
+def rerun_checks(run: dict) -> OptionalChecks:
     """The optional sanity checks the original run made, to repeat them too."""
     checks = run.get("checks") or {}
     return {

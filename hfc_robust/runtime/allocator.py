@@ -29,6 +29,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from collections.abc import MutableMapping
 
 __all__ = [
     "flat_memory",
@@ -58,16 +59,16 @@ def fix_malloc_thresholds(threshold: int = THRESHOLD_BYTES) -> bool:
         return False
 
 
-def limit_kernel_caches(environ: dict | None = None) -> dict[str, str]:
+def limit_kernel_caches(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Cap oneDNN's and ideep's per-shape caches (unless the user set them); the settings in force.
 
     The libraries read these variables when their caches are first used, so this must run before
     the process's first convolution: the CLI and the Ray workers call it first thing; in Python,
     set them before your first forward pass, or call this."""
-    environ = os.environ if environ is None else environ
+    target: MutableMapping[str, str] = os.environ if environ is None else environ
     for name in KERNEL_CACHE_VARIABLES:
-        environ.setdefault(name, KERNEL_CACHE_CAPACITY)
-    return {name: environ[name] for name in KERNEL_CACHE_VARIABLES}
+        target.setdefault(name, KERNEL_CACHE_CAPACITY)
+    return {name: target[name] for name in KERNEL_CACHE_VARIABLES}
 
 
 def flat_memory() -> dict[str, str]:

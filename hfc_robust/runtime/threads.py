@@ -9,6 +9,7 @@ fastest. Results do not depend on the thread count.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import psutil
 
@@ -26,13 +27,13 @@ def physical_cores() -> int:
 
 
 def choose_threads(
-    load: float | None = None, cores: int | None = None, environ: dict[str, str] | None = None
+    load: float | None = None, cores: int | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[int, str]:
     """``(threads, reason)``: ``$OMP_NUM_THREADS`` when the user set it; otherwise physical cores
     minus those the 1-minute load average shows busy (rounded), at least 1. ``load``, ``cores``
     and ``environ`` default to this machine's."""
-    environ = os.environ if environ is None else environ
-    requested = environ.get("OMP_NUM_THREADS", "").strip()
+    variables: Mapping[str, str] = os.environ if environ is None else environ
+    requested = variables.get("OMP_NUM_THREADS", "").strip()
     if requested.isdigit() and int(requested) >= 1:
         return int(requested), "OMP_NUM_THREADS"
     cores = physical_cores() if cores is None else cores

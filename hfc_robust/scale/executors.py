@@ -22,6 +22,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from ..engine.checkpoint import OutcomeStore
 from ..errors import HfcError
@@ -241,14 +242,15 @@ class RayExecutor:
         resumed = n - sum(stop - first for first, stop in shards)
         if resumed and notify:
             notify(f"resuming: {resumed} of {n} images already done, {len(shards)} shards to run")
-        record = {
+        shard_records: list[dict[str, Any]] = []
+        record: dict[str, object] = {
             "name": "ray",
             "address": self.address or "local",
             "workers": self.workers,
             "threads_per_worker": self.threads,
             "gpus_per_worker": self.gpus,
             "resumed_rows": resumed,
-            "shards": [],
+            "shards": shard_records,
         }
         if not shards:
             self.close()
@@ -260,7 +262,7 @@ class RayExecutor:
             if notify:
                 notify(line)
             record.update(gpus_per_worker=gpus, device=device)
-            options = dict(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
+            options: dict[str, object] = dict(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
             if not self._started:  # a Ray the caller initialized: the job-level environment is theirs
                 options["runtime_env"] = self._runtime_env(tuple(job.py_modules), job_level=False)
             task = ray.remote(run_shard).options(**options)
@@ -286,7 +288,7 @@ class RayExecutor:
                             raise
                         for start, chunk in sorted(result["chunks"].items()):
                             store.append(int(start), chunk)
-                        record["shards"].append(
+                        shard_records.append(
                             {
                                 "rows": [first, stop],
                                 "host": result["host"],
@@ -304,5 +306,5 @@ class RayExecutor:
                 raise
         finally:
             self.close()
-        record["shards"].sort(key=lambda shard: shard["rows"][0])
+        shard_records.sort(key=lambda shard: shard["rows"][0])
         return record

@@ -18,7 +18,6 @@ evaluates its spec on the shard's rows.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ..data.dataset import ImageDataset, to_unit_float
 from ..engine.evaluate import evaluate
 from ..errors import HfcError
 from ..models.custom import PY_PREFIX, ModuleModel, load_factory_model, state_dict_sha256
+from ..models.registry import ModelSpec
 from ..models.zoo import LoadedModel
 from ..runtime.devices import deterministic_mode, on_device, resolve_device, wants_determinism
 from ..spec import spec_from_dict
@@ -92,33 +92,37 @@ class ShippedModel:
     state: bytes
     state_sha256: str  # of ``state``
     weights_sha256: str  # state_dict_sha256 of the driver's model
-    spec: object = None
-    meta: LoadedModel | None = None
+    spec: ModelSpec | str | None = None
+    name: str = ""  # a registry model's LoadedModel fields, rebuilt around the worker's module
+    weights: str | None = None
+    sha256: str | None = None
     module: nn.Module | None = None
 
     @classmethod
     def of(cls, model: LoadedModel | ModuleModel | nn.Module) -> ShippedModel:
         module = model.module if isinstance(model, (LoadedModel, ModuleModel)) else model
         state = _state_bytes(module)
-        common = dict(
-            state=state, state_sha256=hashlib.sha256(state).hexdigest(), weights_sha256=state_dict_sha256(module)
-        )
+        state_sha256, weights_sha256 = hashlib.sha256(state).hexdigest(), state_dict_sha256(module)
         if isinstance(model, LoadedModel):
-            return cls("registry", spec=model.spec, meta=dataclasses.replace(model, module=None), **common)
+            return cls(
+                "registry",
+                state,
+                state_sha256,
+                weights_sha256,
+                spec=model.spec,
+                name=model.name,
+                weights=model.weights,
+                sha256=model.sha256,
+            )
         if isinstance(model, ModuleModel) and model.source.startswith(PY_PREFIX):
-            return cls("py", spec=model.source, **common)
+            return cls("py", state, state_sha256, weights_sha256, spec=model.source)
         # no recipe to rebuild it: the module itself (pickled by Ray), its tensors on the CPU
-        return cls(
-            "module",
-            module=on_device(module, torch.device("cpu")),
-            state=b"",
-            state_sha256="",
-            weights_sha256=common["weights_sha256"],
-        )
+        return cls("module", b"", "", weights_sha256, module=on_device(module, torch.device("cpu")))
 
     def build(self, where: str = "the worker") -> LoadedModel | nn.Module:
         """The model, rebuilt and verified: what :func:`~hfc_robust.engine.evaluate.evaluate` takes."""
         if self.kind == "module":
+            assert self.module is not None  # of() ships it with this kind
             module = self.module
         else:
             if hashlib.sha256(self.state).hexdigest() != self.state_sha256:
@@ -126,9 +130,11 @@ class ShippedModel:
                     f"the weights shipped to {where} do not match their SHA-256",
                     "rerun; if it persists, check the Ray object store's memory and disks",
                 )
-            module = (
-                self.spec.build() if self.kind == "registry" else load_factory_model(self.spec, progress=False).module
-            )
+            if isinstance(self.spec, ModelSpec):
+                module = self.spec.build()
+            else:
+                assert isinstance(self.spec, str)  # of() ships the py: text with this kind
+                module = load_factory_model(self.spec, progress=False).module
             state = torch.load(io.BytesIO(self.state), map_location="cpu", weights_only=True)
             try:
                 module.load_state_dict(state, strict=True)
@@ -144,7 +150,9 @@ class ShippedModel:
                 f"the model on {where} has other weights than the driver's",
                 "install the same version of the model's code on every Ray node",
             )
-        return dataclasses.replace(self.meta, module=module) if self.kind == "registry" else module
+        if isinstance(self.spec, ModelSpec):
+            return LoadedModel(self.name, module, self.spec, self.weights, self.sha256)
+        return module
 
 
 def local_modules(model) -> tuple[str, ...]:
