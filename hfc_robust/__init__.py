@@ -58,6 +58,7 @@ _EXPORTS = {
     "CorruptionSpec": "spec",
     "ThreatModel": "threat",
     "Norm": "threat",
+    "Band": "band",
     "Cell": "cells",
     "CorruptionCell": "cells",
     "corrupt": "corruptions.registry",

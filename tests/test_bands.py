@@ -30,6 +30,7 @@ from hfc_robust.ops.frequency import frequency_mask
 from hfc_robust.results.spectra import band_markdown, band_table
 from hfc_robust.spec import BenchSpec
 from hfc_robust.threat import Norm, ThreatModel
+from tests.conftest import needs_shared
 
 # ---------------------------------------------------------------------------------------------- references
 
@@ -399,3 +400,80 @@ def test_band_table_of_a_hand_made_table():
     ]
     summary = band_table(pd.DataFrame(rows))
     assert list(summary["band"]) == ["0-4", "8-23", "all"] and list(summary["correct"]) == [7, 1, 0]
+
+
+# ---------------------------------------------------------------------------------------------- ResNet-20 on CIFAR-10
+
+#: the stated bound on the leak (docs/guide/bands.md, "Leakage after clipping"): on CIFAR-10, the share of a
+#: band-limited perturbation's energy outside its band once clipped to [0, 1], over a batch of attacked images
+CIFAR_LEAK_BOUND = 0.02
+
+
+def _resnet20_batch(n: int):
+    from hfc_robust.data.readers import read_npz
+    from hfc_robust.models.zoo import load_model
+    from tests.conftest import CIFAR_NPZ, RESNET20
+
+    data = read_npz(str(CIFAR_NPZ))
+    model = load_model("resnet20", weights=str(RESNET20)).module.eval()
+    return model, data.to_float(data.images[:n]), data.labels[:n]
+
+
+@needs_shared
+@pytest.mark.parametrize("norm,eps", [(Norm.LINF, 8 / 255), (Norm.L2, 0.5)])
+@pytest.mark.parametrize("attack", ["pgd", "apgd-ce"])
+def test_resnet20_band_limited_perturbations_against_numpy(attack, norm, eps):
+    """The CIFAR-10 ResNet-20 in bands 8-23 and 0-4: every perturbation within eps, its out-of-band energy
+    (numpy FFT) within what the clip can explain, and the batch's leak share under the stated bound."""
+    model, x, y = _resnet20_batch(48)
+    for band in ("8-23", "0-4"):
+        adv = _adversarial(attack, model, x, y, ThreatModel(norm, eps, band))
+        delta = (adv - x).numpy().astype(np.float64)
+        size = (
+            np.abs(delta).reshape(len(x), -1).max(1)
+            if norm is Norm.LINF
+            else np.sqrt((delta**2).reshape(len(x), -1).sum(1))
+        )
+        assert (size <= eps * (1 + 1e-6)).all()
+        lo, hi = (float(v) for v in band.split("-"))
+        leak = outside_energy(delta, numpy_band_mask(32, 32, lo, hi))
+        assert (leak <= clip_bound(x.numpy(), adv.numpy(), eps, norm) + 1e-5).all()
+        share = float((leak**2).sum() / (delta**2).sum())
+        assert share <= CIFAR_LEAK_BOUND, (band, share)
+
+
+@needs_shared
+def test_the_issue_command_runs_on_resnet20(tmp_path):
+    """`hfc-robust bench --band 8-23 --attack pgd,autoattack --radius 8` on the CIFAR-10 ResNet-20 (8 images)."""
+    from tests.conftest import CIFAR_NPZ, RESNET20
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--band",
+            "8-23",
+            "--attack",
+            "pgd,autoattack",
+            "--radius",
+            "8",
+            "--model",
+            "resnet20",
+            "--weights",
+            str(RESNET20),
+            "--dataset",
+            f"npz:{CIFAR_NPZ}",
+            "--n",
+            "8",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert set(table.loc[table["threat_model"] != "clean", "band"]) == {"8-23"}
+    checks = {c["name"]: c["status"] for c in __import__("json").loads((out / "checks.json").read_text())}
+    assert checks["band-outside-filter"] == "pass"
+    assert (out / "bands.png").is_file() and (out / "bands.md").is_file()

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks.bands import band_consistency_check
+from ..checks.binarization import CHECK_NAME as BINARIZATION
+from ..checks.binarization import auto_cost
 from ..checks.paired import Check, run_checks
 from ..checks.spotcheck import CHECK_NAME, spot_check
 from ..engine.attack_result import AttackResult
@@ -130,6 +133,13 @@ def _spot_check(run: dict, folder: Path, result: AttackResult, device: str, prog
     )
 
 
+def _binarization_skipped(result: AttackResult, n: int) -> Check:
+    """The binarization test is not run on merged shards; where the default would not run it either, the
+    unsharded run's own reason (so that the merged checks.json is the unsharded one's)."""
+    wanted, reason = auto_cost(result.cells, n)
+    return Check(BINARIZATION, "skipped", reason if not wanted else "not run on merged shards: run it unsharded")
+
+
 def merge_shards(
     dirs: list[Path | str],
     out: Path | str,
@@ -156,7 +166,13 @@ def merge_shards(
         checks = run_checks(
             result.table,
             result.gradient_checks,
-            [_spot_check(first, folders[0], result, device, progress)],
+            [
+                _spot_check(first, folders[0], result, device, progress),
+                band_consistency_check(result.band_leaks()),
+                _binarization_skipped(
+                    result, int((first.get("shard") or first["dataset"]).get("of_n", first["dataset"]["n"]))
+                ),
+            ],
             outcomes=result.outcomes,
         )
         extra = dict(

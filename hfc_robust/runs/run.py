@@ -144,8 +144,7 @@ def _checks(result: EngineResult, inputs: RunInputs, options: RunOptions) -> lis
             )
         )
     extra.append(band_consistency_check(result.band_leaks()))
-    if options.shard is None:
-        extra.append(_binarization(result, inputs, options))
+    extra.append(_binarization(result, inputs, options))
     return run_checks(result.table, result.gradient_checks, extra, outcomes=result.outcomes)
 
 
@@ -157,6 +156,8 @@ def _binarization(result: AttackResult, inputs: RunInputs, options: RunOptions) 
         wanted, reason = auto_cost(result.cells, len(inputs.data))
         if not wanted:
             return Check(BINARIZATION, "skipped", reason)
+    if options.shard is not None:
+        return Check(BINARIZATION, "skipped", "not run on a shard: run it on an unsharded run")
     layer = options.feature_layer or (
         inputs.loaded.spec.feature_layer if isinstance(inputs.loaded, LoadedModel) else None
     )
