@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from hfc_robust import LowPass, load_dataset, load_model
 from hfc_robust.attacks import AutoAttack, AutoAttackFast
 from hfc_robust.runtime.allocator import fix_malloc_thresholds
+from hfc_robust.runtime.devices import device_record
 from hfc_robust.threat import ThreatModel
 
 SETTINGS = {
@@ -205,7 +206,15 @@ def main() -> None:
                 )
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}, indent=2)
+            json.dumps(
+                {
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "device": device_record("cpu"),
+                    "results": results,
+                },
+                indent=2,
+            )
             + "\n"
         )
 
