@@ -11,6 +11,8 @@ the committed ``results/paper/table2/*/results.csv`` (produced on another CPU).
 
     python benchmarks/bench_active_sets.py --json benchmarks/issue24-active-sets-intel.json
     python benchmarks/bench_active_sets.py --grids fmnist-cnn-unnorm --n 200     # quick
+    python benchmarks/bench_active_sets.py --probe-only --json benchmarks/issue24-active-sets-intel.json
+                                                 # how far a row's logits move with its batch's size
 
 Run with one thread (it sets ``OMP_NUM_THREADS=1`` before torch loads).
 """
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from hfc_robust.attacks import pgd as pgd_module
 from hfc_robust.data.datasets import load_dataset
+from hfc_robust.defenses.lowpass import LowPass
 from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.models.zoo import load_model
 from hfc_robust.spec import BenchSpec
@@ -66,8 +69,6 @@ def cpu_record() -> dict:
     name, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not name.strip():
-                name = line.split(":", 1)[1].strip()
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
@@ -83,6 +84,35 @@ def cpu_record() -> dict:
         "threads": torch.get_num_threads(),
         "mkl_cbwr": os.environ.get("MKL_CBWR"),
     }
+
+
+PROBE_MODELS = ("fmnist-cnn", "cifar10-small", "cifar10-small-at")
+PROBE_SIZES = (1, 2, 4, 5, 6, 8, 64, 249)  # of 256 rows: the last batch holds 256 mod size
+
+
+def logit_probe(model_name: str, n: int = 256) -> dict:
+    """How far a row's logits move when its batch has another size: the rows of one batch of ``n``
+    evaluated again in batches of each of :data:`PROBE_SIZES`, bare and behind ``LowPass`` r = 8."""
+    dataset = f"npz:{CIFAR}" if model_name.startswith("cifar10") else "fmnist"
+    data = load_dataset(dataset, n)
+    images = data.to_float(data.images[:n])
+    bare = load_model(model_name).module.eval()
+    record: dict = {"model": model_name, "n": n}
+    for label, module in (("bare", bare), ("lowpass-r8", LowPass(bare, 8.0).eval())):
+        with torch.no_grad():
+            whole = module(images)
+            moved, rows_differing = {}, {}
+            for size in PROBE_SIZES:
+                pieces = torch.cat([module(images[i : i + size]) for i in range(0, n, size)])
+                moved[size] = float((pieces - whole).abs().max())
+                rows_differing[size] = int((pieces != whole).any(dim=1).sum())
+        record[label] = {
+            "largest_logit": float(whole.abs().max()),
+            "median_logit": float(whole.abs().median()),
+            "largest_change_by_batch_size": moved,
+            "rows_not_bit_identical_by_batch_size": rows_differing,
+        }
+    return record
 
 
 def outcomes(config: BenchSpec, model, dataset, fixed_batch: bool) -> tuple[dict[str, np.ndarray], pd.DataFrame, float]:
@@ -154,8 +184,23 @@ def main() -> None:
     parser.add_argument("--grids", default=",".join(GRIDS), help="comma list of " + ", ".join(GRIDS))
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--probe-only", action="store_true", help="only the logit probe, added to --json's report if it exists"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.probe_only:
+        report = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {"cpu": cpu_record()}
+        report["logit_probe"] = {"cpu": cpu_record(), "torch": torch.__version__, "models": []}
+        for model_name in PROBE_MODELS:
+            if model_name.startswith("cifar10") and not CIFAR.is_file():
+                continue
+            record = logit_probe(model_name)
+            report["logit_probe"]["models"].append(record)
+            print(json.dumps(record), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1) + "\n")
+        return
     report = {"cpu": cpu_record(), "torch": torch.__version__, "grids": []}
     for grid in args.grids.split(","):
         if GRIDS[grid][0].startswith("cifar10") and not CIFAR.is_file():

@@ -1,9 +1,9 @@
 """What the tests allow for batch-dependent float rounding, and why (docs/guide/reproducibility.md).
 
 A row's logits in batches of different sizes are the same bits on some CPUs (an AMD EPYC, measured)
-and differ by float32 rounding on others (an Intel Xeon with AVX-512: MKL's matrix product and
-oneDNN's convolutions; at most 1.4e-6 on logits of order 0.1-1 in ``benchmarks/bench_active_sets.py``'s
-probe). Tests that compare evaluations in different batches (active sets against a fixed batch,
+and differ by float32 rounding on others (an Intel Xeon with AVX-512, in batches of 1 to 5 rows:
+MKL's matrix product and oneDNN's convolutions; at most 7.6e-6 on logits of median magnitude 1 to
+2.5 in ``benchmarks/bench_active_sets.py --probe-only``). Tests that compare evaluations in different batches (active sets against a fixed batch,
 our AutoAttack ports against the reference) therefore assert what holds on both:
 
 * logits agree within :data:`LOGIT_RTOL` / :data:`LOGIT_ATOL`, float32's own tolerances;
@@ -13,7 +13,7 @@ our AutoAttack ports against the reference) therefore assert what holds on both:
   a step, about 1e-2 here);
 * per-example outcomes are identical, except at most :func:`outcome_allowance` examples, one per
   200 compared (at least one), in either direction. An outcome flips only when float noise decides a
-  margin that ties within rounding: on the paper's Table 2 grids none of 1.5 million outcomes moved
+  margin that ties within rounding: on the paper's Table 2 grids none of 1,552,000 outcomes moved
   between active-set and fixed-batch evaluation on the Intel machine, so a real bug, which moves
   many, still fails.
 
