@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 
 from hfc_robust.data.datasets import load_dataset
+from hfc_robust.models.zoo import WEIGHTS_DIR
 from hfc_robust.paper.fit import fit_model, load_training_data, save_weights
 from hfc_robust.paper.training import TrainConfig
-from hfc_robust.models.zoo import WEIGHTS_DIR
 
 
 def main() -> None:
@@ -33,10 +33,18 @@ def main() -> None:
         if step % 100 == 0:
             print(f"epoch {epoch + 1}/{config.epochs} step {step} loss {loss:.3f}", flush=True)
 
-    result = fit_model("fmnist-cnn", load_training_data("fmnist"), config, load_dataset("fmnist"),
-                       progress=progress, threads=args.threads)
-    print(f"test accuracy {result.test_accuracy:.4f} on the 10,000 Fashion-MNIST test images "
-          f"({result.test_first1000_accuracy:.4f} on the first 1,000); {result.wall_time_s:.0f}s")
+    result = fit_model(
+        "fmnist-cnn",
+        load_training_data("fmnist"),
+        config,
+        load_dataset("fmnist"),
+        progress=progress,
+        threads=args.threads,
+    )
+    print(
+        f"test accuracy {result.test_accuracy:.4f} on the 10,000 Fashion-MNIST test images "
+        f"({result.test_first1000_accuracy:.4f} on the first 1,000); {result.wall_time_s:.0f}s"
+    )
     print(f"wrote {save_weights(result, args.out)}")
 
 

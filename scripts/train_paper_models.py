@@ -37,12 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hfc_robust.data.datasets import load_dataset  # noqa: E402
-from hfc_robust.paper.fit import fit_model, load_training_data, save_weights, split_holdout  # noqa: E402
-from hfc_robust.results.io import atomic_write_text  # noqa: E402
-from hfc_robust.paper.training import TrainConfig, evaluate_accuracy  # noqa: E402
-from hfc_robust.ops.frequency import split_frequencies  # noqa: E402
-from hfc_robust.models.zoo import WEIGHTS_DIR  # noqa: E402
+from hfc_robust.data.datasets import load_dataset
+from hfc_robust.models.zoo import WEIGHTS_DIR
+from hfc_robust.ops.frequency import split_frequencies
+from hfc_robust.paper.fit import fit_model, load_training_data, save_weights, split_holdout
+from hfc_robust.paper.training import TrainConfig, evaluate_accuracy
+from hfc_robust.results.io import atomic_write_text
 
 CIFAR_TRAIN = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_train.npz"
 HOLDOUT = 5000
@@ -56,21 +56,36 @@ def _progress(name: str, config: TrainConfig, steps_per_epoch: int):
 
     def report(epoch: int, step: int, loss: float) -> None:
         if step % 50 == 0 or step == steps_per_epoch - 1:
-            print(f"[{name}] epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps_per_epoch} loss {loss:.3f} "
-                  f"({time.time() - start:.0f}s)", flush=True)
+            print(
+                f"[{name}] epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps_per_epoch} loss {loss:.3f} "
+                f"({time.time() - start:.0f}s)",
+                flush=True,
+            )
 
     return report
 
 
-def _train(name: str, arch: str, data: str, config: TrainConfig, holdout: int, threads: int, train_n: int | None = None):
+def _train(
+    name: str, arch: str, data: str, config: TrainConfig, holdout: int, threads: int, train_n: int | None = None
+):
     train, test = split_holdout(load_training_data(data), holdout)
     if test is None:  # Fashion-MNIST: the official test set
         test = load_dataset("fmnist")
     n = train_n or len(train)
-    result = fit_model(arch, train, config, test, train_n=train_n, threads=threads,
-                       progress=_progress(name, config, -(-n // config.batch_size)))
-    print(f"[{name}] accuracy {result.test_accuracy:.4f} on {result.test_n} test images ({test.source}); "
-          f"{result.wall_time_s:.0f}s", flush=True)
+    result = fit_model(
+        arch,
+        train,
+        config,
+        test,
+        train_n=train_n,
+        threads=threads,
+        progress=_progress(name, config, -(-n // config.batch_size)),
+    )
+    print(
+        f"[{name}] accuracy {result.test_accuracy:.4f} on {result.test_n} test images ({test.source}); "
+        f"{result.wall_time_s:.0f}s",
+        flush=True,
+    )
     return result, test
 
 
@@ -80,12 +95,14 @@ def train_zoo(name: str, threads: int, epochs: int | None) -> None:
         config = TrainConfig(epochs=epochs or 5, lr=0.05, seed=0, augment="crop-flip")
         result, _ = _train(name, "cifar10-small", cifar, config, HOLDOUT, threads)
     elif name == "cifar10-small-at":
-        config = TrainConfig(epochs=epochs or 4, lr=0.05, seed=0, augment="crop-flip", adversarial="fgsm-rs",
-                             eps=8 / 255, alpha=10 / 255)
+        config = TrainConfig(
+            epochs=epochs or 4, lr=0.05, seed=0, augment="crop-flip", adversarial="fgsm-rs", eps=8 / 255, alpha=10 / 255
+        )
         result, _ = _train(name, "cifar10-small-at", cifar, config, HOLDOUT, threads)
     elif name == "fmnist-cnn-at":
-        config = TrainConfig(epochs=epochs or 3, lr=0.05, seed=0, augment="flip", adversarial="fgsm-rs",
-                             eps=0.1, alpha=0.125)
+        config = TrainConfig(
+            epochs=epochs or 3, lr=0.05, seed=0, augment="flip", adversarial="fgsm-rs", eps=0.1, alpha=0.125
+        )
         result, _ = _train(name, "fmnist-cnn-at", "fmnist", config, 0, threads)
     else:
         raise SystemExit(f"unknown target {name}")
@@ -102,13 +119,27 @@ def train_table1(threads: int, epochs: int | None, out_json: Path, weights_dir: 
         if (kind, radius) in done:
             print(f"[table1] {kind} r={radius} already recorded, skipping", flush=True)
             continue
-        config = TrainConfig(epochs=epochs or TABLE1_EPOCHS, lr=0.05, seed=0, augment="crop-flip", input=kind,
-                             radius=float(radius or 0), inclusive=True)
+        config = TrainConfig(
+            epochs=epochs or TABLE1_EPOCHS,
+            lr=0.05,
+            seed=0,
+            augment="crop-flip",
+            input=kind,
+            radius=float(radius or 0),
+            inclusive=True,
+        )
         name = f"table1-{kind}" + (f"-r{radius}" if radius else "")
         result, test = _train(name, "cifar10-small", cifar, config, HOLDOUT, threads, train_n=TABLE1_TRAIN_N)
-        record = {"input": kind, "radius": radius, "train_n": result.train_n, "epochs": config.epochs,
-                  "test_n": result.test_n, "test_correct": round(result.test_accuracy * result.test_n),
-                  "test_accuracy": result.test_accuracy, "wall_time_s": round(result.wall_time_s, 1)}
+        record = {
+            "input": kind,
+            "radius": radius,
+            "train_n": result.train_n,
+            "epochs": config.epochs,
+            "test_n": result.test_n,
+            "test_correct": round(result.test_accuracy * result.test_n),
+            "test_accuracy": result.test_accuracy,
+            "wall_time_s": round(result.wall_time_s, 1),
+        }
         if radius:
             low, high = split_frequencies(test.to_float(test.images), float(radius))
             view = low if kind == "low" else high
@@ -116,19 +147,34 @@ def train_table1(threads: int, epochs: int | None, out_json: Path, weights_dir: 
             record.update(same_view_correct=round(same * result.test_n), same_view_accuracy=same)
         save_weights(result, weights_dir / f"{name}.pt")
         records.append(record)
-        payload = {"description": "SmallCifarNet trained on x, x_l or x_h (paper Table 1 analogue); "
-                                  f"first {TABLE1_TRAIN_N} CIFAR-10 training images, tested on the 5,000 held-out "
-                                  "training images 45000..49999 (original images; same_view = the same filter "
-                                  "applied to the test images)", "seed": 0, "mask": "<= r", "runs": records}
+        payload = {
+            "description": "SmallCifarNet trained on x, x_l or x_h (paper Table 1 analogue); "
+            f"first {TABLE1_TRAIN_N} CIFAR-10 training images, tested on the 5,000 held-out "
+            "training images 45000..49999 (original images; same_view = the same filter "
+            "applied to the test images)",
+            "seed": 0,
+            "mask": "<= r",
+            "runs": records,
+        }
         atomic_write_text(out_json, json.dumps(payload, indent=2) + "\n")
         print(f"[table1] recorded {name}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("targets", nargs="+",
-                        choices=["all", "cifar10-small", "cifar10-small-at", "fmnist-cnn-at", "table1", "cifar10-nobn",
-                                 "cifar10-nobn-at"])
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        choices=[
+            "all",
+            "cifar10-small",
+            "cifar10-small-at",
+            "fmnist-cnn-at",
+            "table1",
+            "cifar10-nobn",
+            "cifar10-nobn-at",
+        ],
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--epochs", type=int, default=None, help="override the target's epoch count")
     parser.add_argument("--table1-json", default=str(ROOT / "results" / "paper" / "table1_training.json"))
@@ -136,7 +182,9 @@ def main() -> None:
     args = parser.parse_args()
     if not CIFAR_TRAIN.is_file() and any(t != "fmnist-cnn-at" for t in args.targets):
         raise SystemExit(f"{CIFAR_TRAIN} not found (the CIFAR-10 training set from ../shared)")
-    targets = ["fmnist-cnn-at", "cifar10-small", "cifar10-small-at", "table1"] if "all" in args.targets else args.targets
+    targets = (
+        ["fmnist-cnn-at", "cifar10-small", "cifar10-small-at", "table1"] if "all" in args.targets else args.targets
+    )
     for target in targets:
         if target in ("cifar10-nobn", "cifar10-nobn-at"):
             from hfc_robust.paper.experiments.zoo_models import train_nobn

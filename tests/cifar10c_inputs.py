@@ -14,8 +14,23 @@ import zlib
 import numpy as np
 
 #: the fixture's corruptions, in the registry's (and CIFAR-10-C's) order
-NAMES = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-         "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression")
+NAMES = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
 COUNT = 8  #: synthetic images
 SIZE = 32
 
@@ -56,17 +71,25 @@ def synthetic_images() -> np.ndarray:
     for _ in range(14):
         top, left = rng.integers(0, SIZE - 4, 2)
         height, width = rng.integers(4, 17, 2)
-        image[top:top + height, left:left + width] = rng.integers(0, 256, 3)
+        image[top : top + height, left : left + width] = rng.integers(0, 256, 3)
     out[4] = image
     # 5: ramps: red along x, green along y, blue constant 200
-    out[5] = np.stack([np.floor(ramp[None, :] * 255.999).repeat(SIZE, 0), np.floor(ramp[:, None] * 255.999).repeat(SIZE, 1),
-                       np.full((SIZE, SIZE), 200.0)], axis=2)
+    out[5] = np.stack(
+        [
+            np.floor(ramp[None, :] * 255.999).repeat(SIZE, 0),
+            np.floor(ramp[:, None] * 255.999).repeat(SIZE, 1),
+            np.full((SIZE, SIZE), 200.0),
+        ],
+        axis=2,
+    )
     # 6: a black-and-white checkerboard of 4-pixel squares with mild noise, clipped to 0..255
     checker = ((np.arange(SIZE)[:, None] // 4 + np.arange(SIZE)[None, :] // 4) % 2) * 255.0
     out[6] = np.clip(checker[..., None] + rng.integers(-20, 21, (SIZE, SIZE, 3)), 0, 255)
     # 7: dark left half (0..40), bright right half (215..255), smooth
     field = _smooth(rng, 1.5)
-    out[7] = np.where(np.arange(SIZE)[None, :, None] < SIZE // 2, np.floor(field * 40.999), 215 + np.floor(field * 40.999))
+    out[7] = np.where(
+        np.arange(SIZE)[None, :, None] < SIZE // 2, np.floor(field * 40.999), 215 + np.floor(field * 40.999)
+    )
     return out
 
 

@@ -13,11 +13,11 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported, and inherited by subprocesses
 os.environ["MKL_NUM_THREADS"] = "1"
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
+import pytest
+import torch
+import torch.nn as nn
 
 torch.set_num_threads(1)
 
@@ -27,12 +27,14 @@ CIFAR_NPZ = SHARED / "data" / "cifar10" / "cifar10_test_first1000.npz"
 RESNET20 = SHARED / "models" / "cifar10-resnet" / "resnet20-12fca82f.th"
 FMNIST_TRAIN = Path(os.environ.get("HFC_ROBUST_FMNIST_TRAIN", "/usr/share/datasets/fashion-mnist"))
 
-_shared_absent = pytest.mark.skipif(not (CIFAR_NPZ.is_file() and RESNET20.is_file()),
-                                    reason=f"shared CIFAR-10 data/models not found under {SHARED}")
+_shared_absent = pytest.mark.skipif(
+    not (CIFAR_NPZ.is_file() and RESNET20.is_file()), reason=f"shared CIFAR-10 data/models not found under {SHARED}"
+)
 _fmnist_train_absent = pytest.mark.skipif(
     not (FMNIST_TRAIN / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"Fashion-MNIST training set not found under {FMNIST_TRAIN} (apt-get install dataset-fashion-mnist, "
-           "or set HFC_ROBUST_FMNIST_TRAIN)")
+    "or set HFC_ROBUST_FMNIST_TRAIN)",
+)
 
 
 def needs_shared(test):

@@ -3,7 +3,8 @@
 A row's logits in batches of different sizes are the same bits on some CPUs (an AMD EPYC, measured)
 and differ by float32 rounding on others (an Intel Xeon with AVX-512, in batches of 1 to 5 rows:
 MKL's matrix product and oneDNN's convolutions; at most 7.6e-6 on logits of median magnitude 1 to
-2.5 in ``benchmarks/bench_active_sets.py --probe-only``). Tests that compare evaluations in different batches (active sets against a fixed batch,
+2.5 in ``benchmarks/bench_active_sets.py --probe-only``). Tests that compare evaluations in different
+batches (active sets against a fixed batch,
 our AutoAttack ports against the reference) therefore assert what holds on both:
 
 * logits agree within :data:`LOGIT_RTOL` / :data:`LOGIT_ATOL`, float32's own tolerances;
@@ -41,4 +42,5 @@ def assert_outcomes_agree(ours, theirs) -> None:
     differing = np.flatnonzero(ours != theirs)
     assert len(differing) <= outcome_allowance(len(ours)), (
         f"{len(differing)} of {len(ours)} outcomes differ (float noise allows {outcome_allowance(len(ours))}): "
-        f"examples {differing[:20].tolist()}, robust {int(ours.sum())} against {int(theirs.sum())}")
+        f"examples {differing[:20].tolist()}, robust {int(ours.sum())} against {int(theirs.sum())}"
+    )

@@ -33,7 +33,7 @@ def low_pass(x: torch.Tensor, radius: float, inclusive: bool = True) -> torch.Te
     height, width = x.shape[-2:]
     rows = np.arange(height)[:, None] - height // 2
     cols = np.arange(width)[None, :] - width // 2
-    distance = np.sqrt(rows ** 2 + cols ** 2)
+    distance = np.sqrt(rows**2 + cols**2)
     mask = torch.as_tensor((distance <= radius) if inclusive else (distance < radius), dtype=torch.float64)
     centred = torch.fft.fftshift(torch.fft.fft2(x.to(torch.float64)), dim=(-2, -1))
     low = torch.fft.ifft2(torch.fft.ifftshift(centred * mask, dim=(-2, -1))).real
@@ -81,8 +81,16 @@ def example_seed(seed: int, example_id: int, restart: int) -> int:
 
 
 def random_start(x: torch.Tensor, ids: list[int], eps: float, seed: int, restart: int) -> torch.Tensor:
-    noise = torch.stack([torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(example_seed(seed, i, restart)),
-                                    dtype=x.dtype) * 2 - 1 for i in ids])
+    noise = torch.stack(
+        [
+            torch.rand(
+                x.shape[1:], generator=torch.Generator().manual_seed(example_seed(seed, i, restart)), dtype=x.dtype
+            )
+            * 2
+            - 1
+            for i in ids
+        ]
+    )
     return (x + eps * noise).clamp(0, 1)
 
 
@@ -98,8 +106,18 @@ class PGDResult:
     finals: list[torch.Tensor]  # each restart's last iterate (the transfer candidates of a full-budget run)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, alpha: float | None = None,
-        restarts: int = 1, seed: int = 0, start: bool = True, ids: list[int] | None = None) -> PGDResult:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int,
+    alpha: float | None = None,
+    restarts: int = 1,
+    seed: int = 0,
+    start: bool = True,
+    ids: list[int] | None = None,
+) -> PGDResult:
     """L-inf PGD as documented, every example for the whole budget of every restart."""
     alpha = eps / 4 if alpha is None else alpha
     ids = list(range(len(y))) if ids is None else ids
@@ -115,7 +133,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: i
             if step == steps:
                 break
             current = current.clone().requires_grad_(True)
-            grad, = torch.autograd.grad(F.cross_entropy(model(current), y, reduction="sum"), current)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(current), y, reduction="sum"), current)
             delta = (current.detach() + alpha * grad.sign() - x).clamp(-eps, eps)
             current = (x + delta).clamp(0, 1)
         finals.append(current.detach())

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 import torchattacks
 
 from hfc_robust.attacks import FGSM, PGD, attack_loss
-from hfc_robust.ops.modes import eval_mode
 from hfc_robust.errors import HfcError
+from hfc_robust.ops.modes import eval_mode
 
 
 def reference_pgd(model, x, y, eps, alpha, steps):
@@ -18,7 +18,7 @@ def reference_pgd(model, x, y, eps, alpha, steps):
     for _ in range(steps):
         adv.requires_grad_(True)
         loss = F.cross_entropy(model(adv), y)
-        grad, = torch.autograd.grad(loss, adv)
+        (grad,) = torch.autograd.grad(loss, adv)
         adv = adv.detach() + alpha * grad.sign()
         adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
     return adv
@@ -28,7 +28,7 @@ def test_fgsm_is_one_exact_sign_step(tiny_model, tiny_batch):
     x, y = tiny_batch
     eps = 8 / 255
     xg = x.clone().requires_grad_(True)
-    grad, = torch.autograd.grad(F.cross_entropy(tiny_model(xg), y, reduction="sum"), xg)
+    (grad,) = torch.autograd.grad(F.cross_entropy(tiny_model(xg), y, reduction="sum"), xg)
     expected = (x + eps * grad.sign()).clamp(0, 1)
     adv = FGSM(tiny_model, eps)(x, y)
     torch.testing.assert_close(adv, expected, atol=0, rtol=0)
@@ -52,10 +52,12 @@ def test_bounds_purity_and_mode(tiny_model, tiny_batch, attack):
     x_before, y_before = x.clone(), y.clone()
     tiny_model.train()
     tiny_model.conv2.eval()  # a mixed mode must be restored module by module
-    atk = {"fgsm": lambda: FGSM(tiny_model, eps),
-           "pgd": lambda: PGD(tiny_model, eps),
-           "pgd-restarts": lambda: PGD(tiny_model, eps, restarts=3),
-           "pgd-margin": lambda: PGD(tiny_model, eps, loss="margin")}[attack]()
+    atk = {
+        "fgsm": lambda: FGSM(tiny_model, eps),
+        "pgd": lambda: PGD(tiny_model, eps),
+        "pgd-restarts": lambda: PGD(tiny_model, eps, restarts=3),
+        "pgd-margin": lambda: PGD(tiny_model, eps, loss="margin"),
+    }[attack]()
     adv = atk(x, y)
     assert torch.equal(x, x_before) and torch.equal(y, y_before)
     assert (adv - x).abs().max() <= eps + 1e-7
@@ -87,8 +89,8 @@ def test_batch_and_slice_give_the_same_result(tiny_model, tiny_batch):
     attack = PGD(tiny_model, 8 / 255, steps=5, restarts=2, seed=7)
     full = attack(x, y, ids)
     for i in (0, 5, 15):
-        single = attack(x[i:i + 1], y[i:i + 1], ids[i:i + 1])
-        torch.testing.assert_close(full[i:i + 1], single, atol=1e-6, rtol=0)
+        single = attack(x[i : i + 1], y[i : i + 1], ids[i : i + 1])
+        torch.testing.assert_close(full[i : i + 1], single, atol=1e-6, rtol=0)
     # a different seed gives a different random start
     other = PGD(tiny_model, 8 / 255, steps=1, seed=8, early_stop=False)(x, y, ids)
     assert not torch.equal(other, PGD(tiny_model, 8 / 255, steps=1, seed=7, early_stop=False)(x, y, ids))
@@ -104,8 +106,8 @@ def test_first_success_is_kept_and_restarts_only_help(tiny_model, tiny_batch):
     x, y = tiny_batch
     eps = 6 / 255
     with torch.no_grad():
-        one = (tiny_model(PGD(tiny_model, eps, steps=5, seed=3)(x, y)).argmax(1) != y)
-        three = (tiny_model(PGD(tiny_model, eps, steps=5, restarts=3, seed=3)(x, y)).argmax(1) != y)
+        one = tiny_model(PGD(tiny_model, eps, steps=5, seed=3)(x, y)).argmax(1) != y
+        three = tiny_model(PGD(tiny_model, eps, steps=5, restarts=3, seed=3)(x, y)).argmax(1) != y
     assert torch.all(three | ~one), "an example broken with 1 restart must stay broken with 3"
 
 
@@ -114,7 +116,9 @@ def test_margin_loss_definition():
     labels = torch.tensor([0, 2])
     # example 0: max other 1.0 - true 2.0 = -1; example 1: max other 3.0 - true 1.0 = 2
     assert attack_loss(logits, labels, "margin").item() == pytest.approx(1.0)
-    assert attack_loss(logits, labels, "ce").item() == pytest.approx(F.cross_entropy(logits, labels, reduction="sum").item())
+    assert attack_loss(logits, labels, "ce").item() == pytest.approx(
+        F.cross_entropy(logits, labels, reduction="sum").item()
+    )
 
 
 def test_bad_attack_parameters():

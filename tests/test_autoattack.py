@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from hfc_robust.engine.evaluate import evaluate
-from hfc_robust.spec import BenchSpec
 from hfc_robust.attacks import APGD, APGDT, FABT, AutoAttack, AutoAttackFast, Square
 from hfc_robust.attacks.base import frozen_parameters, logits_as_in
+from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.spec import BenchSpec
 from hfc_robust.threat import ThreatModel
 from tests.conftest import TinyCNN
 from tests.float_noise import ITERATE_ATOL, LOGIT_ATOL, LOGIT_RTOL, assert_outcomes_agree, outcome_allowance
@@ -85,8 +85,9 @@ def test_a_rows_logits_repeat_exactly_and_agree_across_batches_within_float_nois
         full = tiny_model(x)
         assert torch.equal(tiny_model(x), full)
         torch.testing.assert_close(tiny_model(x[5:9]), full[5:9], rtol=LOGIT_RTOL, atol=LOGIT_ATOL)
-        torch.testing.assert_close(logits_as_in(tiny_model, x[7:8], batch=48), full[7:8], rtol=LOGIT_RTOL,
-                                   atol=LOGIT_ATOL)
+        torch.testing.assert_close(
+            logits_as_in(tiny_model, x[7:8], batch=48), full[7:8], rtol=LOGIT_RTOL, atol=LOGIT_ATOL
+        )
         # a lone row not padded takes another convolution path, yet still within float noise
         torch.testing.assert_close(tiny_model(x[7:8]), full[7:8], rtol=LOGIT_RTOL, atol=LOGIT_ATOL)
 
@@ -132,17 +133,44 @@ def _reference_component(name: str, model, eps: float, norm: str, steps: int, qu
     if name == "apgd-ce":
         return APGDAttack(model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0, device="cpu")
     if name == "apgd-t":
-        return APGDAttack_targeted(model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0, device="cpu",
-                                   n_target_classes=3)
+        return APGDAttack_targeted(
+            model, n_iter=steps, norm=norm, n_restarts=1, eps=eps, seed=0, device="cpu", n_target_classes=3
+        )
     if name == "fab-t":
-        return FABAttack_PT(model, norm=norm, n_restarts=1, n_iter=steps, eps=eps, seed=0, device="cpu",
-                            targeted=True, n_target_classes=3)
-    return SquareAttack(model, p_init=.8, n_queries=queries, eps=eps, norm=norm, n_restarts=1, seed=0, device="cpu",
-                        resc_schedule=rescale)
+        return FABAttack_PT(
+            model,
+            norm=norm,
+            n_restarts=1,
+            n_iter=steps,
+            eps=eps,
+            seed=0,
+            device="cpu",
+            targeted=True,
+            n_target_classes=3,
+        )
+    return SquareAttack(
+        model,
+        p_init=0.8,
+        n_queries=queries,
+        eps=eps,
+        norm=norm,
+        n_restarts=1,
+        seed=0,
+        device="cpu",
+        resc_schedule=rescale,
+    )
 
 
-COMPONENTS = [("apgd-ce", "linf"), ("apgd-t", "linf"), ("fab-t", "linf"), ("square", "linf"), ("apgd-ce", "l2"),
-              ("apgd-t", "l2"), ("fab-t", "l2"), ("square", "l2")]
+COMPONENTS = [
+    ("apgd-ce", "linf"),
+    ("apgd-t", "linf"),
+    ("fab-t", "linf"),
+    ("square", "linf"),
+    ("apgd-ce", "l2"),
+    ("apgd-t", "l2"),
+    ("fab-t", "l2"),
+    ("square", "l2"),
+]
 
 
 @pytest.mark.parametrize("name,norm", COMPONENTS)
@@ -161,10 +189,16 @@ def test_each_component_breaks_exactly_the_examples_the_reference_breaks(tiny_mo
     eps = {"linf": 6 / 255, "l2": 0.35}[norm]
     steps, queries = 15, 400
     threat = ThreatModel(norm, eps)
-    ours = {"apgd-ce": APGD(model, threat, steps=steps),
+    ours = (
+        {
+            "apgd-ce": APGD(model, threat, steps=steps),
             "apgd-t": APGDT(model, threat, steps=steps, num_classes=4),
             "fab-t": FABT(model, threat, steps=steps, num_classes=4),
-            "square": Square(model, threat, queries=queries, rescale_schedule=False)}[name].run(x, y).adversarial
+            "square": Square(model, threat, queries=queries, rescale_schedule=False),
+        }[name]
+        .run(x, y)
+        .adversarial
+    )
     ref = _reference_component(name, model, eps, norm, steps, queries, rescale=False)
     with torch.no_grad() if name in ("fab-t", "square") else torch.enable_grad():
         theirs = ref.perturb(x.clone(), y.clone())
@@ -196,19 +230,24 @@ def test_apgd_iterates_are_the_references_bit_for_bit(tiny_model, correct_batch,
     eps = {"linf": 6 / 255, "l2": 0.35}[norm]
     with torch.no_grad():
         targets = model(x).sort(1)[1][:, -2] if targeted else None
-    ref = (APGDAttack_targeted if targeted else APGDAttack)(model, n_iter=20, norm={"linf": "Linf", "l2": "L2"}[norm],
-                                                            eps=eps, seed=0, device="cpu")
+    ref = (APGDAttack_targeted if targeted else APGDAttack)(
+        model, n_iter=20, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, seed=0, device="cpu"
+    )
     ref.init_hyperparam(x)
     ref.y_target = targets
     torch.manual_seed(0)
     best, robust, loss, last = ref.attack_single_run(x, y)
     assert 0 < int(robust.sum()) < len(y)
     torch.manual_seed(0)
-    fooled, adversarial, ours_best, ours_loss, _ = apgd_single_run(model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=False)
+    fooled, adversarial, ours_best, ours_loss, _ = apgd_single_run(
+        model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=False
+    )
     assert torch.equal(~fooled, robust) and torch.equal(adversarial, last)
     assert torch.equal(ours_best, best) and torch.equal(ours_loss, loss)
     torch.manual_seed(0)
-    fooled, _, ours_best, ours_loss, _ = apgd_single_run(model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=True)
+    fooled, _, ours_best, ours_loss, _ = apgd_single_run(
+        model, x, y, ThreatModel(norm, eps), 20, targets, early_stop=True
+    )
     assert_outcomes_agree(~fooled.numpy(), robust.numpy())
     both = robust & ~fooled
     torch.testing.assert_close(ours_best[both], best[both], rtol=0, atol=ITERATE_ATOL)
@@ -228,14 +267,22 @@ def test_fab_finds_the_references_smallest_adversarial_norms(tiny_model, correct
     model = tiny_model.eval()
     with torch.no_grad():
         targets = model(x).sort(1)[1][:, -2]
-    ref = FABAttack_PT(model, norm={"linf": "Linf", "l2": "L2"}[norm], n_restarts=1, n_iter=15, eps=1.0, seed=0,
-                       device="cpu", targeted=True)
+    ref = FABAttack_PT(
+        model,
+        norm={"linf": "Linf", "l2": "L2"}[norm],
+        n_restarts=1,
+        n_iter=15,
+        eps=1.0,
+        seed=0,
+        device="cpu",
+        targeted=True,
+    )
     ref.target_class = 2
     with torch.no_grad():
         found_point = ref.attack_single_run(x, y, use_rand_start=False, is_targeted=True)
     found = (found_point != x).flatten(1).any(1)
     delta = (found_point - x).reshape(len(x), -1)
-    theirs = delta.abs().max(dim=1)[0] if norm == "linf" else (delta ** 2).sum(dim=-1).sqrt()
+    theirs = delta.abs().max(dim=1)[0] if norm == "linf" else (delta**2).sum(dim=-1).sqrt()
     broken, _, smallest = fab_targeted_run(model, x, y, targets, ThreatModel(norm, 0.0), steps=15)
     assert bool(found.any()) and not broken.any()
     assert torch.equal(smallest[found], theirs[found]) and bool((smallest[~found] == 1e10).all())
@@ -271,6 +318,7 @@ def test_targets_are_the_nine_likeliest_wrong_classes_on_a_100_class_model(monke
             for image, target in zip(images, targets if targets is not None else []):
                 seen[kind][int((x == image).flatten(1).all(1).nonzero()[0])].add(int(target))
             return run(model, images, labels, *args, **kwargs)
+
         return wrapped
 
     monkeypatch.setattr(apgd, "apgd_single_run", spy("apgd", apgd.apgd_single_run))
@@ -296,15 +344,15 @@ def test_autoattack_with_other_queries_is_refused_with_one_line(tmp_path):
     """`--attack autoattack --queries 100` does not make an `autoattack` row with 100 queries."""
     from click.testing import CliRunner
 
-    from hfc_robust.spec import BenchSpec
     from hfc_robust.cli import main
     from hfc_robust.errors import HfcError
 
     with pytest.raises(HfcError, match="standard 5000 queries"):
         BenchSpec(attacks=("autoattack",), queries=100)
     BenchSpec(attacks=("autoattack", "square"), queries=100)  # --queries is then the square row's
-    result = CliRunner().invoke(main, ["bench", "--attack", "autoattack", "--queries", "100", "--n", "10",
-                                       "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        main, ["bench", "--attack", "autoattack", "--queries", "100", "--n", "10", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "run").exists()
 
@@ -317,17 +365,23 @@ def test_run_json_records_each_stage_budget_and_time(tmp_path):
     x = torch.rand(12, 1, 12, 12, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         y = model(x).argmax(1)
-    run = hr.benchmark(model, (x, y), attacks=("autoattack",), eps=(0.5,), radii=(3,), out=tmp_path / "run",
-                       spot_check=0)
+    run = hr.benchmark(
+        model, (x, y), attacks=("autoattack",), eps=(0.5,), radii=(3,), out=tmp_path / "run", spot_check=0
+    )
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["attack_budgets"]["autoattack"] == {
-        "apgd-ce": {"steps": 100, "restarts": 1}, "apgd-t": {"steps": 100, "restarts": 1, "targets": 9},
-        "fab-t": {"steps": 100, "restarts": 1, "targets": 9}, "square": {"queries": 5000, "restarts": 1}}
+        "apgd-ce": {"steps": 100, "restarts": 1},
+        "apgd-t": {"steps": 100, "restarts": 1, "targets": 9},
+        "fab-t": {"steps": 100, "restarts": 1, "targets": 9},
+        "square": {"queries": 5000, "restarts": 1},
+    }
     table = run.table[run.table["attack"].str.startswith("autoattack")]
     timed = table[table["threat_model"].isin(["whitebox", "adaptive"])]  # oblivious rows reuse the bare model's run
     assert len(timed) == 10 and set(record["attack_seconds"]) == set(timed["cell"])
     for _, rows in timed.groupby("threat_model"):
-        stages = sum(record["attack_seconds"][cell] for cell, attack in zip(rows["cell"], rows["attack"]) if ":" in attack)
+        stages = sum(
+            record["attack_seconds"][cell] for cell, attack in zip(rows["cell"], rows["attack"]) if ":" in attack
+        )
         total = record["attack_seconds"][rows[rows["attack"] == "autoattack"]["cell"].iloc[0]]
         assert total == pytest.approx(stages, abs=0.01)
 
@@ -348,13 +402,24 @@ def _engine_and_reference(model_name, weights, dataset, n, radius, eps, norm="li
     """The ``autoattack`` adaptive row through the engine, the reference's standard AutoAttack and
     ``autoattack-fast`` on the same images through the same ``LowPass`` module: robust per example."""
     import hfc_robust as hr
-    from hfc_robust.spec import BenchSpec
-    from hfc_robust.engine.evaluate import evaluate
 
     data = hr.load_dataset(dataset, n)
     model = hr.load_model(model_name, weights)
-    result = evaluate(BenchSpec(dataset=dataset, model=model_name, weights=weights, n=n, attacks=("autoattack",),
-                                  eps=(eps,), norm=norm, radii=(radius,), spot_check=0), model=model, dataset=data)
+    result = evaluate(
+        BenchSpec(
+            dataset=dataset,
+            model=model_name,
+            weights=weights,
+            n=n,
+            attacks=("autoattack",),
+            eps=(eps,),
+            norm=norm,
+            radii=(radius,),
+            spot_check=0,
+        ),
+        model=model,
+        dataset=data,
+    )
     row = result.table[(result.table["threat_model"] == "adaptive") & (result.table["attack"] == "autoattack")]
     _, ours = result.outcomes(row["cell"].iloc[0])
     defended = hr.LowPass(model, radius).eval()

@@ -20,9 +20,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 import hfc_robust as hr
-from hfc_robust.runs.provenance import index_ranges
 from hfc_robust.data.adapters import as_dataset
 from hfc_robust.models.custom import state_dict_sha256
+from hfc_robust.runs.provenance import index_ranges
 
 
 class SmallNet(nn.Module):
@@ -93,8 +93,9 @@ def test_rows_carry_the_class_name_without_a_name(data):
     assert set(run.table["model"]) == {"SmallNet"} and run.out is None
 
 
-@pytest.mark.parametrize("form", ["uint8 pair", "numpy pair", "TensorDataset", "DataLoader", "ImageDataset",
-                                  "list of pairs", "PIL items"])
+@pytest.mark.parametrize(
+    "form", ["uint8 pair", "numpy pair", "TensorDataset", "DataLoader", "ImageDataset", "list of pairs", "PIL items"]
+)
 def test_every_data_form_gives_the_same_clean_accuracy(form):
     dataset = hr.load_dataset("fmnist", 64)
     uint8, labels = dataset.images, dataset.labels
@@ -131,8 +132,10 @@ BAD = {
     "wrong image size": ((torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)), "failed on a batch of shape"),
     "label beyond outputs": ((torch.rand(4, 1, 28, 28), torch.full((4,), 12)), "has 10 outputs"),
     "not data": (42, "cannot benchmark on a int"),
-    "shuffled loader": (DataLoader(TensorDataset(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)),
-                                   shuffle=True), "shuffle=False"),
+    "shuffled loader": (
+        DataLoader(TensorDataset(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)), shuffle=True),
+        "shuffle=False",
+    ),
     "items not pairs": ([torch.rand(1, 28, 28)] * 3, "not an (image, label) pair"),
     "unknown registry name": ("imagenet", "unknown dataset"),
 }
@@ -148,14 +151,17 @@ def test_wrong_data_is_one_line(case, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("model, kwargs, needle", [
-    (object(), {}, "cannot benchmark a object"),
-    ("vgg99", {}, "unknown model 'vgg99'"),
-    ("SELF", {"n": 20000}, "more than the 10000 images"),
-    ("SELF", {"attacks": ("bpda-pgd",)}, "input-transform defense"),
-    ("SELF", {"stepz": 3}, "unknown settings stepz"),
-    ("SELF", {"n": 0}, "positive number"),
-])
+@pytest.mark.parametrize(
+    "model, kwargs, needle",
+    [
+        (object(), {}, "cannot benchmark a object"),
+        ("vgg99", {}, "unknown model 'vgg99'"),
+        ("SELF", {"n": 20000}, "more than the 10000 images"),
+        ("SELF", {"attacks": ("bpda-pgd",)}, "input-transform defense"),
+        ("SELF", {"stepz": 3}, "unknown settings stepz"),
+        ("SELF", {"n": 0}, "positive number"),
+    ],
+)
 def test_wrong_model_or_setting_is_one_line(model, kwargs, needle):
     with pytest.raises(hr.HfcError) as info:
         hr.benchmark(SmallNet() if model == "SELF" else model, "fmnist", **kwargs)

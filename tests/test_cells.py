@@ -16,25 +16,46 @@ def test_key_names_every_field_in_order():
     assert cell.key == "fmnist/fmnist-cnn/lowpass-r8/adaptive/pgd/linf/eps=0.0313725"
 
 
-@pytest.mark.parametrize("cell", [
-    Cell("fmnist", "m", "none", "clean", "none", ThreatModel(LINF, 0.0)),
-    Cell("npz:../shared/data/cifar10/x.npz", "resnet20", "lowpass-r8-lt", "oblivious", "autoattack:apgd-t",
-         ThreatModel(LINF, 1 / 255)),
-    Cell("imagefolder:/data/a/b", "my-net", "smooth-rho1-norm", "whitebox", "worst-case", ThreatModel(L2, 0.5)),
-    Cell("d", "m", "custom-round", "adaptive", "bpda-pgd", ThreatModel(LINF, 16 / 255)),
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        Cell("fmnist", "m", "none", "clean", "none", ThreatModel(LINF, 0.0)),
+        Cell(
+            "npz:../shared/data/cifar10/x.npz",
+            "resnet20",
+            "lowpass-r8-lt",
+            "oblivious",
+            "autoattack:apgd-t",
+            ThreatModel(LINF, 1 / 255),
+        ),
+        Cell("imagefolder:/data/a/b", "my-net", "smooth-rho1-norm", "whitebox", "worst-case", ThreatModel(L2, 0.5)),
+        Cell("d", "m", "custom-round", "adaptive", "bpda-pgd", ThreatModel(LINF, 16 / 255)),
+    ],
+)
 def test_parse_inverts_key_for_any_dataset_name(cell):
     parsed = Cell.parse(cell.key)
     assert parsed == cell and parsed.key == cell.key
-    assert (parsed.dataset, parsed.model, parsed.defense, parsed.scenario, parsed.attack, parsed.norm) == \
-        (cell.dataset, cell.model, cell.defense, cell.scenario, cell.attack, cell.norm)
+    assert (parsed.dataset, parsed.model, parsed.defense, parsed.scenario, parsed.attack, parsed.norm) == (
+        cell.dataset,
+        cell.model,
+        cell.defense,
+        cell.scenario,
+        cell.attack,
+        cell.norm,
+    )
     assert parsed.eps == pytest.approx(cell.eps, abs=5e-8)
 
 
 def test_keys_written_before_the_norm_are_read_as_linf():
     parsed = Cell.parse("npz:data/a/b.npz/resnet20/lowpass-r4/adaptive/pgd/eps=0.0313725")
-    assert (parsed.dataset, parsed.model, parsed.defense, parsed.scenario, parsed.attack, parsed.norm) == \
-        ("npz:data/a/b.npz", "resnet20", "lowpass-r4", "adaptive", "pgd", Norm.LINF)
+    assert (parsed.dataset, parsed.model, parsed.defense, parsed.scenario, parsed.attack, parsed.norm) == (
+        "npz:data/a/b.npz",
+        "resnet20",
+        "lowpass-r4",
+        "adaptive",
+        "pgd",
+        Norm.LINF,
+    )
     assert parsed == Cell("npz:data/a/b.npz", "resnet20", "lowpass-r4", "adaptive", "pgd", ThreatModel(LINF, 8 / 255))
 
 
@@ -46,8 +67,17 @@ def test_equality_and_hash_follow_the_key():
     assert a != a.with_(threat=ThreatModel(LINF, 4 / 255))
 
 
-@pytest.mark.parametrize("text", ["", "a/b/c", "d/m/none/clean/none/linf/0.1", "d/m/none/clean/none/eps=x",
-                                  "d/m/none/sideways/none/eps=0.0", "d/m/none/whitebox/pgd/linf/eps=2.0"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a/b/c",
+        "d/m/none/clean/none/linf/0.1",
+        "d/m/none/clean/none/eps=x",
+        "d/m/none/sideways/none/eps=0.0",
+        "d/m/none/whitebox/pgd/linf/eps=2.0",
+    ],
+)
 def test_bad_keys_are_one_line_errors(text):
     with pytest.raises(HfcError) as info:
         Cell.parse(text)

@@ -12,13 +12,28 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hfc_robust.engine.checkpoint import OutcomeStore
-from hfc_robust.engine.attack_batch import AttackBatches
 from hfc_robust.cli import main
+from hfc_robust.engine.attack_batch import AttackBatches
+from hfc_robust.engine.checkpoint import OutcomeStore
 from hfc_robust.errors import HfcWarning
 
-ARGS = ["bench", "--n", "40", "--batch-size", "10", "--radius", "8", "--steps", "2", "--no-spot-check", "--quiet",
-        "--threads", "1", "--device", "cpu"]
+ARGS = [
+    "bench",
+    "--n",
+    "40",
+    "--batch-size",
+    "10",
+    "--radius",
+    "8",
+    "--steps",
+    "2",
+    "--no-spot-check",
+    "--quiet",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 def test_a_truncated_chunk_is_recomputed_with_one_warning_and_identical_files(tmp_path, monkeypatch):
@@ -109,11 +124,31 @@ def test_chunks_written_before_checksums_are_still_read(tmp_path):
     assert reopened.starts == [0] and list(reopened.chunk(0)) == ["index"]
 
 
-@pytest.mark.parametrize("command", [
-    ARGS,
-    ["corruptions", "--n", "40", "--batch-size", "10", "--radius", "8", "--corruption", "fog,gaussian_noise",
-     "--severity", "1,5", "--quiet", "--threads", "1", "--device", "cpu"],
-], ids=["bench", "corruptions"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ARGS,
+        [
+            "corruptions",
+            "--n",
+            "40",
+            "--batch-size",
+            "10",
+            "--radius",
+            "8",
+            "--corruption",
+            "fog,gaussian_noise",
+            "--severity",
+            "1,5",
+            "--quiet",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    ],
+    ids=["bench", "corruptions"],
+)
 def test_bench_and_corruptions_resume_through_the_same_loop_and_store(tmp_path, monkeypatch, command):
     """One pipeline: both commands evaluate through ``engine.loop.run_batches`` into one
     ``OutcomeStore``; interrupted after two batches, each resumes from its checkpoint (the same
@@ -140,8 +175,10 @@ def test_bench_and_corruptions_resume_through_the_same_loop_and_store(tmp_path, 
     monkeypatch.setattr(OutcomeStore, "append", dying_append)
     assert CliRunner().invoke(main, command + ["--out", str(out)]).exit_code == 130
     monkeypatch.setattr(OutcomeStore, "append", real_append)
-    assert sorted(p.name for p in (out / ".partial").glob("chunk-*.npz")) == ["chunk-0000000000.npz",
-                                                                            "chunk-0000000010.npz"]
+    assert sorted(p.name for p in (out / ".partial").glob("chunk-*.npz")) == [
+        "chunk-0000000000.npz",
+        "chunk-0000000010.npz",
+    ]
     result = CliRunner().invoke(main, command + ["--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "resuming from 20 of 40 images" in result.output

@@ -84,7 +84,7 @@ def _agreement(ours_hwc: np.ndarray, reference: dict, name: str, severity: int) 
     problems = []
     for i, image in enumerate(ours_hwc):
         if _digest(image) != reference["synthetic_sha256"][row, severity - 1, i].tobytes():
-            shift = (image.reshape(-1, 3).sum(axis=0, dtype=np.int64) - reference["synthetic_sums"][row, severity - 1, i])
+            shift = image.reshape(-1, 3).sum(axis=0, dtype=np.int64) - reference["synthetic_sums"][row, severity - 1, i]
             problems.append(f"image {i}: mean level difference per channel {np.round(shift / 1024, 3).tolist()}")
     return problems
 
@@ -130,15 +130,23 @@ def test_a_float32_copy_of_an_8bit_image_is_corrupted_as_the_image(name):
 def test_frost_uses_the_cifar_scripts_textures_of_the_original_photographs():
     """Five textures, each the original photograph at cv2.resize's fx = fy = 0.2 (size: rounded 20%
     of the photograph's), with the Apache-2.0 licence and a NOTICE beside them in the package."""
-    photographs = {"frost1.png": (600, 900), "frost2.png": (315, 560), "frost3.png": (315, 560),
-                   "frost4.png": (350, 527), "frost5.png": (495, 660)}  # the originals' sizes (frost4/5 are .jpg there)
+    photographs = {
+        "frost1.png": (600, 900),
+        "frost2.png": (315, 560),
+        "frost3.png": (315, 560),
+        "frost4.png": (350, 527),
+        "frost5.png": (495, 660),
+    }  # the originals' sizes (frost4/5 are .jpg there)
     textures = frost_textures()
     assert FROST_FILES == tuple(photographs)
     for texture, (rows, cols) in zip(textures, photographs.values()):
         assert texture.dtype == np.uint8 and texture.shape == (round(rows * 0.2), round(cols * 0.2), 3)
         assert texture.std() > 10  # a photograph, not a flat stand-in
     folder = resources.files("hfc_robust.corruptions").joinpath("frost")
-    assert "Apache License" in folder.joinpath("LICENSE").read_text() and "Version 2.0" in folder.joinpath("LICENSE").read_text()
+    assert (
+        "Apache License" in folder.joinpath("LICENSE").read_text()
+        and "Version 2.0" in folder.joinpath("LICENSE").read_text()
+    )
     notice = folder.joinpath("NOTICE").read_text()
     assert "hendrycks/robustness" in notice and "fx=0.2" in notice
 
@@ -153,7 +161,7 @@ def test_frost_on_other_sizes_and_channel_counts_follows_the_stated_rule():
         draws = Replay(n)
         texture = textures[int(draws.integers(5))].astype(np.float64)
         top, left = int(draws.integers(0, texture.shape[0] - 28)), int(draws.integers(0, texture.shape[1] - 28))
-        window = texture[top:top + 28, left:left + 28]
+        window = texture[top : top + 28, left : left + 28]
         luma = 0.299 * window[..., 0] + 0.587 * window[..., 1] + 0.114 * window[..., 2]
         assert np.array_equal(out[n, 0], np.floor(np.clip(0.45 * luma, 0, 255)).astype(np.uint8))
     large = np.full((4, 3, 130, 200), 0.5)  # larger than every texture

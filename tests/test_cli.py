@@ -40,8 +40,9 @@ def test_default_bench_writes_all_rows(tmp_path):
     data = load_dataset("fmnist", n=200)
     images, labels = data.to_float(data.images[robust]), data.labels[robust]
     bare = load_model("fmnist-cnn").eval()
-    adversarial = torchattacks.APGD(bare, norm="Linf", eps=8 / 255, steps=100, n_restarts=1, loss="ce", seed=0)(images,
-                                                                                                             labels)
+    adversarial = torchattacks.APGD(bare, norm="Linf", eps=8 / 255, steps=100, n_restarts=1, loss="ce", seed=0)(
+        images, labels
+    )
     with torch.no_grad():
         broken = int((bare(adversarial).argmax(1) != labels).sum())
     assert 100 * broken / 200 > 5, broken
@@ -49,13 +50,22 @@ def test_default_bench_writes_all_rows(tmp_path):
     # is a warning with its estimate, not a contradiction: the run exits 0, and nothing fails
     assert result.exit_code == 0, result.output
     assert checks["strong-attack-spot-check"] == "warn" and "fail" not in checks.values()
-    spot_rows = {r["cell"]: r for r in next(c for c in json.loads((out / "checks.json").read_text())
-                                            if c["name"] == "strong-attack-spot-check")["data"]["rows"]}
+    spot_rows = {
+        r["cell"]: r
+        for r in next(
+            c for c in json.loads((out / "checks.json").read_text()) if c["name"] == "strong-attack-spot-check"
+        )["data"]["rows"]
+    }
     assert spot_rows[whitebox["cell"]]["overstated"] and spot_rows[whitebox["cell"]]["status"] == "warn"
     assert "strong-attack-spot-check" in result.output and "error:" not in result.output
     rows = set(zip(table["defense"], table["threat_model"], table["attack"]))
-    assert rows == {("none", "clean", "none"), ("none", "whitebox", "pgd"), ("lowpass", "clean", "none"),
-                    ("lowpass", "oblivious", "pgd"), ("lowpass", "adaptive", "pgd")}
+    assert rows == {
+        ("none", "clean", "none"),
+        ("none", "whitebox", "pgd"),
+        ("lowpass", "clean", "none"),
+        ("lowpass", "oblivious", "pgd"),
+        ("lowpass", "adaptive", "pgd"),
+    }
     assert (table["n"] == 200).all()
     clean = table[(table["defense"] == "none") & (table["threat_model"] == "clean")]["accuracy"].iloc[0]
     assert clean >= 0.90
@@ -73,8 +83,11 @@ def test_default_bench_writes_all_rows(tmp_path):
     spot = next(c for c in json.loads((out / "checks.json").read_text()) if c["name"] == "strong-attack-spot-check")
     for record in spot["data"]["rows"]:
         row = table[table["cell"] == record["cell"]].iloc[0]
-        found = (f"overstated by ~{record['overestimate_points']:.1f} points per the spot check" if record["broken"]
-                 else f"the spot check broke none of {record['sampled']} sampled robust examples")
+        found = (
+            f"overstated by ~{record['overestimate_points']:.1f} points per the spot check"
+            if record["broken"]
+            else f"the spot check broke none of {record['sampled']} sampled robust examples"
+        )
         assert f"PGD-10: {100 * row['accuracy']:.1f}%, upper bound" in md and found in md
     assert len(spot["data"]["rows"]) == 2 and "citable" not in md.replace("not citable", "")
     assert "upper bound" in result.output
@@ -84,8 +97,25 @@ def test_default_bench_writes_all_rows(tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_gives_byte_identical_results(tmp_path):
-    args = ["bench", "--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4", "--rho", "0.5",
-            "--allow-failed-checks", "--n", "60", "--quiet", "--spot-check", "3", "--queries", "40"]
+    args = [
+        "bench",
+        "--attack",
+        "fgsm,pgd",
+        "--eps",
+        "2/255,8/255",
+        "--radius",
+        "4",
+        "--rho",
+        "0.5",
+        "--allow-failed-checks",
+        "--n",
+        "60",
+        "--quiet",
+        "--spot-check",
+        "3",
+        "--queries",
+        "40",
+    ]
     assert invoke(*args, "--out", str(tmp_path / "a")).exit_code == 0
     assert invoke(*args, "--out", str(tmp_path / "b")).exit_code == 0
     for name in ("results.csv", "examples.csv.gz", "results.md", "checks.json"):
@@ -165,10 +195,13 @@ def _bad_weight_files(tmp_path: Path) -> dict[str, tuple[Path, str, str]]:
             return (print, ("code from a data file ran",))
 
     torch.save({"state_dict": Evil()}, evil)
-    return {"html": (html, "web page", ""), "corrupt": (corrupt, "not a loadable", ""),
-            "architecture": (wrong_arch, "does not fit architecture", ""),
-            "class count": (classes, "class-count mismatch", ""),
-            "pickled code": (evil, "not a loadable", "code from a data file ran")}
+    return {
+        "html": (html, "web page", ""),
+        "corrupt": (corrupt, "not a loadable", ""),
+        "architecture": (wrong_arch, "does not fit architecture", ""),
+        "class count": (classes, "class-count mismatch", ""),
+        "pickled code": (evil, "not a loadable", "code from a data file ran"),
+    }
 
 
 @pytest.mark.parametrize("case", ["html", "corrupt", "architecture", "class count", "pickled code"])
@@ -185,12 +218,14 @@ def test_bad_weights_are_refused(case, tmp_path):
 
 def test_dataset_model_mismatch(tmp_path):
     rng = np.random.default_rng(0)
-    many_classes = _write_npz(tmp_path / "c.npz", x=rng.integers(0, 255, (20, 28, 28, 1), dtype=np.uint8),
-                              y=np.arange(20) % 15)
+    many_classes = _write_npz(
+        tmp_path / "c.npz", x=rng.integers(0, 255, (20, 28, 28, 1), dtype=np.uint8), y=np.arange(20) % 15
+    )
     result = invoke("bench", "--dataset", many_classes, "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "15" in result.output and "classes" in result.output
-    cifar_like = _write_npz(tmp_path / "d.npz", x=rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8),
-                            y=np.arange(20) % 10)
+    cifar_like = _write_npz(
+        tmp_path / "d.npz", x=rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), y=np.arange(20) % 10
+    )
     result = invoke("bench", "--dataset", cifar_like, "--out", str(tmp_path / "o"), "--n", "all", "--quiet")
     assert result.exit_code == 2 and "shape" in result.output
     # checked before the ResNet's weights would be downloaded
@@ -205,7 +240,7 @@ def test_dataset_model_mismatch(tmp_path):
 def test_usage_errors_are_one_line():
     result = invoke("bench", "--loss", "hinge")
     assert result.exit_code == 2
-    assert len([l for l in result.output.splitlines() if l.strip()]) == 1
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
 
 
 @pytest.mark.slow
@@ -231,8 +266,25 @@ def test_list_shows_registries():
 @needs_shared
 def test_shared_resnet20_scores_915_of_1000(tmp_path):
     out = tmp_path / "r20"
-    result = invoke("bench", "--dataset", f"npz:{CIFAR_NPZ}", "--model", "resnet20", "--weights", str(RESNET20),
-                    "--attack", "fgsm", "--eps", "0", "--n", "all", "--out", str(out), "--quiet", "--no-spot-check")
+    result = invoke(
+        "bench",
+        "--dataset",
+        f"npz:{CIFAR_NPZ}",
+        "--model",
+        "resnet20",
+        "--weights",
+        str(RESNET20),
+        "--attack",
+        "fgsm",
+        "--eps",
+        "0",
+        "--n",
+        "all",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-spot-check",
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "results.csv")
     clean = table[table["threat_model"] == "clean"].iloc[0]

@@ -17,11 +17,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.runs.writers import grid_notes
-from hfc_robust.spec import BenchSpec
-from hfc_robust.runtime.threads import choose_threads, physical_cores
 from hfc_robust.cli import main
 from hfc_robust.defenses.lowpass import LowPassFilter
+from hfc_robust.runs.writers import grid_notes
+from hfc_robust.runtime.threads import choose_threads, physical_cores
+from hfc_robust.spec import BenchSpec
 
 from .conftest import ROOT
 
@@ -123,7 +123,9 @@ def test_output_files_follow_the_umask(tmp_path, umask, mode):
 
 def test_piped_tables_are_not_cut(tmp_path):
     # CliRunner's stdout is not a terminal, as in `hfc-robust bench | tee log`
-    result = invoke("bench", "--attack", "fgsm,pgd", "--radius", "4", "--n", "20", "--no-spot-check", "--out", tmp_path / "run")
+    result = invoke(
+        "bench", "--attack", "fgsm,pgd", "--radius", "4", "--n", "20", "--no-spot-check", "--out", tmp_path / "run"
+    )
     assert result.exit_code == 0, result.output
     assert "worst-case" in result.output and "…" not in result.output
 
@@ -143,8 +145,9 @@ def test_every_option_has_help_text():
     assert not missing, f"options without help: {missing}"
 
 
-@pytest.mark.parametrize("load, cores, expected", [(0.0, 2, 2), (0.4, 2, 2), (0.6, 2, 1), (1.3, 2, 1), (7.0, 2, 1),
-                                                    (2.6, 8, 5), (0.0, 1, 1)])
+@pytest.mark.parametrize(
+    "load, cores, expected", [(0.0, 2, 2), (0.4, 2, 2), (0.6, 2, 1), (1.3, 2, 1), (7.0, 2, 1), (2.6, 8, 5), (0.0, 1, 1)]
+)
 def test_default_threads_are_the_idle_physical_cores(load, cores, expected):
     assert choose_threads(load, cores, environ={})[0] == expected
 
@@ -170,13 +173,32 @@ def test_bad_input_without_quiet_is_still_one_line(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "hfc_robust.cli", "bench", "--n", "all", "--batch-size", "50", "--steps", "20", "--no-spot-check",
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "hfc_robust.cli",
+        "bench",
+        "--n",
+        "all",
+        "--batch-size",
+        "50",
+        "--steps",
+        "20",
+        "--no-spot-check",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     # Ctrl-C at a terminal finds SIGINT at its default; a test run started in the background by a
     # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while not any((out / ".partial").glob("chunk-*.npz")) and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -199,9 +221,30 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
     try:
         for threads in (1, 2):
             out = tmp_path / f"t{threads}"
-            result = invoke("bench", "--n", "64", "--batch-size", "32", "--attack", "fgsm,pgd", "--steps", "2",
-                            "--radius", "6", "--rho", "1", "--no-spot-check", "--quiet", "--threads", str(threads),
-                            "--device", "cpu", "--allow-failed-checks", "--out", out)
+            result = invoke(
+                "bench",
+                "--n",
+                "64",
+                "--batch-size",
+                "32",
+                "--attack",
+                "fgsm,pgd",
+                "--steps",
+                "2",
+                "--radius",
+                "6",
+                "--rho",
+                "1",
+                "--no-spot-check",
+                "--quiet",
+                "--threads",
+                str(threads),
+                "--device",
+                "cpu",
+                "--allow-failed-checks",
+                "--out",
+                out,
+            )
             assert result.exit_code == 0, result.output
             assert json.loads((out / "run.json").read_text())["device"]["threads"] == threads
             runs[threads] = out

@@ -15,8 +15,10 @@ def test_every_committed_run_json_carries_the_current_engine_version():
     assert len(runs) >= 10, [str(p) for p in runs]  # the baseline and the paper's runs
     stale = {str(path.relative_to(ROOT)): json.loads(path.read_text()).get("engine_version") for path in runs}
     stale = {path: version for path, version in stale.items() if version != hfc_robust.ENGINE_VERSION}
-    assert not stale, (f"produced by another engine than version {hfc_robust.ENGINE_VERSION} "
-                       f"(regenerate them: docs/paper/reproducing.md): {stale}")
+    assert not stale, (
+        f"produced by another engine than version {hfc_robust.ENGINE_VERSION} "
+        f"(regenerate them: docs/paper/reproducing.md): {stale}"
+    )
 
 
 def test_reproduction_md_states_the_engine_version():

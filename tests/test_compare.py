@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from hfc_robust.cli import main
-from hfc_robust.results.compare import compare_runs, load_side
 from hfc_robust.cli.parsing import parse_number_list
+from hfc_robust.results.compare import compare_runs, load_side
 
 from .conftest import ROOT
 
@@ -47,8 +47,13 @@ def edit_row(run_dir: Path, delta_examples: int) -> pd.Series:
     path = run_dir / "results.csv"
     table = pd.read_csv(path)
     defense, radius, threat, attack, eps255 = EDITED
-    mask = ((table["defense"] == defense) & (table["radius"] == radius) & (table["threat_model"] == threat)
-            & (table["attack"] == attack) & ((table["eps_255"] - eps255).abs() < 1e-6))
+    mask = (
+        (table["defense"] == defense)
+        & (table["radius"] == radius)
+        & (table["threat_model"] == threat)
+        & (table["attack"] == attack)
+        & ((table["eps_255"] - eps255).abs() < 1e-6)
+    )
     assert mask.sum() == 1
     table.loc[mask, "correct"] += delta_examples
     table.loc[mask, "accuracy"] = table.loc[mask, "correct"] / table.loc[mask, "n"]
@@ -83,7 +88,9 @@ def test_baseline_row_3_points_higher_fails_with_readable_table(base_run, tmp_pa
     assert f"{100 * edited['accuracy']:.1f}" in failing[0]
     assert "1 moved by more than 0.5 points" in result.output
     text = markdown.read_text()
-    assert re.search(r"\*\*lowpass r=4\*\* \| \*\*adaptive\*\* \| \*\*pgd\*\* \| \*\*8/255\*\*.*\*\*-3\.0\*\*", text), text
+    assert re.search(r"\*\*lowpass r=4\*\* \| \*\*adaptive\*\* \| \*\*pgd\*\* \| \*\*8/255\*\*.*\*\*-3\.0\*\*", text), (
+        text
+    )
     # the edited row no longer matches the per-example records: the two-proportion test is used there
     assert "does not match results.csv for 1 row" in result.output
 
@@ -101,8 +108,9 @@ def test_alpha_requires_significance(base_run, tmp_path):
     edited = edit_row(new, -3)
     assert invoke("compare", base_run, new).exit_code == 1
     # 3 of 100 examples is not significant: with --significance the move is reported but passes
-    p = stats.fisher_exact([[edited["correct"] + 3, N - edited["correct"] - 3],
-                            [edited["correct"], N - edited["correct"]]]).pvalue
+    p = stats.fisher_exact(
+        [[edited["correct"] + 3, N - edited["correct"] - 3], [edited["correct"], N - edited["correct"]]]
+    ).pvalue
     assert p > 0.05
     result = invoke("compare", base_run, new, "--significance", "0.05")
     assert result.exit_code == 0, result.output
@@ -122,8 +130,9 @@ def test_missing_configuration_fails_unless_allowed(base_run, tmp_path):
     assert "(allowed)" in result.output
 
 
-@pytest.mark.parametrize("column, value, words", [("dataset", "cifar10", "different datasets"),
-                                                   ("model", "resnet20", "different models")])
+@pytest.mark.parametrize(
+    "column, value, words", [("dataset", "cifar10", "different datasets"), ("model", "resnet20", "different models")]
+)
 def test_refuses_different_dataset_or_model(base_run, tmp_path, column, value, words):
     new = copy_run(base_run, tmp_path / "new")
     table = pd.read_csv(new / "results.csv")
@@ -134,8 +143,14 @@ def test_refuses_different_dataset_or_model(base_run, tmp_path, column, value, w
     assert words in one_error_line(result)
 
 
-@pytest.mark.parametrize("field, value, words", [("sha256", "0" * 64, "dataset contents"), ("n", N + 1, "sample size"),
-                                                  ("indices", [[0, 49], [60, 109]], "sample indices")])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("sha256", "0" * 64, "dataset contents"),
+        ("n", N + 1, "sample size"),
+        ("indices", [[0, 49], [60, 109]], "sample indices"),
+    ],
+)
 def test_refuses_different_sample_sets(base_run, tmp_path, field, value, words):
     new = copy_run(base_run, tmp_path / "new")
     run = json.loads((new / "run.json").read_text())
@@ -190,18 +205,37 @@ def test_bad_input_is_one_line_exit_2(base_run, tmp_path, make_bad):
 
 # ----------------------------------------------------------------- p-values on a hand-made case
 
+
 def _tiny_run(directory: Path, robust: list[int], with_examples: bool = True) -> Path:
     """A one-row run directory whose per-example outcomes are ``robust``."""
     directory.mkdir()
     n, correct = len(robust), sum(robust)
     cell = "fmnist/fmnist-cnn/none/whitebox/pgd/eps=0.0313725"
-    pd.DataFrame([{"dataset": "fmnist", "model": "fmnist-cnn", "defense": "none", "radius": None, "rho": None,
-                   "attack": "pgd", "eps": 8 / 255, "eps_255": 8.0, "threat_model": "whitebox", "n": n,
-                   "correct": correct, "accuracy": correct / n, "ci_low": 0.0, "ci_high": 1.0, "cell": cell}]
-                 ).to_csv(directory / "results.csv", index=False, float_format="%.6f")
+    pd.DataFrame(
+        [
+            {
+                "dataset": "fmnist",
+                "model": "fmnist-cnn",
+                "defense": "none",
+                "radius": None,
+                "rho": None,
+                "attack": "pgd",
+                "eps": 8 / 255,
+                "eps_255": 8.0,
+                "threat_model": "whitebox",
+                "n": n,
+                "correct": correct,
+                "accuracy": correct / n,
+                "ci_low": 0.0,
+                "ci_high": 1.0,
+                "cell": cell,
+            }
+        ]
+    ).to_csv(directory / "results.csv", index=False, float_format="%.6f")
     if with_examples:
-        examples = pd.DataFrame({"cell": cell, "index": range(n), "label": 0, "clean_pred": 0, "adv_pred": 0,
-                                 "robust": robust})
+        examples = pd.DataFrame(
+            {"cell": cell, "index": range(n), "label": 0, "clean_pred": 0, "adv_pred": 0, "robust": robust}
+        )
         with gzip.open(directory / "examples.csv.gz", "wt") as handle:
             examples.to_csv(handle, index=False)
     return directory
@@ -287,8 +321,12 @@ def test_committed_baseline_against_a_copy_with_one_row_moved(tmp_path):
     agree): compare fails that row alone, paired, with the exact McNemar p-value computed here."""
     new = tmp_path / "moved"
     table, examples = _baseline_copy(new)
-    row = table[(table["threat_model"] == "adaptive") & (table["attack"] == "pgd") & (table["radius"] == 8)
-                & ((table["eps_255"] - 2).abs() < 1e-6)].iloc[0]
+    row = table[
+        (table["threat_model"] == "adaptive")
+        & (table["attack"] == "pgd")
+        & (table["radius"] == 8)
+        & ((table["eps_255"] - 2).abs() < 1e-6)
+    ].iloc[0]
     robust = examples[(examples["cell"] == row["cell"]) & (examples["robust"] == 1)].index[:5]
     assert len(robust) == 5
     examples.loc[robust, "robust"] = 0
@@ -300,7 +338,7 @@ def test_committed_baseline_against_a_copy_with_one_row_moved(tmp_path):
     assert len(result.rows) == len(table) and len(moved) == 1
     assert moved.iloc[0]["test"] == "mcnemar" and moved.iloc[0]["discordant"] == "5/0"
     assert moved.iloc[0]["delta_pts"] == pytest.approx(-100 * 5 / int(row["n"]))
-    assert moved.iloc[0]["p_value"] == pytest.approx(2 * math.comb(5, 0) / 2 ** 5)  # two-sided exact binomial
+    assert moved.iloc[0]["p_value"] == pytest.approx(2 * math.comb(5, 0) / 2**5)  # two-sided exact binomial
     assert invoke("compare", BASELINE, new).exit_code == 1
 
 

@@ -30,12 +30,15 @@ def _counts(effects: dict[float, tuple[float, float]], seed: int = 0) -> pd.Data
     return pd.DataFrame(frame)
 
 
-@pytest.mark.parametrize("effects,expected", [
-    ({8.0: (0.2, -0.2)}, "reproduces"),
-    ({8.0: (0.2, -0.2), 12.0: (0.2, 0.0)}, "partially"),
-    ({8.0: (0.2, 0.0)}, "does not"),
-    ({8.0: (-0.2, -0.2), 16.0: (0.0, 0.0)}, "does not"),
-])
+@pytest.mark.parametrize(
+    "effects,expected",
+    [
+        ({8.0: (0.2, -0.2)}, "reproduces"),
+        ({8.0: (0.2, -0.2), 12.0: (0.2, 0.0)}, "partially"),
+        ({8.0: (0.2, 0.0)}, "does not"),
+        ({8.0: (-0.2, -0.2), 16.0: (0.0, 0.0)}, "does not"),
+    ],
+)
 def test_the_verdict_follows_its_rule(effects, expected):
     verdict, per = tradeoff_verdict("synthetic", _counts(effects), sorted(effects))
     assert verdict.verdict == expected, verdict
@@ -47,8 +50,10 @@ def test_the_verdict_follows_its_rule(effects, expected):
 def test_group_change_is_the_mean_paired_difference():
     counts = _counts({8.0: (0.1, -0.1)}, seed=1)
     change = group_change(counts, "lowpass-r8", ["gaussian_noise", "fog"])
-    by_hand = ((counts["lowpass-r8:gaussian_noise"] - counts["none:gaussian_noise"])
-               + (counts["lowpass-r8:fog"] - counts["none:fog"])) / 10
+    by_hand = (
+        (counts["lowpass-r8:gaussian_noise"] - counts["none:gaussian_noise"])
+        + (counts["lowpass-r8:fog"] - counts["none:fog"])
+    ) / 10
     assert change["mean"] == pytest.approx(by_hand.mean())
     half = 1.9679 * by_hand.std(ddof=1) / np.sqrt(N)  # t(0.975, 299)
     assert change["high"] - change["mean"] == pytest.approx(half, rel=1e-3)
@@ -60,11 +65,15 @@ def test_group_change_is_the_mean_paired_difference():
 def test_per_image_counts_add_up_the_severities():
     rows = []
     for defense in ("none", "lowpass-r8"):
-        rows += [dict(cell=CorruptionCell("d", "m", defense, "none", 0).key, index=i, label=0, correct=1) for i in (5, 6)]
+        rows += [
+            dict(cell=CorruptionCell("d", "m", defense, "none", 0).key, index=i, label=0, correct=1) for i in (5, 6)
+        ]
         for severity in range(1, 6):
             key = CorruptionCell("d", "m", defense, "fog", severity).key
-            rows += [dict(cell=key, index=5, label=0, correct=int(severity <= 2)),
-                     dict(cell=key, index=6, label=0, correct=int(defense == "none"))]
+            rows += [
+                dict(cell=key, index=5, label=0, correct=int(severity <= 2)),
+                dict(cell=key, index=6, label=0, correct=int(defense == "none")),
+            ]
     counts = per_image_counts(pd.DataFrame(rows))
     assert counts["index"].tolist() == [5, 6]
     assert counts["none:fog"].tolist() == [2, 5] and counts["lowpass-r8:fog"].tolist() == [2, 0]

@@ -22,8 +22,22 @@ def local_ray():
 
 
 def test_ray_is_byte_identical_to_one_process(tmp_path):
-    args = ["corruptions", "--n", "40", "--batch-size", "10", "--radius", "8", "--corruption", "fog,gaussian_noise,motion_blur",
-            "--severity", "1,4", "--quiet", "--threads", "1"]
+    args = [
+        "corruptions",
+        "--n",
+        "40",
+        "--batch-size",
+        "10",
+        "--radius",
+        "8",
+        "--corruption",
+        "fog,gaussian_noise,motion_blur",
+        "--severity",
+        "1,4",
+        "--quiet",
+        "--threads",
+        "1",
+    ]
     assert CliRunner().invoke(main, args + ["--out", str(tmp_path / "one")]).exit_code == 0
     result = CliRunner().invoke(main, args + ["--executor", "ray", "--workers", "2", "--out", str(tmp_path / "ray")])
     assert result.exit_code == 0, result.output

@@ -35,9 +35,23 @@ def _smooth_rgb(n: int = 24, size: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def test_registry_has_the_15_cifar10c_corruptions_with_5_severities():
-    assert list(CORRUPTIONS) == ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-                                 "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-                                 "elastic_transform", "pixelate", "jpeg_compression"]
+    assert list(CORRUPTIONS) == [
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "defocus_blur",
+        "glass_blur",
+        "motion_blur",
+        "zoom_blur",
+        "snow",
+        "frost",
+        "fog",
+        "brightness",
+        "contrast",
+        "elastic_transform",
+        "pixelate",
+        "jpeg_compression",
+    ]
     assert all(len(SEVERITY_PARAMS[name]) == 5 for name in CORRUPTIONS)
     with pytest.raises(HfcError, match="unknown corruption"):
         corrupt(_fmnist(2), "spatter", 1)
@@ -47,6 +61,7 @@ def test_registry_has_the_15_cifar10c_corruptions_with_5_severities():
 
 # ----------------------------------------------------------------------------- noise, statistically
 
+
 def test_gaussian_noise_is_normal_with_the_cifar10c_std():
     grey = np.full((40, 3, 32, 32), 0.5)  # mid-grey: no clipping at the severities' std
     for severity, sigma in enumerate((0.04, 0.06, 0.08, 0.09, 0.10), start=1):
@@ -55,7 +70,7 @@ def test_gaussian_noise_is_normal_with_the_cifar10c_std():
         n = residual.size
         assert abs(residual.mean()) < 4 * sigma / math.sqrt(n)
         # 8-bit quantisation adds 1/(12 * 255^2) to the variance
-        assert residual.std() == pytest.approx(math.sqrt(sigma ** 2 + 1 / (12 * 255 ** 2)), rel=0.02)
+        assert residual.std() == pytest.approx(math.sqrt(sigma**2 + 1 / (12 * 255**2)), rel=0.02)
         beyond = float((np.abs(residual) > 2 * sigma).mean())  # N(0, 1): P(|z| > 2) = 4.55%
         assert abs(beyond - 0.0455) < 4 * math.sqrt(0.0455 * 0.9545 / n) + 0.004
 
@@ -67,7 +82,9 @@ def test_shot_noise_counts_are_poisson(severity, photons):
     counts = np.rint(corrupt(image, "shot_noise", severity, seed=2) / 255.0 * photons).astype(int).ravel()
     mean = level * photons
     edges = np.arange(int(mean - 3 * math.sqrt(mean)), int(mean + 3 * math.sqrt(mean)) + 1)
-    observed = np.array([(counts < edges[0]).sum()] + [(counts == k).sum() for k in edges] + [(counts > edges[-1]).sum()])
+    observed = np.array(
+        [(counts < edges[0]).sum()] + [(counts == k).sum() for k in edges] + [(counts > edges[-1]).sum()]
+    )
     pmf = stats.poisson(mean)
     expected = counts.size * np.array([pmf.cdf(edges[0] - 1)] + [pmf.pmf(k) for k in edges] + [pmf.sf(edges[-1])])
     assert stats.chisquare(observed, expected).pvalue > 1e-3
@@ -86,6 +103,7 @@ def test_impulse_noise_replaces_the_cifar10c_fraction_with_salt_and_pepper():
 
 # ----------------------------------------------------------------------------- formulas
 
+
 def test_contrast_matches_the_formula():
     images = _smooth_rgb(8)
     for severity, factor in enumerate((0.75, 0.5, 0.4, 0.3, 0.15), start=1):
@@ -99,7 +117,7 @@ def test_brightness_matches_a_colorsys_hsv_round_trip():
     images[0, :, :2, :2] = 0.0  # black pixels: hue and saturation 0
     for severity, shift in enumerate((0.05, 0.1, 0.15, 0.2, 0.3), start=1):
         expected = np.empty_like(images)
-        for n, c, y, x in np.ndindex(images.shape[0], 1, *images.shape[2:]):
+        for n, _, y, x in np.ndindex(images.shape[0], 1, *images.shape[2:]):
             h, s, v = colorsys.rgb_to_hsv(*images[n, :, y, x])
             expected[n, :, y, x] = colorsys.hsv_to_rgb(h, s, min(v + shift, 1.0))
         out = corrupt(images, "brightness", severity).astype(float)
@@ -129,6 +147,7 @@ def test_pixelate_matches_box_averaging():
     for severity, factor in enumerate((0.95, 0.9, 0.85, 0.75, 0.65), start=1):
         small = int(32 * factor)
         down, up = _box_matrix(32, small), _box_matrix(small, 32)
+
         # Pillow resamples rows, then columns, keeping 8-bit values (rounded half up) in between
         def half_up(v):
             return np.floor(v + 0.5)
@@ -156,9 +175,9 @@ def test_clipped_zoom_matches_scipy_zoom():
     for factor in (1.0, 1.06, 1.13, 1.25, 1.75, 2.25):
         crop = int(math.ceil(32 / factor))
         top = (32 - crop) // 2
-        zoomed = ndimage.zoom(images[..., top:top + crop, top:top + crop], (1, 1, factor, factor), order=1)
+        zoomed = ndimage.zoom(images[..., top : top + crop, top : top + crop], (1, 1, factor, factor), order=1)
         trim = (zoomed.shape[-1] - 32) // 2
-        assert np.allclose(clipped_zoom(images, factor), zoomed[..., trim:trim + 32, trim:trim + 32], atol=1e-12)
+        assert np.allclose(clipped_zoom(images, factor), zoomed[..., trim : trim + 32, trim : trim + 32], atol=1e-12)
 
 
 def test_zoom_factors_are_the_cifar10c_aranges_bit_for_bit():
@@ -175,14 +194,21 @@ def test_motion_blur_matches_a_pixel_loop_of_imagemagicks_code():
     radius, sigma = 3, 1.5
     for angle in (0.0, 30.0, -45.0, 120.0, -100.0):
         width = int(2.0 * math.ceil(radius) + 1.0)
-        kernel = [math.exp(-(i * i) / (2.0 * sigma * sigma)) / (2.50662827463100024161235523934010416269302368164062 * sigma)
-                  for i in range(width)]
+        kernel = [
+            math.exp(-(i * i) / (2.0 * sigma * sigma)) / (2.50662827463100024161235523934010416269302368164062 * sigma)
+            for i in range(width)
+        ]
         normalize = sum(kernel)
         kernel = [k / normalize for k in kernel]
         point_x = width * math.sin(3.14159265358979323846264338327950288419716939937510 * angle / 180.0)
         point_y = width * math.cos(3.14159265358979323846264338327950288419716939937510 * angle / 180.0)
-        offsets = [(math.ceil(i * point_y / math.hypot(point_x, point_y) - 0.5),
-                    math.ceil(i * point_x / math.hypot(point_x, point_y) - 0.5)) for i in range(width)]
+        offsets = [
+            (
+                math.ceil(i * point_y / math.hypot(point_x, point_y) - 0.5),
+                math.ceil(i * point_x / math.hypot(point_x, point_y) - 0.5),
+            )
+            for i in range(width)
+        ]
         expected = np.zeros_like(image)
         for c, y, x in np.ndindex(2, 9, 11):
             total = 0.0
@@ -209,7 +235,9 @@ def test_glass_blur_matches_the_original_loop_and_its_view_swap():
                 for j, w in enumerate(cols):
                     dx, dy = shifts[p, i, j]
                     x[h, w], x[h + dy, w + dx] = x[h + dy, w + dx], x[h, w]  # the original's statement, on views
-        expected = ndimage.gaussian_filter(x.transpose(2, 0, 1) / 255.0, (0, sigma, sigma), mode="nearest", truncate=4.0)
+        expected = ndimage.gaussian_filter(
+            x.transpose(2, 0, 1) / 255.0, (0, sigma, sigma), mode="nearest", truncate=4.0
+        )
         assert np.allclose(out[n], expected, atol=1e-12)
 
 
@@ -240,6 +268,7 @@ def test_grey_images_stay_grey_and_keep_their_shape():
 
 
 # ----------------------------------------------------------------------------- severities and determinism
+
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_severity_5_changes_images_more_than_severity_1(name):

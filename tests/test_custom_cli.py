@@ -20,7 +20,7 @@ from hfc_robust.cli import main
 from hfc_robust.data.datasets import load_dataset
 
 CLASSES = ("cat", "dog", "emu")
-MODULE = textwrap.dedent('''
+MODULE = textwrap.dedent("""
     import torch
     import torch.nn as nn
 
@@ -42,7 +42,7 @@ MODULE = textwrap.dedent('''
 
     def not_a_module():
         return "a string"
-''')
+""")
 
 
 def invoke(*args: str):
@@ -56,7 +56,9 @@ def project(tmp_path, monkeypatch) -> Path:
     for name in CLASSES:
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(
+                tmp_path / "imgs" / name / f"{i}.png"
+            )
     (tmp_path / "mynet.py").write_text(MODULE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -124,8 +126,25 @@ def test_image_folder_fingerprint_follows_the_files_not_the_location(project, tm
 
 def test_bench_py_model_on_an_image_folder_then_rerun_from_elsewhere(project, tmp_path_factory, monkeypatch):
     out = project / "runs" / "a"
-    result = invoke("bench", "--model", "py:mynet:build", "--weights", "w.pt", "--dataset", "imagefolder:imgs", "--no-spot-check",
-                    "--image-size", "16", "--attack", "fgsm", "--radius", "4", "--out", out, "--quiet")
+    result = invoke(
+        "bench",
+        "--model",
+        "py:mynet:build",
+        "--weights",
+        "w.pt",
+        "--dataset",
+        "imagefolder:imgs",
+        "--no-spot-check",
+        "--image-size",
+        "16",
+        "--attack",
+        "fgsm",
+        "--radius",
+        "4",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "results.csv")
     assert set(table["model"]) == {"py:mynet:build"} and set(table["dataset"]) == {"imagefolder:imgs"}
@@ -159,8 +178,22 @@ def test_rerun_of_an_npz_run_works_from_another_directory(tmp_path, monkeypatch)
     (tmp_path / "data").mkdir()
     np.savez(tmp_path / "data" / "d.npz", x=dataset.images.permute(0, 2, 3, 1).numpy(), y=dataset.labels.numpy())
     monkeypatch.chdir(tmp_path)
-    assert invoke("bench", "--dataset", "npz:data/d.npz", "--attack", "fgsm", "--n", "all", "--no-spot-check", "--out", "run",
-                  "--quiet").exit_code == 0
+    assert (
+        invoke(
+            "bench",
+            "--dataset",
+            "npz:data/d.npz",
+            "--attack",
+            "fgsm",
+            "--n",
+            "all",
+            "--no-spot-check",
+            "--out",
+            "run",
+            "--quiet",
+        ).exit_code
+        == 0
+    )
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["dataset"] == "npz:../data/d.npz"
     monkeypatch.chdir(tmp_path / "data")
     result = invoke("rerun", tmp_path / "run", "--quiet")

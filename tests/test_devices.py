@@ -13,18 +13,19 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hfc_robust.spec import BenchSpec
-from hfc_robust.runs.inputs import Source
-from hfc_robust.runs.run import RunOptions, run_spec
 from hfc_robust.checks.paired import SIGNIFICANCE, paired_violation
-from hfc_robust.runtime.devices import resolve_device
 from hfc_robust.engine.evaluate import evaluate
 from hfc_robust.errors import HfcError
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.runtime.devices import resolve_device
+from hfc_robust.spec import BenchSpec
 
 from .conftest import TinyCNN
 
-_no_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
-                              reason="needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
+_no_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False on this machine)"
+)
 
 
 def needs_cuda(test):
@@ -39,7 +40,11 @@ def _data(n: int = 40):
 
 
 def test_run_json_records_the_cpu_device(tmp_path):
-    run = run_spec(BenchSpec(n=20, batch_size=10, steps=2, spot_check=0), RunOptions(out=tmp_path / 'r', device='cpu'), Source(model=TinyCNN().eval(), data=_data(20)))
+    run = run_spec(
+        BenchSpec(n=20, batch_size=10, steps=2, spot_check=0),
+        RunOptions(out=tmp_path / "r", device="cpu"),
+        Source(model=TinyCNN().eval(), data=_data(20)),
+    )
     record = run.run["device"]
     assert record["device"] == "cpu" and record["threads"] == torch.get_num_threads()
     assert record["name"] == (platform.processor() or platform.machine())
@@ -59,14 +64,22 @@ def test_unknown_or_absent_devices_are_one_line_errors():
 def test_cuda_run_places_models_and_masks_on_the_gpu():
     from hfc_robust.ops import frequency
 
-    result = evaluate(dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0), model=TinyCNN().eval(),
-                       dataset=_as_dataset(_data()), device="cuda")
+    result = evaluate(
+        dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0),
+        model=TinyCNN().eval(),
+        dataset=_as_dataset(_data()),
+        device="cuda",
+    )
     for module in result.modules.values():
         assert {p.device.type for p in module.parameters()} == {"cuda"}
     assert frequency.frequency_mask(12, 12, 4.0, device="cuda").device.type == "cuda"
     assert frequency.low_pass(torch.rand(2, 1, 12, 12, device="cuda"), 4.0).device.type == "cuda"
     assert result.provenance["device"].startswith("cuda")
-    record = run_spec(BenchSpec(n=20, batch_size=10, steps=2, spot_check=0), RunOptions(device='cuda'), Source(model=TinyCNN().eval(), data=_data(20))).run["device"]
+    record = run_spec(
+        BenchSpec(n=20, batch_size=10, steps=2, spot_check=0),
+        RunOptions(device="cuda"),
+        Source(model=TinyCNN().eval(), data=_data(20)),
+    ).run["device"]
     assert record["name"] == torch.cuda.get_device_name(0) and record["cuda"] == torch.version.cuda
 
 
@@ -147,10 +160,12 @@ class BNNet(nn.Module):
 
 
 def _snapshot(model: nn.Module) -> dict:
-    return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "tensors": {k: (id(p), p.data_ptr(), p.device) for k, p in [*model.named_parameters(), *model.named_buffers()]},
-            "grad": {k: (p.requires_grad, p.grad) for k, p in model.named_parameters()},
-            "training": {k: m.training for k, m in model.named_modules()}}
+    return {
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "tensors": {k: (id(p), p.data_ptr(), p.device) for k, p in [*model.named_parameters(), *model.named_buffers()]},
+        "grad": {k: (p.requires_grad, p.grad) for k, p in model.named_parameters()},
+        "training": {k: m.training for k, m in model.named_modules()},
+    }
 
 
 def test_benchmark_leaves_the_callers_model_unchanged(tmp_path):
@@ -163,8 +178,18 @@ def test_benchmark_leaves_the_callers_model_unchanged(tmp_path):
     model.bn.eval()  # a mixed state must come back mixed
     model.conv.bias.requires_grad_(False)  # a frozen parameter must stay frozen, the others trainable
     before = _snapshot(model)
-    hr.benchmark(model, _data(20), attacks=("fgsm", "pgd"), radii=(4,), rhos=(0.5,), steps=2, spot_check=2,
-                 queries=10, check_convergence=True, out=tmp_path / "run")
+    hr.benchmark(
+        model,
+        _data(20),
+        attacks=("fgsm", "pgd"),
+        radii=(4,),
+        rhos=(0.5,),
+        steps=2,
+        spot_check=2,
+        queries=10,
+        check_convergence=True,
+        out=tmp_path / "run",
+    )
     after = _snapshot(model)
     for key, value in before["state"].items():
         assert torch.equal(after["state"][key], value), key
@@ -213,8 +238,24 @@ def test_cli_defaults_to_auto_says_which_device_and_records_it(tmp_path):
     from hfc_robust.cli import main
 
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["bench", "--n", "20", "--batch-size", "10", "--steps", "2", "--no-spot-check",
-                                       "--quiet", "--threads", "1", "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--n",
+            "20",
+            "--batch-size",
+            "10",
+            "--steps",
+            "2",
+            "--no-spot-check",
+            "--quiet",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     chosen = "cuda:0" if torch.cuda.is_available() else "cpu"
     lines = [line for line in result.output.splitlines() if line.startswith("using device")]
@@ -234,15 +275,22 @@ def test_deterministic_mode_sets_the_flags_and_gives_the_callers_back(monkeypatc
     try:
         with deterministic_mode(True):
             assert cudnn.deterministic and not cudnn.benchmark
-            assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+            assert (
+                torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+            )
             assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
-        assert (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled()) == \
-            (before[0], True, before[2])
+        assert (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled()) == (
+            before[0],
+            True,
+            before[2],
+        )
         assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
         torch.use_deterministic_algorithms(True)  # a caller who asked for strict determinism keeps it strict
         with deterministic_mode(True):
             assert not torch.is_deterministic_algorithms_warn_only_enabled()
-        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+        assert (
+            torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+        )
         with deterministic_mode(False):
             assert cudnn.benchmark  # off: nothing is touched
     finally:
@@ -282,7 +330,11 @@ def test_a_cpu_model_evaluated_on_cuda_stays_on_the_cpu():
 def test_deterministic_cuda_reruns_are_byte_identical(tmp_path):
     config = dict(n=40, batch_size=20, steps=3, radii=(4.0,), spot_check=0)
     for name in ("a", "b"):
-        run_spec(BenchSpec(**config), RunOptions(out=tmp_path / name, device='cuda', deterministic=True), Source(model=TinyCNN().eval(), data=_data()))
+        run_spec(
+            BenchSpec(**config),
+            RunOptions(out=tmp_path / name, device="cuda", deterministic=True),
+            Source(model=TinyCNN().eval(), data=_data()),
+        )
     for name in ("results.csv", "examples.csv.gz"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -298,12 +350,18 @@ def test_the_gpu_check_runs_here_and_skips_its_gpu_parts_with_their_reason(tmp_p
         pytest.skip("this machine has a GPU: run scripts/gpu_check.sh itself")
     root = Path(__file__).resolve().parents[1]
     figures = tmp_path / "gpu.json"
-    done = subprocess.run(["bash", str(root / "scripts" / "gpu_check.sh"), "--no-tests", "--json", str(figures)],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": os.path.dirname(
-                              sys.executable) + os.pathsep + os.environ.get("PATH", "")})
+    done = subprocess.run(
+        ["bash", str(root / "scripts" / "gpu_check.sh"), "--no-tests", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")},
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == "| check | result | detail |" and all(line.startswith("|") and line.endswith("|") for line in lines)
+    assert lines[0] == "| check | result | detail |" and all(
+        line.startswith("|") and line.endswith("|") for line in lines
+    )
     rows = json.loads(figures.read_text())
     assert rows[0]["check"] == "machine" and rows[0]["result"] == "no CUDA GPU"
     parts = rows[1:]
@@ -313,8 +371,12 @@ def test_the_gpu_check_runs_here_and_skips_its_gpu_parts_with_their_reason(tmp_p
 def test_rerun_repeats_a_cpu_run_on_the_cpu_and_a_gpu_run_on_auto():
     from hfc_robust.runs.rerun import rerun_options
 
-    assert rerun_options({"device": {"device": "cpu", "deterministic": False}}, ".") == \
-        {"device": "cpu", "deterministic": False}
-    assert rerun_options({"device": {"device": "cuda:0", "deterministic": True}}, ".") == \
-        {"device": "auto", "deterministic": True}
+    assert rerun_options({"device": {"device": "cpu", "deterministic": False}}, ".") == {
+        "device": "cpu",
+        "deterministic": False,
+    }
+    assert rerun_options({"device": {"device": "cuda:0", "deterministic": True}}, ".") == {
+        "device": "auto",
+        "deterministic": True,
+    }
     assert rerun_options({}, ".") == {}  # runs from before the record: bench_run's default

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from hfc_robust.cli import main
 
-MODULE = textwrap.dedent('''
+MODULE = textwrap.dedent("""
     import torch
     import torch.nn as nn
 
@@ -43,7 +43,7 @@ MODULE = textwrap.dedent('''
     def masked():
         torch.manual_seed(0)
         return Net(masked=True)
-''')
+""")
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("exitnets", None)
-    import exitnets  # noqa: PLC0415 (written just above)
+    import exitnets
 
     x = np.random.default_rng(0).integers(0, 256, (200, 16, 16, 3), dtype=np.uint8)
     with torch.no_grad():
@@ -64,9 +64,28 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def bench(model: str, out: str, *extra: str):
-    return CliRunner().invoke(main, ["bench", "--model", f"py:exitnets:{model}", "--dataset", "npz:d.npz", "--n", "all",
-                                     "--attack", "fgsm", "--eps", "8/255", "--threads", "1", "--quiet", "--out", out,
-                                     *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--model",
+            f"py:exitnets:{model}",
+            "--dataset",
+            "npz:d.npz",
+            "--n",
+            "all",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "8/255",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            out,
+            *extra,
+        ],
+    )
 
 
 def checks(out: Path) -> dict[str, dict]:
@@ -81,7 +100,10 @@ def test_an_upper_bound_found_overstated_warns_and_exits_0_and_strict_exits_3(pr
     spot = checks(project / "run")["strong-attack-spot-check"]
     record = spot["data"]["rows"][0]
     assert spot["status"] == "warn" and record["overstated"] and record["broken"] > 0, spot
-    assert record["overestimate_points"] > 1 and f"overstated by about {record['overestimate_points']:.1f}" in spot["detail"]
+    assert (
+        record["overestimate_points"] > 1
+        and f"overstated by about {record['overestimate_points']:.1f}" in spot["detail"]
+    )
     assert not [c for c in checks(project / "run").values() if c["status"] == "fail"]
     assert "upper bound" in (project / "run" / "results.md").read_text()
     assert "error:" not in result.output

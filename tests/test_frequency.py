@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hfc_robust import frequency_mask, low_pass, split_frequencies, smooth_kernels
+from hfc_robust import frequency_mask, low_pass, smooth_kernels, split_frequencies
 from hfc_robust.defenses import LowPass
 
 
@@ -155,14 +155,15 @@ def test_half_spectrum_filter_equals_the_full_complex_one_in_float32(shape, radi
     x = torch.rand(shape, requires_grad=True)
     h, w = shape[-2:]
     keep = frequency_mask(h, w, radius)
-    full = torch.fft.ifft2(torch.fft.ifftshift(torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * keep,
-                                               dim=(-2, -1))).real
+    full = torch.fft.ifft2(
+        torch.fft.ifftshift(torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * keep, dim=(-2, -1))
+    ).real
     low = low_pass(x, radius)
     assert low.is_contiguous() and low.dtype == torch.float32
     torch.testing.assert_close(low, full, atol=2e-6, rtol=0)
     upstream = torch.randn(shape)
-    grad_low, = torch.autograd.grad((low * upstream).sum(), x)
-    grad_full, = torch.autograd.grad((full * upstream).sum(), x)
+    (grad_low,) = torch.autograd.grad((low * upstream).sum(), x)
+    (grad_full,) = torch.autograd.grad((full * upstream).sum(), x)
     torch.testing.assert_close(grad_low, grad_full, atol=2e-6, rtol=0)
 
 

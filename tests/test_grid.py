@@ -97,7 +97,7 @@ def naive_table(model, x, y, attacks, eps_list, radii, rhos, steps, random_start
                 else:
                     robust = ~run_pgd(module, eps).fooled
                 out[(key, "adaptive", name, eps)] = correct[key] & robust
-    for (key, threat, name, eps) in list(out):
+    for key, threat, name, eps in list(out):
         members = [a for a in attacks if (key, threat, a, eps) in out]
         if threat != "clean" and len(members) > 1 and name == members[0]:
             robust = torch.ones(len(y), dtype=torch.bool)
@@ -109,9 +109,9 @@ def naive_table(model, x, y, attacks, eps_list, radii, rhos, steps, random_start
 
 def engine_outcomes(model, x, y, **grid) -> dict[tuple, np.ndarray]:
     """{(defense key, threat, attack, eps rounded to 7 decimals): robust} from the engine."""
-    from hfc_robust.spec import BenchSpec
-    from hfc_robust.engine.evaluate import evaluate
     from hfc_robust.data.dataset import ImageDataset
+    from hfc_robust.engine.evaluate import evaluate
+    from hfc_robust.spec import BenchSpec
 
     config = BenchSpec(dataset="toy", model="toy", n=None, spot_check=0, **grid)
     result = evaluate(config, model=model, dataset=ImageDataset("toy", x, y, 4))
@@ -133,11 +133,21 @@ def assert_matches_naive(grid: dict, steps: int = 5, **attack) -> dict:
     return naive
 
 
-@pytest.mark.parametrize("grid", [
-    dict(attacks=("fgsm", "pgd", "bpda-pgd"), eps=(2 / 255, 6 / 255, 12 / 255), radii=(3.0,), rhos=(0.5,), batch_size=16),
-    dict(attacks=("pgd",), eps=(8 / 255,), radii=(2.0, 4.0), rhos=(), batch_size=48),
-    dict(attacks=("pgd", "fgsm"), eps=(1 / 255, 16 / 255), radii=(), rhos=(1.0,), batch_size=7),
-], ids=["fgsm-pgd-bpda-3eps", "pgd-2radii", "pgd-fgsm-rho-batch7"])
+@pytest.mark.parametrize(
+    "grid",
+    [
+        dict(
+            attacks=("fgsm", "pgd", "bpda-pgd"),
+            eps=(2 / 255, 6 / 255, 12 / 255),
+            radii=(3.0,),
+            rhos=(0.5,),
+            batch_size=16,
+        ),
+        dict(attacks=("pgd",), eps=(8 / 255,), radii=(2.0, 4.0), rhos=(), batch_size=48),
+        dict(attacks=("pgd", "fgsm"), eps=(1 / 255, 16 / 255), radii=(), rhos=(1.0,), batch_size=7),
+    ],
+    ids=["fgsm-pgd-bpda-3eps", "pgd-2radii", "pgd-fgsm-rho-batch7"],
+)
 def test_harness_matches_an_independent_naive_loop(grid):
     assert_matches_naive(grid, random_start=False)
 
@@ -160,13 +170,23 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid_fast():
     model, x, y = make_data(30)
     common = dict(steps=3, restarts=2, seed=7, batch_size=16)
     alone = engine_outcomes(model, x, y, attacks=("pgd",), eps=(8 / 255,), radii=(3.0,), **common)
-    bigger = engine_outcomes(model, x, y, attacks=("fgsm", "pgd", "bpda-pgd"), eps=(2 / 255, 4 / 255, 8 / 255),
-                             radii=(2.0, 3.0), rhos=(0.5,), **common)
+    bigger = engine_outcomes(
+        model,
+        x,
+        y,
+        attacks=("fgsm", "pgd", "bpda-pgd"),
+        eps=(2 / 255, 4 / 255, 8 / 255),
+        radii=(2.0, 3.0),
+        rhos=(0.5,),
+        **common,
+    )
     assert len(alone) == 5 and all(cell in bigger for cell in alone)  # clean x2, whitebox, oblivious, adaptive
     for cell in alone:
         np.testing.assert_array_equal(alone[cell], bigger[cell], err_msg=str(cell))
-    assert bigger[("none", "whitebox", "pgd", round(8 / 255, 7))].sum() < \
-        bigger[("none", "whitebox", "pgd", round(2 / 255, 7))].sum()  # the grid really attacks
+    assert (
+        bigger[("none", "whitebox", "pgd", round(8 / 255, 7))].sum()
+        < bigger[("none", "whitebox", "pgd", round(2 / 255, 7))].sum()
+    )  # the grid really attacks
 
 
 @pytest.mark.slow
@@ -176,8 +196,16 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid():
     model, x, y = make_data(40)
     common = dict(steps=4, restarts=2, seed=7, batch_size=16, queries=60)
     alone = engine_outcomes(model, x, y, attacks=("pgd",), eps=(8 / 255,), radii=(3.0,), **common)
-    bigger = engine_outcomes(model, x, y, attacks=("fgsm", "pgd", "apgd-ce"),
-                             eps=(1 / 255, 2 / 255, 4 / 255, 8 / 255), radii=(2.0, 3.0), rhos=(0.5,), **common)
+    bigger = engine_outcomes(
+        model,
+        x,
+        y,
+        attacks=("fgsm", "pgd", "apgd-ce"),
+        eps=(1 / 255, 2 / 255, 4 / 255, 8 / 255),
+        radii=(2.0, 3.0),
+        rhos=(0.5,),
+        **common,
+    )
     apgd_alone = engine_outcomes(model, x, y, attacks=("apgd-ce",), eps=(4 / 255,), radii=(3.0,), **common)
     shared = [cell for cell in alone if cell in bigger]
     assert len(shared) == len(alone) == 5  # clean x2, whitebox, oblivious, adaptive
@@ -195,14 +223,19 @@ def test_oblivious_rows_use_the_full_budget_transfer_example():
     """The oblivious row classifies PGD's last iterate, not its first misclassified one."""
     model, x, y = make_data()
     eps = 12 / 255
-    ours = engine_outcomes(model, x, y, attacks=("pgd",), eps=(eps,), radii=(4.0,), steps=5, random_start=False,
-                           batch_size=48)
+    ours = engine_outcomes(
+        model, x, y, attacks=("pgd",), eps=(eps,), radii=(4.0,), steps=5, random_start=False, batch_size=48
+    )
     defended = LowPassModel(model, 4.0).eval()
     correct = predict(model, x) == y
     result = reference.pgd(model, x, y, eps, 5, start=False)
     first, final = result.first, result.finals[-1]
-    by_final = (predict(defended, torch.where(correct[:, None, None, None], final, x)) == y) & (predict(defended, x) == y)
-    by_first = (predict(defended, torch.where(correct[:, None, None, None], first, x)) == y) & (predict(defended, x) == y)
+    by_final = (predict(defended, torch.where(correct[:, None, None, None], final, x)) == y) & (
+        predict(defended, x) == y
+    )
+    by_first = (predict(defended, torch.where(correct[:, None, None, None], first, x)) == y) & (
+        predict(defended, x) == y
+    )
     cell = ("lowpass-r4", "oblivious", "pgd", round(eps, 7))
     np.testing.assert_array_equal(ours[cell], by_final.numpy())
     assert not torch.equal(by_first, by_final)  # the two differ here, so the test can tell them apart

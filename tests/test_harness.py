@@ -12,10 +12,10 @@ import torch.nn.functional as F
 
 from hfc_robust.checks.paired import run_checks
 from hfc_robust.data.dataset import ImageDataset
-from hfc_robust.errors import HfcWarning
 from hfc_robust.defenses import DefenseSpec, InputTransform, LowPass, smooth_first_conv
-from hfc_robust.spec import BenchSpec
 from hfc_robust.engine.evaluate import evaluate
+from hfc_robust.errors import HfcWarning
+from hfc_robust.spec import BenchSpec
 from tests import reference
 
 
@@ -48,14 +48,17 @@ def make_dataset(n: int = 40) -> tuple[DoubleCNN, ImageDataset]:
 
 def test_eps_zero_equals_clean_and_worst_case_is_the_minimum():
     model, dataset = make_dataset()
-    table = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255),
-                                  radii=(4,), steps=3), model=model, dataset=dataset).table
+    table = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.0, 8 / 255), radii=(4,), steps=3),
+        model=model,
+        dataset=dataset,
+    ).table
     for defense, group in table.groupby("defense"):
         clean = group[group["threat_model"] == "clean"]["accuracy"].iloc[0]
         at_zero = group[(group["eps"] == 0) & (group["threat_model"] != "clean")]
         assert (at_zero["accuracy"] == clean).all(), defense
     attacked = table[table["eps"] > 0]
-    for (_, threat), group in attacked.groupby(["defense", "threat_model"]):
+    for _, group in attacked.groupby(["defense", "threat_model"]):
         worst = group[group["attack"] == "worst-case"]["accuracy"].iloc[0]
         assert worst <= group[group["attack"] != "worst-case"]["accuracy"].min()
 
@@ -70,8 +73,12 @@ class RoundToUint8(nn.Module):
 def test_gradient_masking_fixture_is_caught():
     model, dataset = make_dataset()
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    result = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,),
-                                   steps=5), model=model, dataset=dataset, extra_defenses=[masking])
+    result = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd", "bpda-pgd"), eps=(8 / 255,), steps=5),
+        model=model,
+        dataset=dataset,
+        extra_defenses=[masking],
+    )
     checks = {c.name: c for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"].status == "fail"
     assert "custom-uint8" in checks["nonzero-input-gradient"].detail
@@ -89,22 +96,42 @@ def test_the_gradient_check_counts_where_each_attack_took_its_first_step():
     start = reference.random_start(x, list(range(len(y))), 0.25, 0, 0)
     standing = correct & (reference.predict(model, start) == y)
     assert int(standing.sum()) < int(correct.sum())  # the start fools some: the two rules differ here
-    bare = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.25,), radii=(),
-                                steps=3, seed=0), model=model, dataset=dataset)
+    bare = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(0.25,), radii=(), steps=3, seed=0),
+        model=model,
+        dataset=dataset,
+    )
     assert bare.gradient_checks == {"none": {"checked": int(correct.sum()) + int(standing.sum()), "zero_gradient": 0}}
-    defended = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(0.25,), radii=(3,),
-                                    steps=3, seed=0), model=model, dataset=dataset)
+    defended = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(0.25,), radii=(3,), steps=3, seed=0),
+        model=model,
+        dataset=dataset,
+    )
     assert defended.gradient_checks["none"]["checked"] == int(correct.sum())  # full budget for the oblivious row
-    square = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("square",), eps=(0.25,), radii=(),
-                                  queries=20, seed=0), model=model, dataset=dataset)
+    square = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("square",), eps=(0.25,), radii=(), queries=20, seed=0),
+        model=model,
+        dataset=dataset,
+    )
     status = {c.name: c.status for c in run_checks(square.table, square.gradient_checks, outcomes=square.outcomes)}
     assert status["nonzero-input-gradient"] == "skipped"  # no gradient attack took a step
 
 
 def test_checks_pass_for_a_genuine_lowpass_defense():
     model, dataset = make_dataset()
-    result = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd", "bpda-pgd"),
-                                   eps=(2 / 255, 8 / 255), radii=(4,), steps=10), model=model, dataset=dataset)
+    result = evaluate(
+        BenchSpec(
+            dataset="toy",
+            model="toy",
+            n=None,
+            attacks=("fgsm", "pgd", "bpda-pgd"),
+            eps=(2 / 255, 8 / 255),
+            radii=(4,),
+            steps=10,
+        ),
+        model=model,
+        dataset=dataset,
+    )
     checks = {c.name: c.status for c in run_checks(result.table, result.gradient_checks, outcomes=result.outcomes)}
     assert checks["nonzero-input-gradient"] == "pass"
     assert checks["accuracy-monotone-in-eps"] == "pass"
@@ -143,6 +170,7 @@ def test_bpda_forward_is_exact_and_backward_is_identity():
 def _interrupted_run(config, model, dataset, checkpoint, interrupt=None) -> None:
     """A run stopped (Ctrl-C) by ``interrupt(done, total, text)``, by default after its first 20
     images, leaving what it finished in ``checkpoint``."""
+
     def after_20(done, total, text=None):
         if done == 20:
             raise KeyboardInterrupt
@@ -153,8 +181,9 @@ def _interrupted_run(config, model, dataset, checkpoint, interrupt=None) -> None
 
 def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     model, dataset = make_dataset()
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3,
-                         batch_size=10)
+    config = BenchSpec(
+        dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=3, batch_size=10
+    )
     checkpoint = tmp_path / "partial"
 
     _interrupted_run(config, model, dataset, checkpoint)
@@ -166,14 +195,22 @@ def test_resume_from_checkpoint_gives_the_same_table(tmp_path):
     with torch.no_grad():
         other.fc.bias += 5.0
     seen = []
-    evaluate(config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d))
+    evaluate(
+        config, model=other, dataset=dataset, checkpoint=str(checkpoint), progress=lambda d, t, x=None: seen.append(d)
+    )
     assert seen[0] == 0  # started from scratch, not from the other model's 20 rows
     _interrupted_run(config, model, dataset, checkpoint)
     written = {p: p.stat().st_mtime_ns for p in sorted(checkpoint.glob("chunk-*.npz"))}
     seen.clear()
     messages = []
-    resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
-                        progress=lambda d, t, x=None: seen.append(d), notify=messages.append)
+    resumed = evaluate(
+        config,
+        model=model,
+        dataset=dataset,
+        checkpoint=str(checkpoint),
+        progress=lambda d, t, x=None: seen.append(d),
+        notify=messages.append,
+    )
     assert seen[0] == 20 and resumed.resumed_rows == 20  # resumed after the two finished batches
     assert messages == [f"resuming from 20 of 40 images (finished batches in {checkpoint})"]
     for path, stamp in written.items():  # append-only: finished chunks are never rewritten
@@ -192,8 +229,9 @@ def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
     from hfc_robust.engine.loop import DEVICE_ARRAY
 
     model, dataset = make_dataset()
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2,
-                         batch_size=10)
+    config = BenchSpec(
+        dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255,), radii=(3,), steps=2, batch_size=10
+    )
     checkpoint = tmp_path / "partial"
 
     _interrupted_run(config, model, dataset, checkpoint)
@@ -203,8 +241,13 @@ def test_a_checkpoint_from_another_device_type_is_not_mixed_in(tmp_path):
         store.append(start, {**store.chunk(start), DEVICE_ARRAY: np.array("cuda")})
     seen = []
     with pytest.warns(HfcWarning, match="computed on cuda, this run uses cpu"):
-        resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
-                           progress=lambda d, t, x=None: seen.append(d))
+        resumed = evaluate(
+            config,
+            model=model,
+            dataset=dataset,
+            checkpoint=str(checkpoint),
+            progress=lambda d, t, x=None: seen.append(d),
+        )
     assert seen[0] == 0 and resumed.resumed_rows == 0
     assert resumed.table.equals(evaluate(config, model=model, dataset=dataset).table)
 
@@ -213,12 +256,18 @@ def test_convergence_check_flags_a_weak_attack():
     from hfc_robust.checks.optional import convergence_check
 
     model, dataset = make_dataset(60)
-    weak = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
-                     model=model, dataset=dataset)
+    weak = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(16 / 255,), steps=1),
+        model=model,
+        dataset=dataset,
+    )
     check = convergence_check(weak, model, dataset)
     assert check.status == "fail" and "points" in check.detail
-    strong = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
-                       model=model, dataset=dataset)
+    strong = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(32 / 255,), steps=20),
+        model=model,
+        dataset=dataset,
+    )
     assert strong.table["accuracy"].iloc[-1] == 0.0  # nothing left to find: a converged attack passes
     assert convergence_check(strong, model, dataset).status == "pass"
 
@@ -227,12 +276,19 @@ def test_unbounded_check_passes_for_lowpass_and_fails_for_gradient_masking():
     from hfc_robust.checks.optional import unbounded_check
 
     model, dataset = make_dataset()
-    honest = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,),
-                                   steps=5), model=model, dataset=dataset)
+    honest = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), radii=(3,), steps=5),
+        model=model,
+        dataset=dataset,
+    )
     assert unbounded_check(honest, model, dataset).status == "pass"
     masking = DefenseSpec("custom", name="uint8", transform=RoundToUint8)
-    masked = evaluate(BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
-                       model=model, dataset=dataset, extra_defenses=[masking])
+    masked = evaluate(
+        BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(8 / 255,), steps=5),
+        model=model,
+        dataset=dataset,
+        extra_defenses=[masking],
+    )
     check = unbounded_check(masked, model, dataset)
     assert check.status == "fail" and "custom" in check.detail
 
@@ -259,8 +315,9 @@ def test_bench_leaves_a_train_mode_model_untouched():
         model.bn1.running_var.fill_(2.0)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,),
-                         rhos=(0.5,), steps=3)
+    config = BenchSpec(
+        dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255,), radii=(3,), rhos=(0.5,), steps=3
+    )
     table = evaluate(config, model=model, dataset=dataset).table
     assert model.training and model.bn1.training
     for key, value in model.state_dict().items():
@@ -295,8 +352,16 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
 
     monkeypatch.setattr(batch, "CHECKPOINT_SECONDS", 0.0)
     model, dataset = make_dataset()
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(4 / 255, 8 / 255), radii=(3,),
-                         steps=3, batch_size=40)
+    config = BenchSpec(
+        dataset="toy",
+        model="toy",
+        n=None,
+        attacks=("fgsm", "pgd"),
+        eps=(4 / 255, 8 / 255),
+        radii=(3,),
+        steps=3,
+        batch_size=40,
+    )
     checkpoint = tmp_path / "partial"
     texts = []
 
@@ -309,8 +374,13 @@ def test_a_slow_batch_saves_finished_attack_runs_and_resumes_inside_the_batch(tm
     assert not list(checkpoint.glob("chunk-*.npz"))  # the batch never finished
     assert len(list(checkpoint.glob("units-*.npz"))) == 4  # fgsm at two eps: bare and adaptive runs
     seen = []
-    resumed = evaluate(config, model=model, dataset=dataset, checkpoint=str(checkpoint),
-                        progress=lambda d, t, text=None: seen.append(text))
+    resumed = evaluate(
+        config,
+        model=model,
+        dataset=dataset,
+        checkpoint=str(checkpoint),
+        progress=lambda d, t, text=None: seen.append(text),
+    )
     assert not any(text and text.startswith("fgsm") for text in seen)  # the saved runs were not repeated
     assert any(text and text.startswith("pgd eps=4") for text in seen)
     assert not list(checkpoint.glob("units-*.npz"))  # dropped once the batch's chunk is written
@@ -328,8 +398,9 @@ def test_a_batch_with_no_correctly_classified_example_runs():
     with torch.no_grad():
         wrong = (model(dataset.images[:10]).argmax(1) + 1) % 4
     dataset.labels[:10] = wrong  # the first batch: every example misclassified by the bare model
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,),
-                         steps=2, batch_size=10)
+    config = BenchSpec(
+        dataset="toy", model="toy", n=None, attacks=("fgsm", "pgd"), eps=(8 / 255,), radii=(4,), steps=2, batch_size=10
+    )
     result = evaluate(config, model=model, dataset=dataset)
     for cell in result.cells:
         if cell.defense == "none":

@@ -138,8 +138,9 @@ def test_lowpass_is_blind_beyond_its_radius_when_nothing_is_clipped(fmnist_cnn):
     data = load_dataset("fmnist", 24)
     norm = 1.5
     margin = norm * float(fourier_basis([rep for rep, _ in conjugate_pairs(28, 28)], 28, 28).abs().max())
-    squeezed = ImageDataset("squeezed", margin + (1 - 2 * margin) * data.to_float(data.images), data.labels, 10,
-                            indices=data.indices)
+    squeezed = ImageDataset(
+        "squeezed", margin + (1 - 2 * margin) * data.to_float(data.images), data.labels, 10, indices=data.indices
+    )
     lowpass = DefenseSpec("lowpass", radius=8.0)
     result = fourier_heatmap({NO_DEFENSE: fmnist_cnn, lowpass: lowpass.apply(fmnist_cnn)}, squeezed, norm, seed=0)
     beyond = _beyond(8.0)
@@ -201,8 +202,12 @@ def test_default_eps_f_by_image_size_and_bad_input(tmp_path):
 
 def test_summary_splits_the_map_at_the_radius():
     generator = np.random.default_rng(0)
-    rows = [(key, i, j, float(generator.random())) for key in ("none", "lowpass-r2") for i in range(-3, 3)
-            for j in range(-3, 3)]
+    rows = [
+        (key, i, j, float(generator.random()))
+        for key in ("none", "lowpass-r2")
+        for i in range(-3, 3)
+        for j in range(-3, 3)
+    ]
     table = pd.DataFrame(rows, columns=["defense", "i", "j", "error"])
     summary = heatmap_summary(table, {"none": 0.1, "lowpass-r2": 0.3}, radius=2.0).set_index("defense")
     for key in ("none", "lowpass-r2"):
@@ -216,4 +221,5 @@ def test_summary_splits_the_map_at_the_radius():
         assert (summary.loc[key, "max_i"], summary.loc[key, "max_j"]) == top[:2]
     strict = heatmap_summary(table, {}, radius=2.0, inclusive=False).set_index("defense")
     assert strict.loc["none", "within_mean"] == pytest.approx(
-        np.mean([e for k, i, j, e in rows if k == "none" and i * i + j * j < 4]))
+        np.mean([e for k, i, j, e in rows if k == "none" and i * i + j * j < 4])
+    )

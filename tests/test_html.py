@@ -23,15 +23,28 @@ from hfc_robust.cli import main
 N = 60
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = next((path for path in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if path), None)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 # Runs after the load event, when every image has loaded or failed; writes what the test reads into the DOM.
 PROBE = """<script>
 window.addEventListener("load", function () {
   var result = {
-    images: Array.from(document.images).map(function (i) { return {alt: i.alt, complete: i.complete, width: i.naturalWidth}; }),
-    cells: Array.from(document.querySelectorAll("#results-table tbody tr")).map(function (r) { return r.dataset.cell; }),
+    images: Array.from(document.images).map(function (i) {
+      return {alt: i.alt, complete: i.complete, width: i.naturalWidth}; }),
+    cells: Array.from(document.querySelectorAll("#results-table tbody tr")).map(function (r) {
+      return r.dataset.cell; }),
     headline: Array.from(document.querySelectorAll("#headline-table tbody tr")).map(function (r) {
       return {status: r.dataset.status, verdict: r.querySelector("td.verdict").textContent}; }),
     checks: Array.from(document.querySelectorAll("#checks li.check")).map(function (li) {
@@ -40,7 +53,8 @@ window.addEventListener("load", function () {
     board: Array.from(document.querySelectorAll("table.leaderboard tbody tr")).map(function (r) {
       return {model: r.dataset.model, defense: r.dataset.defense, acc: r.querySelector(".acc").textContent,
               href: r.querySelector("a").href}; }),
-    external: Array.from(document.querySelectorAll("[src],[href]")).map(function (e) { return e.getAttribute("src") || e.getAttribute("href"); })
+    external: Array.from(document.querySelectorAll("[src],[href]")).map(function (e) {
+      return e.getAttribute("src") || e.getAttribute("href"); })
       .filter(function (u) { return /^(https?:)?\\/\\//.test(u); })
   };
   var out = document.createElement("pre");
@@ -57,8 +71,9 @@ def invoke(*args):
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / "chromium-profile"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def open_in_browser(page: Path, tmp_path: Path) -> dict:
@@ -70,7 +85,7 @@ def open_in_browser(page: Path, tmp_path: Path) -> dict:
     finally:
         probe.unlink()
     start = dom.index('<pre id="hfc-probe">') + len('<pre id="hfc-probe">')
-    return json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+    return json.loads(html.unescape(dom[start : dom.index("</pre>", start)]))
 
 
 def screenshot(page: Path, tmp_path: Path, shot: Path, size=(1280, 2400)) -> tuple[int, int]:
@@ -98,9 +113,13 @@ def expected_citable(table: pd.DataFrame, eps_255: float) -> dict[str, float]:
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("html")
     natural, robust = root / "natural", root / "robust"
-    for out, args in ((natural, ["--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4"]),
-                      (robust, ["--model", "fmnist-cnn-at", "--attack", "pgd", "--eps", "8/255", "--rho", "0.5",
-                                "--smooth-normalize"])):
+    for out, args in (
+        (natural, ["--attack", "fgsm,pgd", "--eps", "2/255,8/255", "--radius", "4"]),
+        (
+            robust,
+            ["--model", "fmnist-cnn-at", "--attack", "pgd", "--eps", "8/255", "--rho", "0.5", "--smooth-normalize"],
+        ),
+    ):
         result = invoke("bench", *args, "--n", N, "--threads", "1", "--quiet", "--no-spot-check", "--out", out)
         assert result.exit_code == 0, result.output
     return {"natural": natural, "robust": robust, "root": root}
@@ -120,8 +139,10 @@ def test_report_page_in_a_browser(runs, tmp_path):
     assert seen["cells"] == list(table["cell"])  # every row of results.csv, in order
     # fgsm,pgd without a spot check: every headline row is an upper bound without an estimate, none citable
     assert len(seen["headline"]) == 4 and {h["status"] for h in seen["headline"]} == {"upper bound"}
-    assert all("how much it overstates is unknown" in h["verdict"] and "--attack autoattack" in h["verdict"]
-               for h in seen["headline"])
+    assert all(
+        "how much it overstates is unknown" in h["verdict"] and "--attack autoattack" in h["verdict"]
+        for h in seen["headline"]
+    )
     checks = json.loads((run / "checks.json").read_text())
     assert [c["status"] for c in seen["checks"]] == [c["status"] for c in checks]
     colors = {c["status"]: c["color"] for c in seen["checks"]}
@@ -150,8 +171,10 @@ def test_report_page_is_self_contained_and_reproducible(runs, tmp_path):
 
 
 def test_report_escapes_names(tmp_path):
-    table = ("dataset,model,defense,radius,rho,attack,eps,eps_255,threat_model,n,correct,accuracy,ci_low,ci_high,cell\n"
-             "d,<script>alert(1)</script>,none,,,none,0.0,0.0,clean,10,9,0.9,0.6,0.98,d/m/none/clean/none/eps=0.0000000\n")
+    table = (
+        "dataset,model,defense,radius,rho,attack,eps,eps_255,threat_model,n,correct,accuracy,ci_low,ci_high,cell\n"
+        "d,<script>alert(1)</script>,none,,,none,0.0,0.0,clean,10,9,0.9,0.6,0.98,d/m/none/clean/none/eps=0.0000000\n"
+    )
     (tmp_path / "results.csv").write_text(table)
     result = invoke("report", tmp_path, "--format", "html", "--no-plots")
     assert result.exit_code == 0, result.output
@@ -234,7 +257,9 @@ def test_leaderboard_keeps_the_lowest_of_duplicate_evaluations(runs, tmp_path):
     # the same model and defense evaluated twice: the copy claims a lower number, and must win
     copy = _copy_run(runs["natural"], tmp_path / "again")
     table = pd.read_csv(copy / "results.csv")
-    table.loc[(table["defense"] == "none") & (table["attack"] == "worst-case") & (table["eps_255"] == 8), "accuracy"] = 0.01
+    table.loc[
+        (table["defense"] == "none") & (table["attack"] == "worst-case") & (table["eps_255"] == 8), "accuracy"
+    ] = 0.01
     table.to_csv(copy / "results.csv", index=False)
     result = invoke("leaderboard", runs["natural"], copy, "--out", tmp_path / "dup.md", "--no-reports")
     assert result.exit_code == 0, result.output
@@ -243,7 +268,9 @@ def test_leaderboard_keeps_the_lowest_of_duplicate_evaluations(runs, tmp_path):
 
 
 def test_results_pages_do_not_import_torch():
-    code = ("import sys, hfc_robust.results.html, hfc_robust.results.leaderboard, hfc_robust.results.citable;"
-            "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision') if m in sys.modules))")
+    code = (
+        "import sys, hfc_robust.results.html, hfc_robust.results.leaderboard, hfc_robust.results.citable;"
+        "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"

@@ -28,11 +28,17 @@ def test_the_import_contracts_hold():
 
 
 def test_no_module_is_long_and_no_package_is_crowded():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
-    crowded = {str(d.relative_to(PACKAGE.parent)): n for d in [PACKAGE, *[p for p in PACKAGE.rglob("*") if p.is_dir()]]
-               if (n := len(list(d.glob("*.py")))) > MAX_PACKAGE_MODULES}
+    crowded = {
+        str(d.relative_to(PACKAGE.parent)): n
+        for d in [PACKAGE, *[p for p in PACKAGE.rglob("*") if p.is_dir()]]
+        if (n := len(list(d.glob("*.py")))) > MAX_PACKAGE_MODULES
+    }
     assert not crowded, f"packages over {MAX_PACKAGE_MODULES} modules: {crowded}"
 
 
@@ -106,19 +112,24 @@ def _python(code: str) -> str:
 
 
 def test_results_layer_does_not_import_torch():
-    out = _python("import sys, hfc_robust.results.compare, hfc_robust.results.render, hfc_robust.results.io;"
-                  "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision') if m in sys.modules))")
+    out = _python(
+        "import sys, hfc_robust.results.compare, hfc_robust.results.render, hfc_robust.results.io;"
+        "print(sorted(m for m in ('torch', 'torchattacks', 'torchvision') if m in sys.modules))"
+    )
     assert out.strip() == "[]"
 
 
 def test_help_list_compare_and_report_do_not_import_torch(tmp_path):
-    table = ("dataset,model,defense,radius,rho,attack,eps,eps_255,threat_model,n,correct,accuracy,ci_low,ci_high,cell\n"
-             "fmnist,m,none,,,none,0.0,0.0,clean,10,9,0.9,0.6,0.98,fmnist/m/none/clean/none/eps=0.0000000\n")
+    table = (
+        "dataset,model,defense,radius,rho,attack,eps,eps_255,threat_model,n,correct,accuracy,ci_low,ci_high,cell\n"
+        "fmnist,m,none,,,none,0.0,0.0,clean,10,9,0.9,0.6,0.98,fmnist/m/none/clean/none/eps=0.0000000\n"
+    )
     (tmp_path / "results.csv").write_text(table)
     code = (
         "import sys\n"
         "from hfc_robust.cli import main\n"
-        "for args in (['--help'], ['bench', '--help'], ['list'], ['compare', ARG, ARG], ['report', ARG, '--no-plots']):\n"
+        "for args in (['--help'], ['bench', '--help'], ['list'], ['compare', ARG, ARG], ['report', ARG, "
+        "'--no-plots']):\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit as exc:\n"
@@ -155,8 +166,13 @@ def test_the_reference_autoattack_is_never_imported_by_the_package():
     """pyautoattack is the tests' and benchmarks' independent reference: hfc_robust must not use it."""
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             assert not any(name.split(".")[0] in ("pyautoattack", "autoattack") for name in names), path
 
 

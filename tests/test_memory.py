@@ -25,9 +25,30 @@ print("PEAK_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def peak_mib(n: int, spot_check: int, out) -> float:
     # PGD's early stop gives each batch many shapes: the case that grew (1.38x from 1,000 to 5,000
     # images without the cache limit, 1.00x with it)
-    args = [sys.executable, "-c", CHILD, "bench", "--n", str(n), "--attack", "pgd", "--steps", "4", "--radius", "8",
-            "--threads", "1",
-            "--device", "cpu", "--quiet", "--allow-failed-checks", "--spot-check", str(spot_check), "--out", str(out)]
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        "bench",
+        "--n",
+        str(n),
+        "--attack",
+        "pgd",
+        "--steps",
+        "4",
+        "--radius",
+        "8",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--allow-failed-checks",
+        "--spot-check",
+        str(spot_check),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=900)
     line = next((line for line in done.stdout.splitlines() if line.startswith("PEAK_KIB")), None)
     assert line is not None, done.stderr

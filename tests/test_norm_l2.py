@@ -25,15 +25,15 @@ from scipy import stats
 
 import hfc_robust as hr
 from hfc_robust.attacks import FGSM, PGD
-from hfc_robust.spec import BenchSpec
 from hfc_robust.cells import Cell
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcError
 from hfc_robust.results.compare import compare_paths
 from hfc_robust.results.html import render_report_html
-from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.results.leaderboard import build_leaderboard, render_leaderboard
 from hfc_robust.results.render import render_table
+from hfc_robust.spec import BenchSpec
+from hfc_robust.threat import Norm, ThreatModel
 
 SIDE = 8  # 1 x 8 x 8 images
 CLASSES = 3
@@ -57,8 +57,9 @@ class Linear(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def make_data(model: nn.Module, n: int = 24, seed: int = 1, shape=(1, SIDE, SIDE),
-              low: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(
+    model: nn.Module, n: int = 24, seed: int = 1, shape=(1, SIDE, SIDE), low: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Images in [low, 1 - low], labelled with the model's own clean prediction (so every example is
     attacked), keeping only clear decisions (top-2 logit gap > 0.05) so that float32 and float64 agree."""
     generator = torch.Generator().manual_seed(seed)
@@ -70,6 +71,7 @@ def make_data(model: nn.Module, n: int = 24, seed: int = 1, shape=(1, SIDE, SIDE
 
 
 # ------------------------------------------------------------------ the numpy reference (no hfc_robust)
+
 
 def np_params(model: Linear) -> tuple[np.ndarray, np.ndarray]:
     return model.fc.weight.detach().double().numpy(), model.fc.bias.detach().double().numpy()
@@ -137,6 +139,7 @@ def np_pgd(gradient, predict, x, y, eps, alpha, steps, early_stop=True):
 
 # ------------------------------------------------------------------ the attack classes
 
+
 @pytest.fixture(scope="module")
 def linear():
     model = Linear().eval()
@@ -171,8 +174,16 @@ def test_l2_pgd_matches_numpy_and_torchattacks(linear, alpha):
     steps = 12
     step = alpha if alpha is not None else 2.5 * EPS / steps  # the documented default
     ours = PGD(model, ThreatModel("l2", EPS), alpha, steps=steps, random_start=False, early_stop=False)(x, y)
-    _, _, reference = np_pgd(lambda v, t: np_ce_gradient(params, v, t), lambda v: np_logits(params, v).argmax(1),
-                             x.double().numpy(), y.numpy(), EPS, step, steps, early_stop=False)
+    _, _, reference = np_pgd(
+        lambda v, t: np_ce_gradient(params, v, t),
+        lambda v: np_logits(params, v).argmax(1),
+        x.double().numpy(),
+        y.numpy(),
+        EPS,
+        step,
+        steps,
+        early_stop=False,
+    )
     np.testing.assert_allclose(ours.double().numpy(), reference, atol=1e-5)
     theirs = torchattacks.PGDL2(model, eps=EPS, alpha=step, steps=steps, random_start=False)(x, y)
     assert float((ours - theirs).abs().max()) <= 1e-5
@@ -190,11 +201,11 @@ def test_l2_pgd_first_success_matches_numpy(linear, target):
     if target == "bare":
         gradient, predict = (lambda v, t: np_ce_gradient(params, v, t)), (lambda v: np_logits(params, v).argmax(1))
     else:
-        predict = lambda v: np_logits(params, np_lowpass(v, RADIUS)).argmax(1)  # noqa: E731
+        predict = lambda v: np_logits(params, np_lowpass(v, RADIUS)).argmax(1)
         if target == "lowpass":  # the filter is a real, even convolution: its own adjoint
-            gradient = lambda v, t: np_lowpass(np_ce_gradient(params, np_lowpass(v, RADIUS), t), RADIUS)  # noqa: E731
+            gradient = lambda v, t: np_lowpass(np_ce_gradient(params, np_lowpass(v, RADIUS), t), RADIUS)
         else:
-            gradient = lambda v, t: np_ce_gradient(params, np_lowpass(v, RADIUS), t)  # noqa: E731
+            gradient = lambda v, t: np_ce_gradient(params, np_lowpass(v, RADIUS), t)
     keep = predict(x.double().numpy()) == y.numpy()  # the engine attacks only clean-correct examples
     x, y = x[torch.as_tensor(keep)], y[torch.as_tensor(keep)]
     eps = {"bare": EPS, "lowpass": 0.5, "bpda": 1.0}[target]  # the filter removes most of the gradient
@@ -208,16 +219,18 @@ def test_l2_pgd_first_success_matches_numpy(linear, target):
 
 def test_l2_projection_matches_numpy():
     generator = torch.Generator().manual_seed(3)
-    delta = torch.randn(40, 3, 4, 4, generator=generator, dtype=torch.float64) * torch.linspace(0, 2, 40,
-                                                                                               dtype=torch.float64).view(-1, 1, 1, 1)
+    delta = torch.randn(40, 3, 4, 4, generator=generator, dtype=torch.float64) * torch.linspace(
+        0, 2, 40, dtype=torch.float64
+    ).view(-1, 1, 1, 1)
     for eps in (0.0, 0.3, 1.0, 5.0):
         ours = ThreatModel(Norm.L2, eps).project(delta).numpy()
         np.testing.assert_allclose(ours, np_project(delta.numpy(), eps), rtol=1e-12, atol=1e-15)
         assert (np_norms(ours).ravel() <= eps + 1e-12).all()
     per_example = torch.linspace(0.1, 1.0, 40, dtype=torch.float64).view(-1, 1, 1, 1)
     expected = np.stack([np_project(d[None], float(e))[0] for d, e in zip(delta.numpy(), per_example.flatten())])
-    np.testing.assert_allclose(ThreatModel(Norm.L2, 1.0).project(delta, per_example).numpy(), expected, rtol=1e-12,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        ThreatModel(Norm.L2, 1.0).project(delta, per_example).numpy(), expected, rtol=1e-12, atol=1e-15
+    )
 
 
 def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
@@ -231,7 +244,7 @@ def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
     delta = (starts - images).double().flatten(1).numpy()
     radius = np.linalg.norm(delta, axis=1) / eps
     assert radius.max() <= 1 + 1e-6
-    assert stats.kstest(radius ** 4, "uniform").pvalue > 1e-3
+    assert stats.kstest(radius**4, "uniform").pvalue > 1e-3
     directions = delta / np.linalg.norm(delta, axis=1, keepdims=True)
     assert np.abs(directions.mean(0)).max() < 4 / math.sqrt(n)
     alone = attack.random_starts(images[7:8], torch.tensor([7]), restart=0)
@@ -242,10 +255,12 @@ def test_l2_random_start_is_uniform_in_the_ball_and_per_example():
 def test_every_l2_output_is_inside_the_ball_and_the_box(linear, attack):
     model, x, y, _ = linear
     eps = 1.5
-    atk = {"fgsm": lambda: FGSM(model, ThreatModel("l2", eps)),
-           "pgd": lambda: PGD(model, ThreatModel("l2", eps), random_start=False),
-           "pgd-restarts": lambda: PGD(model, ThreatModel("l2", eps), restarts=3),
-           "pgd-random": lambda: PGD(model, ThreatModel("l2", eps), early_stop=False)}[attack]()
+    atk = {
+        "fgsm": lambda: FGSM(model, ThreatModel("l2", eps)),
+        "pgd": lambda: PGD(model, ThreatModel("l2", eps), random_start=False),
+        "pgd-restarts": lambda: PGD(model, ThreatModel("l2", eps), restarts=3),
+        "pgd-random": lambda: PGD(model, ThreatModel("l2", eps), early_stop=False),
+    }[attack]()
     adv = atk(x, y)
     assert float((adv - x).flatten(1).norm(dim=1).max()) <= eps * (1 + 1e-6)
     assert adv.min() >= 0 and adv.max() <= 1
@@ -263,6 +278,7 @@ def test_eps_checks_per_norm():
 
 # ------------------------------------------------------------------ the engine's rows
 
+
 def _examples(folder) -> pd.DataFrame:
     with gzip.open(folder / "examples.csv.gz", "rt") as handle:
         return pd.read_csv(handle)
@@ -276,8 +292,20 @@ def l2_run(tmp_path_factory):
     model = Linear().eval()
     images, labels = make_data(model)
     out = tmp_path_factory.mktemp("l2") / "run"
-    run = hr.benchmark(model, (images, labels), name="linear", attacks=("fgsm", "pgd", "bpda-pgd"), eps=ENGINE_EPS,
-                       norm="l2", radii=(RADIUS,), steps=STEPS, random_start=False, spot_check=0, out=out, threads=1)
+    run = hr.benchmark(
+        model,
+        (images, labels),
+        name="linear",
+        attacks=("fgsm", "pgd", "bpda-pgd"),
+        eps=ENGINE_EPS,
+        norm="l2",
+        radii=(RADIUS,),
+        steps=STEPS,
+        random_start=False,
+        spot_check=0,
+        out=out,
+        threads=1,
+    )
     return model, images, labels, run, out
 
 
@@ -312,13 +340,17 @@ def expected_rows(model: Linear, images: torch.Tensor, labels: torch.Tensor, eps
     rows = bare_ok
     adv = np_fgm(bare_grad, x[rows], y[rows], eps)
     expected[("none", "whitebox", "fgsm")] = (rows & _scatter(bare_pred(adv) == y[rows], rows), adv - x[rows])
-    expected[("lowpass-r2", "oblivious", "fgsm")] = (lp_ok & (~bare_ok | _scatter(lp_pred(adv) == y[rows], rows)),
-                                                      (adv - x[rows])[both[rows]])
+    expected[("lowpass-r2", "oblivious", "fgsm")] = (
+        lp_ok & (~bare_ok | _scatter(lp_pred(adv) == y[rows], rows)),
+        (adv - x[rows])[both[rows]],
+    )
     adv, fooled, _ = np_pgd(bare_grad, bare_pred, x[rows], y[rows], eps, alpha, STEPS)
     expected[("none", "whitebox", "pgd")] = (rows & _scatter(~fooled, rows), adv - x[rows])
     _, _, final = np_pgd(bare_grad, bare_pred, x[rows], y[rows], eps, alpha, STEPS, early_stop=False)
-    expected[("lowpass-r2", "oblivious", "pgd")] = (lp_ok & (~bare_ok | _scatter(lp_pred(final) == y[rows], rows)),
-                                                     (final - x[rows])[both[rows]])
+    expected[("lowpass-r2", "oblivious", "pgd")] = (
+        lp_ok & (~bare_ok | _scatter(lp_pred(final) == y[rows], rows)),
+        (final - x[rows])[both[rows]],
+    )
     rows = lp_ok
     adv = np_fgm(exact_grad, x[rows], y[rows], eps)
     expected[("lowpass-r2", "adaptive", "fgsm")] = (rows & _scatter(lp_pred(adv) == y[rows], rows), adv - x[rows])
@@ -360,8 +392,13 @@ def test_engine_rows_match_numpy(l2_run):
                     broken.add((threat, attack))
     assert checked == 7 * len(ENGINE_EPS)
     # both outcomes occur in every white-box and adaptive family: the comparison can tell attacks apart
-    families = {("whitebox", "fgsm"), ("whitebox", "pgd"), ("adaptive", "fgsm"), ("adaptive", "pgd"),
-                ("adaptive", "bpda-pgd")}
+    families = {
+        ("whitebox", "fgsm"),
+        ("whitebox", "pgd"),
+        ("adaptive", "fgsm"),
+        ("adaptive", "pgd"),
+        ("adaptive", "bpda-pgd"),
+    }
     assert families <= broken and families <= standing
 
 
@@ -383,8 +420,11 @@ def test_l2_rows_carry_the_norm_everywhere(l2_run, tmp_path):
     markdown = (out / "results.md").read_text()
     body = [line for line in markdown.splitlines() if line.startswith("| ") and "defense" not in line]
     assert len(body) == len(table) and all("| L2 |" in line for line in body)
-    assert all(("| 0.2 | L2 |" in line or "| 1 | L2 |" in line)
-               for line, threat in zip(body, table["threat_model"]) if threat != "clean")
+    assert all(
+        ("| 0.2 | L2 |" in line or "| 1 | L2 |" in line)
+        for line, threat in zip(body, table["threat_model"])
+        if threat != "clean"
+    )
     assert "/255" not in "".join(body)  # an L2 eps is never written as k/255
     assert "Threat model: L2 ball" in markdown
     latex = render_table(table, json.loads((out / "run.json").read_text()), "latex")
@@ -410,7 +450,9 @@ def test_plot_labels_name_the_norm(l2_run, monkeypatch):
     seen = []
     for cls, name in ((Axes, "set_xlabel"), (Axes, "set_title"), (Figure, "suptitle")):
         original = getattr(cls, name)
-        monkeypatch.setattr(cls, name, lambda self, text, *a, _o=original, **k: (seen.append(text), _o(self, text, *a, **k))[1])
+        monkeypatch.setattr(
+            cls, name, lambda self, text, *a, _o=original, **k: (seen.append(text), _o(self, text, *a, **k))[1]
+        )
     table = pd.read_csv(l2_run[4] / "results.csv")
     plot_accuracy_vs_eps(table)
     assert "L2 eps ([0, 1] pixel scale)" in seen and any("L2 threat model" in t for t in seen)
@@ -422,8 +464,17 @@ def test_plot_labels_name_the_norm(l2_run, monkeypatch):
 def test_compare_and_leaderboard_keep_norms_apart(l2_run, tmp_path):
     model, images, labels, _, out = l2_run
     linf = tmp_path / "linf"
-    hr.benchmark(model, (images, labels), name="linear", attacks=("fgsm",), eps=(8 / 255,), radii=(RADIUS,),
-                 spot_check=0, out=linf, threads=1)
+    hr.benchmark(
+        model,
+        (images, labels),
+        name="linear",
+        attacks=("fgsm",),
+        eps=(8 / 255,),
+        radii=(RADIUS,),
+        spot_check=0,
+        out=linf,
+        threads=1,
+    )
     assert "| 8/255 | L∞ |" in (linf / "results.md").read_text()
     with pytest.raises(HfcError, match="different threat-model norms"):
         compare_paths(linf, out)
@@ -435,6 +486,7 @@ def test_compare_and_leaderboard_keep_norms_apart(l2_run, tmp_path):
 
 
 # ------------------------------------------------------------------ defaults and exit 2
+
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -509,13 +561,23 @@ def test_unbounded_eps_reaches_the_grey_image():
 def test_unbounded_check_passes_under_l2():
     model = Linear().eval()
     images, labels = make_data(model, n=12)
-    run = hr.benchmark(model, (images, labels), attacks=("pgd",), eps=(EPS,), norm="l2", radii=(RADIUS,),
-                       spot_check=0, check_unbounded=True, threads=1)
+    run = hr.benchmark(
+        model,
+        (images, labels),
+        attacks=("pgd",),
+        eps=(EPS,),
+        norm="l2",
+        radii=(RADIUS,),
+        spot_check=0,
+        check_unbounded=True,
+        threads=1,
+    )
     check = next(c for c in run.checks if c.name == "unbounded-attack-reaches-chance")
     assert check.status == "pass" and "eps=4 (L2)" in check.detail
 
 
 # ------------------------------------------------------------------ --min-eps under L2
+
 
 def test_min_eps_l2_is_the_distance_to_a_linear_boundary(tmp_path):
     """Two classes, a linear model, images far from the box's faces: the CE gradient points along
@@ -524,8 +586,20 @@ def test_min_eps_l2_is_the_distance_to_a_linear_boundary(tmp_path):
     above that distance."""
     model = Linear(classes=2, scale=0.6).eval()
     images, labels = make_data(model, n=16, low=0.35)
-    hr.benchmark(model, (images, labels), name="linear", attacks=("pgd",), eps=(0.5,), norm="l2", steps=20,
-                 random_start=False, spot_check=0, min_eps=True, out=tmp_path / "run", threads=1)
+    hr.benchmark(
+        model,
+        (images, labels),
+        name="linear",
+        attacks=("pgd",),
+        eps=(0.5,),
+        norm="l2",
+        steps=20,
+        random_start=False,
+        spot_check=0,
+        min_eps=True,
+        out=tmp_path / "run",
+        threads=1,
+    )
     weight, bias = np_params(model)
     x = images.double().numpy().reshape(len(images), -1)
     margin = x @ (weight[1] - weight[0]) + bias[1] - bias[0]
@@ -540,4 +614,3 @@ def test_min_eps_l2_is_the_distance_to_a_linear_boundary(tmp_path):
     direction = (weight[1] - weight[0]) / np.linalg.norm(weight[1] - weight[0])
     assert ((x + direction * 1.0 >= 0) & (x + direction * 1.0 <= 1)).all()
     assert ((x - direction * 1.0 >= 0) & (x - direction * 1.0 <= 1)).all()
-

@@ -10,8 +10,19 @@ from hfc_robust.results.stats import wilson_interval
 
 def _row(defense, rho, threat, attack, eps, correct, n=1000):
     lo, hi = wilson_interval(correct, n)
-    return dict(defense=defense, radius=None, rho=rho, attack=attack, eps=eps, threat_model=threat, n=n,
-                correct=correct, accuracy=correct / n, ci_low=lo, ci_high=hi)
+    return dict(
+        defense=defense,
+        radius=None,
+        rho=rho,
+        attack=attack,
+        eps=eps,
+        threat_model=threat,
+        n=n,
+        correct=correct,
+        accuracy=correct / n,
+        ci_low=lo,
+        ci_high=hi,
+    )
 
 
 def _bench_table(clean0, clean1, pgd0, pgd1, small_gain=False):
@@ -45,13 +56,34 @@ def test_adversarial_training_verdict():
 
 
 def _table1(full, low, high, same=0.6):
-    runs = [dict(input="full", radius=None, test_n=5000, test_correct=int(full * 5000), test_accuracy=full, epochs=3,
-                 train_n=10000, wall_time_s=1.0)]
+    runs = [
+        dict(
+            input="full",
+            radius=None,
+            test_n=5000,
+            test_correct=int(full * 5000),
+            test_accuracy=full,
+            epochs=3,
+            train_n=10000,
+            wall_time_s=1.0,
+        )
+    ]
     for kind, accs in (("low", low), ("high", high)):
         for radius, acc in zip((4, 8, 12, 16), accs):
-            runs.append(dict(input=kind, radius=radius, test_n=5000, test_correct=int(acc * 5000), test_accuracy=acc,
-                             epochs=3, train_n=10000, wall_time_s=1.0, same_view_correct=int(same * 5000),
-                             same_view_accuracy=same))
+            runs.append(
+                dict(
+                    input=kind,
+                    radius=radius,
+                    test_n=5000,
+                    test_correct=int(acc * 5000),
+                    test_accuracy=acc,
+                    epochs=3,
+                    train_n=10000,
+                    wall_time_s=1.0,
+                    same_view_correct=int(same * 5000),
+                    same_view_accuracy=same,
+                )
+            )
     return {"description": "test", "runs": runs}
 
 
@@ -70,12 +102,23 @@ def _spectrum(high_acc, hclw, n=1000):
     flips = []
     for radius in (4, 8):
         lo, hi = wilson_interval(int(high_acc * n), n)
-        table.append(dict(view="x_h", radius=radius, n=n, correct=int(high_acc * n), accuracy=high_acc, ci_low=lo, ci_high=hi))
+        table.append(
+            dict(view="x_h", radius=radius, n=n, correct=int(high_acc * n), accuracy=high_acc, ci_low=lo, ci_high=hi)
+        )
         table.append(dict(view="x_l", radius=radius, n=n, correct=500, accuracy=0.5, ci_low=0.47, ci_high=0.53))
         flo, fhi = wilson_interval(hclw, n)
-        flips.append(dict(radius=radius, n=n, high_correct_low_wrong=hclw, high_correct_low_wrong_frac=hclw / n,
-                          hclw_ci_low=flo, hclw_ci_high=fhi, low_correct_high_wrong=100,
-                          low_correct_high_wrong_frac=100 / n))
+        flips.append(
+            dict(
+                radius=radius,
+                n=n,
+                high_correct_low_wrong=hclw,
+                high_correct_low_wrong_frac=hclw / n,
+                hclw_ci_low=flo,
+                hclw_ci_high=fhi,
+                low_correct_high_wrong=100,
+                low_correct_high_wrong_frac=100 / n,
+            )
+        )
     return pd.DataFrame(table), pd.DataFrame(flips)
 
 
@@ -91,12 +134,16 @@ def test_spectrum_verdicts():
 def test_the_closing_note_names_every_changed_verdict_and_every_new_claim():
     from hfc_robust.paper.verdicts.document import closing_note
 
-    verdicts = {"3.1": paper.Verdict("3.1", "s", "n", "partially", "only where x_l is blurred", old="reproduces"),
-                "4.1": paper.Verdict("4.1", "s", "n", "does not", "why"),
-                "6.2": paper.Verdict("6.2", "s", "n", "reproduces", "why", old="reproduces")}
+    verdicts = {
+        "3.1": paper.Verdict("3.1", "s", "n", "partially", "only where x_l is blurred", old="reproduces"),
+        "4.1": paper.Verdict("4.1", "s", "n", "does not", "why"),
+        "6.2": paper.Verdict("6.2", "s", "n", "reproduces", "why", old="reproduces"),
+    }
     baseline = paper.Verdict("Yin et al.", "s", "n", "partially", "net of clean", old="reproduces")
     lines = closing_note(verdicts, [baseline])
-    assert lines[0].startswith("3.1 (Sec. 3.1, Fig. 2): earlier reproduces; now 🟡 partially — only where x_l is blurred")
+    assert lines[0].startswith(
+        "3.1 (Sec. 3.1, Fig. 2): earlier reproduces; now 🟡 partially — only where x_l is blurred"
+    )
     assert lines[1].startswith("4.1 (Sec. 4.2, Fig. 3): new, ❌ does not")
     assert lines[2].startswith("6.2 (Sec. 6.2, Fig. 7): unchanged")
     assert lines[3].startswith("Yin et al. (not counted): earlier reproduces; now 🟡 partially")

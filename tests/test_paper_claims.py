@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hfc_robust.paper.rules import common, heuristics as heuristics_rule, smoothing as smoothing_rule, table1 as table1_rule
+from hfc_robust.paper.rules import (
+    common,
+)
+from hfc_robust.paper.rules import (
+    heuristics as heuristics_rule,
+)
+from hfc_robust.paper.rules import (
+    smoothing as smoothing_rule,
+)
+from hfc_robust.paper.rules import (
+    table1 as table1_rule,
+)
 from hfc_robust.paper.rules.claims import CLAIMS
 from hfc_robust.paper.verdicts.core import Verdict
 from hfc_robust.paper.verdicts.heuristics import heuristics_claims
@@ -23,6 +34,7 @@ RADII = (4.0, 8.0, 12.0, 16.0)
 
 
 # ---------------------------------------------------------------------------- 3.1 and 8.1
+
 
 def _predictions(n: int, informative: dict[float, float], seed: int = 0) -> pd.DataFrame:
     """x always right; x_l wrong on every image; x_h right on a share ``informative[r]`` of the
@@ -86,19 +98,27 @@ def test_claim_8_1_fewer_images_under_svd():
 
 # ---------------------------------------------------------------------------- 4.1, 4.2
 
+
 def _history(fit_epoch: int, lfc_at: dict[float, float], n: int = 1000) -> list[dict]:
     """Accuracy on x rising linearly to 96% at ``fit_epoch``; x_l at share ``lfc_at[r]`` of it."""
     out = []
     for epoch in range(1, fit_epoch + 1):
         x = 0.96 * epoch / fit_epoch
-        out.append({"epoch": epoch, "correct_x": round(x * n),
-                    **{f"correct_x_l@{r:g}": round(lfc_at.get(r, 0.1) * x * n) for r in RADII}})
+        out.append(
+            {
+                "epoch": epoch,
+                "correct_x": round(x * n),
+                **{f"correct_x_l@{r:g}": round(lfc_at.get(r, 0.1) * x * n) for r in RADII},
+            }
+        )
     return out
 
 
 def _pair(natural_fit: int, shuffled_fit: int, natural_lfc: float, shuffled_lfc: float) -> dict:
-    return {"natural": {"train_n": 1000, "history": _history(natural_fit, {r: natural_lfc for r in RADII})},
-            "shuffled": {"train_n": 1000, "history": _history(shuffled_fit, {r: shuffled_lfc for r in RADII})}}
+    return {
+        "natural": {"train_n": 1000, "history": _history(natural_fit, {r: natural_lfc for r in RADII})},
+        "shuffled": {"train_n": 1000, "history": _history(shuffled_fit, {r: shuffled_lfc for r in RADII})},
+    }
 
 
 def test_first_epoch():
@@ -124,6 +144,7 @@ def test_claim_4_2_matched_accuracy_and_barely():
 
 # ---------------------------------------------------------------------------- 4.3
 
+
 def _t1_runs(low_acc: float, high_acc: float, same: float = 0.5, n: int = 2000) -> dict:
     rng = np.random.default_rng(0)
     runs = {}
@@ -132,7 +153,8 @@ def _t1_runs(low_acc: float, high_acc: float, same: float = 0.5, n: int = 2000) 
             for r in table1_rule.RADII:
                 runs[(f"{kind}@{r:g}", rescale)] = [
                     ({"seed": s}, {"correct_x": rng.random(n) < acc, "correct_same": rng.random(n) < same})
-                    for s in common.SEEDS]
+                    for s in common.SEEDS
+                ]
     return runs
 
 
@@ -144,6 +166,7 @@ def test_claim_4_3():
 
 
 # ---------------------------------------------------------------------------- 5.x
+
 
 def _h_arrays(rng, base: dict | None = None, n: int = 3000, **changes) -> dict:
     """One Sec. 5 run: every measure drawn anew where ``changes`` names it, else ``base``'s own
@@ -166,8 +189,13 @@ def _h_arrays(rng, base: dict | None = None, n: int = 3000, **changes) -> dict:
 def _h_runs(**changes) -> dict:
     rng = np.random.default_rng(0)
     vanilla = [_h_arrays(rng) for _ in common.SEEDS]
-    return {s: [({"seed": seed}, _h_arrays(rng, vanilla[i], **changes.get(s, {})) if s != "vanilla" else vanilla[i])
-                for i, seed in enumerate(common.SEEDS)] for s in heuristics_rule.SETTINGS}
+    return {
+        s: [
+            ({"seed": seed}, _h_arrays(rng, vanilla[i], **changes.get(s, {})) if s != "vanilla" else vanilla[i])
+            for i, seed in enumerate(common.SEEDS)
+        ]
+        for s in heuristics_rule.SETTINGS
+    }
 
 
 def _by_claim(verdicts: list[Verdict]) -> dict[str, str]:
@@ -176,19 +204,36 @@ def _by_claim(verdicts: list[Verdict]) -> dict[str, str]:
 
 def test_heuristics_claims_that_hold_by_construction():
     up = {r: 0.45 for r in RADII}
-    runs = _h_runs(**{
-        "batch-25": dict(test=0.6, train=0.99, high=up), "batch-400": dict(test=0.45, train=0.5),
-        "mixup": dict(high=up), "adversarial": dict(test=0.4, train=0.5, high={4.0: 0.5, 12.0: 0.05, 16.0: 0.05}),
-        "batchnorm": dict(low={4.0: 0.5, 8.0: 0.5}, high={4.0: 0.4, 8.0: 0.4}), "sgd": dict(high=up),
-        "lfc-r4": dict(test=0.4, speed=0.5), "lfc-r4-batchnorm": dict(test=0.4, speed=0.6),
-        "lfc-r12": dict(test=0.4, speed=0.5), "lfc-r12-batchnorm": dict(test=0.5, speed=0.8)})
+    runs = _h_runs(
+        **{
+            "batch-25": dict(test=0.6, train=0.99, high=up),
+            "batch-400": dict(test=0.45, train=0.5),
+            "mixup": dict(high=up),
+            "adversarial": dict(test=0.4, train=0.5, high={4.0: 0.5, 12.0: 0.05, 16.0: 0.05}),
+            "batchnorm": dict(low={4.0: 0.5, 8.0: 0.5}, high={4.0: 0.4, 8.0: 0.4}),
+            "sgd": dict(high=up),
+            "lfc-r4": dict(test=0.4, speed=0.5),
+            "lfc-r4-batchnorm": dict(test=0.4, speed=0.6),
+            "lfc-r12": dict(test=0.4, speed=0.5),
+            "lfc-r12-batchnorm": dict(test=0.5, speed=0.8),
+        }
+    )
     assert _by_claim(heuristics_claims(runs)) == {
-        "5.1": "reproduces", "5.2": "reproduces", "5.3": "reproduces", "5.4": "reproduces", "5.5": "reproduces",
-        "5.6": "reproduces", "5.8": "partially", "5.9": "reproduces"}
+        "5.1": "reproduces",
+        "5.2": "reproduces",
+        "5.3": "reproduces",
+        "5.4": "reproduces",
+        "5.5": "reproduces",
+        "5.6": "reproduces",
+        "5.8": "partially",
+        "5.9": "reproduces",
+    }
 
 
 def test_heuristics_claims_that_fail_by_construction():
-    runs = _h_runs(**{"dropout": dict(test=0.6), "mixup": dict(test=0.6), "batch-400": dict(high={r: 0.3 for r in RADII})})
+    runs = _h_runs(
+        **{"dropout": dict(test=0.6), "mixup": dict(test=0.6), "batch-400": dict(high={r: 0.3 for r in RADII})}
+    )
     verdicts = _by_claim(heuristics_claims(runs))
     assert verdicts["5.2"] == "does not" and verdicts["5.4"] == "does not" and verdicts["5.8"] == "does not"
     assert verdicts["5.3"] == "partially"  # alike on L and H, not on accuracy
@@ -196,6 +241,7 @@ def test_heuristics_claims_that_fail_by_construction():
 
 
 # ---------------------------------------------------------------------------- 6.2
+
 
 def test_kernel_share_by_hand():
     constant = np.ones((1, 1, 3, 3))
@@ -219,8 +265,15 @@ def test_claim_6_2():
 
 # ---------------------------------------------------------------------------- 6.3
 
-def _outcomes(robust: dict[tuple[float, float], float], clean: dict[float, float] | None = None, n: int = 400, aa_n: int | None = None,
-              mineps: dict[float, float] | None = None, seed: int = 0) -> pd.DataFrame:
+
+def _outcomes(
+    robust: dict[tuple[float, float], float],
+    clean: dict[float, float] | None = None,
+    n: int = 400,
+    aa_n: int | None = None,
+    mineps: dict[float, float] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Per image: robust under FGSM, PGD and AutoAttack with probability ``robust[(rho, eps)]``
     (one draw, the same for every attack), AutoAttack on the first ``aa_n`` images."""
     rng = np.random.default_rng(seed)
@@ -233,7 +286,7 @@ def _outcomes(robust: dict[tuple[float, float], float], clean: dict[float, float
             for attack in ("fgsm", "pgd"):
                 frame[f"{d}|{t}|{attack}|{eps:.6f}"] = bits
             aa = bits.copy()
-            aa[(aa_n or n):] = np.nan
+            aa[(aa_n or n) :] = np.nan
             frame[f"{d}|{t}|autoattack|{eps:.6f}"] = aa
         frame[f"mineps|{d}|{t}"] = np.full(n, (mineps or {}).get(rho, 0.0))
     return pd.DataFrame(frame)
@@ -271,13 +324,19 @@ def test_claim_6_3c_uses_the_images_autoattack_covered():
 
 # ---------------------------------------------------------------------------- REPRODUCTION.md
 
+
 def test_one_row_per_claim_in_the_paper_order_and_the_tally_counts_claims():
-    verdicts = {c.id: Verdict(c.id, "s", "n", "reproduces" if c.id.startswith("4") else "does not", "w")
-                for c in CLAIMS if c.not_run is None}
+    verdicts = {
+        c.id: Verdict(c.id, "s", "n", "reproduces" if c.id.startswith("4") else "does not", "w")
+        for c in CLAIMS
+        if c.not_run is None
+    }
     rows = claims_rows(verdicts)[2:]
     assert [row.split(" | ")[0].strip("| ") for row in rows] == [c.id for c in CLAIMS]
     not_run = sum(c.not_run is not None for c in CLAIMS)
     tested = len(CLAIMS) - not_run
     assert f"Of the {tested} tested here: 3 reproduce, 0 partially, {tested - 3} do not" in tally(verdicts)
     ids = [c.id for c in CLAIMS]
-    assert ids.index("3.1") < ids.index("4.1") < ids.index("5.1") < ids.index("6.2") < ids.index("6.3a") < ids.index("8.1")
+    assert (
+        ids.index("3.1") < ids.index("4.1") < ids.index("5.1") < ids.index("6.2") < ids.index("6.3a") < ids.index("8.1")
+    )

@@ -12,9 +12,14 @@ from .conftest import ROOT
 
 #: rule module -> the results it decides (the stored Fig. 2 predictions and the BatchNorm Table 2
 #: grids predate issue 26: their rules say so, and are not in this list)
-DECIDES = {"label_shuffle": "results/paper/fig3", "heuristics": "results/paper/heuristics",
-           "table1": "results/paper/table1", "spectrum": "results/paper/svd", "kernels": "results/paper/kernels",
-           "smoothing": "results/paper/table2_paper"}
+DECIDES = {
+    "label_shuffle": "results/paper/fig3",
+    "heuristics": "results/paper/heuristics",
+    "table1": "results/paper/table1",
+    "spectrum": "results/paper/svd",
+    "kernels": "results/paper/kernels",
+    "smoothing": "results/paper/table2_paper",
+}
 
 
 def _git(*args: str) -> str:
@@ -39,4 +44,6 @@ def test_the_rule_was_committed_before_its_results(rule, results):
     assert rule_commit is not None, f"rules/{rule}.py is not committed"
     assert rule_commit != results_commit, f"rules/{rule}.py and {results} were added in the same commit"
     ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", rule_commit, results_commit], cwd=ROOT)
-    assert ancestor.returncode == 0, f"rules/{rule}.py ({rule_commit[:8]}) is not older than {results} ({results_commit[:8]})"
+    assert ancestor.returncode == 0, (
+        f"rules/{rule}.py ({rule_commit[:8]}) is not older than {results} ({results_commit[:8]})"
+    )

@@ -9,8 +9,15 @@ import math
 import numpy as np
 import pytest
 
-from hfc_robust.paper.verdicts.stats import (SeedComparison, compare_gaps, compare_seeds, holm, mcnemar_greater,
-                                              null_expectation, permutation_null)
+from hfc_robust.paper.verdicts.stats import (
+    SeedComparison,
+    compare_gaps,
+    compare_seeds,
+    holm,
+    mcnemar_greater,
+    null_expectation,
+    permutation_null,
+)
 
 
 def test_holm_steps_down_and_stops_at_the_first_failure():
@@ -28,7 +35,7 @@ def test_mcnemar_greater_counts_the_discordant_images():
     assert (a_only, b_only) == (2, 1)
     assert p == pytest.approx(4 / 8)  # P(X >= 2), X ~ Binomial(3, 1/2): (3 + 1) / 8
     p, _, _ = mcnemar_greater(np.ones(10, bool), np.zeros(10, bool))
-    assert p == pytest.approx(2 ** -10)
+    assert p == pytest.approx(2**-10)
     assert mcnemar_greater(b, a)[0] == pytest.approx(7 / 8)  # the other direction: P(X >= 1) of Binomial(3, 1/2)
 
 

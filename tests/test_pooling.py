@@ -44,10 +44,10 @@ def test_values_and_gradients_are_pytorchs_default_bits(params, shape):
     x = _awkward(shape).requires_grad_()
     expected = F.max_pool2d(x, **params)
     upstream = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1))
-    expected_grad, = torch.autograd.grad(expected, x, upstream)
+    (expected_grad,) = torch.autograd.grad(expected, x, upstream)
     with fast_pooling():
         got = F.max_pool2d(x, **params)
-        got_grad, = torch.autograd.grad(got, x, upstream)
+        (got_grad,) = torch.autograd.grad(got, x, upstream)
         with torch.inference_mode():
             got_inference = F.max_pool2d(x.detach(), **params)
     assert got.grad_fn is not None and "MaxPool2d" in type(got.grad_fn).__name__
@@ -114,10 +114,10 @@ def test_packaged_models_give_the_same_logits_and_input_gradient(name):
     shape = (1, 28, 28) if name == "fmnist-cnn" else (3, 32, 32)
     x = torch.rand((6, *shape), generator=torch.Generator().manual_seed(0)).requires_grad_()
     expected = model(x)
-    expected_grad, = torch.autograd.grad(expected[:, 0].sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected[:, 0].sum(), x)
     with fast_pooling():
         got = model(x)
-        got_grad, = torch.autograd.grad(got[:, 0].sum(), x)
+        (got_grad,) = torch.autograd.grad(got[:, 0].sum(), x)
     _same(got, expected)
     _same(got_grad, expected_grad)
 
@@ -130,9 +130,11 @@ def test_attacks_give_the_same_adversarial_inputs_with_it_off(attack, monkeypatc
     x = torch.rand((6, 1, 28, 28), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         y = model(x).argmax(1)
-    build = {"pgd": lambda: PGD(model, 8 / 255, steps=5, seed=0),
-             "square": lambda: Square(model, 8 / 255, queries=60, seed=0),
-             "fab-t": lambda: FABT(model, 8 / 255, steps=5, targets=2)}[attack]
+    build = {
+        "pgd": lambda: PGD(model, 8 / 255, steps=5, seed=0),
+        "square": lambda: Square(model, 8 / 255, queries=60, seed=0),
+        "fab-t": lambda: FABT(model, 8 / 255, steps=5, targets=2),
+    }[attack]
     fast = build().run(x, y).adversarial
     monkeypatch.setenv(FAST_POOLING_VARIABLE, "0")
     default = build().run(x, y).adversarial

@@ -12,11 +12,11 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from hfc_robust.spec import BenchSpec
-from hfc_robust.runs.inputs import Source
-from hfc_robust.runs.run import RunOptions, run_spec
 from hfc_robust.cli import main
 from hfc_robust.errors import HfcError
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.spec import BenchSpec
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "hfc-robust[ray]")')
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_cli_ray_default_grid_is_byte_identical_to_one_process(tmp_path):
 def test_a_worker_killed_mid_shard_is_retried_with_identical_results(single, tmp_path, monkeypatch):
     marker = tmp_path / "killed"
     monkeypatch.setenv(CRASH_ENV, f"60:{marker}")  # the shard from row 60 dies after its first batch, once
-    run = run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2)))
+    run = run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / "run", executor=RayExecutor(workers=2)))
     assert marker.exists()  # the worker really died
     same_files(single, tmp_path / "run")
     shard = next(s for s in run.run["executor"]["shards"] if s["rows"][0] == 60)
@@ -83,11 +83,15 @@ def test_an_interrupted_driver_resumes_with_only_the_missing_shards(single, tmp_
             raise KeyboardInterrupt  # the driver dies once one shard is saved
 
     with pytest.raises(KeyboardInterrupt):
-        run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2), progress=progress))
+        run_spec(
+            BenchSpec(**CONFIG), RunOptions(out=tmp_path / "run", executor=RayExecutor(workers=2), progress=progress)
+        )
     saved = sorted(int(p.stem.split("-")[1]) for p in (tmp_path / "run" / ".partial").glob("chunk-*.npz"))
     assert saved in ([0, 30], [60, 90])  # one shard of two batches was saved
     messages = []
-    run = run_spec(BenchSpec(**CONFIG), RunOptions(out=tmp_path / 'run', executor=RayExecutor(workers=2), notify=messages.append))
+    run = run_spec(
+        BenchSpec(**CONFIG), RunOptions(out=tmp_path / "run", executor=RayExecutor(workers=2), notify=messages.append)
+    )
     assert run.run["executor"]["resumed_rows"] == 60
     submitted = sorted(r for s in run.run["executor"]["shards"] for r in range(*s["rows"]))
     assert submitted == [r for r in range(120) if not saved[0] <= r < saved[0] + 60]  # only the missing rows ran
@@ -104,7 +108,11 @@ def test_an_nn_module_from_python_travels_by_object_store(tmp_path):
     images, labels = torch.rand(40, 1, 12, 12, generator=generator), torch.randint(0, 4, (40,), generator=generator)
     config = dict(n=40, batch_size=10, steps=3, spot_check=0)
     one = run_spec(BenchSpec(**config), RunOptions(), Source(model=TinyCNN().eval(), data=(images, labels)))
-    distributed = run_spec(BenchSpec(**config), RunOptions(executor=RayExecutor(workers=2)), Source(model=TinyCNN().eval(), data=(images, labels)))
+    distributed = run_spec(
+        BenchSpec(**config),
+        RunOptions(executor=RayExecutor(workers=2)),
+        Source(model=TinyCNN().eval(), data=(images, labels)),
+    )
     assert one.table.equals(distributed.table)
     assert os.getpid() not in {s["pid"] for s in distributed.run["executor"]["shards"]}
 
@@ -129,8 +137,24 @@ def test_device_cuda_on_a_cluster_without_gpus_is_refused_before_anything_runs(t
     if ray.cluster_resources().get("GPU", 0):
         pytest.skip("this machine's Ray cluster has GPUs")
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["bench", "--n", "20", "--batch-size", "10", "--no-spot-check", "--quiet",
-                                       "--executor", "ray", "--device", "cuda", "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--n",
+            "20",
+            "--batch-size",
+            "10",
+            "--no-spot-check",
+            "--quiet",
+            "--executor",
+            "ray",
+            "--device",
+            "cuda",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "--device cuda: the Ray cluster has no GPUs" in lines[0], result.output

@@ -19,10 +19,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.spec import BenchSpec
+from hfc_robust.cli import main
 from hfc_robust.runs.inputs import Source
 from hfc_robust.runs.run import RunOptions, run_spec
-from hfc_robust.cli import main
+from hfc_robust.spec import BenchSpec
 
 from .conftest import TinyCNN
 
@@ -92,8 +92,11 @@ def test_workers_need_no_file_at_any_path(cluster, tmp_path, monkeypatch):
     (models / "mynet.py").write_text(MYNET)
     monkeypatch.syspath_prepend(str(models))
     generator = np.random.default_rng(0)
-    np.savez(driver / "data.npz", x=generator.integers(0, 256, (40, 12, 12, 1), dtype=np.uint8),
-             y=generator.integers(0, 4, 40))
+    np.savez(
+        driver / "data.npz",
+        x=generator.integers(0, 256, (40, 12, 12, 1), dtype=np.uint8),
+        y=generator.integers(0, 4, 40),
+    )
     namespace: dict = {}
     exec(MYNET, namespace)  # the same architecture, with weights of its own for --weights
     torch.manual_seed(7)
@@ -102,12 +105,33 @@ def test_workers_need_no_file_at_any_path(cluster, tmp_path, monkeypatch):
     imports.mkdir()
     monkeypatch.setenv("HFC_ROBUST_TEST_IMPORTS", str(imports))
     monkeypatch.chdir(driver)
-    args = ["bench", "--dataset", "npz:data.npz", "--model", "py:mynet:build", "--weights", "w.pt", "--n", "40",
-            "--batch-size", "10", "--radius", "4", "--steps", "2", "--no-spot-check", "--quiet", "--threads", "1",
-            "--device", "cpu"]
+    args = [
+        "bench",
+        "--dataset",
+        "npz:data.npz",
+        "--model",
+        "py:mynet:build",
+        "--weights",
+        "w.pt",
+        "--n",
+        "40",
+        "--batch-size",
+        "10",
+        "--radius",
+        "4",
+        "--steps",
+        "2",
+        "--no-spot-check",
+        "--quiet",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert CliRunner().invoke(main, args + ["--out", "one"]).exit_code == 0
-    result = CliRunner().invoke(main, args + ["--executor", "ray", "--address", cluster.address, "--workers", "2",
-                                              "--out", "on-ray"])
+    result = CliRunner().invoke(
+        main, args + ["--executor", "ray", "--address", cluster.address, "--workers", "2", "--out", "on-ray"]
+    )
     assert result.exit_code == 0, result.output
     same_files(driver / "one", driver / "on-ray")
     shards = json.loads((driver / "on-ray" / "run.json").read_text())["executor"]["shards"]
@@ -121,6 +145,7 @@ def test_workers_need_no_file_at_any_path(cluster, tmp_path, monkeypatch):
     # where the workers ran: another directory, where none of these files is
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     try:
+
         @ray.remote(num_cpus=1)
         def look() -> tuple[str, list[bool]]:
             return os.getcwd(), [os.path.exists(name) for name in ("data.npz", "w.pt")]
@@ -155,7 +180,11 @@ def test_losing_the_node_running_a_shard_gives_identical_files(cluster, tmp_path
     generator = torch.Generator().manual_seed(0)
     data = torch.rand(60, 1, 12, 12, generator=generator), torch.randint(0, 4, (60,), generator=generator)
     config = dict(n=60, batch_size=10, steps=3, radii=(4.0,), spot_check=0)
-    run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'one', device='cpu'), Source(model=TinyCNN().eval(), data=data, name='tiny'))
+    run_spec(
+        BenchSpec(**config),
+        RunOptions(out=tmp_path / "one", device="cpu"),
+        Source(model=TinyCNN().eval(), data=data, name="tiny"),
+    )
 
     lost = {}
 
@@ -172,7 +201,11 @@ def test_losing_the_node_running_a_shard_gives_identical_files(cluster, tmp_path
 
     watcher = threading.Thread(target=remove_the_node_once_it_works, daemon=True)
     watcher.start()
-    run = run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'ray', device='cpu', executor=RayExecutor(address=cluster.address, workers=2)), Source(model=NodeMarking(str(marks), os.getpid()).eval(), data=data, name='tiny'))
+    run = run_spec(
+        BenchSpec(**config),
+        RunOptions(out=tmp_path / "ray", device="cpu", executor=RayExecutor(address=cluster.address, workers=2)),
+        Source(model=NodeMarking(str(marks), os.getpid()).eval(), data=data, name="tiny"),
+    )
     watcher.join(10)
     assert "at" in lost, "no shard ever ran on the second node"
     same_files(tmp_path / "one", tmp_path / "ray")
@@ -184,12 +217,39 @@ def test_losing_the_node_running_a_shard_gives_identical_files(cluster, tmp_path
 def test_a_driver_killed_with_sigkill_resumes_only_the_missing_shards(cluster, tmp_path):
     """The head node alone (1 CPU) runs the three shards one after another; the driver is killed
     once the first shard's chunks are saved, and the same command run again submits only the rest."""
-    args = ["bench", "--n", "90", "--batch-size", "15", "--radius", "8", "--steps", "3", "--no-spot-check", "--quiet",
-            "--threads", "1", "--device", "cpu"]
+    args = [
+        "bench",
+        "--n",
+        "90",
+        "--batch-size",
+        "15",
+        "--radius",
+        "8",
+        "--steps",
+        "3",
+        "--no-spot-check",
+        "--quiet",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert CliRunner().invoke(main, args + ["--out", str(tmp_path / "one")]).exit_code == 0
     out = tmp_path / "ray"
-    command = [sys.executable, "-m", "hfc_robust.cli", *args, "--executor", "ray", "--address", cluster.address,
-               "--workers", "3", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "hfc_robust.cli",
+        *args,
+        "--executor",
+        "ray",
+        "--address",
+        cluster.address,
+        "--workers",
+        "3",
+        "--out",
+        str(out),
+    ]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240

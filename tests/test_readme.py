@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import re
@@ -11,6 +9,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from .conftest import ROOT
 
@@ -29,8 +28,9 @@ def test_readme_python_block_runs_from_the_repository_root(tmp_path):
         if not entry.name.startswith("."):
             (tmp_path / entry.name).symlink_to(entry)
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    result = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", blocks[0]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(tmp_path / "my-net-run" / "results.csv")
     assert set(table["model"]) == {"my-net"} and (table["n"] == 100).all()

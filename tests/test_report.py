@@ -71,6 +71,7 @@ def forbid_model_evaluation(monkeypatch) -> None:
     """Any forward pass of any ``nn.Module`` raises: recomputing a row needs one, whichever module
     the recomputation is reached through (patching ``run_grid`` where it is defined would miss the
     modules that imported it by name)."""
+
     def no_forward(self, *args, **kwargs):
         raise AssertionError("report must not recompute")
 
@@ -131,7 +132,12 @@ def test_report_latex_is_structurally_sound(run_dir):
     tex = result.output
     for env in ("table", "tabular"):
         assert tex.count(rf"\begin{{{env}}}") == tex.count(rf"\end{{{env}}}") == 1
-    assert tex.index(r"\begin{table}") < tex.index(r"\begin{tabular}") < tex.index(r"\end{tabular}") < tex.index(r"\end{table}")
+    assert (
+        tex.index(r"\begin{table}")
+        < tex.index(r"\begin{tabular}")
+        < tex.index(r"\end{tabular}")
+        < tex.index(r"\end{table}")
+    )
     table = pd.read_csv(out / "results.csv")
     rows = _tabular_rows(tex)
     assert len(rows) == 1 + len(table)  # header + one line per result row
@@ -164,11 +170,20 @@ def test_latex_escapes_special_characters(run_dir):
 def test_latex_compiles_with_pdflatex(run_dir, tmp_path):
     result = invoke("report", run_dir[0], "--format", "latex", "--standalone", "--no-plots")
     assert result.exit_code == 0
-    assert result.output == latex_document(latex_table(pd.read_csv(run_dir[0] / "results.csv").assign(
-        eps=lambda t: t["eps_255"] / 255), json.loads((run_dir[0] / "run.json").read_text())))
+    assert result.output == latex_document(
+        latex_table(
+            pd.read_csv(run_dir[0] / "results.csv").assign(eps=lambda t: t["eps_255"] / 255),
+            json.loads((run_dir[0] / "run.json").read_text()),
+        )
+    )
     (tmp_path / "t.tex").write_text(result.output)
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").read_bytes()[:5] == b"%PDF-"
 

@@ -10,17 +10,33 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hfc_robust.spec import BenchSpec
-from hfc_robust.runs.inputs import Source
-from hfc_robust.runs.run import RunOptions, run_spec
-from hfc_robust.runs.merge import merge_shards
-from hfc_robust.scale.shards import missing_shards, shard_rows, split_batches
 from hfc_robust.cli import main
+from hfc_robust.runs.inputs import Source
+from hfc_robust.runs.merge import merge_shards
+from hfc_robust.runs.run import RunOptions, run_spec
+from hfc_robust.scale.shards import missing_shards, shard_rows, split_batches
+from hfc_robust.spec import BenchSpec
 
 from .conftest import TinyCNN
 
-GRID = ["--n", "60", "--batch-size", "20", "--radius", "8", "--eps", "8/255", "--steps", "3", "--seed", "3",
-        "--quiet", "--threads", "1", "--allow-failed-checks"]
+GRID = [
+    "--n",
+    "60",
+    "--batch-size",
+    "20",
+    "--radius",
+    "8",
+    "--eps",
+    "8/255",
+    "--steps",
+    "3",
+    "--seed",
+    "3",
+    "--quiet",
+    "--threads",
+    "1",
+    "--allow-failed-checks",
+]
 
 
 def invoke(*args: str):
@@ -31,7 +47,7 @@ def invoke(*args: str):
 def test_shards_are_contiguous_whole_batches_covering_every_row_once(n, batch, count):
     shards = [shard_rows(n, batch, (i, count)) for i in range(1, count + 1)]
     assert shards[0][0] == 0 and shards[-1][1] == n
-    for (a, b), (c, _) in zip(shards, shards[1:]):
+    for (_, b), (c, _) in zip(shards, shards[1:]):
         assert b == c  # contiguous, no overlap
     assert all(first % batch == 0 and first < stop for first, stop in shards)
     sizes = [-(-(stop - first) // batch) for first, stop in shards]  # batches per shard
@@ -58,14 +74,26 @@ def shard_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     assert invoke("bench", *GRID, "--spot-check", "4", "--out", str(root / "full")).exit_code == 0
     for i in (1, 2):
-        assert invoke("bench", *GRID, "--spot-check", "4", "--shard", f"{i}/2", "--out", str(root / f"s{i}")).exit_code == 0
+        assert (
+            invoke("bench", *GRID, "--spot-check", "4", "--shard", f"{i}/2", "--out", str(root / f"s{i}")).exit_code
+            == 0
+        )
     return root
 
 
 def test_shard_then_merge_is_byte_identical(shard_runs):
     root = shard_runs
-    result = invoke("merge", str(root / "s1"), str(root / "s2"), "--out", str(root / "merged"), "--quiet",
-                    "--threads", "1", "--allow-failed-checks")
+    result = invoke(
+        "merge",
+        str(root / "s1"),
+        str(root / "s2"),
+        "--out",
+        str(root / "merged"),
+        "--quiet",
+        "--threads",
+        "1",
+        "--allow-failed-checks",
+    )
     assert result.exit_code == 0, result.output
     for name in ("results.csv", "examples.csv.gz"):
         assert (root / "merged" / name).read_bytes() == (root / "full" / name).read_bytes(), name
@@ -75,7 +103,11 @@ def test_shard_then_merge_is_byte_identical(shard_runs):
     assert merged == full
     assert [c["status"] for c in merged if c["name"] == "strong-attack-spot-check"] != ["skipped"]
     run = json.loads((root / "merged" / "run.json").read_text())
-    assert run["dataset"]["n"] == 60 and "shard" not in run and [m["rows"] for m in run["merged_from"]] == [[0, 40], [40, 60]]
+    assert (
+        run["dataset"]["n"] == 60
+        and "shard" not in run
+        and [m["rows"] for m in run["merged_from"]] == [[0, 40], [40, 60]]
+    )
 
 
 def test_a_shard_holds_its_own_rows(shard_runs):
@@ -112,9 +144,15 @@ def test_merge_of_a_python_model_skips_the_spot_check_with_its_reason(tmp_path):
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.rand(40, 1, 12, 12, generator=generator), torch.randint(0, 4, (40,), generator=generator)
     config = dict(n=40, batch_size=10, eps=(8 / 255,), steps=2, spot_check=3)
-    full = run_spec(BenchSpec(**config), RunOptions(out=tmp_path / 'full'), Source(model=TinyCNN().eval(), data=(images, labels)))
+    full = run_spec(
+        BenchSpec(**config), RunOptions(out=tmp_path / "full"), Source(model=TinyCNN().eval(), data=(images, labels))
+    )
     for i in (1, 2):
-        run_spec(BenchSpec(**config), RunOptions(out=tmp_path / f's{i}', shard=(i, 2)), Source(model=TinyCNN().eval(), data=(images, labels)))
+        run_spec(
+            BenchSpec(**config),
+            RunOptions(out=tmp_path / f"s{i}", shard=(i, 2)),
+            Source(model=TinyCNN().eval(), data=(images, labels)),
+        )
     merged = merge_shards([tmp_path / "s1", tmp_path / "s2"], tmp_path / "m")
     assert (tmp_path / "m" / "results.csv").read_bytes() == (tmp_path / "full" / "results.csv").read_bytes()
     spot = next(c for c in merged.checks if c.name == "strong-attack-spot-check")

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from hfc_robust.attacks import PGD
+from hfc_robust.errors import HfcError
+from hfc_robust.results.io import npz_bytes
 from hfc_robust.runs.inputs import Source
 from hfc_robust.runs.run import RunOptions, run_spec
 from hfc_robust.spec import BenchSpec
-from hfc_robust.errors import HfcError
-from hfc_robust.results.io import npz_bytes
 from tests import reference
 from tests.reference import LowPassModel
 from tests.test_harness import make_dataset
@@ -34,6 +34,7 @@ def examples(folder) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ numpy references
 
+
 def np_power(delta: np.ndarray) -> np.ndarray:
     """Mean over examples and channels of |fftshift(fft2(delta))|^2, written out with np.fft."""
     spectra = np.abs(np.fft.fftshift(np.fft.fft2(delta.astype(np.float64)), axes=(-2, -1))) ** 2
@@ -41,13 +42,15 @@ def np_power(delta: np.ndarray) -> np.ndarray:
 
 
 def np_mask(height: int, width: int, radius: float) -> np.ndarray:
-    return np.array([[np.hypot(i - height // 2, j - width // 2) <= radius for j in range(width)] for i in range(height)])
+    return np.array(
+        [[np.hypot(i - height // 2, j - width // 2) <= radius for j in range(width)] for i in range(height)]
+    )
 
 
 def np_inband_l2(delta: np.ndarray, radius: float) -> float:
     mask = np.fft.ifftshift(np_mask(*delta.shape[-2:], radius))
     inband = np.fft.ifft2(np.fft.fft2(delta.astype(np.float64)) * mask).real
-    return float(np.sqrt((inband ** 2).sum(axis=(1, 2, 3))).mean())
+    return float(np.sqrt((inband**2).sum(axis=(1, 2, 3))).mean())
 
 
 def np_radial(spectrum: np.ndarray) -> np.ndarray:
@@ -63,13 +66,22 @@ def np_radial(spectrum: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ spectra
 
+
 @pytest.fixture(scope="module")
 def spectra_run(tmp_path_factory):
     model, dataset = make_dataset(40)
     out = tmp_path_factory.mktemp("spectra") / "run"
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255), radii=(RADIUS,),
-                         steps=3, spot_check=0)
-    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name='toy'))
+    config = BenchSpec(
+        dataset="toy",
+        model="toy",
+        n=None,
+        attacks=("pgd",),
+        eps=(4 / 255, 16 / 255),
+        radii=(RADIUS,),
+        steps=3,
+        spot_check=0,
+    )
+    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name="toy"))
     return model, dataset, out
 
 
@@ -88,9 +100,11 @@ def reference_adversarials(model, dataset, eps):
     position[bare_rows] = torch.arange(len(bare_rows))
     oblivious_rows = both.nonzero().flatten()
     adaptive = reference.pgd(defended, x[rows], y[rows], eps, 3, ids=rows.tolist())
-    return {"none/whitebox": (bare.first - x[bare_rows]).numpy(),
-            f"lowpass-r{RADIUS}/oblivious": (bare.finals[0][position[oblivious_rows]] - x[oblivious_rows]).numpy(),
-            f"lowpass-r{RADIUS}/adaptive": (adaptive.first - x[rows]).numpy()}
+    return {
+        "none/whitebox": (bare.first - x[bare_rows]).numpy(),
+        f"lowpass-r{RADIUS}/oblivious": (bare.finals[0][position[oblivious_rows]] - x[oblivious_rows]).numpy(),
+        f"lowpass-r{RADIUS}/adaptive": (adaptive.first - x[rows]).numpy(),
+    }
 
 
 def test_spectra_match_numpy_from_recomputed_adversarials(spectra_run):
@@ -128,14 +142,22 @@ def test_spectra_match_numpy_from_recomputed_adversarials(spectra_run):
 
 def test_spectra_are_byte_identical_and_batching_only_regroups_sums(spectra_run, tmp_path):
     model, dataset, out = spectra_run
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=(4 / 255, 16 / 255),
-                         radii=(RADIUS,), steps=3, spot_check=0)
+    config = BenchSpec(
+        dataset="toy",
+        model="toy",
+        n=None,
+        attacks=("pgd",),
+        eps=(4 / 255, 16 / 255),
+        radii=(RADIUS,),
+        steps=3,
+        spot_check=0,
+    )
     again = tmp_path / "again"
-    run_spec(config, RunOptions(out=again), Source(model=model, data=dataset, name='toy'))
+    run_spec(config, RunOptions(out=again), Source(model=model, data=dataset, name="toy"))
     for name in ("results.csv", "examples.csv.gz", "perturbation_spectra.npz"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
     small = tmp_path / "batches"
-    run_spec(config.replace(batch_size=7), RunOptions(out=small), Source(model=model, data=dataset, name='toy'))
+    run_spec(config.replace(batch_size=7), RunOptions(out=small), Source(model=model, data=dataset, name="toy"))
     with np.load(out / "perturbation_spectra.npz") as a, np.load(small / "perturbation_spectra.npz") as b:
         np.testing.assert_array_equal(a["count"], b["count"])
         np.testing.assert_allclose(a["spectrum"], b["spectrum"], rtol=1e-12)
@@ -153,6 +175,7 @@ def test_npz_bytes_round_trip_and_fixed_bytes():
 
 # ------------------------------------------------------------------ PGD with per-example eps
 
+
 def test_pgd_per_example_eps_equals_scalar_runs(tiny_model, tiny_batch):
     x, y = tiny_batch
     same = PGD(tiny_model, 8 / 255, per_example_eps=torch.full((len(y),), 8 / 255), restarts=2).run(x, y)
@@ -162,8 +185,8 @@ def test_pgd_per_example_eps_equals_scalar_runs(tiny_model, tiny_batch):
     mixed = PGD(tiny_model, 12 / 255, per_example_eps=eps, steps=5).run(x, y)
     assert ((mixed.adversarial - x).abs().flatten(1).amax(1) <= eps.float() + 1e-7).all()
     for i in range(len(y)):
-        alone = PGD(tiny_model, float(eps[i]), steps=5).run(x[i:i + 1], y[i:i + 1], torch.tensor([i]))
-        torch.testing.assert_close(alone.adversarial, mixed.adversarial[i:i + 1], atol=1e-6, rtol=0)
+        alone = PGD(tiny_model, float(eps[i]), steps=5).run(x[i : i + 1], y[i : i + 1], torch.tensor([i]))
+        torch.testing.assert_close(alone.adversarial, mixed.adversarial[i : i + 1], atol=1e-6, rtol=0)
 
 
 def test_pgd_per_example_eps_refuses_bad_shapes(tiny_model, tiny_batch):
@@ -183,9 +206,18 @@ GRID = (2 / 255, 4 / 255, 8 / 255)  # default maximum: 16/255, so 8/255 is every
 def min_eps_run(tmp_path_factory):
     model, dataset = make_dataset(40)
     out = tmp_path_factory.mktemp("mineps") / "run"
-    config = BenchSpec(dataset="toy", model="toy", n=None, attacks=("pgd",), eps=GRID, radii=(RADIUS,), steps=4,
-                         spot_check=0, min_eps=True)
-    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name='toy'))
+    config = BenchSpec(
+        dataset="toy",
+        model="toy",
+        n=None,
+        attacks=("pgd",),
+        eps=GRID,
+        radii=(RADIUS,),
+        steps=4,
+        spot_check=0,
+        min_eps=True,
+    )
+    run_spec(config, RunOptions(out=out), Source(model=model, data=dataset, name="toy"))
     return model, dataset, out
 
 
@@ -216,7 +248,7 @@ def test_min_eps_matches_a_naive_bisection(min_eps_run):
     for key, threat, target in (("none", "whitebox", model), (f"lowpass-r{RADIUS}", "adaptive", defended)):
         rows = frame[frame["cell"].str.contains(f"/{key}/{threat}/pgd/linf/eps=0.0313725")].sort_values("index")
         for index, value in zip(rows["index"], rows["min_eps"]):
-            x, y = dataset.images[index:index + 1].float(), dataset.labels[index:index + 1]
+            x, y = dataset.images[index : index + 1].float(), dataset.labels[index : index + 1]
             expected, _ = naive_min_eps(target, x, y, int(index))
             assert value == pytest.approx(expected, abs=1e-12) or (np.isinf(value) and np.isinf(expected)), (key, index)
         values = rows["min_eps"].to_numpy()
@@ -250,7 +282,7 @@ def test_min_eps_curve_agrees_with_fixed_eps_rows(min_eps_run):
                     high, low = (middle, low) if mi <= middle else (high, middle)
             # counts: the curve C(e) = #{m > e} brackets the fixed row (PGD being monotone in eps here)
             fixed = int(table[table["cell"] == cell["cell"].iloc[0]]["correct"].iloc[0])
-            above = lambda e: int((m > e + 1e-12).sum())  # noqa: E731
+            above = lambda e, m=m: int((m > e + 1e-12).sum())
             assert above(eps + TOL) <= fixed <= above(eps), (key, eps)
         assert 0 < (values > GRID[0]).sum() < len(values)  # not all broken, not all robust: the check bites
     assert checked >= 10
@@ -275,6 +307,7 @@ def test_a_run_with_nothing_attacked_draws_its_spectra_without_a_warning(tmp_pat
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        hr.benchmark("fmnist-cnn", "fmnist", n=8, attacks=("fgsm",), eps=(0.0,), spot_check=0, out=tmp_path / "run",
-                     threads=1)
+        hr.benchmark(
+            "fmnist-cnn", "fmnist", n=8, attacks=("fgsm",), eps=(0.0,), spot_check=0, out=tmp_path / "run", threads=1
+        )
     assert (tmp_path / "run" / "perturbation_spectra.png").is_file()

@@ -1,4 +1,5 @@
-"""`hfc-robust spectrum` and hfc_robust.paper.spectrum: accuracies on x, x_l, x_h and the x_h/x_l disagreement counts."""
+"""`hfc-robust spectrum` and hfc_robust.paper.spectrum: accuracies on x, x_l, x_h and the x_h/x_l
+disagreement counts."""
 
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ from click.testing import CliRunner
 
 from hfc_robust.cli import main
 from hfc_robust.data import ImageDataset, load_dataset
-from hfc_robust.spec import BenchSpec
 from hfc_robust.engine.evaluate import evaluate
-from hfc_robust.paper.spectrum import rescale_per_image, spectrum_analysis, spectrum_run
 from hfc_robust.models.zoo import load_model
+from hfc_robust.paper.spectrum import rescale_per_image, spectrum_analysis, spectrum_run
+from hfc_robust.spec import BenchSpec
 
 from .conftest import CIFAR_NPZ, RESNET20, TinyCNN, needs_shared
 
-OUTPUTS = ("spectrum.csv", "spectrum.md", "flips.csv", "predictions.csv", "run.json", "spectrum_examples.png",
-           "accuracy_vs_radius.png")
+OUTPUTS = (
+    "spectrum.csv",
+    "spectrum.md",
+    "flips.csv",
+    "predictions.csv",
+    "run.json",
+    "spectrum_examples.png",
+    "accuracy_vs_radius.png",
+)
 
 
 def invoke(*args: str):
@@ -31,7 +39,7 @@ def _numpy_split(image: np.ndarray, radius: float, inclusive: bool) -> tuple[np.
     """An independent per-channel numpy implementation of the paper's split."""
     _, h, w = image.shape
     rows, cols = np.meshgrid(np.arange(h) - h // 2, np.arange(w) - w // 2, indexing="ij")
-    dist = np.sqrt(rows ** 2 + cols ** 2)
+    dist = np.sqrt(rows**2 + cols**2)
     mask = (dist <= radius) if inclusive else (dist < radius)
     low = np.stack([np.real(np.fft.ifft2(np.fft.ifftshift(np.fft.fftshift(np.fft.fft2(c)) * mask))) for c in image])
     return low, image - low
@@ -48,8 +56,11 @@ def test_accuracy_on_x_equals_bench_clean_accuracy():
     loaded = load_model("fmnist-cnn")
     dataset = load_dataset("fmnist", 200)
     result = spectrum_analysis(loaded.module, dataset, radii=(4, 8), model_name="fmnist-cnn")
-    bench = evaluate(BenchSpec(dataset="fmnist", model="fmnist-cnn", n=200, attacks=("fgsm",), eps=(0.0,)),
-                      model=loaded, dataset=dataset).table
+    bench = evaluate(
+        BenchSpec(dataset="fmnist", model="fmnist-cnn", n=200, attacks=("fgsm",), eps=(0.0,)),
+        model=loaded,
+        dataset=dataset,
+    ).table
     clean = bench[(bench["defense"] == "none") & (bench["threat_model"] == "clean")].iloc[0]
     x = result.table[result.table["view"] == "x"].iloc[0]
     assert (x["correct"], x["n"]) == (clean["correct"], clean["n"]) == (x["correct"], 200)
@@ -78,7 +89,9 @@ def test_disagreement_counts_match_an_independent_recomputation(inclusive):
             table = result.table[np.isclose(result.table["radius"].fillna(-1), radius)]
             assert table[table["view"] == "x_l"]["correct"].iloc[0] == int(low_ok.sum())
             assert table[table["view"] == "x_h"]["correct"].iloc[0] == int(high_ok.sum())
-    counts = result.flips[["high_correct_low_wrong", "low_correct_high_wrong", "both_correct", "both_wrong"]].sum(axis=1)
+    counts = result.flips[["high_correct_low_wrong", "low_correct_high_wrong", "both_correct", "both_wrong"]].sum(
+        axis=1
+    )
     assert (counts == len(dataset)).all()
 
 
@@ -147,13 +160,16 @@ def test_cli_writes_tables_figures_and_provenance(tmp_path):
     assert "n = 120" in markdown and "first 120 images" in markdown
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--radius", "abc"], "radius"),
-    (["--radius", "4,8", "--example-radius", "5"], "example-radius"),
-    (["--model", "resnet20", "--weights", "/nonexistent.th"], "does not exist"),
-    (["--dataset", "nope"], "unknown dataset"),
-    (["--n", "0"], "n"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--radius", "abc"], "radius"),
+        (["--radius", "4,8", "--example-radius", "5"], "example-radius"),
+        (["--model", "resnet20", "--weights", "/nonexistent.th"], "does not exist"),
+        (["--dataset", "nope"], "unknown dataset"),
+        (["--n", "0"], "n"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     out = tmp_path / "spec"
     result = invoke("spectrum", *args, "--out", str(out), "--quiet")
@@ -177,8 +193,11 @@ def test_shared_resnet20_spectrum_matches_its_clean_accuracy(tmp_path):
     result, run = spectrum_run(f"npz:{CIFAR_NPZ}", "resnet20", str(RESNET20), n=100, radii=(4, 12), out=out)
     loaded = load_model("resnet20", RESNET20)
     dataset = load_dataset(f"npz:{CIFAR_NPZ}", 100)
-    bench = evaluate(BenchSpec(dataset="cifar", model="resnet20", n=100, attacks=("fgsm",), eps=(0.0,)),
-                      model=loaded, dataset=dataset).table
+    bench = evaluate(
+        BenchSpec(dataset="cifar", model="resnet20", n=100, attacks=("fgsm",), eps=(0.0,)),
+        model=loaded,
+        dataset=dataset,
+    ).table
     clean = bench[(bench["defense"] == "none") & (bench["threat_model"] == "clean")]["correct"].iloc[0]
     assert result.table[result.table["view"] == "x"]["correct"].iloc[0] == clean
     assert (out / "spectrum_examples.png").is_file() and (out / "accuracy_vs_radius.png").is_file()

@@ -14,22 +14,33 @@ import numpy as np
 import pytest
 
 from hfc_robust import budgets as defaults
-from hfc_robust.checks.spotcheck import CHECK_NAME, reported_cells, summarize
-from hfc_robust.checks.spotrule import (ALPHA, critical_count, default_sample_size, lower_bound_points,
-                                       overstatement_points, p_value, power, row_verdict, sample_size)
-from hfc_robust.threat import Norm, ThreatModel
 from hfc_robust.cells import Cell
+from hfc_robust.checks.spotcheck import CHECK_NAME, reported_cells, summarize
+from hfc_robust.checks.spotrule import (
+    ALPHA,
+    critical_count,
+    default_sample_size,
+    lower_bound_points,
+    overstatement_points,
+    p_value,
+    power,
+    row_verdict,
+    sample_size,
+)
+from hfc_robust.threat import Norm, ThreatModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- an independent transcription of the rule: sampling m of R without replacement, B breakable ----
 
+
 def tail(k: int, R: int, B: int, m: int) -> Fraction:
     """P(at least k of the m drawn are breakable), by counting subsets."""
     total = math.comb(R, m)
-    return sum((Fraction(math.comb(B, x) * math.comb(R - B, m - x), total) for x in range(k, min(B, m) + 1)),
-               Fraction(0))
+    return sum(
+        (Fraction(math.comb(B, x) * math.comb(R - B, m - x), total) for x in range(k, min(B, m) + 1)), Fraction(0)
+    )
 
 
 def reference_fails(k: int, m: int, R: int, n: int, tolerance=1.0, alpha=Fraction(1, 10)) -> bool:
@@ -43,12 +54,13 @@ def verdict(R: int, n: int, m: int, broken: int, square_only: int = 0) -> dict:
     by APGD, the next ``square_only`` only by Square (which runs where APGD failed)."""
     gradient = np.zeros(m, bool)
     square = np.zeros(m, bool)
-    gradient[:broken - square_only] = True
-    square[broken - square_only:broken] = True
+    gradient[: broken - square_only] = True
+    square[broken - square_only : broken] = True
     return row_verdict(R, n, gradient, square)
 
 
 # ---- arithmetic ----
+
 
 def test_overestimate_arithmetic():
     # 186 of 1000 reported robust, 4 of 10 sampled broken: 18.6 points * 0.4 = 7.44 points
@@ -69,8 +81,14 @@ def test_broken_counts_the_union_of_apgd_and_square():
 
 
 def test_p_value_and_lower_bound_match_the_counting_reference():
-    for k, m, R, n in [(3, 10, 100, 1000), (4, 25, 186, 1000), (1, 5, 7, 50), (6, 37, 300, 1000), (0, 10, 90, 1000),
-                       (5, 20, 20, 1000)]:
+    for k, m, R, n in [
+        (3, 10, 100, 1000),
+        (4, 25, 186, 1000),
+        (1, 5, 7, 50),
+        (6, 37, 300, 1000),
+        (0, 10, 90, 1000),
+        (5, 20, 20, 1000),
+    ]:
         null = min(R, math.floor(n / 100))
         assert p_value(k, m, R, n) == pytest.approx(float(tail(k, R, null, m)) if k else 1.0, abs=1e-12)
         # the lower bound: the smallest B >= k with P(>= k | B) > alpha
@@ -89,6 +107,7 @@ def test_a_census_is_exact():
 
 # ---- overstated and warn at their boundaries; only masking fails ----
 
+
 @pytest.mark.parametrize("R, n, m", [(100, 1000, 10), (186, 1000, 20), (202, 1000, 20), (600, 1000, 37), (90, 200, 15)])
 def test_overstated_starts_exactly_where_the_reference_test_rejects(R, n, m):
     first = next((k for k in range(m + 1) if reference_fails(k, m, R, n)), None)
@@ -103,7 +122,7 @@ def test_overstated_starts_exactly_where_the_reference_test_rejects(R, n, m):
 
 def test_warn_above_one_point_estimate_when_the_test_does_not_reject():
     # R = 100 of 1000, m = 10: each sampled break is 1 point of estimate
-    statuses = {k: verdict(100, 1000, 10, k)["status"] for k in range(0, 11)}
+    statuses = {k: verdict(100, 1000, 10, k)["status"] for k in range(11)}
     first_fail = next(k for k in range(11) if reference_fails(k, 10, 100, 1000))
     assert statuses[0] == "pass"
     assert statuses[1] == "pass"  # an estimate of exactly 1 point: not above the line
@@ -119,6 +138,7 @@ def test_a_tiny_robust_fraction_cannot_fail_on_the_estimate():
 
 
 # ---- the masking flag ----
+
 
 def test_masking_needs_significantly_more_square_only_breaks():
     # one-sided exact binomial: 7 Square-only breaks against no APGD break, p = 1/128 < 0.01; 6, p = 1/64 > 0.01
@@ -139,6 +159,7 @@ def test_masking_needs_significantly_more_square_only_breaks():
 
 
 # ---- the sample size and its power ----
+
 
 def reference_power(m: int, R: int, n: int) -> float:
     first = next((k for k in range(m + 1) if reference_fails(k, m, R, n)), None)
@@ -184,6 +205,7 @@ def test_the_rule_flags_a_five_point_overstatement_in_simulation():
 
 # ---- which rows are checked ----
 
+
 def cell(defense: str, threat: str, attack: str, eps_255: float) -> Cell:
     return Cell("fmnist", "fmnist-cnn", defense, threat, attack, ThreatModel(Norm.LINF, eps_255 / 255))
 
@@ -192,20 +214,28 @@ def grid(attacks: list[str], eps: list[float]) -> list[Cell]:
     cells = [cell("none", "clean", "none", 0), cell("lowpass-r8", "clean", "none", 0)]
     for e in eps:
         for attack in attacks:
-            cells += [cell("none", "whitebox", attack, e), cell("lowpass-r8", "oblivious", attack, e),
-                      cell("lowpass-r8", "adaptive", attack, e)]
+            cells += [
+                cell("none", "whitebox", attack, e),
+                cell("lowpass-r8", "oblivious", attack, e),
+                cell("lowpass-r8", "adaptive", attack, e),
+            ]
     return cells
 
 
 def test_single_attack_rows_at_the_largest_eps():
     chosen = reported_cells(grid(["pgd"], [2, 8, 4]))
     assert {(c.defense, c.scenario, c.attack, round(c.eps * 255)) for c in chosen} == {
-        ("none", "whitebox", "pgd", 8), ("lowpass-r8", "adaptive", "pgd", 8)}  # never oblivious or clean rows
+        ("none", "whitebox", "pgd", 8),
+        ("lowpass-r8", "adaptive", "pgd", 8),
+    }  # never oblivious or clean rows
 
 
 def test_worst_case_row_when_the_grid_has_several_attacks():
     cells = grid(["fgsm", "pgd", "worst-case"], [8])
-    assert {(c.defense, c.attack) for c in reported_cells(cells)} == {("none", "worst-case"), ("lowpass-r8", "worst-case")}
+    assert {(c.defense, c.attack) for c in reported_cells(cells)} == {
+        ("none", "worst-case"),
+        ("lowpass-r8", "worst-case"),
+    }
     # several attacks and no worst-case row (hand-made): no single row to check
     assert reported_cells(grid(["fgsm", "pgd"], [8])) == []
 
@@ -223,6 +253,7 @@ def test_no_attacked_rows_means_nothing_to_check():
 
 # ---- the summary ----
 
+
 def test_summary_status_detail_and_records():
     bare, low = cell("none", "whitebox", "pgd", 8), cell("lowpass-r8", "adaptive", "pgd", 8)
     rows = [(low, verdict(202, 1000, 20, 1)), (bare, verdict(186, 1000, 20, 8))]
@@ -234,7 +265,9 @@ def test_summary_status_detail_and_records():
     assert check.data["rows"][1]["overstated"] and check.data["rows"][1]["status"] == "warn"
     assert not check.data["rows"][0]["overstated"] and check.data["rows"][0]["status"] in ("pass", "warn")
     assert "overstated, warn" in check.detail
-    masked = summarize(rows + [(cell("lowpass-r4", "adaptive", "pgd", 8), verdict(900, 1000, 37, 7, square_only=7))], 20)
+    masked = summarize(
+        rows + [(cell("lowpass-r4", "adaptive", "pgd", 8), verdict(900, 1000, 37, 7, square_only=7))], 20
+    )
     assert masked.status == "fail" and "gradients are masked" in masked.detail
     passing = summarize([(low, verdict(202, 1000, 20, 0))], 20)
     assert passing.status == "pass" and "--attack autoattack" not in passing.detail
@@ -250,21 +283,25 @@ def test_summary_names_a_row_whose_power_is_low():
 
 # ---- the documented budgets are the code's ----
 
+
 def test_docs_state_the_budgets_of_the_code():
     """The docs (the sanity checks page and the bench options table), the module docstring and --help (built
     from the constants) say the same attacks and budgets."""
     phrase = defaults.spot_check_budget_text()
     steps, queries = defaults.SPOT_CHECK_STEPS, defaults.SPOT_CHECK_QUERIES
     assert f"APGD-CE ({steps} steps)" in phrase and f"Square ({queries} queries)" in phrase
-    assert ("the likeliest wrong class" if defaults.SPOT_CHECK_TARGETS == 1
-            else f"the {defaults.SPOT_CHECK_TARGETS} likeliest wrong classes") in phrase
+    assert (
+        "the likeliest wrong class"
+        if defaults.SPOT_CHECK_TARGETS == 1
+        else f"the {defaults.SPOT_CHECK_TARGETS} likeliest wrong classes"
+    ) in phrase
     checks_page = (ROOT / "docs" / "guide" / "checks.md").read_text()
-    section = checks_page[checks_page.index("**strong-attack spot check**"):]
-    section = " ".join(section[:section.index("\n* optional")].split())
+    section = checks_page[checks_page.index("**strong-attack spot check**") :]
+    section = " ".join(section[: section.index("\n* optional")].split())
     assert phrase in section and f"N = {defaults.DEFAULT_SPOT_CHECK}" in section
     options_page = (ROOT / "docs" / "guide" / "bench.md").read_text()
     option = next(line for line in options_page.splitlines() if line.startswith("| `--spot-check N`"))
     assert option.endswith(f"| {defaults.DEFAULT_SPOT_CHECK} |")  # the options table's default
     assert re.findall(r"(\d[\d,]*) queries", section) == [str(queries)]  # no other query budget stated
     source = (ROOT / "hfc_robust" / "checks" / "spotcheck.py").read_text()
-    assert phrase in " ".join(source[:source.index('"""', 3)].split())
+    assert phrase in " ".join(source[: source.index('"""', 3)].split())

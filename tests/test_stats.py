@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from hfc_robust.results.stats import binomial_tail, fisher_greater, mcnemar_exact, two_proportion_pvalue, wilson_interval
+from hfc_robust.results.stats import (
+    binomial_tail,
+    fisher_greater,
+    mcnemar_exact,
+    two_proportion_pvalue,
+    wilson_interval,
+)
 
 COUNTS = [(0, 1), (1, 1), (0, 10), (3, 10), (5, 10), (10, 10), (17, 40), (122, 500), (999, 1000), (0, 1000)]
 
@@ -30,5 +36,6 @@ def test_binomial_tests_match_scipy(b, c):
 def test_fisher_matches_scipy(a, na, b, nb):
     table = [[a, na - a], [b, nb - b]]
     assert two_proportion_pvalue(a, na, b, nb) == pytest.approx(stats.fisher_exact(table).pvalue, rel=1e-12)
-    assert fisher_greater(a, na, b, nb) == pytest.approx(stats.fisher_exact(table, alternative="greater").pvalue,
-                                                         rel=1e-12)
+    assert fisher_greater(a, na, b, nb) == pytest.approx(
+        stats.fisher_exact(table, alternative="greater").pvalue, rel=1e-12
+    )

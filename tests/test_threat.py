@@ -21,8 +21,13 @@ def test_norms_parse_from_their_names_and_refuse_others():
         Norm.parse("l1")
 
 
-@pytest.mark.parametrize("norm, good, bad", [(Norm.LINF, [0.0, 8 / 255, 1.0], [-0.01, 1.01, math.inf, math.nan]),
-                                             (Norm.L2, [0.0, 0.5, 40.0], [-0.01, math.inf, math.nan])])
+@pytest.mark.parametrize(
+    "norm, good, bad",
+    [
+        (Norm.LINF, [0.0, 8 / 255, 1.0], [-0.01, 1.01, math.inf, math.nan]),
+        (Norm.L2, [0.0, 0.5, 40.0], [-0.01, math.inf, math.nan]),
+    ],
+)
 def test_the_one_radius_rule(norm, good, bad):
     for value in good:
         assert ThreatModel(norm, value).eps == value
@@ -67,12 +72,15 @@ def test_projection_and_direction_against_numpy(norm, eps):
     delta = torch.randn(6, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 0.3
     delta[2] = 0
     threat = ThreatModel(norm, eps)
-    np.testing.assert_allclose(threat.project(delta).numpy(), reference_projection(delta.numpy(), norm, eps),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        threat.project(delta).numpy(), reference_projection(delta.numpy(), norm, eps), rtol=1e-6, atol=1e-7
+    )
     assert bool((threat.size(threat.project(delta)) <= eps * (1 + 1e-6)).all())
     direction = threat.steepest_ascent(delta).numpy().reshape(6, -1)
     flat = delta.numpy().reshape(6, -1)
-    expected = np.sign(flat) if norm is Norm.LINF else flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-30)
+    expected = (
+        np.sign(flat) if norm is Norm.LINF else flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-30)
+    )
     expected[2] = 0
     np.testing.assert_allclose(direction, expected, rtol=1e-6, atol=1e-7)
     per_example = torch.tensor([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]).view(-1, 1, 1, 1)
@@ -84,17 +92,21 @@ def test_random_starts_fill_their_ball():
     """L-inf: uniform in the cube (mean 0, variance 1/3 per coordinate); L2: inside the unit ball,
     with radius^d uniform (so the median radius is 0.5^(1/d))."""
     like = torch.zeros(1, 3, 4, 4)
-    cube = torch.stack([ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s))
-                        for s in range(400)])
+    cube = torch.stack(
+        [ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s)) for s in range(400)]
+    )
     assert cube.abs().max() <= 1 and abs(float(cube.mean())) < 0.02 and abs(float(cube.var()) - 1 / 3) < 0.02
     d = 48
-    radii = torch.stack([ThreatModel(Norm.L2, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s)).norm()
-                         for s in range(400)])
+    radii = torch.stack(
+        [ThreatModel(Norm.L2, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(s)).norm() for s in range(400)]
+    )
     # the same bits as torch.rand / torch.randn from that generator (what the random starts always drew)
-    assert torch.equal(ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(9)),
-                       torch.rand((3, 4, 4), generator=torch.Generator().manual_seed(9)) * 2 - 1)
+    assert torch.equal(
+        ThreatModel(Norm.LINF, 0.1).sample_unit_ball(like, torch.Generator().manual_seed(9)),
+        torch.rand((3, 4, 4), generator=torch.Generator().manual_seed(9)) * 2 - 1,
+    )
     assert float(radii.max()) <= 1 + 1e-6
-    assert abs(float((radii ** d).median()) - 0.5) < 0.08
+    assert abs(float((radii**d).median()) - 0.5) < 0.08
 
 
 def test_a_number_is_an_linf_radius():

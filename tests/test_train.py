@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from hfc_robust.cli import main
 from hfc_robust.data import ImageDataset, load_dataset
+from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR, load_model
 from hfc_robust.paper.fit import fit_model, save_weights, split_holdout
 from hfc_robust.paper.training import TrainConfig, evaluate_accuracy
-from hfc_robust.models.zoo import MODELS, WEIGHTS_DIR, load_model
 
 from .conftest import SHARED, needs_fmnist_train
 
@@ -31,10 +31,13 @@ def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-@pytest.mark.parametrize("config", [
-    TrainConfig(epochs=1, batch_size=32, seed=3, augment="flip"),
-    TrainConfig(epochs=1, batch_size=32, seed=3, input="high", radius=8, adversarial="fgsm-rs", eps=0.1),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(epochs=1, batch_size=32, seed=3, augment="flip"),
+        TrainConfig(epochs=1, batch_size=32, seed=3, input="high", radius=8, adversarial="fgsm-rs", eps=0.1),
+    ],
+)
 def test_tiny_training_is_deterministic_for_a_fixed_seed(config):
     data = _small_fmnist()
     first = fit_model("fmnist-cnn", data, config, threads=1)
@@ -70,9 +73,28 @@ def test_cli_train_writes_loadable_weights(tmp_path):
     npz = tmp_path / "train.npz"
     np.savez(npz, x=data.images.permute(0, 2, 3, 1).numpy(), y=data.labels.numpy())
     out = tmp_path / "m.pt"
-    result = invoke("train", "--model", "fmnist-cnn", "--dataset", f"npz:{npz}", "--input", "low", "--radius", "6",
-                    "--epochs", "1", "--holdout", "50", "--batch-size", "16", "--threads", "1", "--out", str(out),
-                    "--quiet")
+    result = invoke(
+        "train",
+        "--model",
+        "fmnist-cnn",
+        "--dataset",
+        f"npz:{npz}",
+        "--input",
+        "low",
+        "--radius",
+        "6",
+        "--epochs",
+        "1",
+        "--holdout",
+        "50",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output and "50 original images" in result.output
     payload = torch.load(out, weights_only=True)
@@ -80,14 +102,17 @@ def test_cli_train_writes_loadable_weights(tmp_path):
     load_model("fmnist-cnn", out)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--model", "nope"], "unknown model"),
-    (["--dataset", "npz:/nonexistent.npz"], "does not exist"),
-    (["--dataset", "cifar10"], "unknown training dataset"),
-    (["--epochs", "0"], "epochs"),
-    (["--eps", "2"], "eps"),
-    (["--dataset", "npz:TINY", "--epochs", "1"], "training steps"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--model", "nope"], "unknown model"),
+        (["--dataset", "npz:/nonexistent.npz"], "does not exist"),
+        (["--dataset", "cifar10"], "unknown training dataset"),
+        (["--epochs", "0"], "epochs"),
+        (["--eps", "2"], "eps"),
+        (["--dataset", "npz:TINY", "--epochs", "1"], "training steps"),
+    ],
+)
 def test_cli_train_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     out = tmp_path / "m.pt"
     tiny = tmp_path / "tiny.npz"
@@ -112,8 +137,22 @@ def test_cli_train_without_the_fmnist_training_set_is_one_line(tmp_path, monkeyp
 @needs_fmnist_train
 def test_cli_train_on_the_fmnist_training_set(tmp_path):
     out = tmp_path / "m.pt"
-    result = invoke("train", "--dataset", "fmnist", "--train-n", "256", "--epochs", "1", "--batch-size", "32",
-                    "--threads", "1", "--out", str(out), "--quiet")
+    result = invoke(
+        "train",
+        "--dataset",
+        "fmnist",
+        "--train-n",
+        "256",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     payload = torch.load(out, weights_only=True)
     assert payload["train_n"] == 256 and payload["train_indices"] == "0..255"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from hfc_robust.models.architectures import CifarResNet
 from hfc_robust.data import load_dataset, read_idx
 from hfc_robust.errors import HfcError
+from hfc_robust.models.architectures import CifarResNet
 from hfc_robust.models.zoo import MODELS, download_weights, file_sha256, load_model
 
 from .conftest import RESNET20, needs_shared
@@ -130,8 +130,8 @@ def test_npz_float_nchw_and_uint8_nhwc_agree(tmp_path):
     np.savez(tmp_path / "f.npz", x=x.transpose(0, 3, 1, 2).astype(np.float32) / 255, y=y)
     u = load_dataset(f"npz:{tmp_path / 'u.npz'}")
     f = load_dataset(f"npz:{tmp_path / 'f.npz'}")
-    (_, xu, yu), = list(u.batches(10))
-    (_, xf, yf), = list(f.batches(10))
+    ((_, xu, yu),) = list(u.batches(10))
+    ((_, xf, yf),) = list(f.batches(10))
     torch.testing.assert_close(xu, xf)
     assert torch.equal(yu, yf)
     np.savez(tmp_path / "bad.npz", x=x.astype(np.float32), y=y)  # floats in [0, 255]
@@ -157,8 +157,10 @@ def _fake_cifar_archive(folder: Path) -> tuple[Path, dict[str, str], np.ndarray,
             pickle.dump({"data": data, "labels": labels}, handle)
         md5[name] = hashlib.md5((batches / name).read_bytes()).hexdigest()
     with open(batches / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                                     "truck"]}, handle)
+        pickle.dump(
+            {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]},
+            handle,
+        )
     md5["batches.meta"] = hashlib.md5((batches / "batches.meta").read_bytes()).hexdigest()
     archive = folder / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

@@ -18,7 +18,8 @@ same bits (so a run repeats byte for byte on one machine, whatever the thread co
 logits in different batches agree to float32 rounding; and the per-example outcomes of the active
 sets equal those of a fixed-batch evaluation and of the reference AutoAttack, up to float noise
 deciding a margin that ties within rounding (on the Intel CPU, none of 1,552,000 outcomes of the
-paper's Table 2 grids moved: ``benchmarks/bench_active_sets.py``; docs/guide/reproducibility.md). Which batches a row is evaluated in depends
+paper's Table 2 grids moved: ``benchmarks/bench_active_sets.py``; docs/guide/reproducibility.md).
+Which batches a row is evaluated in depends
 only on the row's own attack and the batch size, never on the rest of the grid, so grid
 independence and sharding do not rest on this property."""
 

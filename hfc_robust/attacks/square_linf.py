@@ -9,7 +9,8 @@ the float rounding of point 2):
    lowers the example's margin (or misclassifies it), and nothing else is shared between
    examples. Its logits in a batch of other rows are the reference's up to the CPU's
    batch-dependent float32 rounding (none on an AMD EPYC; on an Intel AVX-512 Xeon, in batches
-   of fewer than 6 rows, up to about 1e-5) (:mod:`hfc_robust.attacks.base`, "Batch-dependent bits"), so its margins, and with them
+   of fewer than 6 rows, up to about 1e-5) (:mod:`hfc_robust.attacks.base`, "Batch-dependent bits"), so its margins,
+   and with them
    which queries it keeps, are the reference's unless two margins tie within that rounding.
 3. Most queries are rejected. So each example runs ahead on its own: a *round* evaluates the
    next ``k`` queries of every example in one batch, as if all were rejected. Up to its first

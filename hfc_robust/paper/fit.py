@@ -53,10 +53,19 @@ def split_holdout(data: ImageDataset, holdout: int) -> tuple[ImageDataset, Image
     cut = len(data) - holdout
 
     def part(lo: int, hi: int, what: str) -> ImageDataset:
-        return ImageDataset(data.name, data.images[lo:hi], data.labels[lo:hi], data.num_classes, data.class_names,
-                            f"{data.source}, {what}", data.indices[lo:hi])
+        return ImageDataset(
+            data.name,
+            data.images[lo:hi],
+            data.labels[lo:hi],
+            data.num_classes,
+            data.class_names,
+            f"{data.source}, {what}",
+            data.indices[lo:hi],
+        )
 
-    return part(0, cut, f"training images 0..{cut - 1}"), part(cut, len(data), f"held-out images {cut}..{len(data) - 1}")
+    return part(0, cut, f"training images 0..{cut - 1}"), part(
+        cut, len(data), f"held-out images {cut}..{len(data) - 1}"
+    )
 
 
 @dataclass
@@ -71,9 +80,15 @@ class FitResult:
     metadata: dict
 
 
-def fit_model(arch: str, train: ImageDataset, config: TrainConfig, test: ImageDataset | None = None,
-              train_n: int | None = None, progress: Callable[[int, int, float], None] | None = None,
-              threads: int | None = None) -> FitResult:
+def fit_model(
+    arch: str,
+    train: ImageDataset,
+    config: TrainConfig,
+    test: ImageDataset | None = None,
+    train_n: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    threads: int | None = None,
+) -> FitResult:
     """Train registry architecture ``arch`` on the first ``train_n`` images of ``train``.
 
     Accuracy is reported on ``test`` (original images, whatever ``config.input`` is).
@@ -91,8 +106,11 @@ def fit_model(arch: str, train: ImageDataset, config: TrainConfig, test: ImageDa
         images, labels = images[:train_n], labels[:train_n]
     steps = config.epochs * -(-len(labels) // config.batch_size)
     if steps < 8:  # the one-cycle schedule needs a few steps to warm up and anneal
-        raise HfcError(f"only {steps} training steps ({len(labels)} images, batch size {config.batch_size}, "
-                       f"{config.epochs} epochs)", "use more images or epochs, or a smaller batch size")
+        raise HfcError(
+            f"only {steps} training steps ({len(labels)} images, batch size {config.batch_size}, "
+            f"{config.epochs} epochs)",
+            "use more images or epochs, or a smaller batch size",
+        )
     seed_everything(config.seed)  # the initial weights depend on the seed too
     model = create_model(arch)
     start = time.time()
@@ -103,14 +121,22 @@ def fit_model(arch: str, train: ImageDataset, config: TrainConfig, test: ImageDa
         accuracy = evaluate_accuracy(model, test.images, test.labels)
         first1000 = evaluate_accuracy(model, test.images[:1000], test.labels[:1000])
     metadata = {
-        "arch": arch, "config": dataclasses.asdict(config), "train_source": train.source, "train_n": int(len(labels)),
+        "arch": arch,
+        "config": dataclasses.asdict(config),
+        "train_source": train.source,
+        "train_n": int(len(labels)),
         "train_indices": f"{int(train.indices[0])}..{int(train.indices[len(labels) - 1])}",
-        "test_source": test.source if test is not None else None, "test_n": len(test) if test is not None else 0,
-        "test_accuracy": accuracy, "test_first1000_accuracy": first1000, "wall_time_s": round(wall, 1),
-        "threads": torch.get_num_threads(), "torch": str(torch.__version__),
+        "test_source": test.source if test is not None else None,
+        "test_n": len(test) if test is not None else 0,
+        "test_accuracy": accuracy,
+        "test_first1000_accuracy": first1000,
+        "wall_time_s": round(wall, 1),
+        "threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
     }
-    return FitResult(model, config, int(len(labels)), accuracy, len(test) if test is not None else 0, first1000, wall,
-                     metadata)
+    return FitResult(
+        model, config, int(len(labels)), accuracy, len(test) if test is not None else 0, first1000, wall, metadata
+    )
 
 
 def save_weights(result: FitResult, path: Path | str) -> Path:
@@ -118,7 +144,7 @@ def save_weights(result: FitResult, path: Path | str) -> Path:
     import io
 
     path = Path(path)
-    net = result.model.net  # type: ignore[union-attr]
+    net = result.model.get_submodule("net")
     payload = {"state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()}, **result.metadata}
     buffer = io.BytesIO()
     torch.save(payload, buffer)

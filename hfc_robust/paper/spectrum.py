@@ -21,26 +21,37 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..ops.modes import eval_mode
-from ..runs.paths import portable_dataset, portable_path
-from ..runs.provenance import provenance
-from ..data.dataset import ImageDataset
+from ..data.dataset import Dataset
 from ..data.datasets import load_dataset
 from ..errors import HfcError
 from ..models.zoo import check_input_shape, load_model
 from ..ops.frequency import split_frequencies
+from ..ops.modes import eval_mode
 from ..results.io import atomic_write_bytes, atomic_write_text, run_json_text
 from ..results.plots import png_bytes
 from ..results.stats import wilson_interval
+from ..runs.paths import portable_dataset, portable_path
+from ..runs.provenance import provenance
+from .spectrum_plots import plot_accuracy_vs_radius, plot_examples, select_examples
 
-__all__ = ["DEFAULT_RADII", "SpectrumResult", "rescale_per_image", "spectrum_analysis", "write_spectrum",
-           "spectrum_markdown", "plot_examples", "plot_accuracy_vs_radius", "select_examples", "spectrum_run"]
+__all__ = [
+    "DEFAULT_RADII",
+    "SpectrumResult",
+    "rescale_per_image",
+    "spectrum_analysis",
+    "write_spectrum",
+    "spectrum_markdown",
+    "plot_examples",
+    "plot_accuracy_vs_radius",
+    "select_examples",
+    "spectrum_run",
+]
 
 DEFAULT_RADII = (4.0, 8.0, 12.0, 16.0)
 
@@ -61,11 +72,14 @@ def rescale_per_image(images: torch.Tensor, how: str = "max") -> torch.Tensor:
     return torch.where(peak > 0, images / peak.clamp_min(1e-12), images)
 
 
-def _rescale_mode(rescale: bool | str) -> bool | str:
-    mode = "max" if rescale is True else rescale
-    if mode not in RESCALES:
+def _rescale_mode(rescale: bool | str) -> Literal[False] | str:
+    if rescale is True:
+        return "max"
+    if rescale is False:
+        return False
+    if rescale not in RESCALES:
         raise ValueError(f"rescale must be one of {RESCALES} (True means 'max'), got {rescale!r}")
-    return mode
+    return rescale
 
 
 @dataclass
@@ -76,7 +90,7 @@ class SpectrumResult:
     table: pd.DataFrame
     flips: pd.DataFrame
     predictions: pd.DataFrame
-    dataset: ImageDataset
+    dataset: Dataset
     radii: tuple[float, ...]
     inclusive: bool
     rescale: bool | str
@@ -85,16 +99,42 @@ class SpectrumResult:
     extra: dict = field(default_factory=dict)
 
 
-def _row(dataset: str, model: str, radius: float | None, view: str, correct: int, n: int, inclusive: bool,
-         rescale: bool | str) -> dict:
+def _row(
+    dataset: str,
+    model: str,
+    radius: float | None,
+    view: str,
+    correct: int,
+    n: int,
+    inclusive: bool,
+    rescale: bool | str,
+) -> dict:
     low, high = wilson_interval(correct, n)
-    return dict(dataset=dataset, model=model, radius=radius, view=view, n=n, correct=int(correct),
-                accuracy=correct / n, ci_low=low, ci_high=high, mask="le" if inclusive else "lt", rescale=rescale)
+    return dict(
+        dataset=dataset,
+        model=model,
+        radius=radius,
+        view=view,
+        n=n,
+        correct=int(correct),
+        accuracy=correct / n,
+        ci_low=low,
+        ci_high=high,
+        mask="le" if inclusive else "lt",
+        rescale=rescale,
+    )
 
 
-def spectrum_analysis(model: nn.Module, dataset: ImageDataset, radii: Sequence[float] = DEFAULT_RADII,
-                      inclusive: bool = True, rescale: bool | str = False, batch_size: int = 250, model_name: str = "model",
-                      progress: Callable[[int, int], None] | None = None) -> SpectrumResult:
+def spectrum_analysis(
+    model: nn.Module,
+    dataset: Dataset,
+    radii: Sequence[float] = DEFAULT_RADII,
+    inclusive: bool = True,
+    rescale: bool | str = False,
+    batch_size: int = 250,
+    model_name: str = "model",
+    progress: Callable[[int, int], None] | None = None,
+) -> SpectrumResult:
     """Classify x, x_l and x_h for every image and radius (radius in frequency bins).
 
     ``model`` takes pixels in [0, 1] (normalization inside). ``inclusive`` keeps bins at
@@ -135,153 +175,94 @@ def spectrum_analysis(model: nn.Module, dataset: ImageDataset, radii: Sequence[f
         rows.append(_row(dataset.name, model_name, radius, "x_h", int(high_ok.sum()), n, inclusive, rescale))
         high_only, low_only = int((high_ok & ~low_ok).sum()), int((low_ok & ~high_ok).sum())
         hi_ci, lo_ci = wilson_interval(high_only, n), wilson_interval(low_only, n)
-        flips.append(dict(dataset=dataset.name, model=model_name, radius=radius, n=n,
-                          high_correct_low_wrong=high_only, high_correct_low_wrong_frac=high_only / n,
-                          hclw_ci_low=hi_ci[0], hclw_ci_high=hi_ci[1],
-                          low_correct_high_wrong=low_only, low_correct_high_wrong_frac=low_only / n,
-                          lchw_ci_low=lo_ci[0], lchw_ci_high=lo_ci[1],
-                          both_correct=int((low_ok & high_ok).sum()), both_wrong=int((~low_ok & ~high_ok).sum()),
-                          mask="le" if inclusive else "lt", rescale=rescale))
+        flips.append(
+            dict(
+                dataset=dataset.name,
+                model=model_name,
+                radius=radius,
+                n=n,
+                high_correct_low_wrong=high_only,
+                high_correct_low_wrong_frac=high_only / n,
+                hclw_ci_low=hi_ci[0],
+                hclw_ci_high=hi_ci[1],
+                low_correct_high_wrong=low_only,
+                low_correct_high_wrong_frac=low_only / n,
+                lchw_ci_low=lo_ci[0],
+                lchw_ci_high=lo_ci[1],
+                both_correct=int((low_ok & high_ok).sum()),
+                both_wrong=int((~low_ok & ~high_ok).sum()),
+                mask="le" if inclusive else "lt",
+                rescale=rescale,
+            )
+        )
         predictions[f"pred_low_r{radius:g}"] = pl.numpy()
         predictions[f"pred_high_r{radius:g}"] = ph.numpy()
-    return SpectrumResult(pd.DataFrame(rows), pd.DataFrame(flips), pd.DataFrame(predictions), dataset, radii,
-                          inclusive, rescale, model_name, time.time() - started)
+    return SpectrumResult(
+        pd.DataFrame(rows),
+        pd.DataFrame(flips),
+        pd.DataFrame(predictions),
+        dataset,
+        radii,
+        inclusive,
+        rescale,
+        model_name,
+        time.time() - started,
+    )
 
 
 def _sample_text(result: SpectrumResult) -> str:
     indices = result.dataset.indices
     n = len(indices)
-    return f"{result.dataset.source or result.dataset.name}, first {n} images (indices {int(indices[0])}..{int(indices[-1])})"
+    name = result.dataset.source or result.dataset.name
+    return f"{name}, first {n} images (indices {int(indices[0])}..{int(indices[-1])})"
 
 
 def spectrum_markdown(result: SpectrumResult, title: str | None = None) -> str:
     """Both tables as Markdown, with n, the sample and the mask convention."""
     mask = "distance <= r (paper)" if result.inclusive else "distance < r (official code)"
-    feed = ("x_l and x_h each divided by its per-image maximum before classification (official code)"
-            if result.rescale == "max" else "x_l and x_h each divided by its per-image max |value| before classification"
-            if result.rescale else "x_l and x_h classified as they are (not rescaled, not clipped)")
-    lines = [f"# {title or f'Predictions on x, x_l and x_h: {result.model_name}'}", "",
-             f"Model {result.model_name}; {_sample_text(result)}, n = {len(result.dataset)}. Low-pass mask: {mask}; "
-             f"{feed}. Accuracy with Wilson 95% CI.", "",
-             "| input | radius | correct/n | acc % | 95% CI |", "|---|---|---|---|---|"]
+    feed = (
+        "x_l and x_h each divided by its per-image maximum before classification (official code)"
+        if result.rescale == "max"
+        else "x_l and x_h each divided by its per-image max |value| before classification"
+        if result.rescale
+        else "x_l and x_h classified as they are (not rescaled, not clipped)"
+    )
+    lines = [
+        f"# {title or f'Predictions on x, x_l and x_h: {result.model_name}'}",
+        "",
+        f"Model {result.model_name}; {_sample_text(result)}, n = {len(result.dataset)}. Low-pass mask: {mask}; "
+        f"{feed}. Accuracy with Wilson 95% CI.",
+        "",
+        "| input | radius | correct/n | acc % | 95% CI |",
+        "|---|---|---|---|---|",
+    ]
     for row in result.table.itertuples(index=False):
         radius = "-" if pd.isna(row.radius) else f"{row.radius:g}"
-        lines.append(f"| {row.view} | {radius} | {row.correct}/{row.n} | {100 * row.accuracy:.1f} | "
-                     f"{100 * row.ci_low:.1f}-{100 * row.ci_high:.1f} |")
-    lines += ["", "Per radius: images whose prediction on x_h is correct while the one on x_l is wrong (the paper's "
-              "observation), and the reverse.", "",
-              "| radius | x_h right, x_l wrong | % (95% CI) | x_l right, x_h wrong | % (95% CI) | both right | both wrong |",
-              "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {row.view} | {radius} | {row.correct}/{row.n} | {100 * row.accuracy:.1f} | "
+            f"{100 * row.ci_low:.1f}-{100 * row.ci_high:.1f} |"
+        )
+    lines += [
+        "",
+        "Per radius: images whose prediction on x_h is correct while the one on x_l is wrong (the paper's "
+        "observation), and the reverse.",
+        "",
+        "| radius | x_h right, x_l wrong | % (95% CI) | x_l right, x_h wrong | % (95% CI) | both right | both wrong |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in result.flips.itertuples(index=False):
-        lines.append(f"| {row.radius:g} | {row.high_correct_low_wrong}/{row.n} | {100 * row.high_correct_low_wrong_frac:.1f} "
-                     f"({100 * row.hclw_ci_low:.1f}-{100 * row.hclw_ci_high:.1f}) | {row.low_correct_high_wrong}/{row.n} | "
-                     f"{100 * row.low_correct_high_wrong_frac:.1f} ({100 * row.lchw_ci_low:.1f}-{100 * row.lchw_ci_high:.1f}) | "
-                     f"{row.both_correct} | {row.both_wrong} |")
+        lines.append(
+            f"| {row.radius:g} | {row.high_correct_low_wrong}/{row.n} | {100 * row.high_correct_low_wrong_frac:.1f} "
+            f"({100 * row.hclw_ci_low:.1f}-{100 * row.hclw_ci_high:.1f}) | {row.low_correct_high_wrong}/{row.n} | "
+            f"{100 * row.low_correct_high_wrong_frac:.1f} ({100 * row.lchw_ci_low:.1f}-{100 * row.lchw_ci_high:.1f}) | "
+            f"{row.both_correct} | {row.both_wrong} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """C x H x W -> H x W (x 3) for imshow, and the colormap."""
-    if image.shape[0] == 1:
-        return image[0], "gray"
-    return np.transpose(image, (1, 2, 0)), None
-
-
-def _minmax(image: np.ndarray) -> np.ndarray:
-    lo, hi = float(image.min()), float(image.max())
-    return (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
-
-
-def select_examples(result: SpectrumResult, radius: float, count: int = 8) -> list[int]:
-    """Positions of the figure's examples: the first ``count // 2`` images whose x_h
-    prediction is right and x_l prediction wrong at ``radius``, then the first images
-    of the sample (in order) to fill up to ``count``."""
-    p = result.predictions
-    hclw = np.flatnonzero((p[f"pred_high_r{radius:g}"] == p["label"]).to_numpy()
-                          & (p[f"pred_low_r{radius:g}"] != p["label"]).to_numpy())
-    chosen = [int(i) for i in hclw[: count // 2]]
-    for i in range(len(p)):
-        if len(chosen) >= count:
-            break
-        if i not in chosen:
-            chosen.append(i)
-    return sorted(chosen)
-
-
-def plot_examples(result: SpectrumResult, radius: float | None = None, count: int = 8):
-    """A matplotlib figure: one row per example with x, x_l and x_h and the prediction under each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    radius = float(radius if radius is not None else result.radii[len(result.radii) // 2])
-    if radius not in result.radii:
-        raise ValueError(f"radius {radius:g} was not analysed (radii {result.radii})")
-    positions = select_examples(result, radius, count)
-    dataset = result.dataset
-    names = dataset.class_names or tuple(str(i) for i in range(dataset.num_classes))
-    images = dataset.to_float(dataset.images[positions])
-    low, high = split_frequencies(images, radius, result.inclusive)
-    p = result.predictions
-    fig, axes = plt.subplots(len(positions), 3, figsize=(6.3, 2.0 * len(positions) + 0.9), squeeze=False)
-    for row, pos in enumerate(positions):
-        label = int(p["label"].iloc[pos])
-        panels = [("x", images[row].numpy(), int(p["pred_x"].iloc[pos]), False),
-                  (f"x_l (r={radius:g})", low[row].numpy(), int(p[f"pred_low_r{radius:g}"].iloc[pos]), False),
-                  (f"x_h (r={radius:g}), rescaled", high[row].numpy(), int(p[f"pred_high_r{radius:g}"].iloc[pos]), True)]
-        for col, (title, image, pred, stretch) in enumerate(panels):
-            shown, cmap = _display(_minmax(image) if stretch else np.clip(image, 0, 1))
-            ax = axes[row][col]
-            ax.imshow(shown, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            mark = "right" if pred == label else "wrong"
-            ax.set_title(f"{title}\npred: {names[pred]} ({mark})", fontsize=7, color="black" if pred == label else "darkred")
-            if col == 0:
-                ax.set_ylabel(f"#{int(p['index'].iloc[pos])}\nlabel: {names[label]}", fontsize=7)
-    mask = "<=" if result.inclusive else "<"
-    caption = (f"{result.model_name} on {dataset.name}. Columns: image x, its low-frequency part x_l (bins at distance "
-               f"{mask} {radius:g} from the centre; shown clipped to [0,1]) and its high-frequency part x_h = x - x_l, "
-               f"DISPLAYED min-max rescaled per image to [0,1] (its raw values are small and centred on 0). "
-               f"Predictions were made on the {'per-image max-rescaled' if result.rescale else 'unrescaled'} components. "
-               f"Rows: the first images whose x_h prediction is right and x_l prediction wrong, then the first images "
-               f"of the sample.")
-    fig.text(0.5, 0.0, caption, wrap=True, ha="center", va="top", fontsize=6.5)
-    fig.tight_layout()
-    return fig
-
-
-def plot_accuracy_vs_radius(result: SpectrumResult):
-    """Accuracy on x_l and x_h against radius (Wilson 95% CI bands), with accuracy on x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = result.table
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    clean = table[table["view"] == "x"].iloc[0]
-    ax.axhline(100 * clean["accuracy"], color="black", linestyle="--", label=f"x (original): {100 * clean['accuracy']:.1f}%")
-    ax.axhline(100 / result.dataset.num_classes, color="grey", linestyle=":", label="chance")
-    for view, color in (("x_l", "tab:blue"), ("x_h", "tab:red")):
-        part = table[table["view"] == view].sort_values("radius")
-        ax.plot(part["radius"], 100 * part["accuracy"], marker="o", color=color, label=f"{view} (low-frequency part)"
-                if view == "x_l" else f"{view} (high-frequency part)")
-        ax.fill_between(part["radius"], 100 * part["ci_low"], 100 * part["ci_high"], color=color, alpha=0.2)
-    ax.set_xlabel("radius r (frequency bins)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_xticks(list(result.radii))
-    ax.set_title(f"{result.model_name} on {result.dataset.name}, n = {len(result.dataset)}"
-                 + (" (inputs max-rescaled)" if result.rescale else ""), fontsize=9)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-def write_spectrum(result: SpectrumResult, out: Path | str, run: dict, example_radius: float | None = None,
-                   examples: int = 8) -> list[Path]:
+def write_spectrum(
+    result: SpectrumResult, out: Path | str, run: dict, example_radius: float | None = None, examples: int = 8
+) -> list[Path]:
     """Write spectrum.csv, flips.csv, spectrum.md, predictions.csv, run.json and both PNGs (atomically)."""
     import matplotlib.pyplot as plt
 
@@ -298,20 +279,32 @@ def write_spectrum(result: SpectrumResult, out: Path | str, run: dict, example_r
     for name, text in files.items():
         atomic_write_text(out / name, text)
         written.append(out / name)
-    for name, fig in (("spectrum_examples.png", plot_examples(result, example_radius, examples)),
-                      ("accuracy_vs_radius.png", plot_accuracy_vs_radius(result))):
+    for name, fig in (
+        ("spectrum_examples.png", plot_examples(result, example_radius, examples)),
+        ("accuracy_vs_radius.png", plot_accuracy_vs_radius(result)),
+    ):
         atomic_write_bytes(out / name, png_bytes(fig))
         plt.close(fig)
         written.append(out / name)
     return written
 
 
-def spectrum_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: str | None = None,
-                 data_dir: str | None = None, n: int | None = 1000, radii: Sequence[float] = DEFAULT_RADII,
-                 inclusive: bool = True, rescale: bool | str = False, batch_size: int = 250, out: Path | str | None = None,
-                 example_radius: float | None = None, examples: int = 8,
-                 progress: Callable[[int, int], None] | None = None,
-                 command: list[str] | None = None) -> tuple[SpectrumResult, dict]:
+def spectrum_run(
+    dataset: str = "fmnist",
+    model: str = "fmnist-cnn",
+    weights: str | None = None,
+    data_dir: str | None = None,
+    n: int | None = 1000,
+    radii: Sequence[float] = DEFAULT_RADII,
+    inclusive: bool = True,
+    rescale: bool | str = False,
+    batch_size: int = 250,
+    out: Path | str | None = None,
+    example_radius: float | None = None,
+    examples: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+    command: list[str] | None = None,
+) -> tuple[SpectrumResult, dict]:
     """Load ``model`` and ``dataset`` as ``hfc-robust bench`` does, analyse, and write ``out`` when given."""
     started = time.time()
     radii = tuple(float(r) for r in radii)
@@ -319,8 +312,10 @@ def spectrum_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: st
     if not radii:
         raise HfcError("no radius given", "pass e.g. --radius 4,8,12,16")
     if example_radius is not None and float(example_radius) not in radii:
-        raise HfcError(f"--example-radius {example_radius:g} is not one of the radii {', '.join(f'{r:g}' for r in radii)}",
-                       "pick one of the analysed radii")
+        raise HfcError(
+            f"--example-radius {example_radius:g} is not one of the radii {', '.join(f'{r:g}' for r in radii)}",
+            "pick one of the analysed radii",
+        )
     if examples < 1 or batch_size < 1:
         raise HfcError("--examples and --batch-size must be >= 1", "pass positive integers")
     data = load_dataset(dataset, n, data_dir)
@@ -328,11 +323,28 @@ def spectrum_run(dataset: str = "fmnist", model: str = "fmnist-cnn", weights: st
     check_input_shape(model, loaded.spec.input_shape, data.shape, f"dataset {data.name}")
     result = spectrum_analysis(loaded.module, data, radii, inclusive, rescale, batch_size, model, progress)
     base = Path(out) if out is not None else Path.cwd()  # run.json's paths are relative to the run folder
-    config = dict(dataset=portable_dataset(dataset, base), model=model, weights=portable_path(weights, base), n=n,
-                  radii=list(radii), inclusive=inclusive, rescale=rescale, batch_size=batch_size,
-                  example_radius=example_radius, examples=examples, seed=None)
-    run = provenance(config, data, loaded, time.time() - started, command,
-                     extra={"what": "hfc-robust spectrum: accuracy on x, x_l, x_h (Wang et al. 2020, Sec. 3)"}, base=base)
+    config = dict(
+        dataset=portable_dataset(dataset, base),
+        model=model,
+        weights=portable_path(weights, base),
+        n=n,
+        radii=list(radii),
+        inclusive=inclusive,
+        rescale=rescale,
+        batch_size=batch_size,
+        example_radius=example_radius,
+        examples=examples,
+        seed=None,
+    )
+    run = provenance(
+        config,
+        data,
+        loaded,
+        time.time() - started,
+        command,
+        extra={"what": "hfc-robust spectrum: accuracy on x, x_l, x_h (Wang et al. 2020, Sec. 3)"},
+        base=base,
+    )
     if out is not None:
         write_spectrum(result, out, run, example_radius, examples)
     return result, run

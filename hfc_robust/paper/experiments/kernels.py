@@ -14,25 +14,32 @@ from pathlib import Path
 import numpy as np
 
 from ...results.io import atomic_write_bytes, atomic_write_text
-from ..rules import common, kernels as rule
+from ..rules import common
+from ..rules import kernels as rule
 from .records import versions
+from .trainer import first_conv_kernels
 
 __all__ = ["collect_first_layers"]
 
 
-def collect_first_layers(out: Path, heuristics: Path, extra: dict[str, tuple[str, str]] | None = None,
-                         log: Callable[[str], None] = print) -> Path:
+def collect_first_layers(
+    out: Path, heuristics: Path, extra: dict[str, tuple[str, str]] | None = None, log: Callable[[str], None] = print
+) -> Path:
     """``extra``: label -> (registry name, weights path) for models outside the pairs (the ResNets)."""
     from ...models.zoo import load_model  # provenance (path, SHA-256) as well as the module
 
     started = time.time()
-    arrays, sources = {}, {}
+    arrays: dict[str, np.ndarray] = {}
+    sources: dict[str, dict] = {}
     names = [name for pair in rule.PAIRS for name in pair]
     for label, (name, weights) in {**{n: (n, None) for n in names}, **(extra or {})}.items():
         loaded = load_model(name, weights)
-        arrays[label] = loaded.module.net.conv1.weight.detach().numpy().astype(np.float32)
-        sources[label] = {"model": name, "weights": Path(loaded.weights).name if loaded.weights else None,
-                          "sha256": loaded.sha256}
+        arrays[label] = first_conv_kernels(loaded.module)
+        sources[label] = {
+            "model": name,
+            "weights": Path(loaded.weights).name if loaded.weights else None,
+            "sha256": loaded.sha256,
+        }
     for seed in common.SEEDS:
         for setting in ("vanilla", "adversarial"):
             path = heuristics / f"{setting}-seed{seed}.npz"
@@ -41,13 +48,24 @@ def collect_first_layers(out: Path, heuristics: Path, extra: dict[str, tuple[str
                     arrays[f"sec5-{setting}-seed{seed}"] = archive["conv1"]
                 sources[f"sec5-{setting}-seed{seed}"] = {"run": str(path.relative_to(out.parent))}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "first_layers.npz", buffer.getvalue())
     from ... import ENGINE_VERSION
 
-    atomic_write_text(out / "record.json", json.dumps({"sources": sources, "engine_version": ENGINE_VERSION,
-                                                    "wall_time_s": round(time.time() - started, 1),
-                                                    "versions": versions()}, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(
+        out / "record.json",
+        json.dumps(
+            {
+                "sources": sources,
+                "engine_version": ENGINE_VERSION,
+                "wall_time_s": round(time.time() - started, 1),
+                "versions": versions(),
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n",
+    )
     log(f"[kernels] wrote {out / 'first_layers.npz'} ({len(arrays)} models)")
     return out / "first_layers.npz"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..rules import common, label_shuffle as rule
+from ..rules import common
+from ..rules import label_shuffle as rule
 from .records import is_complete, save_run, versions
 from .trainer import PaperTrainConfig, correct_per_image, train_paper_model
 from .views import load_cifar_train
@@ -28,9 +29,11 @@ def shuffled_labels(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return labels[torch.randperm(len(labels), generator=generator)]
 
 
-def run_label_shuffle(train_file: Path, out: Path, seeds=common.SEEDS, log: Callable[[str], None] = print) -> list[Path]:
+def run_label_shuffle(
+    train_file: Path, out: Path, seeds=common.SEEDS, log: Callable[[str], None] = print
+) -> list[Path]:
     images, labels = load_cifar_train(train_file)
-    images, labels = images[:rule.TRAIN_N], labels[:rule.TRAIN_N]
+    images, labels = images[: rule.TRAIN_N], labels[: rule.TRAIN_N]
     names = ["x"] + [f"x_l@{r:g}" for r in rule.RADII]
     paths = []
     for seed in seeds:
@@ -41,27 +44,44 @@ def run_label_shuffle(train_file: Path, out: Path, seeds=common.SEEDS, log: Call
                 log(f"[fig3] {path.name}: done, skipped")
                 continue
             target = labels if condition == "natural" else shuffled_labels(labels, seed)
-            config = PaperTrainConfig(width=rule.WIDTH, lr=rule.LR, batch_size=rule.BATCH, epochs=rule.MAX_EPOCHS,
-                                      seed=seed)
+            config = PaperTrainConfig(
+                width=rule.WIDTH, lr=rule.LR, batch_size=rule.BATCH, epochs=rule.MAX_EPOCHS, seed=seed
+            )
             started = time.time()
 
             def score(epoch: int, model: torch.nn.Module, record: dict) -> bool:
                 correct = correct_per_image(model, images, target, names)
                 record.update({f"correct_{name}": int(flags.sum()) for name, flags in correct.items()})
                 if epoch % 10 == 0 or record["correct_x"] >= rule.FIT * len(target):
-                    log(f"[fig3] seed {seed} {condition} epoch {epoch}: x {record['correct_x']}/{len(target)}, "
-                        f"x_l@4 {record['correct_x_l@4']} ({time.time() - started:.0f}s)")
+                    log(
+                        f"[fig3] seed {seed} {condition} epoch {epoch}: x {record['correct_x']}/{len(target)}, "
+                        f"x_l@4 {record['correct_x_l@4']} ({time.time() - started:.0f}s)"
+                    )
                 return record["correct_x"] >= rule.FIT * len(target)
 
             _, history = train_paper_model(config, images, target, score)
             fitted = history[-1]["correct_x"] >= rule.FIT * len(target)
-            save_run(path, {"experiment": "fig3", "condition": condition, "seed": seed, "config": config.to_dict(),
-                            "train_n": int(len(target)), "train_indices": f"0..{len(target) - 1}",
-                            "data": str(train_file.name), "radii": list(rule.RADII), "fit": rule.FIT,
-                            "stopped": "fit" if fitted else "max_epochs", "epochs": len(history),
-                            "history": history, "wall_time_s": round(time.time() - started, 1),
-                            "label_permutation_seed": None if condition == "natural" else 1000 + seed,
-                            "versions": versions(), "complete": True},
-                     {"labels": target.numpy().astype(np.int8)})
+            save_run(
+                path,
+                {
+                    "experiment": "fig3",
+                    "condition": condition,
+                    "seed": seed,
+                    "config": config.to_dict(),
+                    "train_n": int(len(target)),
+                    "train_indices": f"0..{len(target) - 1}",
+                    "data": str(train_file.name),
+                    "radii": list(rule.RADII),
+                    "fit": rule.FIT,
+                    "stopped": "fit" if fitted else "max_epochs",
+                    "epochs": len(history),
+                    "history": history,
+                    "wall_time_s": round(time.time() - started, 1),
+                    "label_permutation_seed": None if condition == "natural" else 1000 + seed,
+                    "versions": versions(),
+                    "complete": True,
+                },
+                {"labels": target.numpy().astype(np.int8)},
+            )
             log(f"[fig3] wrote {path.name} ({time.time() - started:.0f}s, {len(history)} epochs)")
     return paths

@@ -22,19 +22,30 @@ def versions() -> dict:
     import torch
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).resolve().parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": np.__version__,
-            "scipy": scipy.__version__, "threads": torch.get_num_threads(), "git_commit": commit}
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "threads": torch.get_num_threads(),
+        "git_commit": commit,
+    }
 
 
 def save_run(path: Path, record: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
     """``path`` (.json) and, with ``arrays``, ``path.with_suffix('.npz')`` (compressed, written first)."""
     if arrays is not None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         atomic_write_bytes(path.with_suffix(".npz"), buffer.getvalue())
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 

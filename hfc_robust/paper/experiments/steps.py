@@ -12,8 +12,16 @@ __all__ = ["STEPS", "BN_TABLE2"]
 Log = Callable[[str], None]
 
 #: the BatchNorm Table 2 runs in results/paper/table2/ (model, smooth_normalize)
-BN_TABLE2 = [("fmnist-cnn", False), ("fmnist-cnn", True), ("fmnist-cnn-at", False), ("fmnist-cnn-at", True),
-             ("cifar10-small", False), ("cifar10-small", True), ("cifar10-small-at", False), ("cifar10-small-at", True)]
+BN_TABLE2 = [
+    ("fmnist-cnn", False),
+    ("fmnist-cnn", True),
+    ("fmnist-cnn-at", False),
+    ("fmnist-cnn-at", True),
+    ("cifar10-small", False),
+    ("cifar10-small", True),
+    ("cifar10-small-at", False),
+    ("cifar10-small-at", True),
+]
 
 
 def _train_file(shared: Path) -> Path:
@@ -65,17 +73,31 @@ def table2_bn(out: Path, shared: Path, log: Log) -> None:
 
     for model, normalize in BN_TABLE2:
         dataset = "fmnist" if model.startswith("fmnist") else _test_dataset(shared)
-        rerun_bn_table2(out / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}", model, dataset, normalize, 1000,
-                        TABLE2_EPS, TABLE2_RHOS, log)
+        rerun_bn_table2(
+            out / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}",
+            model,
+            dataset,
+            normalize,
+            1000,
+            TABLE2_EPS,
+            TABLE2_RHOS,
+            log,
+        )
 
 
 def kernels(out: Path, shared: Path, log: Log) -> None:
     from .kernels import collect_first_layers
 
     resnets = shared / "models" / "cifar10-resnet"
-    collect_first_layers(out / "kernels", out / "heuristics",
-                         {"resnet20": ("resnet20", str(resnets / "resnet20-12fca82f.th")),
-                          "resnet32": ("resnet32", str(resnets / "resnet32-d509ac18.th"))}, log)
+    collect_first_layers(
+        out / "kernels",
+        out / "heuristics",
+        {
+            "resnet20": ("resnet20", str(resnets / "resnet20-12fca82f.th")),
+            "resnet32": ("resnet32", str(resnets / "resnet32-d509ac18.th")),
+        },
+        log,
+    )
 
 
 STEPS: dict[str, tuple[Callable[[Path, Path, Log], None], str]] = {

@@ -10,11 +10,12 @@ import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
-from ..rules import common, table1 as rule
+from ..rules import common
+from ..rules import table1 as rule
 from .records import is_complete, save_run, versions
 from .trainer import PaperTrainConfig, correct_per_image, train_paper_model
 from .views import load_cifar_train
@@ -37,11 +38,11 @@ def table1_runs(seeds=common.SEEDS) -> list[tuple[str, str, int]]:
 
 def run_table1(train_file: Path, out: Path, seeds=common.SEEDS, log: Callable[[str], None] = print) -> list[Path]:
     images, labels = load_cifar_train(train_file)
-    train_x, train_y = images[:rule.TRAIN_N], labels[:rule.TRAIN_N]
-    val_x = images[rule.TRAIN_N:rule.TRAIN_N + rule.VALIDATION]
-    val_y = labels[rule.TRAIN_N:rule.TRAIN_N + rule.VALIDATION]
-    test_x = images[HOLDOUT_START:HOLDOUT_START + rule.HOLDOUT]
-    test_y = labels[HOLDOUT_START:HOLDOUT_START + rule.HOLDOUT]
+    train_x, train_y = images[: rule.TRAIN_N], labels[: rule.TRAIN_N]
+    val_x = images[rule.TRAIN_N : rule.TRAIN_N + rule.VALIDATION]
+    val_y = labels[rule.TRAIN_N : rule.TRAIN_N + rule.VALIDATION]
+    test_x = images[HOLDOUT_START : HOLDOUT_START + rule.HOLDOUT]
+    test_y = labels[HOLDOUT_START : HOLDOUT_START + rule.HOLDOUT]
     paths = []
     for name, rescale, seed in table1_runs(seeds):
         path = out / f"{name.replace('@', '-r')}-{rescale}-seed{seed}.json"
@@ -49,9 +50,16 @@ def run_table1(train_file: Path, out: Path, seeds=common.SEEDS, log: Callable[[s
         if is_complete(path):
             log(f"[table1] {path.name}: done, skipped")
             continue
-        config = PaperTrainConfig(width=rule.WIDTH, lr=rule.LR, batch_size=rule.BATCH, epochs=rule.MAX_EPOCHS,
-                                  input=name, rescale=rescale, seed=seed)
-        best = {"correct": -1, "epoch": 0, "state": None}
+        config = PaperTrainConfig(
+            width=rule.WIDTH,
+            lr=rule.LR,
+            batch_size=rule.BATCH,
+            epochs=rule.MAX_EPOCHS,
+            input=name,
+            rescale=rescale,
+            seed=seed,
+        )
+        best: dict[str, Any] = {"correct": -1, "epoch": 0, "state": None}
         started = time.time()
 
         def validate(epoch: int, model: torch.nn.Module, record: dict) -> bool:
@@ -66,15 +74,35 @@ def run_table1(train_file: Path, out: Path, seeds=common.SEEDS, log: Callable[[s
         views = ["x"] if name == "x" else ["x", name]
         correct = correct_per_image(model, test_x, test_y, views, rescale)
         same = correct[name]
-        save_run(path, {"experiment": "table1", "input": name, "rescale": rescale, "seed": seed,
-                        "config": config.to_dict(), "train_n": rule.TRAIN_N, "train_indices": f"0..{rule.TRAIN_N - 1}",
-                        "validation_indices": f"{rule.TRAIN_N}..{rule.TRAIN_N + rule.VALIDATION - 1}",
-                        "test_n": rule.HOLDOUT, "test_indices": f"{HOLDOUT_START}..{HOLDOUT_START + rule.HOLDOUT - 1}",
-                        "data": str(train_file.name), "epochs": len(history), "best_epoch": best["epoch"],
-                        "stopped": "patience" if len(history) - best["epoch"] >= rule.PATIENCE else "max_epochs",
-                        "history": history, "test_correct": int(correct["x"].sum()), "same_view_correct": int(same.sum()),
-                        "wall_time_s": round(time.time() - started, 1), "versions": versions(), "complete": True},
-                 {"correct_x": correct["x"], "correct_same": same})
-        log(f"[table1] wrote {path.name}: {int(correct['x'].sum())}/{rule.HOLDOUT} on x, {int(same.sum())} on its view, "
-            f"best epoch {best['epoch']} of {len(history)} ({time.time() - started:.0f}s)")
+        save_run(
+            path,
+            {
+                "experiment": "table1",
+                "input": name,
+                "rescale": rescale,
+                "seed": seed,
+                "config": config.to_dict(),
+                "train_n": rule.TRAIN_N,
+                "train_indices": f"0..{rule.TRAIN_N - 1}",
+                "validation_indices": f"{rule.TRAIN_N}..{rule.TRAIN_N + rule.VALIDATION - 1}",
+                "test_n": rule.HOLDOUT,
+                "test_indices": f"{HOLDOUT_START}..{HOLDOUT_START + rule.HOLDOUT - 1}",
+                "data": str(train_file.name),
+                "epochs": len(history),
+                "best_epoch": best["epoch"],
+                "stopped": "patience" if len(history) - best["epoch"] >= rule.PATIENCE else "max_epochs",
+                "history": history,
+                "test_correct": int(correct["x"].sum()),
+                "same_view_correct": int(same.sum()),
+                "wall_time_s": round(time.time() - started, 1),
+                "versions": versions(),
+                "complete": True,
+            },
+            {"correct_x": correct["x"], "correct_same": same},
+        )
+        log(
+            f"[table1] wrote {path.name}: {int(correct['x'].sum())}/{rule.HOLDOUT} on x, "
+            f"{int(same.sum())} on its view, "
+            f"best epoch {best['epoch']} of {len(history)} ({time.time() - started:.0f}s)"
+        )
     return paths

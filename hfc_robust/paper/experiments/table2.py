@@ -52,9 +52,13 @@ def compact_outcomes(examples: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values("index", kind="stable")
         first = frame if first is None else first
         part = parse_cell(str(cell))
-        columns[column_name(part["defense"], part["threat"], part["attack"], part["eps"])] = frame["robust"].to_numpy(np.int8)
+        columns[column_name(part["defense"], part["threat"], part["attack"], part["eps"])] = frame["robust"].to_numpy(
+            np.int8
+        )
         if "min_eps" in frame and frame["min_eps"].notna().any():
             columns.setdefault(f"mineps|{part['defense']}|{part['threat']}", frame["min_eps"].to_numpy(np.float64))
+    if first is None:
+        raise ValueError("no cells in the examples table")
     return pd.DataFrame({"index": first["index"].to_numpy(), "label": first["label"].to_numpy(), **columns})
 
 
@@ -80,16 +84,35 @@ def _bench(model: str, dataset: str, out: Path, log: Callable[[str], None], **kw
     return pd.read_csv(out / "examples.csv.gz")
 
 
-def run_table2_paper(model: str, dataset: str, out: Path, log: Callable[[str], None] = print,
-                     keep_examples: bool = False) -> Path:
+def run_table2_paper(
+    model: str, dataset: str, out: Path, log: Callable[[str], None] = print, keep_examples: bool = False
+) -> Path:
     folder = out / model
     if (folder / OUTCOMES).is_file():
         log(f"[table2] {folder / OUTCOMES}: done, skipped")
         return folder / OUTCOMES
-    grid = _bench(model, dataset, folder / "grid", log, attacks=("fgsm", "pgd"), eps=rule.EPS, rhos=rule.RHOS, n=rule.N,
-                  min_eps=True, min_eps_max=rule.MIN_EPS_MAX)
-    strong = _bench(model, dataset, folder / "autoattack", log, attacks=("autoattack",), eps=rule.EPS, rhos=rule.RHOS,
-                    n=rule.AA_N[model])
+    grid = _bench(
+        model,
+        dataset,
+        folder / "grid",
+        log,
+        attacks=("fgsm", "pgd"),
+        eps=rule.EPS,
+        rhos=rule.RHOS,
+        n=rule.N,
+        min_eps=True,
+        min_eps_max=rule.MIN_EPS_MAX,
+    )
+    strong = _bench(
+        model,
+        dataset,
+        folder / "autoattack",
+        log,
+        attacks=("autoattack",),
+        eps=rule.EPS,
+        rhos=rule.RHOS,
+        n=rule.AA_N[model],
+    )
     table = compact_outcomes(grid)
     extra = compact_outcomes(strong)
     extra = extra.drop(columns=[c for c in extra.columns if c in table.columns and c not in ("index", "label")])
@@ -102,8 +125,9 @@ def run_table2_paper(model: str, dataset: str, out: Path, log: Callable[[str], N
     return folder / OUTCOMES
 
 
-def rerun_bn_table2(run_folder: Path, model: str, dataset: str, normalize: bool, n: int, eps, rhos,
-                    log: Callable[[str], None] = print) -> Path:
+def rerun_bn_table2(
+    run_folder: Path, model: str, dataset: str, normalize: bool, n: int, eps, rhos, log: Callable[[str], None] = print
+) -> Path:
     """The stored BatchNorm grid of ``run_folder`` run again (same configuration, seed 0), checked
     count for count against its ``results.csv``; writes ``outcomes.csv.gz`` there."""
     path = run_folder / OUTCOMES
@@ -112,8 +136,18 @@ def rerun_bn_table2(run_folder: Path, model: str, dataset: str, normalize: bool,
         return path
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        hr.benchmark(model, dataset, attacks=("fgsm", "pgd"), eps=tuple(eps), rhos=tuple(rhos), n=n,
-                     smooth_normalize=normalize, seed=0, threads=1, out=Path(tmp) / "run")
+        hr.benchmark(
+            model,
+            dataset,
+            attacks=("fgsm", "pgd"),
+            eps=tuple(eps),
+            rhos=tuple(rhos),
+            n=n,
+            smooth_normalize=normalize,
+            seed=0,
+            threads=1,
+            out=Path(tmp) / "run",
+        )
         fresh = pd.read_csv(Path(tmp) / "run" / "results.csv")
         stored = pd.read_csv(run_folder / "results.csv")
         key = ["defense", "rho", "attack", "eps", "threat_model"]

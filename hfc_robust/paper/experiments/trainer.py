@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -24,10 +23,10 @@ import torch.nn.functional as F
 
 from ...models.architectures import Normalized, PaperCNN
 from ...models.registry import CIFAR10_MEAN, CIFAR10_STD
-from ..training import _augment
+from ..training import augment_batch
 from .views import view
 
-__all__ = ["PaperTrainConfig", "build_model", "train_paper_model", "correct_per_image"]
+__all__ = ["PaperTrainConfig", "build_model", "train_paper_model", "correct_per_image", "first_conv_kernels"]
 
 
 @dataclass
@@ -68,20 +67,25 @@ def build_model(config: PaperTrainConfig, in_channels: int = 3) -> nn.Module:
     return Normalized(net, CIFAR10_MEAN, CIFAR10_STD)
 
 
-def _fgsm_rs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: PaperTrainConfig,
-             generator: torch.Generator) -> torch.Tensor:
+def _fgsm_rs(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: PaperTrainConfig, generator: torch.Generator
+) -> torch.Tensor:
     """FGSM from a uniform random start in the eps-ball (Wong et al. 2020), computed in eval mode."""
     delta = (torch.rand(images.shape, generator=generator) * 2 - 1) * config.eps
     delta = ((images + delta).clamp(0, 1) - images).requires_grad_(True)
     loss = F.cross_entropy(model(images + delta), labels)
-    grad, = torch.autograd.grad(loss, delta)
+    (grad,) = torch.autograd.grad(loss, delta)
     delta = (delta.detach() + config.alpha * grad.sign()).clamp(-config.eps, config.eps)
     return ((images + delta).clamp(0, 1)).detach()
 
 
-def train_paper_model(config: PaperTrainConfig, images: torch.Tensor, labels: torch.Tensor,
-                      on_epoch: Callable[[int, nn.Module, dict], bool | None] | None = None,
-                      model: nn.Module | None = None) -> tuple[nn.Module, list[dict]]:
+def train_paper_model(
+    config: PaperTrainConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    on_epoch: Callable[[int, nn.Module, dict], bool | None] | None = None,
+    model: nn.Module | None = None,
+) -> tuple[nn.Module, list[dict]]:
     """Train on uint8 or float N x C x H x W ``images`` (converted to ``config.input`` per batch).
 
     Returns the model (eval mode) and one record per epoch: ``epoch``, ``loss`` (mean training
@@ -90,13 +94,13 @@ def train_paper_model(config: PaperTrainConfig, images: torch.Tensor, labels: to
     model = model if model is not None else build_model(config, images.shape[1])
     generator = torch.Generator().manual_seed(config.seed)
     mix = np.random.default_rng(config.seed)
+    optimizer: torch.optim.Optimizer
     if config.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     elif config.optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     else:
         raise ValueError(f"optimizer must be adam or sgd, got {config.optimizer!r}")
-    augment = SimpleNamespace(augment=config.augment)
     steps = math.ceil(len(labels) / config.batch_size)
     history: list[dict] = []
     for epoch in range(1, config.epochs + 1):
@@ -105,10 +109,10 @@ def train_paper_model(config: PaperTrainConfig, images: torch.Tensor, labels: to
         model.train()
         total = 0.0
         for step in range(steps):
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
             batch = images[index]
             batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-            batch = _augment(batch, augment, generator)
+            batch = augment_batch(batch, config.augment, generator)
             target = labels[index]
             if config.adversarial == "fgsm-rs":
                 model.eval()
@@ -138,9 +142,23 @@ def train_paper_model(config: PaperTrainConfig, images: torch.Tensor, labels: to
     return model, history
 
 
+def first_conv_kernels(model: nn.Module) -> np.ndarray:
+    """The first convolution's kernels (out x in x k x k, float32) of a wrapped network (``model.net.conv1``)."""
+    conv = model.get_submodule("net.conv1")
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"net.conv1 is a {type(conv).__name__}, not a Conv2d")
+    return conv.weight.detach().numpy().astype(np.float32)
+
+
 @torch.inference_mode()
-def correct_per_image(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, names: list[str],
-                      rescale: str = "none", batch: int = 500) -> dict[str, np.ndarray]:
+def correct_per_image(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    names: list[str],
+    rescale: str = "none",
+    batch: int = 500,
+) -> dict[str, np.ndarray]:
     """``{view name: bool array}``: whether ``model`` classifies each image's view correctly.
 
     ``rescale`` applies to the filtered views only; ``x`` is always fed as it is."""
@@ -148,9 +166,9 @@ def correct_per_image(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     model.eval()
     out: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in range(0, len(labels), batch):
-        chunk = images[start:start + batch]
+        chunk = images[start : start + batch]
         chunk = chunk.float() / 255.0 if chunk.dtype == torch.uint8 else chunk.float()
-        target = labels[start:start + batch]
+        target = labels[start : start + batch]
         for name in names:
             inputs = view(chunk, name, "none" if name == "x" else rescale)
             out[name].append((model(inputs).argmax(1) == target).numpy())

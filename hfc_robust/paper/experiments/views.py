@@ -46,10 +46,12 @@ def view_names(radii) -> list[str]:
     return ["x"] + [f"x_l@{r:g}" for r in radii] + [f"x_h@{r:g}" for r in radii]
 
 
-def batched_views(images: torch.Tensor, names: list[str], batch: int = 500) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+def batched_views(
+    images: torch.Tensor, names: list[str], batch: int = 500
+) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
     """``(start, {name: view of images[start:start + batch]})`` for float or uint8 N x C x H x W images."""
     for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
+        chunk = images[start : start + batch]
         chunk = chunk.float() / 255.0 if chunk.dtype == torch.uint8 else chunk.float()
         yield start, {name: view(chunk, name) for name in names}
 

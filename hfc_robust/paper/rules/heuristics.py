@@ -82,5 +82,17 @@ AT_ALPHA = 10 / 255
 SGD_LR = 0.01
 SGD_MOMENTUM = 0.9
 LFC_RADII = (4.0, 12.0)
-SETTINGS = ("vanilla", "batch-25", "batch-400", "dropout", "mixup", "batchnorm", "adversarial", "sgd",
-            "lfc-r4", "lfc-r12", "lfc-r4-batchnorm", "lfc-r12-batchnorm")
+SETTINGS = (
+    "vanilla",
+    "batch-25",
+    "batch-400",
+    "dropout",
+    "mixup",
+    "batchnorm",
+    "adversarial",
+    "sgd",
+    "lfc-r4",
+    "lfc-r12",
+    "lfc-r4-batchnorm",
+    "lfc-r12-batchnorm",
+)

@@ -57,6 +57,8 @@ MIN_EPS_MAX = 1.0
 AA_N = {"cifar10-nobn": 1000, "cifar10-nobn-at": 100}
 NATURAL, ADVERSARIAL = "cifar10-nobn", "cifar10-nobn-at"
 
-CHANGED = ("before issue 26: rho = 1 only, adaptive PGD at 8/255 against the bare model by Fisher's exact test "
-           "(unpaired), on the BatchNorm models; partially if a gain at another eps or under FGSM; a gain counts "
-           "only above chance (added after the first run).")
+CHANGED = (
+    "before issue 26: rho = 1 only, adaptive PGD at 8/255 against the bare model by Fisher's exact test "
+    "(unpaired), on the BatchNorm models; partially if a gain at another eps or under FGSM; a gain counts "
+    "only above chance (added after the first run)."
+)

@@ -53,7 +53,9 @@ PREMISE_PSNR_DB = 30.0
 #: the excess must also be practically visible: one image in a hundred of those classified correctly
 MIN_EXCESS_SHARE = 0.01
 
-CHANGED = ("before issue 26 (rule of REPRODUCTION.md up to commit 9899757): reproduces if at some radius x_h "
-           "accuracy is above chance (Wilson) and the share of all images with x_h right and x_l wrong has a "
-           "Wilson lower bound >= 5% (raised from 1% after the first run); partially if only one holds.")
+CHANGED = (
+    "before issue 26 (rule of REPRODUCTION.md up to commit 9899757): reproduces if at some radius x_h "
+    "accuracy is above chance (Wilson) and the share of all images with x_h right and x_l wrong has a "
+    "Wilson lower bound >= 5% (raised from 1% after the first run); partially if only one holds."
+)
 OLD_MIN_SHARE = 0.05

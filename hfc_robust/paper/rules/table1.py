@@ -45,7 +45,9 @@ MAX_EPOCHS = 40
 MARGIN_POINTS = 10.0
 RESCALINGS = ("max", "none")
 
-CHANGED = ("before issue 26 (one seed, 3 epochs on 10,000 images, no rescaling, SmallCifarNet with BatchNorm): "
-           "table1-low reproduces if every x_l-trained model is above chance on x (Wilson) and the largest radius "
-           "is within 15 points of the x-trained model; table1-high reproduces if every x_h-trained model is below "
-           "25% on x (Wilson upper bound) while above that on x_h.")
+CHANGED = (
+    "before issue 26 (one seed, 3 epochs on 10,000 images, no rescaling, SmallCifarNet with BatchNorm): "
+    "table1-low reproduces if every x_l-trained model is above chance on x (Wilson) and the largest radius "
+    "is within 15 points of the x-trained model; table1-high reproduces if every x_h-trained model is below "
+    "25% on x (Wilson upper bound) while above that on x_h."
+)

@@ -9,8 +9,13 @@ from ...results.stats import wilson_interval
 
 __all__ = ["Verdict", "ICONS", "LEVELS", "pct", "points", "eps_text", "worst", "at_least"]
 
-ICONS = {"reproduces": "✅ reproduces", "partially": "🟡 partially", "does not": "❌ does not",
-         "not run": "⬜ not run", "not an experiment": "⬜ not an experiment"}
+ICONS = {
+    "reproduces": "✅ reproduces",
+    "partially": "🟡 partially",
+    "does not": "❌ does not",
+    "not run": "⬜ not run",
+    "not an experiment": "⬜ not an experiment",
+}
 LEVELS = ("does not", "partially", "reproduces")
 
 

@@ -30,11 +30,21 @@ def fig3_figure(records: list[dict]):
         for record in [r for r in records if r["condition"] == condition]:
             n, epochs = record["train_n"], [h["epoch"] for h in record["history"]]
             alpha = 1.0 if record["seed"] == 0 else 0.35
-            ax.plot(epochs, [100 * h["correct_x"] / n for h in record["history"]], color="black", alpha=alpha,
-                    label="x" if record["seed"] == 0 else None)
+            ax.plot(
+                epochs,
+                [100 * h["correct_x"] / n for h in record["history"]],
+                color="black",
+                alpha=alpha,
+                label="x" if record["seed"] == 0 else None,
+            )
             for color, radius in zip(COLORS_L, record["radii"]):
-                ax.plot(epochs, [100 * h[f"correct_x_l@{radius:g}"] / n for h in record["history"]], color=color,
-                        alpha=alpha, label=f"x_l, r={radius:g}" if record["seed"] == 0 else None)
+                ax.plot(
+                    epochs,
+                    [100 * h[f"correct_x_l@{radius:g}"] / n for h in record["history"]],
+                    color=color,
+                    alpha=alpha,
+                    label=f"x_l, r={radius:g}" if record["seed"] == 0 else None,
+                )
         ax.axhline(10, color="grey", linestyle=":")
         ax.set_title(f"M_{condition} (training images; seed 0 solid, others faint)", fontsize=8)
         ax.set_xlabel("epoch")
@@ -50,12 +60,18 @@ def table1_figure_seeds(rows: dict[tuple[str, str], list[float]]):
     fig, ax = plt.subplots(figsize=(6, 3.4))
     radii = sorted({float(k[0].split("@")[1]) for k in rows if "@" in k[0]})
     width = 0.2
-    for i, (kind, rescale, color) in enumerate((("x_l", "max", "#2171b5"), ("x_l", "none", "#9ecae1"),
-                                                ("x_h", "max", "#cb181d"), ("x_h", "none", "#fc9272"))):
+    for i, (kind, rescale, color) in enumerate(
+        (("x_l", "max", "#2171b5"), ("x_l", "none", "#9ecae1"), ("x_h", "max", "#cb181d"), ("x_h", "none", "#fc9272"))
+    ):
         values = [rows.get((f"{kind}@{r:g}", rescale), []) for r in radii]
         xs = np.arange(len(radii)) + (i - 1.5) * width
-        ax.bar(xs, [100 * np.mean(v) if v else np.nan for v in values], width, color=color,
-               label=f"trained on {kind} ({'official rescaling' if rescale == 'max' else 'raw'})")
+        ax.bar(
+            xs,
+            [100 * np.mean(v) if v else np.nan for v in values],
+            width,
+            color=color,
+            label=f"trained on {kind} ({'official rescaling' if rescale == 'max' else 'raw'})",
+        )
         for x, v in zip(xs, values):
             ax.scatter([x] * len(v), [100 * a for a in v], color="black", s=4, zorder=3)
     if ("x", "none") in rows:
@@ -72,8 +88,9 @@ def heuristics_figure(runs: dict[str, list[tuple[dict, dict]]]):
     plt = _plt()
     settings = [s for s in heuristics_rule.SETTINGS if s in runs]
     cols = 4
-    fig, axes = plt.subplots(-(-len(settings) // cols), cols, figsize=(12, 2.6 * -(-len(settings) // cols)),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        -(-len(settings) // cols), cols, figsize=(12, 2.6 * -(-len(settings) // cols)), sharey=True, squeeze=False
+    )
     for ax, setting in zip(axes.flat, settings):
         histories = [r["history"] for r, _ in runs[setting]]
         n, epochs = runs[setting][0][0]["curve_n"], [h["epoch"] for h in histories[0]]
@@ -89,7 +106,7 @@ def heuristics_figure(runs: dict[str, list[tuple[dict, dict]]]):
             ax.plot(epochs, mean(f"test_correct_x_h@{radius:g}"), color=color, lw=0.9, label=f"x_h r={radius:g}")
         ax.set_title(setting, fontsize=8)
         ax.set_ylim(0, 100)
-    for ax in axes.flat[len(settings):]:
+    for ax in axes.flat[len(settings) :]:
         ax.axis("off")
     axes[0][0].legend(fontsize=5, ncol=2)
     fig.supxlabel("epoch (seeds averaged)", fontsize=8)
@@ -103,16 +120,22 @@ def kernels_figure(weights: dict[str, np.ndarray], pairs: list[tuple[str, str]],
     plt = _plt()
     fig, axes = plt.subplots(len(pairs), 4, figsize=(10, 2.4 * len(pairs)), squeeze=False)
     for row, (natural, adversarial) in zip(axes, pairs):
-        for ax, (title, w) in zip(row, ((natural, weights[natural]), (adversarial, weights[adversarial]),
-                                         (f"{natural}, rho={rho:g}", smooth_eq3(weights[natural], rho)),
-                                         (f"{adversarial}, rho={rho:g}", smooth_eq3(weights[adversarial], rho)))):
+        for ax, (title, w) in zip(
+            row,
+            (
+                (natural, weights[natural]),
+                (adversarial, weights[adversarial]),
+                (f"{natural}, rho={rho:g}", smooth_eq3(weights[natural], rho)),
+                (f"{adversarial}, rho={rho:g}", smooth_eq3(weights[adversarial], rho)),
+            ),
+        ):
             k = np.asarray(w, float)[:, 0]
             k = k / (np.abs(k).reshape(len(k), -1).max(1)[:, None, None] + 1e-12)
             cols = min(len(k), 16)
             grid = np.full((3 * -(-len(k) // cols) + -(-len(k) // cols), 4 * cols), np.nan)
             for i, kernel in enumerate(k):
                 r, c = divmod(i, cols)
-                grid[4 * r:4 * r + 3, 4 * c:4 * c + 3] = kernel
+                grid[4 * r : 4 * r + 3, 4 * c : 4 * c + 3] = kernel
             ax.imshow(grid, cmap="coolwarm", vmin=-1, vmax=1)
             ax.set_title(title, fontsize=7)
             ax.axis("off")

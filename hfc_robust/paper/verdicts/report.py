@@ -46,8 +46,13 @@ def rule_commits(root: Path, modules: list[str]) -> dict[str, str]:
     for module in modules:
         path = f"hfc_robust/paper/rules/{module}.py"
         try:
-            log = subprocess.run(["git", "log", "--format=%h %ad", "--date=short", "--follow", "--", path],
-                                 capture_output=True, text=True, check=True, cwd=root).stdout.split("\n")
+            log = subprocess.run(
+                ["git", "log", "--format=%h %ad", "--date=short", "--follow", "--", path],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=root,
+            ).stdout.split("\n")
         except (OSError, subprocess.CalledProcessError):
             out[module] = "(no git history)"
             continue
@@ -64,21 +69,31 @@ def _cell(text: str) -> str:
 
 
 def claims_rows(verdicts: dict[str, Verdict]) -> list[str]:
-    lines = ["| # | where | claim (our paraphrase) | setting | our numbers | verdict | why |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | where | claim (our paraphrase) | setting | our numbers | verdict | why |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for claim in CLAIMS:
         if claim.not_run is not None:
             kind = "not an experiment" if claim.id == "3.2" else "not run"
-            lines.append(f"| {claim.id} | {claim.where} | {claim.text} | - | - | {ICONS[kind]} | {_cell(claim.not_run)} |")
+            lines.append(
+                f"| {claim.id} | {claim.where} | {claim.text} | - | - | {ICONS[kind]} | {_cell(claim.not_run)} |"
+            )
             continue
         v = verdicts.get(claim.id)
         if v is None:
-            lines.append(f"| {claim.id} | {claim.where} | {claim.text} | - | - | {ICONS['not run']} | its experiment has "
-                         "no stored results yet |")
+            lines.append(
+                f"| {claim.id} | {claim.where} | {claim.text} | - | - | {ICONS['not run']} | its experiment has "
+                "no stored results yet |"
+            )
             continue
-        old = f" (earlier rule: {v.old})" if v.old and v.old != v.verdict else (" (earlier rule: same)" if v.old else "")
-        lines.append(f"| {claim.id} | {claim.where} | {claim.text} | {_cell(v.setting)} | {_cell(v.number)} | "
-                     f"{ICONS[v.verdict]}{old} | {_cell(v.why)} |")
+        old = (
+            f" (earlier rule: {v.old})" if v.old and v.old != v.verdict else (" (earlier rule: same)" if v.old else "")
+        )
+        lines.append(
+            f"| {claim.id} | {claim.where} | {claim.text} | {_cell(v.setting)} | {_cell(v.number)} | "
+            f"{ICONS[v.verdict]}{old} | {_cell(v.why)} |"
+        )
     return lines
 
 
@@ -90,37 +105,71 @@ def tally(verdicts: dict[str, Verdict]) -> str:
         else:
             counts[verdicts[claim.id].verdict if claim.id in verdicts else "not run"] += 1
     tested = counts["reproduces"] + counts["partially"] + counts["does not"]
-    return (f"**At a glance:** {len(CLAIMS)} claims of the paper. Of the {tested} tested here: {counts['reproduces']} "
-            f"reproduce, {counts['partially']} partially, {counts['does not']} do not; {counts['not run']} not run here "
-            f"(the reason is in its row), {counts['not an experiment']} not an experiment. Baselines and other papers' "
-            "claims are not counted (their own section below).")
+    return (
+        f"**At a glance:** {len(CLAIMS)} claims of the paper. Of the {tested} tested here: {counts['reproduces']} "
+        f"reproduce, {counts['partially']} partially, {counts['does not']} do not; {counts['not run']} not run here "
+        f"(the reason is in its row), {counts['not an experiment']} not an experiment. Baselines and other papers' "
+        "claims are not counted (their own section below)."
+    )
 
 
-def reproduction_markdown(verdicts: dict[str, Verdict], baselines: list[Verdict], rules: dict[str, str],
-                          sections: list[str], budget: list[str], command: str, engine_version: int | None,
-                          changes: list[str]) -> str:
-    lines = ["# Reproducing Wang et al. (CVPR 2020) with hfc-robust", "",
-             "*High-Frequency Component Helps Explain the Generalization of Convolutional Neural Networks* (Wang, Wu, "
-             "Huang & Xing) — every claim of the paper, each tested on what a CPU can afford, each decided by a rule "
-             "committed before its experiment ran (`hfc_robust/paper/rules/`).", "",
-             f"Regenerate everything in `results/paper/` with `{command}` (`--retrain` retrains every model first); one "
-             "experiment alone, resumable, with `--only NAME` (the budget table below lists them).", ""]
+def reproduction_markdown(
+    verdicts: dict[str, Verdict],
+    baselines: list[Verdict],
+    rules: dict[str, str],
+    sections: list[str],
+    budget: list[str],
+    command: str,
+    engine_version: int | None,
+    changes: list[str],
+) -> str:
+    lines = [
+        "# Reproducing Wang et al. (CVPR 2020) with hfc-robust",
+        "",
+        "*High-Frequency Component Helps Explain the Generalization of Convolutional Neural Networks* (Wang, Wu, "
+        "Huang & Xing) — every claim of the paper, each tested on what a CPU can afford, each decided by a rule "
+        "committed before its experiment ran (`hfc_robust/paper/rules/`).",
+        "",
+        f"Regenerate everything in `results/paper/` with `{command}` (`--retrain` retrains every model first); one "
+        "experiment alone, resumable, with `--only NAME` (the budget table below lists them).",
+        "",
+    ]
     if engine_version is not None:
-        lines += [f"Every bench run stored here was produced by hfc-robust engine version {engine_version} "
-                  "(`engine_version` in each run.json).", ""]
+        lines += [
+            f"Every bench run stored here was produced by hfc-robust engine version {engine_version} "
+            "(`engine_version` in each run.json).",
+            "",
+        ]
     lines += [tally(verdicts), ""] + claims_rows(verdicts)
-    lines += ["", "Claims are paraphrased; the rule files quote the paper's words. \"Earlier rule\" gives the verdict "
-              "under the rule REPRODUCTION.md used before issue 26, where a rule was changed after its numbers were "
-              "seen. The details of every verdict are in the sections below.", "",
-              "## Baselines and other papers' claims (not counted)", "",
-              "| claim | setting | our numbers | verdict | why |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        'Claims are paraphrased; the rule files quote the paper\'s words. "Earlier rule" gives the verdict '
+        "under the rule REPRODUCTION.md used before issue 26, where a rule was changed after its numbers were "
+        "seen. The details of every verdict are in the sections below.",
+        "",
+        "## Baselines and other papers' claims (not counted)",
+        "",
+        "| claim | setting | our numbers | verdict | why |",
+        "|---|---|---|---|---|",
+    ]
     for v in baselines:
-        old = f" (earlier rule: {v.old})" if v.old and v.old != v.verdict else (" (earlier rule: same)" if v.old else "")
-        lines.append(f"| {_cell(v.claim)} | {_cell(v.setting)} | {_cell(v.number)} | {ICONS[v.verdict]}{old} | {_cell(v.why)} |")
-    lines += ["", "## Rules, and when they were fixed", "",
-              "Each experiment's rule is a module of `hfc_robust/paper/rules/` (its words, its thresholds); the code "
-              "applying it is `hfc_robust/paper/verdicts/`. The git history shows each rule committed before the "
-              "results it decides.", "", "| rule | decides | commit |", "|---|---|---|"]
+        old = (
+            f" (earlier rule: {v.old})" if v.old and v.old != v.verdict else (" (earlier rule: same)" if v.old else "")
+        )
+        lines.append(
+            f"| {_cell(v.claim)} | {_cell(v.setting)} | {_cell(v.number)} | {ICONS[v.verdict]}{old} | {_cell(v.why)} |"
+        )
+    lines += [
+        "",
+        "## Rules, and when they were fixed",
+        "",
+        "Each experiment's rule is a module of `hfc_robust/paper/rules/` (its words, its thresholds); the code "
+        "applying it is `hfc_robust/paper/verdicts/`. The git history shows each rule committed before the "
+        "results it decides.",
+        "",
+        "| rule | decides | commit |",
+        "|---|---|---|",
+    ]
     decides: dict[str, list[str]] = {}
     for claim in CLAIMS:
         if claim.rule:

@@ -16,8 +16,16 @@ from scipy import stats as _stats
 from ...results.stats import binomial_tail
 from ..rules.common import ALIKE_POINTS, ALPHA
 
-__all__ = ["holm", "mcnemar_greater", "SeedComparison", "compare_seeds", "compare_gaps", "permutation_null",
-           "null_expectation", "t_interval"]
+__all__ = [
+    "holm",
+    "mcnemar_greater",
+    "SeedComparison",
+    "compare_seeds",
+    "compare_gaps",
+    "permutation_null",
+    "null_expectation",
+    "t_interval",
+]
 
 
 def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[bool]:
@@ -83,20 +91,26 @@ def compare_seeds(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> SeedCompa
     return SeedComparison(mean, low, high, tuple(float(d.mean()) for d in diffs))
 
 
-def compare_gaps(train_a: Sequence[np.ndarray], train_b: Sequence[np.ndarray], test_a: Sequence[np.ndarray],
-                 test_b: Sequence[np.ndarray]) -> SeedComparison:
+def compare_gaps(
+    train_a: Sequence[np.ndarray],
+    train_b: Sequence[np.ndarray],
+    test_a: Sequence[np.ndarray],
+    test_b: Sequence[np.ndarray],
+) -> SeedComparison:
     """gap(A) - gap(B), gap = training accuracy - test accuracy; the training-image and test-image
     paired comparisons are independent samples, so their variances add."""
     train, test = compare_seeds(train_a, train_b), compare_seeds(test_a, test_b)
     z = float(_stats.norm.ppf(0.975))
     se = np.hypot((train.high - train.low) / (2 * z), (test.high - test.low) / (2 * z))
     mean = train.mean - test.mean
-    return SeedComparison(mean, mean - z * se, mean + z * se,
-                          tuple(x - y for x, y in zip(train.per_seed, test.per_seed)))
+    return SeedComparison(
+        mean, mean - z * se, mean + z * se, tuple(x - y for x, y in zip(train.per_seed, test.per_seed))
+    )
 
 
-def permutation_null(pred_high: np.ndarray, pred_low: np.ndarray, labels: np.ndarray, permutations: int,
-                     seed: int) -> dict:
+def permutation_null(
+    pred_high: np.ndarray, pred_low: np.ndarray, labels: np.ndarray, permutations: int, seed: int
+) -> dict:
     """Fig. 2's null: the count of (x_h right, x_l wrong) observed, and under random permutations of
     ``pred_high`` across the images (x_l's predictions and the labels fixed).
 
@@ -109,8 +123,13 @@ def permutation_null(pred_high: np.ndarray, pred_low: np.ndarray, labels: np.nda
     null = np.empty(permutations, dtype=np.int64)
     for k in range(permutations):
         null[k] = int(((pred_high[rng.permutation(len(labels))] == labels) & wrong_low).sum())
-    return {"observed": observed, "null_mean": float(null.mean()), "null_q95": float(np.quantile(null, 0.95)),
-            "p": float((1 + (null >= observed).sum()) / (1 + permutations)), "excess": observed - float(null.mean())}
+    return {
+        "observed": observed,
+        "null_mean": float(null.mean()),
+        "null_q95": float(np.quantile(null, 0.95)),
+        "p": float((1 + (null >= observed).sum()) / (1 + permutations)),
+        "excess": observed - float(null.mean()),
+    }
 
 
 def null_expectation(pred_high: np.ndarray, pred_low: np.ndarray, labels: np.ndarray) -> float:

@@ -9,7 +9,9 @@ import math
 import numpy as np
 
 from ...results.stats import fisher_greater, wilson_interval
-from ..rules import common, label_shuffle as shuffle_rule, table1 as table1_rule
+from ..rules import common
+from ..rules import label_shuffle as shuffle_rule
+from ..rules import table1 as table1_rule
 from .core import Verdict, pct
 from .stats import compare_seeds, holm, t_interval
 
@@ -34,16 +36,29 @@ def claim_4_1(runs: dict[int, dict[str, dict]]) -> Verdict:
         nat = [first_epoch(runs[s]["natural"]["history"], level, n) for s in seeds]
         shu = [first_epoch(runs[s]["shuffled"]["history"], level, n) for s in seeds]
         cases += [b > a for a, b in zip(nat, shu)]
-        compact.append(f"to {100 * level:.0f}%: natural {'/'.join(map(_epochs, nat))} vs shuffled {'/'.join(map(_epochs, shu))}")
+        compact.append(
+            f"to {100 * level:.0f}%: natural {'/'.join(map(_epochs, nat))} vs shuffled {'/'.join(map(_epochs, shu))}"
+        )
     for seed in seeds:
-        lines.append(f"seed {seed}: " + "; ".join(
-            f"{100 * level:.0f}%: natural {_epochs(first_epoch(runs[seed]['natural']['history'], level, n))}, shuffled "
-            f"{_epochs(first_epoch(runs[seed]['shuffled']['history'], level, n))}" for level in shuffle_rule.LEVELS))
-    verdict = ("reproduces" if all(cases) else "partially" if sum(cases) >= len(cases) / 2 else "does not")
+        lines.append(
+            f"seed {seed}: "
+            + "; ".join(
+                f"{100 * level:.0f}%: natural "
+                f"{_epochs(first_epoch(runs[seed]['natural']['history'], level, n))}, shuffled "
+                f"{_epochs(first_epoch(runs[seed]['shuffled']['history'], level, n))}"
+                for level in shuffle_rule.LEVELS
+            )
+        )
+    verdict = "reproduces" if all(cases) else "partially" if sum(cases) >= len(cases) / 2 else "does not"
     why = f"M_shuffle needs more epochs in {sum(cases)} of {len(cases)} (seed, level) cases"
-    return Verdict("4.1", f"PaperCNN without BatchNorm, first {n} CIFAR-10 training images, seeds "
-                   f"{', '.join(map(str, seeds))}", f"epochs (seeds {'/'.join(map(str, seeds))}) " + "; ".join(compact),
-                   verdict, why + ".", lines)
+    return Verdict(
+        "4.1",
+        f"PaperCNN without BatchNorm, first {n} CIFAR-10 training images, seeds {', '.join(map(str, seeds))}",
+        f"epochs (seeds {'/'.join(map(str, seeds))}) " + "; ".join(compact),
+        verdict,
+        why + ".",
+        lines,
+    )
 
 
 def _at(history: list[dict], epoch: float) -> dict | None:
@@ -65,21 +80,27 @@ def claim_4_2(runs: dict[int, dict[str, dict]]) -> Verdict:
                     parts.append(f"{100 * level:.0f}%, r={radius:g}: not reached")
                     continue
                 tests.append(fisher_greater(nat[key], n, shu[key], n))
-                parts.append(f"{100 * level:.0f}%, r={radius:g}: natural {100 * nat[key] / n:.1f}% vs shuffled "
-                             f"{100 * shu[key] / n:.1f}%")
+                parts.append(
+                    f"{100 * level:.0f}%, r={radius:g}: natural {100 * nat[key] / n:.1f}% vs shuffled "
+                    f"{100 * shu[key] / n:.1f}%"
+                )
         significant = holm(tests)
         last = pair["shuffled"]["history"][-1]["correct_x_l@4"]
         barely = wilson_interval(last, n)[1] < 1 / common.NUM_CLASSES + shuffle_rule.BARELY_POINTS / 100
         seeds_a.append(all(significant))
         seeds_any.append(any(significant))
         seeds_b.append(barely)
-        lines.append(f"seed {seed}: " + "; ".join(f"{p}{' *' if s else ''}" for p, s in zip(parts, significant))
-                     + f"; M_shuffle at the end, r=4: {pct(last, n)}{' (barely)' if barely else ''}")
+        lines.append(
+            f"seed {seed}: "
+            + "; ".join(f"{p}{' *' if s else ''}" for p, s in zip(parts, significant))
+            + f"; M_shuffle at the end, r=4: {pct(last, n)}{' (barely)' if barely else ''}"
+        )
     full = [a and b for a, b in zip(seeds_a, seeds_b)]
-    verdict = ("reproduces" if all(full) else
-               "partially" if all(seeds_any) or any(full) else "does not")
-    why = (f"(a) natural above shuffled in all four matched tests in {sum(seeds_a)} of {len(seeds_a)} seeds, in at least "
-           f"one in {sum(seeds_any)}; (b) M_shuffle barely learns x_l at r = 4 in {sum(seeds_b)} of {len(seeds_b)} seeds")
+    verdict = "reproduces" if all(full) else "partially" if all(seeds_any) or any(full) else "does not"
+    why = (
+        f"(a) natural above shuffled in all four matched tests in {sum(seeds_a)} of {len(seeds_a)} seeds, in at least "
+        f"one in {sum(seeds_any)}; (b) M_shuffle barely learns x_l at r = 4 in {sum(seeds_b)} of {len(seeds_b)} seeds"
+    )
     seeds = sorted(runs)
     compact = []
     for level in shuffle_rule.LEVELS:
@@ -90,15 +111,26 @@ def claim_4_2(runs: dict[int, dict[str, dict]]) -> Verdict:
                 for seed in seeds:
                     history = runs[seed][condition]["history"]
                     row = _at(history, first_epoch(history, level, runs[seed][condition]["train_n"]))
-                    cells.append("-" if row is None else
-                                 f"{100 * row[f'correct_x_l@{radius:g}'] / runs[seed][condition]['train_n']:.0f}")
+                    cells.append(
+                        "-"
+                        if row is None
+                        else f"{100 * row[f'correct_x_l@{radius:g}'] / runs[seed][condition]['train_n']:.0f}"
+                    )
                 values[condition] = "/".join(cells)
             compact.append(f"at {100 * level:.0f}% r={radius:g}: {values['natural']} vs {values['shuffled']}")
-    ends = "/".join(f"{100 * runs[s]['shuffled']['history'][-1]['correct_x_l@4'] / runs[s]['shuffled']['train_n']:.0f}"
-                    for s in seeds)
-    return Verdict("4.2", "as 4.1", f"training accuracy (%) on x_l at matched accuracy on x, natural vs shuffled (seeds "
-                   f"{'/'.join(map(str, seeds))}): " + "; ".join(compact) + f"; M_shuffle at the end, r=4: {ends}",
-                   verdict, why + ".", lines)
+    ends = "/".join(
+        f"{100 * runs[s]['shuffled']['history'][-1]['correct_x_l@4'] / runs[s]['shuffled']['train_n']:.0f}"
+        for s in seeds
+    )
+    return Verdict(
+        "4.2",
+        "as 4.1",
+        f"training accuracy (%) on x_l at matched accuracy on x, natural vs shuffled (seeds "
+        f"{'/'.join(map(str, seeds))}): " + "; ".join(compact) + f"; M_shuffle at the end, r=4: {ends}",
+        verdict,
+        why + ".",
+        lines,
+    )
 
 
 def _mean_correct(records: list[tuple[dict, dict]], key: str) -> np.ndarray:
@@ -113,7 +145,9 @@ def claim_4_3(runs: dict[tuple[str, str], list[tuple[dict, dict]]], old: str | N
         for radius in table1_rule.RADII:
             low, high = runs.get((f"x_l@{radius:g}", rescale)), runs.get((f"x_h@{radius:g}", rescale))
             if not low or not high:
-                ok_margin.append(False), ok_better.append(False), learned.append(False)
+                ok_margin.append(False)
+                ok_better.append(False)
+                learned.append(False)
                 parts.append(f"r={radius:g}: missing")
                 continue
             diff = compare_seeds([a["correct_x"] for _, a in low], [a["correct_x"] for _, a in high])
@@ -123,24 +157,33 @@ def claim_4_3(runs: dict[tuple[str, str], list[tuple[dict, dict]]], old: str | N
             ok_better.append(diff.low > 0 and seeds_positive)
             learned.append(same[1] > 1 / common.NUM_CLASSES)
             on_x_h = t_interval(_mean_correct(high, "correct_x"))
-            parts.append(f"r={radius:g}: x_l-trained {100 * t_interval(_mean_correct(low, 'correct_x'))[0]:.1f}%, "
-                         f"x_h-trained {100 * on_x_h[0]:.1f}% [{100 * on_x_h[1]:.1f}, {100 * on_x_h[2]:.1f}] "
-                         f"({'above' if on_x_h[1] > 0.1 else 'not above'} chance; on its own view "
-                         f"{100 * same[0]:.1f}%), difference {diff.text()} points")
-        verdict = ("reproduces" if all(ok_margin) and all(learned) else
-                   "partially" if all(ok_better) else "does not")
+            parts.append(
+                f"r={radius:g}: x_l-trained {100 * t_interval(_mean_correct(low, 'correct_x'))[0]:.1f}%, "
+                f"x_h-trained {100 * on_x_h[0]:.1f}% [{100 * on_x_h[1]:.1f}, {100 * on_x_h[2]:.1f}] "
+                f"({'above' if on_x_h[1] > 0.1 else 'not above'} chance; on its own view "
+                f"{100 * same[0]:.1f}%), difference {diff.text()} points"
+            )
+        verdict = "reproduces" if all(ok_margin) and all(learned) else "partially" if all(ok_better) else "does not"
         per[rescale], lines[rescale] = verdict, parts
     full = runs.get(("x", "none"))
     extra = ""
     if full:
         acc = t_interval(_mean_correct(full, "correct_x"))
         extra = f"; trained on x: {100 * acc[0]:.1f}% [{100 * acc[1]:.1f}, {100 * acc[2]:.1f}]"
-    details = [f"**{'official rescaling (x / max x, the paper)' if r == 'max' else 'no rescaling'}**: {per[r]}. "
-               + "; ".join(lines[r]) for r in table1_rule.RESCALINGS]
+    details = [
+        f"**{'official rescaling (x / max x, the paper)' if r == 'max' else 'no rescaling'}**: {per[r]}. "
+        + "; ".join(lines[r])
+        for r in table1_rule.RESCALINGS
+    ]
     n_seeds = len(next(iter(runs.values()))) if runs else 0
-    return Verdict("4.3", f"PaperCNN without BatchNorm trained on the first {table1_rule.TRAIN_N} CIFAR-10 training "
-                   f"images ({n_seeds} seeds, early-stopped), tested on held-out images 45000..49999",
-                   "accuracy on original images, seeds averaged [95% t interval over images] — "
-                   + "; ".join(lines["max"]) + extra, per["max"],
-                   f"with the paper's rescaling: {per['max']}; without: {per['none']} (rule: x_l beats x_h by >= "
-                   f"{table1_rule.MARGIN_POINTS:g} points at every radius).", details, old)
+    return Verdict(
+        "4.3",
+        f"PaperCNN without BatchNorm trained on the first {table1_rule.TRAIN_N} CIFAR-10 training "
+        f"images ({n_seeds} seeds, early-stopped), tested on held-out images 45000..49999",
+        "accuracy on original images, seeds averaged [95% t interval over images] — " + "; ".join(lines["max"]) + extra,
+        per["max"],
+        f"with the paper's rescaling: {per['max']}; without: {per['none']} (rule: x_l beats x_h by >= "
+        f"{table1_rule.MARGIN_POINTS:g} points at every radius).",
+        details,
+        old,
+    )
