@@ -364,3 +364,42 @@ def test_runs_with_spectrum_columns_compare_with_the_committed_baseline(base_run
     table.to_csv(old / "results.csv", index=False)
     assert invoke("compare", old, base_run).exit_code == 0
     assert invoke("compare", base_run, old).exit_code == 0
+
+
+def test_band_rows_have_their_own_keys_and_a_moved_band_row_fails_alone(tmp_path):
+    """Rows that differ only in their band are distinct rows (before, they collided as one key), and
+    the failing row names its band."""
+    base = tmp_path / "bands"
+    result = invoke(
+        "bench",
+        "--attack",
+        "pgd",
+        "--eps",
+        "8/255",
+        "--radius",
+        "4",
+        "--band",
+        "0-4,8-20,all",
+        "--n",
+        N,
+        "--quiet",
+        "--no-spot-check",
+        "--out",
+        base,
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(base / "results.csv", keep_default_na=False, na_values=[""])
+    edited = copy_run(base, tmp_path / "edited")
+    moved = edited / "results.csv"
+    pick = (table["band"] == "8-20") & (table["threat_model"] == "adaptive")
+    assert pick.sum() == 1
+    table.loc[pick, "correct"] += 3
+    table.loc[pick, "accuracy"] = table.loc[pick, "correct"] / table.loc[pick, "n"]
+    table.to_csv(moved, index=False, float_format="%.6f")
+    same = invoke("compare", base, base)
+    assert same.exit_code == 0, same.output
+    result = invoke("compare", edited, base)
+    assert result.exit_code == 1, result.output
+    failing = [line for line in result.output.splitlines() if "FAIL" in line and "│" in line]
+    assert len(failing) == 1 and "pgd in 8-20" in failing[0] and "adaptive" in failing[0], result.output
+    assert "1 moved by more than 0.5 points" in result.output

@@ -24,7 +24,7 @@ from ..errors import HfcError
 from .io import atomic_write_text, read_results
 from ..cells import cell_of
 from ..threat import Norm
-from .labels import defense_label, row_norm
+from .labels import defense_label, row_band, row_norm
 from .render import precise_eps
 from .stats import mcnemar_exact, two_proportion_pvalue
 
@@ -103,6 +103,9 @@ def _row_keys(table: pd.DataFrame, use_cell: bool) -> list[str]:
         defense_key = _cell_defense(row) if use_cell else None
         if defense_key:
             parts.append(defense_key)
+        band = row_band(row)
+        if band is not None:  # a band-limited row (rows of the whole spectrum keep their keys)
+            parts.append(f"band={band.text}")
         keys.append("|".join(parts))
     return keys
 
@@ -252,7 +255,8 @@ def compare_runs(base: RunSide, new: RunSide, tol: float = 0.5, significance: fl
         moved = abs(delta) > tol + 1e-9
         significant = significance is None or p < significance
         rows.append({"key": key, "row": _describe(ra), "defense": defense_label(ra), "threat_model": ra["threat_model"],
-                     "attack": ra["attack"], "norm": row_norm(ra), "eps": float(ra["eps"]), "n": n_a, "correct_base": c_a,
+                     "attack": ra["attack"] + (f" in {band.text}" if (band := row_band(ra)) is not None else ""),
+                     "norm": row_norm(ra), "eps": float(ra["eps"]), "n": n_a, "correct_base": c_a,
                      "correct_new": c_b, "acc_base": acc_a, "acc_new": acc_b, "delta_pts": delta, "test": test,
                      "p_value": p, "discordant": discordant, "fail": bool(moved and significant)})
     missing = [{"key": k, "row": _describe(a.loc[k]), "present_in": "baseline only"} for k in a.index if k not in b.index]
@@ -271,7 +275,9 @@ _ROW_COLUMNS = ["key", "row", "defense", "threat_model", "attack", "norm", "eps"
 
 def _describe(row) -> str:
     """``lowpass r=8 adaptive pgd 8/255 (L∞)`` for messages and tables."""
-    return f"{defense_label(row)} {row['threat_model']} {row['attack']} {row_norm(row).eps_label(float(row['eps']))}"
+    band = row_band(row)
+    return (f"{defense_label(row)} {row['threat_model']} {row['attack']} {row_norm(row).eps_label(float(row['eps']))}"
+            + (f" {band.label}" if band is not None else ""))
 
 
 def _data_name(dataset) -> str:
