@@ -172,6 +172,23 @@ def _drop_examples(folder: Path) -> None:
         (folder / "examples.csv.gz").unlink()
 
 
+def resnet20_command(tool: str, n: object, weights: Path) -> list[str]:
+    """``hfc-robust TOOL`` on ResNet-20 and the first ``n`` CIFAR-10 test images, as REPRODUCTION.md prints it
+    (paths under ../shared written relative)."""
+    return [
+        "hfc-robust",
+        tool,
+        "--dataset",
+        f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
+        "--model",
+        "resnet20",
+        "--weights",
+        str(weights).replace(str(SHARED), "../shared"),
+        "--n",
+        str(n),
+    ]
+
+
 def _same_run(run_json: Path, config: dict, model: str, weights: Path | str | None = None) -> bool:
     """A stored run with the same configuration (the keys of ``config``) made with the same
     weights file (SHA-256): the packaged one, or ``weights``."""
@@ -322,16 +339,7 @@ def run_heatmap(have_cifar: bool, reuse: bool) -> list[str]:
         seed=0,
     )
     command = [
-        "hfc-robust",
-        "heatmap",
-        "--dataset",
-        f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
-        "--model",
-        "resnet20",
-        "--weights",
-        str(weights).replace(str(SHARED), "../shared"),
-        "--n",
-        str(HEATMAP_N),
+        *resnet20_command("heatmap", str(HEATMAP_N), weights),
         "--radius",
         f"{HEATMAP_RADIUS:g}",
         "--out",
@@ -450,16 +458,7 @@ def run_perturbation_spectra(have_cifar: bool, reuse: bool) -> list[str]:
         seed=0,
     )
     command = [
-        "hfc-robust",
-        "bench",
-        "--dataset",
-        f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
-        "--model",
-        "resnet20",
-        "--weights",
-        str(weights).replace(str(SHARED), "../shared"),
-        "--n",
-        str(SPECTRA_N),
+        *resnet20_command("bench", str(SPECTRA_N), weights),
         "--attack",
         "pgd",
         "--eps",
@@ -565,16 +564,7 @@ def run_corruptions(n: int, have_cifar: bool, reuse: bool) -> tuple[list[str], l
         dataset=f"npz:{CIFAR_TEST}", model="resnet20", weights=str(weights), n=n, radii=tuple(CORRUPTIONS_RADII), seed=0
     )
     command = [
-        "hfc-robust",
-        "corruptions",
-        "--dataset",
-        f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
-        "--model",
-        "resnet20",
-        "--weights",
-        str(weights).replace(str(SHARED), "../shared"),
-        "--n",
-        str(n),
+        *resnet20_command("corruptions", str(n), weights),
         "--radius",
         ",".join(f"{r:g}" for r in CORRUPTIONS_RADII),
         "--out",
@@ -674,16 +664,7 @@ def run_l2(n: int, have_cifar: bool, reuse: bool) -> list[str]:
         seed=0,
     )
     command = [
-        "hfc-robust",
-        "bench",
-        "--dataset",
-        f"npz:{CIFAR_TEST}".replace(str(SHARED), "../shared"),
-        "--model",
-        "resnet20",
-        "--weights",
-        str(weights).replace(str(SHARED), "../shared"),
-        "--n",
-        str(n),
+        *resnet20_command("bench", str(n), weights),
         "--norm",
         "l2",
         "--attack",
@@ -1002,6 +983,14 @@ def budget_lines() -> list[str]:
     return lines
 
 
+def bands_section() -> list[str]:
+    """Issue 27's section (robustness per frequency band, its verdict on the paper's explanation),
+    read from the runs of ``scripts/paper_bands.py`` under ``results/paper/bands_resnet20/``."""
+    import paper_bands  # scripts/paper_bands.py, beside this script
+
+    return paper_bands.section().rstrip("\n").split("\n") + [""]
+
+
 def write_report(reuse: bool, n: int = 1000, have_cifar: bool = True, stored_only: bool = False) -> None:
     """REPRODUCTION.md from the stored runs (the Fig. 2 and BatchNorm Table 2 tables are rewritten
     too; with ``reuse`` nothing stored with the same configuration runs again; with ``stored_only``
@@ -1018,6 +1007,7 @@ def write_report(reuse: bool, n: int = 1000, have_cifar: bool = True, stored_onl
     beyond += (
         corruption_section
         + run_l2(min(n, L2_N), have_cifar, reuse)
+        + bands_section()
         + [
             "## Models",
             "",

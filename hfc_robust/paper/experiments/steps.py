@@ -7,21 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["STEPS", "BN_TABLE2"]
+__all__ = ["STEPS"]
 
 Log = Callable[[str], None]
-
-#: the BatchNorm Table 2 runs in results/paper/table2/ (model, smooth_normalize)
-BN_TABLE2 = [
-    ("fmnist-cnn", False),
-    ("fmnist-cnn", True),
-    ("fmnist-cnn-at", False),
-    ("fmnist-cnn-at", True),
-    ("cifar10-small", False),
-    ("cifar10-small", True),
-    ("cifar10-small-at", False),
-    ("cifar10-small-at", True),
-]
 
 
 def _train_file(shared: Path) -> Path:
@@ -68,10 +56,10 @@ def table2_paper(out: Path, shared: Path, log: Log) -> None:
 
 
 def table2_bn(out: Path, shared: Path, log: Log) -> None:
-    from ..verdicts.legacy import TABLE2_EPS, TABLE2_RHOS
+    from ..verdicts.legacy import BN_SETTINGS, TABLE2_EPS, TABLE2_RHOS
     from .table2 import rerun_bn_table2
 
-    for model, normalize in BN_TABLE2:
+    for model, normalize in BN_SETTINGS:
         dataset = "fmnist" if model.startswith("fmnist") else _test_dataset(shared)
         rerun_bn_table2(
             out / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}",

@@ -14,11 +14,11 @@ from ..rules import kernels as kernel_rule
 from ..rules import smoothing as smoothing_rule
 from .core import Verdict, eps_text
 from .kernels import adjacent_energy, claim_6_2, pooled_share, smooth_eq3
-from .legacy import TABLE2_EPS, at_verdict, smoothing_verdicts, spectrum_verdict
+from .legacy import BN_SETTINGS, TABLE2_EPS, at_verdict, smoothing_verdicts, spectrum_verdict
 from .smoothing import at_baseline, bn_setting, claim_6_3a, claim_6_3b, claim_6_3c, clean_bits, robust_bits
 from .spectrum import claim_3_1, claim_8_1, spectrum_setting, svd_setting
 
-__all__ = ["FIG2_SETTINGS", "collect_fig2", "collect_kernels", "collect_table2", "BN_RUNS"]
+__all__ = ["FIG2_SETTINGS", "collect_fig2", "collect_kernels", "collect_table2"]
 
 #: (label, spectrum folder, svd folder (premise PSNR), CIFAR-10?) — the paper's convention
 FIG2_SETTINGS = [
@@ -29,16 +29,6 @@ FIG2_SETTINGS = [
 FIG2_VARIANTS = [
     ("resnet20, mask < r", "resnet20-lt", "resnet20"),
     ("resnet20, official rescaling", "resnet20-rescale", "resnet20"),
-]
-BN_RUNS = [
-    ("fmnist-cnn", False),
-    ("fmnist-cnn", True),
-    ("fmnist-cnn-at", False),
-    ("fmnist-cnn-at", True),
-    ("cifar10-small", False),
-    ("cifar10-small", True),
-    ("cifar10-small-at", False),
-    ("cifar10-small-at", True),
 ]
 
 
@@ -176,7 +166,7 @@ def collect_table2(out: Path) -> tuple[list[Verdict], list[Verdict], list[str]]:
     adversarial = pd.read_csv(paper / smoothing_rule.ADVERSARIAL / "outcomes.csv.gz")
     old_rows = []
     bn_lines, bn_outcomes = [], {}
-    for model, normalize in BN_RUNS:
+    for model, normalize in BN_SETTINGS:
         folder = out / "table2" / f"{model}-{'norm' if normalize else 'unnorm'}"
         label = f"{model}, {'normalised' if normalize else 'unnormalised'} Eq. 3"
         old_rows.append(smoothing_verdicts(label, pd.read_csv(folder / "results.csv")).verdict)

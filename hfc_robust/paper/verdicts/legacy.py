@@ -26,6 +26,17 @@ __all__ = [
 SPECTRUM_MIN_SHARE = 0.05  # "often": at least one image in twenty, by the Wilson lower bound
 TABLE2_RHOS = (0.1, 0.25, 0.5, 1.0)
 TABLE2_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.09)
+#: the BatchNorm Table 2 runs, ``results/paper/table2/<model>-{norm,unnorm}/``: (model, normalised Eq. 3)
+BN_SETTINGS = (
+    ("fmnist-cnn", False),
+    ("fmnist-cnn", True),
+    ("fmnist-cnn-at", False),
+    ("fmnist-cnn-at", True),
+    ("cifar10-small", False),
+    ("cifar10-small", True),
+    ("cifar10-small-at", False),
+    ("cifar10-small-at", True),
+)
 HEADLINE_EPS = 8 / 255
 ALPHA = 0.05
 
