@@ -47,3 +47,30 @@ def test_the_rule_was_committed_before_its_results(rule, results):
     assert ancestor.returncode == 0, (
         f"rules/{rule}.py ({rule_commit[:8]}) is not older than {results} ({results_commit[:8]})"
     )
+
+
+def test_a_reformatting_is_not_a_change_of_the_rule(tmp_path):
+    """REPRODUCTION.md's rule table names the last commit that changed a rule's code; a commit that only
+    re-wraps it (the same syntax tree) is listed as a reformatting, and a changed threshold is a change."""
+    from hfc_robust.paper.verdicts.report import rule_commits
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    def commit(text: str, message: str) -> str:
+        rule.write_text(text)
+        git("add", ".")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    git("init", "-q")
+    rule = tmp_path / "hfc_robust" / "paper" / "rules" / "demo.py"
+    rule.parent.mkdir(parents=True)
+    added = commit('"""A rule."""\nTHRESHOLD = (0.1,\n    0.2)\n', "add")
+    wrapped = commit('"""A rule."""\n\nTHRESHOLD = (0.1, 0.2)  # re-wrapped\n', "format")
+    assert rule_commits(tmp_path, ["demo"])["demo"].startswith(f"added in {added}")
+    assert "last changed" not in rule_commits(tmp_path, ["demo"])["demo"]
+    assert f"reformatted only, the same code: {wrapped}" in rule_commits(tmp_path, ["demo"])["demo"]
+    changed = commit('"""A rule."""\n\nTHRESHOLD = (0.1, 0.25)\n', "change")
+    assert f"last changed in {changed}" in rule_commits(tmp_path, ["demo"])["demo"]

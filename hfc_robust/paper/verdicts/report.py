@@ -6,6 +6,7 @@ verdicts that changed."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 from pathlib import Path
 
@@ -40,27 +41,44 @@ KNOWN_DIFFERENCES = [
 ]
 
 
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=root).stdout
+
+
+def _same_code(root: Path, commit: str, path: str) -> bool:
+    """Whether ``commit`` left the module's code as it was (the same syntax tree: a reformatting, a
+    re-wrapped line or a comment changes nothing the rule says)."""
+    try:
+        before, after = _git(root, "show", f"{commit}^:{path}"), _git(root, "show", f"{commit}:{path}")
+        return ast.dump(ast.parse(before)) == ast.dump(ast.parse(after))
+    except (OSError, subprocess.CalledProcessError, SyntaxError):
+        return False
+
+
 def rule_commits(root: Path, modules: list[str]) -> dict[str, str]:
-    """Per rule module: the commit that added it and, if different, the last one that changed it."""
+    """Per rule module: the commit that added it and, if different, the last one that changed its code;
+    commits that only reformatted it (the same syntax tree) are named as such."""
     out = {}
     for module in modules:
         path = f"hfc_robust/paper/rules/{module}.py"
         try:
-            log = subprocess.run(
-                ["git", "log", "--format=%h %ad", "--date=short", "--follow", "--", path],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=root,
-            ).stdout.split("\n")
+            log = _git(root, "log", "--format=%H %h %ad", "--date=short", "--", path).split("\n")
         except (OSError, subprocess.CalledProcessError):
             out[module] = "(no git history)"
             continue
-        commits = [line for line in log if line.strip()]
+        commits = [line.split(" ", 1) for line in log if line.strip()]
         if not commits:
             out[module] = "(not committed)"
-        else:
-            out[module] = f"added in {commits[-1]}" + (f", last changed in {commits[0]}" if len(commits) > 1 else "")
+            continue
+        text = f"added in {commits[-1][1]}"
+        later = commits[:-1]
+        changed = [label for full, label in later if not _same_code(root, full, path)]
+        reformatted = [label.split(" ")[0] for full, label in later if label not in changed]
+        if changed:
+            text += f", last changed in {changed[0]}"
+        if reformatted:
+            text += f" (reformatted only, the same code: {', '.join(reformatted)})"
+        out[module] = text
     return out
 
 
