@@ -345,7 +345,10 @@ def run_heatmap(have_cifar: bool, reuse: bool) -> list[str]:
         "--out",
         str(folder.relative_to(ROOT)),
     ]
-    if reuse and (folder / "heatmap.csv").is_file() and _same_run(folder / "run.json", config, "resnet20", weights):
+    # runs written before the option was named --eps-f (81418e8) store the same value as "norm"
+    legacy = {**{key: value for key, value in config.items() if key != "eps_f"}, "norm": HEATMAP_NORM}
+    same = any(_same_run(folder / "run.json", candidate, "resnet20", weights) for candidate in (config, legacy))
+    if reuse and (folder / "heatmap.csv").is_file() and same:
         print(f"[heatmap] reusing {folder.relative_to(ROOT)}", flush=True)
     else:
         if STORED_ONLY:
