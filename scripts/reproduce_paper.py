@@ -974,6 +974,7 @@ def budget_lines() -> list[str]:
             )
         )
     total = sum(seconds for *_, seconds in rows)
+    bands = times.get("bands", 0.0)
     lines = [
         "Wall times as recorded in each run's record (one CPU thread, on a 2-core machine shared with other jobs, "
         "so they are upper bounds). `--retrain` runs every row; two rows can run side by side on 2 cores.",
@@ -983,6 +984,11 @@ def budget_lines() -> list[str]:
     ]
     lines += [f"| {name} | {command} | {what} | {seconds / 60:.1f} min |" for name, command, what, seconds in rows]
     lines += [f"| **total** | | | **{total / 3600:.2f} h** (budget: 8 h on 2 CPU cores) |"]
+    lines += [
+        "",
+        f"Not in the total: issue 27's band runs (`python scripts/paper_bands.py`, the section above), "
+        f"{bands / 60:.1f} min as recorded.",
+    ]
     return lines
 
 

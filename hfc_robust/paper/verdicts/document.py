@@ -105,6 +105,9 @@ def wall_times(out: Path) -> dict[str, float]:
     times["table2-bn"] = sum(
         json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "table2").glob("*/run.json")
     )
+    times["bands"] = sum(  # issue 27's runs (scripts/paper_bands.py)
+        json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "bands_resnet20").glob("*/run.json")
+    )
     times["spectrum"] = sum(
         json.loads(p.read_text()).get("wall_time_s", 0.0) for p in (out / "spectrum").glob("*/run.json")
     )
