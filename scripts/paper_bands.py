@@ -65,7 +65,7 @@ BANDS = "0-4,4-8,8-12,12-16,16-23,all"
 HIGH, LOW = ("12-16", "16-23"), "0-4"
 EPS = "4/255,8/255"
 RADII = (4, 8, 12)
-AUTOATTACK_N = 20  #: AutoAttack's images: what the session's 2 shared CPU cores allowed (BUDGET: ~50 min)
+AUTOATTACK_N = 10  #: AutoAttack's images: what the session's 2 shared CPU cores allowed (BUDGET: ~25 min)
 ALPHA = 0.01
 #: measured before the runs (ResNet-20, 1 thread of 2 cores shared with two other jobs): the grid's 48 PGD-10 units
 #: took 84 s for 50 images (about 28 min for 1,000); its AutoAttack units about 2.5 min per image (20 images: 16
