@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import torch
 from hfc_robust.attacks.pgd import PGD
 from hfc_robust.data.readers import read_npz
 from hfc_robust.models.zoo import load_model
+from hfc_robust.runtime.devices import device_record
 from hfc_robust.threat import ThreatModel
 
 SHARED = Path(os.environ.get("HFC_ROBUST_SHARED", ROOT.parent / "shared"))
@@ -111,7 +111,7 @@ def main() -> None:
         "what": "band-limited PGD-10 (whole budget) / unconstrained PGD-10, median CPU time, one thread",
         "when": time.strftime("%Y-%m-%d"),
         "torch": torch.__version__,
-        "cpu": platform.processor(),
+        "device": device_record("cpu"),
         "load_average": os.getloadavg(),
         "repeats": args.repeats,
         "results": results,
