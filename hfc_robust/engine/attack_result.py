@@ -97,12 +97,15 @@ class AttackResult(EngineResult):
         ``robust``, ``leak`` and ``bound`` (:func:`~hfc_robust.engine.spectra.band_leak`) and
         ``clean_margin`` (the defended model's top logit minus the runner-up at the clean image)."""
         grid, store = self.grid, self.store
-        if not store.starts:
+        checked = [
+            (i, cell)
+            for i, cell in enumerate(grid.cells)
+            if cell.has_perturbation and band_outside_filter(cell.threat, grid.defense_of[cell.defense])
+        ]
+        if not store.starts or not checked:
             return {}
         index, leaks = store.column("index"), {}
-        for i, cell in enumerate(grid.cells):
-            if not (cell.has_perturbation and band_outside_filter(cell.threat, grid.defense_of[cell.defense])):
-                continue
+        for i, cell in checked:
             frame = pd.DataFrame(
                 {
                     "index": index,

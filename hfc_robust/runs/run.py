@@ -247,9 +247,9 @@ def run_spec(spec: RunSpec, options: RunOptions = DEFAULT_OPTIONS, source: Sourc
                 rows=rows,
                 notify=notify,
             )
+            checks = _checks(result, inputs, options)  # the checks read the outcomes from the scratch folder
         finally:
             started_run.remove_scratch()
-        checks = _checks(result, inputs, options)
     run = provenance(
         recorded,
         data,
