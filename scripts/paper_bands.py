@@ -324,8 +324,8 @@ def _binarization_lines(checks: list[dict], name: str) -> list[str]:
         found = sorted({f"{r['broken']}/{r['valid']}" for r in outside if r["valid"]})
         lines.append(
             f"  The {len(outside)} rows whose band the filter removes were tested too when this run was made "
-            f"(the attack found {', '.join(found) or 'none'} of their degenerate tasks, whose boundary point differs from x "
-            "by the clip's leak alone), so its checks.json records a fail; the test now skips them "
+            f"(the attack found {', '.join(found) or 'none'} of their degenerate tasks, whose boundary point "
+            "differs from x by the clip's leak alone), so its checks.json records a fail; the test now skips them "
             "(d4c059b): the band consistency check covers them."
         )
     return lines
